@@ -1,0 +1,360 @@
+"""Pixel-wise losses against NumPy references, optax, MONAI and PyTorch, plus the test standard."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+
+from jaxseg_losses import (
+    binary_cross_entropy,
+    conservative_loss,
+    cross_entropy,
+    focal_loss,
+    weighted_cross_entropy,
+)
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+    sigmoid_np,
+    softmax_np,
+)
+
+SHAPE_2D = (2, 6, 5)
+SHAPE_3D = (2, 3, 4, 5)
+C = 4
+
+# --------------------------------------------------------------------------- NumPy references
+# Written from the formulas, per example: mean over valid pixels.
+
+
+def ce_reference(z, y, weights=None, smoothing=0.0, valid=None):
+    p = softmax_np(z)
+    t = one_hot_np(y, z.shape[-1]) if y.ndim == z.ndim - 1 else y.astype(np.float64)
+    t = t * (1 - smoothing) + smoothing / z.shape[-1]
+    w = np.ones(z.shape[-1]) if weights is None else np.asarray(weights, np.float64)
+    valid = np.ones(z.shape[:-1]) if valid is None else valid
+    out = []
+    for b in range(z.shape[0]):
+        pixel = -(w * t[b] * np.log(p[b])).sum(-1)
+        norm = (w * t[b]).sum(-1)
+        out.append((pixel * valid[b]).sum() / (norm * valid[b]).sum())
+    return np.array(out)
+
+
+def bce_reference(z, t, pos_weight=1.0):
+    p = sigmoid_np(z)
+    per = -(pos_weight * t * np.log(p) + (1 - t) * np.log(1 - p))
+    return per.reshape(z.shape[0], -1).mean(-1)
+
+
+def focal_sigmoid_reference(z, t, gamma, alpha=None):
+    p = sigmoid_np(z)
+    pt = np.where(t == 1, p, 1 - p)
+    at = 1.0 if alpha is None else np.where(t == 1, alpha, 1 - alpha)
+    per = -at * (1 - pt) ** gamma * np.log(pt)
+    return per.reshape(z.shape[0], -1).mean(-1)
+
+
+def focal_softmax_reference(z, y, gamma, alpha=None):
+    p = softmax_np(z)
+    pt = np.take_along_axis(p, y[..., None], -1)[..., 0]
+    at = 1.0 if alpha is None else np.asarray(alpha)[y]
+    per = -at * (1 - pt) ** gamma * np.log(pt)
+    return per.reshape(z.shape[0], -1).mean(-1)
+
+
+def conservative_reference(pt, lam=5.0, a=math.e):
+    log_a = lambda v: np.log(v) / np.log(a)
+    return lam * (1 + log_a(pt)) ** 2 * log_a(-log_a(pt))
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("shape", [SHAPE_2D, SHAPE_3D])
+def test_cross_entropy_matches_reference_and_optax(shape):
+    z, y = random_logits(0, shape + (C,)), random_labels(0, shape, C)
+    ours = cross_entropy(z, y)
+    np.testing.assert_allclose(ours, ce_reference(z, y), rtol=1e-5)
+    ref = optax.softmax_cross_entropy_with_integer_labels(z, y).reshape(shape[0], -1).mean(-1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+
+
+def test_cross_entropy_weights_smoothing_ignore_match_torch():
+    torch = pytest.importorskip("torch")
+    z, y = random_logits(1, SHAPE_2D + (C,)), random_labels(1, SHAPE_2D, C)
+    y = y.copy()
+    y[0, 0, :3] = 255
+    w = np.array([0.2, 1.0, 2.0, 0.7], np.float32)
+    ours = cross_entropy(z, y, class_weights=w, ignore_index=255)
+    for b in range(2):  # PyTorch's reduction="mean" over one example at a time
+        ref = torch.nn.functional.cross_entropy(
+            torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]).long(),
+            weight=torch.tensor(w), ignore_index=255,
+        )
+        np.testing.assert_allclose(ours[b], ref.item(), rtol=1e-5)
+    smoothed = cross_entropy(z, np.where(y == 255, 0, y), label_smoothing=0.1)
+    np.testing.assert_allclose(
+        smoothed, ce_reference(z, np.where(y == 255, 0, y), smoothing=0.1), rtol=1e-5
+    )
+
+
+def test_cross_entropy_soft_labels_and_probabilities():
+    z = random_logits(2, SHAPE_2D + (C,))
+    soft = softmax_np(random_logits(3, SHAPE_2D + (C,)))
+    np.testing.assert_allclose(cross_entropy(z, soft), ce_reference(z, soft), rtol=1e-5)
+    probs = softmax_np(z).astype(np.float32)
+    np.testing.assert_allclose(
+        cross_entropy(probs, soft, from_logits=False), ce_reference(z, soft), rtol=1e-4
+    )
+
+
+def test_binary_cross_entropy_matches_reference_and_optax():
+    z = random_logits(4, SHAPE_2D + (3,))
+    t = (np.random.default_rng(4).random(SHAPE_2D + (3,)) > 0.5).astype(np.float32)
+    ours = binary_cross_entropy(z, t)
+    np.testing.assert_allclose(ours, bce_reference(z, t), rtol=1e-5)
+    ref = optax.sigmoid_binary_cross_entropy(z, t).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+    np.testing.assert_allclose(
+        binary_cross_entropy(z, t, pos_weight=3.0), bce_reference(z, t, 3.0), rtol=1e-5
+    )
+
+
+def test_weighted_cross_entropy_relations():
+    z1 = random_logits(5, SHAPE_2D + (1,))
+    y1 = (np.random.default_rng(5).random(SHAPE_2D) > 0.8).astype(np.int32)
+    np.testing.assert_allclose(
+        weighted_cross_entropy(z1, y1, mode="binary", beta=2.5),
+        binary_cross_entropy(z1, y1, pos_weight=2.5), rtol=1e-6,
+    )
+    # Sudre's default: beta = negatives / positives, per example.
+    beta = [(y1[b] == 0).sum() / (y1[b] == 1).sum() for b in range(2)]
+    expected = [
+        bce_reference(z1[b : b + 1], y1[b : b + 1, ..., None], beta[b])[0] for b in range(2)
+    ]
+    np.testing.assert_allclose(weighted_cross_entropy(z1, y1, mode="binary"), expected, rtol=1e-5)
+    z, y = random_logits(6, SHAPE_2D + (C,)), random_labels(6, SHAPE_2D, C)
+    w = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    np.testing.assert_allclose(
+        weighted_cross_entropy(z, y, class_weights=w), cross_entropy(z, y, class_weights=w)
+    )
+    # Balanced default: the mean over present classes of the per-class mean CE.
+    pixel_ce = -np.log(np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0])
+    balanced = [np.mean([pixel_ce[b][y[b] == c].mean() for c in np.unique(y[b])]) for b in range(2)]
+    np.testing.assert_allclose(weighted_cross_entropy(z, y), balanced, rtol=1e-5)
+
+
+@pytest.mark.parametrize("alpha", [None, 0.25])
+def test_sigmoid_focal_matches_reference_optax_and_monai(alpha):
+    z = random_logits(7, SHAPE_2D + (2,))
+    t = (np.random.default_rng(7).random(SHAPE_2D + (2,)) > 0.6).astype(np.float32)
+    ours = focal_loss(z, t, mode="multilabel", alpha=alpha)
+    np.testing.assert_allclose(ours, focal_sigmoid_reference(z, t, 2.0, alpha), rtol=1e-5)
+    optax_ref = optax.sigmoid_focal_loss(z, t, alpha=alpha).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(ours, optax_ref, rtol=1e-5)
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    for b in range(2):
+        ref = monai.FocalLoss(alpha=alpha)(
+            torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(t[b : b + 1]).movedim(-1, 1)
+        )
+        np.testing.assert_allclose(ours[b], ref.item(), rtol=1e-5)
+
+
+def test_softmax_focal_matches_reference_and_monai_times_c():
+    z, y = random_logits(8, SHAPE_2D + (C,)), random_labels(8, SHAPE_2D, C)
+    alpha = np.array([0.1, 0.3, 0.3, 0.3], np.float32)
+    ours = focal_loss(z, y, alpha=alpha, gamma=1.5)
+    np.testing.assert_allclose(ours, focal_softmax_reference(z, y, 1.5, alpha), rtol=1e-5)
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    loss = monai.FocalLoss(use_softmax=True, gamma=1.5, alpha=0.7, to_onehot_y=True)
+    scalar = focal_loss(z, y, alpha=0.7, gamma=1.5)
+    for b in range(2):  # MONAI averages over classes too: ours = C x MONAI
+        ref = loss(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1, None]))
+        np.testing.assert_allclose(scalar[b], C * ref.item(), rtol=1e-5)
+
+
+def test_conservative_values_and_claimed_behaviour():
+    pts = np.array([0.01, 0.2, 0.5, 0.9, 0.99], np.float32)
+    probs = pts.reshape(1, 1, 5, 1)
+    per_pixel = conservative_loss(
+        probs, np.ones((1, 1, 5), np.int32), mode="binary", from_logits=False, reduction="pixel"
+    )
+    np.testing.assert_allclose(per_pixel[0, 0], conservative_reference(pts.astype(np.float64)),
+                               rtol=1e-4)
+    np.testing.assert_allclose(per_pixel[0, 0], [99.2, 0.88, -0.1726, -9.0, -22.5], atol=0.1)
+    # Zero with zero slope at p_t = 1/e; positive below (bad pixels), negative above (good ones).
+    at_root = jnp.full((1, 1, 1, 1), 1 / math.e)
+    fn = lambda p: conservative_loss(p, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
+    assert abs(float(fn(at_root)[0])) < 1e-6
+    assert abs(float(jax.grad(lambda p: fn(p).sum())(at_root).squeeze())) < 1e-3
+    # The printed formula is decreasing everywhere: the gradient never reverses (docstring).
+    grid = jnp.linspace(0.02, 0.98, 49).reshape(1, 1, 49, 1)
+    grads = jax.grad(lambda p: conservative_loss(
+        p, jnp.ones((1, 1, 49), int), mode="binary", from_logits=False, reduction="pixel"
+    ).sum())(grid)
+    assert np.all(np.asarray(grads) <= 1e-6)
+    # Multiclass equals the binary form on the true-class probability.
+    z, y = random_logits(9, SHAPE_2D + (C,)), random_labels(9, SHAPE_2D, C)
+    pt = np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0]
+    np.testing.assert_allclose(
+        conservative_loss(z, y), conservative_reference(pt).reshape(2, -1).mean(-1), rtol=1e-4
+    )
+
+
+def test_conservative_is_bounded_for_confident_pixels():
+    z = jnp.zeros((1, 2, 2, 2)).at[..., 0].set(1e4)
+    value = conservative_loss(z, jnp.zeros((1, 2, 2), int))
+    expected = 5.0 * (1 - 1e-6) ** 2 * math.log(1e-6)
+    np.testing.assert_allclose(value, [expected], rtol=1e-5)
+    assert_finite_value_and_grad(conservative_loss, z, jnp.zeros((1, 2, 2), int))
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {
+    "cross_entropy": (cross_entropy, {}),
+    "weighted_cross_entropy": (weighted_cross_entropy, {}),
+    "focal_softmax": (focal_loss, {}),
+    "focal_sigmoid": (focal_loss, {"mode": "multilabel"}),
+    "conservative": (conservative_loss, {}),
+    "bce": (binary_cross_entropy, {}),
+}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss_case(request):
+    fn, kwargs = LOSSES[request.param]
+    return lambda *a, **k: fn(*a, **kwargs, **k)
+
+
+def test_grads_jit_vmap(loss_case):
+    z, y = random_logits(10, (2, 4, 3, 3), scale=1.0), random_labels(10, (2, 4, 3), 3)
+    check_grads(lambda p: loss_case(p, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss_case, z, y)
+    batched = loss_case(z, y)
+    mapped = jax.vmap(lambda p, t: loss_case(p[None], t[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+
+
+def test_bf16_and_extreme_logits(loss_case):
+    z, y = random_logits(11, (2, 4, 3, 3)), random_labels(11, (2, 4, 3), 3)
+    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.05)
+    extreme = np.sign(z) * 1e4
+    assert_finite_value_and_grad(loss_case, jnp.asarray(extreme), y)
+
+
+def test_ignore_and_mask_leave_kept_pixels_alone(loss_case):
+    z, y = random_logits(12, (2, 4, 3, 3)), random_labels(12, (2, 4, 3), 3)
+    ignored = np.zeros((2, 4, 3), bool)
+    ignored[:, 0] = True
+    y_ign = np.where(ignored, 7, y)
+    base = loss_case(z, y_ign, ignore_index=7)
+    z_changed = np.where(ignored[..., None], -z * 5, z)
+    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+    np.testing.assert_allclose(loss_case(z, y, mask=~ignored), base, rtol=1e-6)
+    # The kept pixels alone give the same value (loss on the cropped image).
+    np.testing.assert_allclose(loss_case(z[:, 1:], y[:, 1:]), base, rtol=1e-5)
+
+
+def test_everything_masked_gives_zero_and_zero_gradient(loss_case):
+    z, y = random_logits(13, (2, 3, 3, 3)), random_labels(13, (2, 3, 3), 3)
+    mask = np.zeros((2, 3, 3), bool)
+    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, mask=mask).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+
+
+def test_pixel_map_mean_equals_example_value():
+    z, y = random_logits(15, (2, 4, 3, 3)), random_labels(15, (2, 4, 3), 3)
+    for fn, kwargs in [(cross_entropy, {}), (focal_loss, {}), (conservative_loss, {}),
+                       (binary_cross_entropy, {}), (focal_loss, {"mode": "multilabel"})]:
+        pixel = fn(z, y, reduction="pixel", **kwargs)
+        np.testing.assert_allclose(pixel.mean((1, 2)), fn(z, y, **kwargs), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y = random_logits(16, (2, 4, 3, 3)), random_labels(16, (2, 4, 3), 3)
+    with pytest.raises(ValueError, match=r"predictions: expected shape \(B, \*spatial, C\)"):
+        cross_entropy(z[0, 0], y[0, 0])
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        cross_entropy(z, y[:, :3])
+    with pytest.raises(ValueError, match=r"\(2, 4, 3, 3\).*got shape \(2, 4, 3, 2\)"):
+        cross_entropy(z, np.zeros((2, 4, 3, 2), np.float32))
+    with pytest.raises(TypeError, match="integer dtype"):
+        cross_entropy(z, y.astype(np.float32))
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        focal_loss(z, y, mode="softmax")
+    with pytest.raises(ValueError, match="C == 1"):
+        focal_loss(z, y, mode="binary")
+    with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(3,\)"):
+        cross_entropy(z, y, class_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        cross_entropy(z, y, reduction="mean")
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        cross_entropy(z, y, mask=np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match="ignore_index: only applies"):
+        cross_entropy(z, one_hot_np(y, 3).astype(np.float32), ignore_index=0)
+    with pytest.raises(ValueError, match="gamma"):
+        focal_loss(z, y, gamma=-1.0)
+
+
+def test_value_errors_eager_and_checkify_under_jit():
+    z, y = random_logits(17, (2, 4, 3, 3)), random_labels(17, (2, 4, 3), 3)
+    bad = y.copy()
+    bad[0, 0, 0] = 5
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        cross_entropy(z, bad)
+    with pytest.raises(ValueError, match="probabilities in"):
+        cross_entropy(z, y, from_logits=False)
+    with pytest.raises(ValueError, match="NaN"):
+        cross_entropy(np.full_like(z, np.nan), y)
+    with pytest.raises(ValueError, match="dense targets must lie in"):
+        binary_cross_entropy(z, np.full(z.shape, 2.0, np.float32))
+    # Under jit the same checks are functionalised by checkify.
+    checked = checkify.checkify(jax.jit(cross_entropy), errors=checkify.user_checks)
+    err, _ = checked(z, bad)
+    assert "class indices must lie" in err.get()
+    err, value = checked(z, y)
+    assert err.get() is None
+    np.testing.assert_allclose(value, cross_entropy(z, y))
+    # Out-of-range labels are never silently background: unchecked jit still differs.
+    assert not np.allclose(jax.jit(cross_entropy)(z, bad), cross_entropy(z, np.where(bad > 2, 0, bad)))
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0))
+def test_properties_ce_focal(seed, scale):
+    z, y = random_logits(seed, (1, 3, 3, 3), scale), random_labels(seed, (1, 3, 3), 3)
+    ce = np.asarray(cross_entropy(z, y))
+    assert np.all(ce >= 0)
+    np.testing.assert_allclose(focal_loss(z, y, gamma=0.0), ce, rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(focal_loss(z, y)) <= ce + 1e-6)
+    perfect = one_hot_np(y, 3) * 50.0
+    assert float(cross_entropy(perfect.astype(np.float32), y)[0]) < 1e-6
+    assert float(focal_loss(perfect.astype(np.float32), y)[0]) <= float(focal_loss(z, y)[0])
+    np.testing.assert_allclose(cross_entropy(z + 3.0, y), ce, rtol=1e-5)
