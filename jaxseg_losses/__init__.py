@@ -16,6 +16,22 @@ vmaps and differentiates. Conventions shared by every loss:
   ``jax.experimental.checkify.checkify(loss, errors=checkify.user_checks)`` to get them.
 """
 
+from jaxseg_losses.boundary import (
+    active_contour_loss,
+    boundary_loss,
+    boundary_weight_map,
+    distance_penalized_cross_entropy,
+    hausdorff_dt_loss,
+    log_hausdorff_dt_loss,
+)
+from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
+from jaxseg_losses.metrics import (
+    average_surface_distance,
+    dice_score,
+    hausdorff_distance,
+    iou_score,
+    surface_mask,
+)
 from jaxseg_losses.pixelwise import (
     binary_cross_entropy,
     conservative_loss,
@@ -27,6 +43,20 @@ from jaxseg_losses.pixelwise import (
 __version__ = "0.1.0"
 
 __all__ = (
+    "active_contour_loss",
+    "average_surface_distance",
+    "boundary_loss",
+    "boundary_weight_map",
+    "dice_score",
+    "distance_field",
+    "distance_penalized_cross_entropy",
+    "distance_transform_edt",
+    "hausdorff_distance",
+    "hausdorff_dt_loss",
+    "iou_score",
+    "log_hausdorff_dt_loss",
+    "signed_distance_map",
+    "surface_mask",
     "binary_cross_entropy",
     "conservative_loss",
     "cross_entropy",

@@ -1,0 +1,286 @@
+"""Distance-based losses against MONAI and NumPy/SciPy references, plus the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy import ndimage
+
+from jaxseg_losses import (
+    active_contour_loss,
+    boundary_loss,
+    boundary_weight_map,
+    cross_entropy,
+    distance_penalized_cross_entropy,
+    hausdorff_dt_loss,
+    log_hausdorff_dt_loss,
+    signed_distance_map,
+)
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_logits,
+    sigmoid_np,
+    softmax_np,
+)
+from tests.test_metrics import blobs
+
+C = 3
+
+
+def monai_loss(name, **kwargs):
+    pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    return getattr(losses, name)(**kwargs)
+
+
+def to_torch(x):
+    import torch
+
+    return torch.tensor(np.asarray(x)).movedim(-1, 1)
+
+
+# --------------------------------------------------------------------------- boundary loss
+
+
+@pytest.mark.parametrize("shape", [(2, 14, 12), (2, 7, 8, 6)])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_boundary_loss_matches_monai(shape, include_background):
+    z, y = random_logits(0, shape + (C,)), blobs(0, shape, C)
+    ours = boundary_loss(z, y, include_background=include_background)
+    loss = monai_loss("BoundaryLoss", softmax=True, include_background=include_background,
+                      reduction="none")
+    ref = loss(to_torch(z), to_torch(one_hot_np(y, C))).numpy().reshape(shape[0], -1).mean(-1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_boundary_loss_identity_for_binary_predictions():
+    """L(s) - L(g) = mean |phi| over the pixels where s and g differ (Kervadec et al.)."""
+    y, s = blobs(1, (1, 16, 16), C), blobs(2, (1, 16, 16), C)
+    g_hot, s_hot = one_hot_np(y, C), one_hot_np(s, C)
+    phi = np.asarray(signed_distance_map(y, num_classes=C))
+    at_truth = boundary_loss(g_hot, y, from_logits=False)
+    at_other = boundary_loss(s_hot, y, from_logits=False)
+    expected = (np.abs(phi) * (s_hot != g_hot)).mean()
+    np.testing.assert_allclose(at_other - at_truth, [expected], rtol=1e-5)
+    assert float(at_other[0]) >= float(at_truth[0])
+
+
+def test_boundary_loss_empty_and_full_classes_contribute_zero():
+    y = np.zeros((2, 8, 8), np.int32)  # class 0 fills the image, classes 1-2 are absent
+    z = random_logits(3, (2, 8, 8, C))
+    np.testing.assert_array_equal(boundary_loss(z, y), [0.0, 0.0])
+    assert_finite_value_and_grad(boundary_loss, jnp.asarray(z), y)
+
+
+def test_boundary_loss_precomputed_maps_and_sampling():
+    z, y = random_logits(4, (2, 10, 9, C)), blobs(4, (2, 10, 9), C)
+    maps = signed_distance_map(y, num_classes=C, sampling=(2.0, 0.5))
+    np.testing.assert_allclose(
+        boundary_loss(z, y, distance_maps=maps), boundary_loss(z, y, sampling=(2.0, 0.5))
+    )
+    with pytest.raises(ValueError, match=r"distance_maps: expected shape"):
+        boundary_loss(z, y, distance_maps=maps[..., :2])
+
+
+# --------------------------------------------------------------------------- Hausdorff DT
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 13), (2, 6, 7, 8)])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_hausdorff_dt_matches_monai(shape, include_background):
+    z, y = random_logits(5, shape + (C,)), blobs(5, shape, C)
+    ours = hausdorff_dt_loss(z, y, include_background=include_background)
+    loss = monai_loss("HausdorffDTLoss", softmax=True, include_background=include_background,
+                      reduction="none")
+    ref = loss(to_torch(z), to_torch(one_hot_np(y, C))).numpy().reshape(shape[0], -1).mean(-1)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+    log_loss = monai_loss("LogHausdorffDTLoss", softmax=True,
+                          include_background=include_background)
+    single = log_loss(to_torch(z[:1]), to_torch(one_hot_np(y[:1], C))).item()
+    np.testing.assert_allclose(
+        log_hausdorff_dt_loss(z[:1], y[:1], include_background=include_background),
+        [single], rtol=1e-5,
+    )
+
+
+def test_hausdorff_dt_sigmoid_alpha_and_sampling_reference():
+    z = random_logits(6, (1, 11, 10, 1))
+    y = blobs(6, (1, 11, 10), 2)
+    sampling = (1.0, 2.5)
+
+    def field(m):
+        if not m.any() or m.all():
+            return np.zeros(m.shape)
+        return (ndimage.distance_transform_edt(m, sampling=sampling)
+                + ndimage.distance_transform_edt(~m, sampling=sampling))
+
+    p = sigmoid_np(z)[0, ..., 0]
+    t = y[0].astype(float)
+    expected = ((p - t) ** 2 * (field(p > 0.5) ** 1.5 + field(t > 0.5) ** 1.5)).mean()
+    ours = hausdorff_dt_loss(z, y, mode="binary", alpha=1.5, sampling=sampling)
+    np.testing.assert_allclose(ours, [expected], rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- distance-penalised CE
+
+
+def weight_map_reference(region: np.ndarray) -> np.ndarray:
+    """(M - d) / (M - m) inside the region; 1 when flat; 0 outside, for empty or full regions."""
+    if not region.any() or region.all():
+        return np.zeros(region.shape)
+    d = ndimage.distance_transform_edt(region)
+    inside = d[region]
+    far, near = inside.max(), inside.min()
+    phi = np.ones(region.shape) if far == near else (far - d) / (far - near)
+    return np.where(region, phi, 0.0)
+
+
+def test_boundary_weight_map_reference_and_edge_cases():
+    y = blobs(7, (2, 12, 12), C)
+    regions = one_hot_np(y, C).astype(bool)
+    regions[1, ..., 2] = False  # an empty class
+    regions[1, 3, :, 2] = True  # ... made a one-pixel-thick line
+    ours = np.asarray(boundary_weight_map(jnp.asarray(regions)))
+    for b in range(2):
+        for c in range(C):
+            np.testing.assert_allclose(ours[b, ..., c], weight_map_reference(regions[b, ..., c]),
+                                       rtol=1e-6, atol=1e-6)
+    assert np.all(ours[1, 3, :, 2] == 1.0)  # thin structures are all boundary
+    full = np.ones((1, 5, 5, 1), bool)
+    np.testing.assert_array_equal(boundary_weight_map(jnp.asarray(full)), 0.0)
+
+
+def test_distance_penalized_ce_reference_and_bounds():
+    z, y = random_logits(8, (2, 12, 11, C)), blobs(8, (2, 12, 11), C)
+    weight = np.zeros(y.shape)
+    for b in range(2):
+        for c in range(C):
+            weight[b] += weight_map_reference(y[b] == c)
+    ce_pixel = -np.log(np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0])
+    expected = ((1 + weight) * ce_pixel).reshape(2, -1).mean(-1)
+    ours = distance_penalized_cross_entropy(z, y)
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+    ce = cross_entropy(z, y)
+    assert np.all(np.asarray(ce) <= np.asarray(ours)) and np.all(ours <= 2 * np.asarray(ce))
+
+
+def test_distance_penalized_ce_binary_matches_the_two_sided_definition():
+    z = random_logits(9, (1, 10, 10, 1))
+    y = blobs(9, (1, 10, 10), 2)
+    fg = y[0] == 1
+    weight = 1 + weight_map_reference(fg) + weight_map_reference(~fg)
+    p = sigmoid_np(z)[0, ..., 0]
+    bce = -(fg * np.log(p) + (~fg) * np.log(1 - p))
+    ours = distance_penalized_cross_entropy(z, y, mode="binary")
+    np.testing.assert_allclose(ours, [(weight * bce).mean()], rtol=1e-5)
+
+
+@pytest.mark.parametrize("labels", ["empty", "full", "thin"])
+def test_distance_penalized_ce_degenerate_masks(labels):
+    y = np.zeros((1, 6, 6), np.int32)
+    if labels == "full":
+        y[:] = 1
+    elif labels == "thin":
+        y[0, 2, :] = 1
+    z = jnp.asarray(random_logits(10, (1, 6, 6, 1)))
+    assert_finite_value_and_grad(distance_penalized_cross_entropy, z, y, mode="binary")
+
+
+# --------------------------------------------------------------------------- active contour
+
+
+def active_contour_reference(u, v, lam=1.0, eps=1e-8, reduction="mean"):
+    """One channel; forward differences at the same base pixel."""
+    diffs = [np.diff(u, axis=a) for a in range(u.ndim)]
+    crop = tuple(slice(0, n - 1) for n in u.shape)
+    squared = sum(d[tuple(slice(None) if a == i else crop[a] for a in range(u.ndim))] ** 2
+                  for i, d in enumerate(diffs))
+    length = np.sqrt(squared + eps)
+    region = u * (v - 1) ** 2 + (1 - u) * v**2
+    agg = np.mean if reduction == "mean" else np.sum
+    return agg(length) + lam * agg(region)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 8), (2, 5, 6, 7)])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_active_contour_matches_reference(shape, reduction):
+    z, y = random_logits(11, shape + (1,)), blobs(11, shape, 2)
+    ours = active_contour_loss(z, y, reduction=reduction, region_weight=0.5)
+    p = sigmoid_np(z)[..., 0]
+    expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction) for b in range(2)]
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+def test_active_contour_stencil_and_multiclass():
+    u = np.zeros((1, 5, 6, 1), np.float32)
+    u[0, :, 3:] = 1.0  # one vertical edge: every row has one unit difference
+    length_only = active_contour_loss(u, u[..., 0].astype(np.int32), from_logits=False)
+    expected = (4 * np.sqrt(1 + 1e-8) + 16 * np.sqrt(1e-8)) / 20
+    np.testing.assert_allclose(length_only, [expected], rtol=1e-6)
+    z, y = random_logits(12, (2, 6, 6, C)), blobs(12, (2, 6, 6), C)
+    per_channel = [
+        active_contour_loss(softmax_np(z)[..., c : c + 1].astype(np.float32),
+                            (y == c).astype(np.int32), from_logits=False)
+        for c in range(C)
+    ]
+    np.testing.assert_allclose(
+        active_contour_loss(z, y, mode="multiclass"), np.mean(per_channel, axis=0), rtol=1e-5
+    )
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {
+    "boundary": (boundary_loss, {}),
+    "hausdorff": (hausdorff_dt_loss, {}),
+    "log_hausdorff": (log_hausdorff_dt_loss, {}),
+    "dpce": (distance_penalized_cross_entropy, {}),
+    "active_contour": (active_contour_loss, {"mode": "multiclass"}),
+}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss_case(request):
+    fn, kwargs = LOSSES[request.param]
+    return lambda *a, **k: fn(*a, **kwargs, **k)
+
+
+def test_grads_jit_vmap_bf16_extremes(loss_case):
+    z, y = random_logits(13, (2, 6, 5, C), scale=1.0), blobs(13, (2, 6, 5), C)
+    check_grads(lambda p: loss_case(p, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss_case, z, y)
+    mapped = jax.vmap(lambda p, t: loss_case(p[None], t[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, loss_case(z, y), rtol=1e-5, atol=1e-6)
+    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32 and low.shape == (2,)
+    assert_finite_value_and_grad(loss_case, jnp.asarray(np.sign(z) * 1e4), y)
+
+
+def test_mask_excludes_pixels_from_value_and_gradient(loss_case):
+    z, y = random_logits(14, (2, 6, 5, C)), blobs(14, (2, 6, 5), C)
+    mask = np.ones((2, 6, 5), bool)
+    mask[:, 0] = False
+    base = loss_case(z, y, mask=mask)
+    changed = np.where(mask[..., None], z, -3 * z)
+    np.testing.assert_allclose(loss_case(changed, y, mask=mask), base, rtol=1e-5, atol=1e-6)
+    grad = jax.grad(lambda p: loss_case(p, y, mask=mask).sum())(z)
+    # Row 0 is only ever a base pixel of the active-contour differences, so it is excluded too.
+    assert np.all(np.asarray(grad)[~mask] == 0)
+
+
+def test_labels_carry_no_gradient_and_bad_sampling_raises():
+    z, y = random_logits(15, (1, 6, 6, C)), blobs(15, (1, 6, 6), C)
+    soft = jnp.asarray(one_hot_np(y, C), jnp.float32)
+    grad_labels = jax.grad(lambda t: boundary_loss(z, t).sum())(soft)
+    assert np.all(np.isfinite(np.asarray(grad_labels)))
+    with pytest.raises(ValueError, match="sampling"):
+        boundary_loss(z, y, sampling=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="sampling"):
+        hausdorff_dt_loss(z, y, sampling=(1.0, -1.0))
+    with pytest.raises(ValueError, match="alpha"):
+        hausdorff_dt_loss(z, y, alpha=0.0)
