@@ -1,0 +1,322 @@
+"""Tests for jaxseg_losses.distance against SciPy and the boundary-loss / MONAI references."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.ndimage as ndi
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from jaxseg_losses import distance as dist_mod
+from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
+
+RNG = np.random.default_rng(1234)
+
+
+def scipy_edt(mask, sampling=None):
+    """Per-image SciPy EDT; +inf for images without a zero (our documented value)."""
+    mask = np.asarray(mask)
+    out = [
+        ndi.distance_transform_edt(m, sampling=sampling)
+        if (m == 0).any()
+        else np.full(m.shape, np.inf)
+        for m in mask
+    ]
+    return np.stack(out).astype(np.float32)
+
+
+def one_hot2dist(seg, resolution=None):
+    """NumPy+SciPy port of LIVIAETS boundary-loss `utils.one_hot2dist` for one image (K, *sp)."""
+    res = np.zeros_like(seg, dtype=np.float64)
+    for k in range(len(seg)):
+        posmask = seg[k].astype(bool)
+        if posmask.any():
+            negmask = ~posmask
+            res[k] = (
+                ndi.distance_transform_edt(negmask, sampling=resolution) * negmask
+                - (ndi.distance_transform_edt(posmask, sampling=resolution) - 1) * posmask
+            )
+    return res
+
+
+def assert_edt_equal(mask, sampling=None, **kw):
+    got = np.asarray(distance_transform_edt(mask, sampling=sampling, **kw))
+    ref = scipy_edt(mask, sampling)
+    assert got.dtype == np.float32
+    if sampling is None:
+        np.testing.assert_array_equal(got, ref)  # squared distances are exact integers
+        finite = np.isfinite(ref)
+        np.testing.assert_array_equal(np.rint(got[finite] ** 2), np.rint(ref[finite] ** 2))
+    else:
+        np.testing.assert_allclose(got, ref, rtol=2e-6, atol=0)
+
+
+@pytest.mark.parametrize("density", [0.02, 0.5, 0.98])
+@pytest.mark.parametrize("shape", [(3, 37, 53), (2, 64, 64), (1, 130, 101), (2, 13, 17, 9)])
+def test_random_masks_match_scipy(shape, density):
+    assert_edt_equal(RNG.random(shape) < density)
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 1, 70), (2, 70, 1), (1, 1, 1), (3, 5), (2, 200, 3), (1, 3, 2, 150), (2, 1, 1, 9)]
+)
+def test_thin_and_odd_shapes(shape):
+    assert_edt_equal(RNG.random(shape) < 0.7)
+
+
+def test_single_pixels_and_lines():
+    m = np.ones((4, 40, 33), bool)
+    m[0, 0, 0] = False  # single background pixel in a corner
+    m[1, 20, 16] = False  # ... in the middle
+    m[2, :, 7] = False  # background column
+    m[3, 39, :] = False  # background row
+    assert_edt_equal(m)
+    assert_edt_equal(~m)  # single foreground pixel / lines of foreground
+
+
+@pytest.mark.parametrize("sampling", [(2.5, 0.7), (1.0, 3.0), (0.3, 0.3)])
+def test_anisotropic_2d(sampling):
+    assert_edt_equal(RNG.random((2, 45, 38)) < 0.9, sampling)
+
+
+def test_anisotropic_3d():
+    assert_edt_equal(RNG.random((2, 12, 19, 15)) < 0.95, (3.0, 1.0, 0.5))
+
+
+def test_scalar_sampling_broadcasts():
+    m = RNG.random((1, 20, 20)) < 0.8
+    np.testing.assert_array_equal(
+        distance_transform_edt(m, sampling=2.0), distance_transform_edt(m, sampling=(2.0, 2.0))
+    )
+
+
+def test_long_axis_envelope_path():
+    """Axes longer than the brute-force limit take the linear-time envelope pass."""
+    assert 600 > dist_mod._BRUTE_MAX_LEN
+    line = np.ones((2, 600), bool)
+    line[0, 100] = False
+    line[1, [0, 599]] = False
+    assert_edt_equal(line)
+    m = RNG.random((2, 7, 700)) < 0.999
+    m[:, 0, 0] = False
+    assert_edt_equal(m)  # pass 0 on the long axis, brute force on the short one
+    m = RNG.random((1, 300, 5)) < 0.97
+    assert_edt_equal(m.transpose(0, 2, 1))  # envelope pass on a 300-long axis
+    assert_edt_equal(m.transpose(0, 2, 1), (0.7, 1.3))
+
+
+def test_envelope_equals_brute_force():
+    f = np.asarray(dist_mod._pass0(jnp.asarray(RNG.random((150, 40)) > 0.9), 1.0))
+    f = np.where(RNG.random(f.shape) < 0.2, np.inf, f + RNG.integers(0, 50, f.shape))
+    f = jnp.asarray(f, jnp.float32)
+    for s in (1.0, 0.37, 2.9):
+        np.testing.assert_allclose(
+            dist_mod._minplus_envelope(f, s), dist_mod._minplus_brute(f, s, 16), rtol=1e-6
+        )
+
+
+def test_no_background_and_no_foreground():
+    m = np.zeros((3, 8, 9), np.int32)
+    m[0] = 1  # no zero: nothing to measure to
+    m[2, 3, 4] = 1
+    out = np.asarray(distance_transform_edt(m))
+    assert np.all(np.isposinf(out[0])) and not np.isnan(out).any()
+    np.testing.assert_array_equal(out[1], 0)
+    np.testing.assert_array_equal(out[2], scipy_edt(m[2:])[0])
+    filled = np.asarray(distance_transform_edt(m, fill_value=-1.0))
+    np.testing.assert_array_equal(filled[0], -1.0)
+    np.testing.assert_array_equal(filled[1:], out[1:])
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int32, np.uint8, np.float32, np.float16])
+def test_input_dtypes(dtype):
+    m = RNG.random((2, 15, 11)) < 0.6
+    vals = np.where(m, 3, 0).astype(dtype) if dtype is not bool else m
+    out = distance_transform_edt(jnp.asarray(vals))
+    assert out.dtype == jnp.float32
+    np.testing.assert_array_equal(out, scipy_edt(m))
+
+
+def test_jit_vmap_batch_and_spatial_dims():
+    m = jnp.asarray(RNG.random((4, 24, 31)) < 0.8)
+    eager = distance_transform_edt(m)
+    np.testing.assert_array_equal(jax.jit(distance_transform_edt)(m), eager)
+    per_image = jax.vmap(lambda x: distance_transform_edt(x[None])[0])(m)
+    np.testing.assert_array_equal(per_image, eager)
+    # spatial_dims: extra leading batch axes, or none at all
+    np.testing.assert_array_equal(
+        distance_transform_edt(m.reshape(2, 2, 24, 31), spatial_dims=2).reshape(4, 24, 31), eager
+    )
+    np.testing.assert_array_equal(distance_transform_edt(m[0], spatial_dims=2), eager[0])
+    np.testing.assert_array_equal(distance_transform_edt(m[:, None], spatial_dims=3)[:, 0], eager)
+
+
+def test_memory_bounded():
+    for shape in [(2, 64, 64, 64), (2, 256, 256)]:
+        x = jax.ShapeDtypeStruct(shape, jnp.bool_)
+        compiled = jax.jit(distance_transform_edt).lower(x).compile()
+        mem = compiled.memory_analysis()
+        if mem is None:
+            pytest.skip("memory_analysis unavailable on this backend")
+        n = int(np.prod(shape))
+        assert mem.temp_size_in_bytes <= 16 * 4 * n, (shape, mem.temp_size_in_bytes)
+
+
+def test_grad_through_caller_is_finite():
+    labels = jnp.asarray(RNG.random((2, 16, 16)) < 0.3)
+
+    def loss(logits):
+        probs = jax.nn.sigmoid(logits)
+        d = distance_transform_edt(probs > 0.5) + distance_field(probs)
+        sdm = signed_distance_map(labels.astype(jnp.int32), num_classes=2)[..., 1]
+        return jnp.mean(probs * (d + sdm))
+
+    logits = jnp.asarray(RNG.normal(size=(2, 16, 16)), jnp.float32)
+    g = jax.jit(jax.grad(loss))(logits)
+    assert np.isfinite(np.asarray(g)).all()
+
+
+def test_bad_inputs():
+    with pytest.raises(ValueError, match="rank >= 2"):
+        distance_transform_edt(jnp.ones((5,)))
+    with pytest.raises(ValueError, match="one entry per spatial axis"):
+        distance_transform_edt(jnp.ones((1, 4, 4)), sampling=(1.0, 1.0, 1.0))
+    with pytest.raises(ValueError, match="positive"):
+        distance_transform_edt(jnp.ones((1, 4, 4)), sampling=(1.0, 0.0))
+    with pytest.raises(ValueError, match="positive"):
+        distance_transform_edt(jnp.ones((1, 4, 4)), sampling=(1.0, -2.0))
+    with pytest.raises(ValueError, match="spatial_dims"):
+        distance_transform_edt(jnp.ones((1, 4, 4)), spatial_dims=4)
+    with pytest.raises(ValueError, match="rank >= 3"):
+        signed_distance_map(jnp.ones((4, 4)))
+    with pytest.raises(ValueError, match="rank >= 2"):
+        distance_field(jnp.ones((4,)))
+
+
+# ---------------------------------------------------------------- hypothesis properties
+
+masks_2d = hnp.arrays(
+    np.bool_, st.tuples(st.integers(1, 3), st.integers(1, 40), st.integers(1, 40)),
+    elements=st.booleans(),
+)
+masks_3d = hnp.arrays(
+    np.bool_, st.tuples(st.integers(1, 2), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9)),
+    elements=st.booleans(),
+)
+spacing = st.floats(0.1, 10.0, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.one_of(masks_2d, masks_3d))
+def test_property_equals_scipy(mask):
+    assert_edt_equal(mask)
+
+
+@settings(max_examples=25, deadline=None)
+@given(masks_2d, spacing, spacing)
+def test_property_anisotropic_equals_scipy(mask, s0, s1):
+    mask[:, 0, 0] = False  # keep at least one background pixel per image
+    assert_edt_equal(mask, (s0, s1))
+
+
+@settings(max_examples=25, deadline=None)
+@given(masks_2d)
+def test_property_lipschitz_and_zero_on_background(mask):
+    mask[:, -1, -1] = False
+    d = np.asarray(distance_transform_edt(mask))
+    assert np.all(d[~mask] == 0) and np.all(d[mask] >= 1)
+    for axis in (1, 2):
+        assert np.all(np.abs(np.diff(d, axis=axis)) <= 1 + 1e-6)
+
+
+# ---------------------------------------------------------------- signed map and HD field
+
+
+def box_labels(size, lo, hi):
+    lab = np.zeros((1, size, size), np.int32)
+    lab[0, lo:hi, lo:hi] = 1
+    return lab
+
+
+def test_sdm_matches_one_hot2dist():
+    lab = RNG.integers(0, 3, (3, 29, 23))
+    lab[2] = 0
+    lab[2, 5:15, 4:9] = 1  # class 2 absent from image 2
+    got = np.asarray(signed_distance_map(lab, num_classes=3))
+    assert got.shape == (3, 29, 23, 3)
+    for b in range(3):
+        ref = one_hot2dist(np.moveaxis(np.eye(3)[lab[b]], -1, 0))
+        np.testing.assert_allclose(np.moveaxis(got[b], -1, 0), ref, rtol=1e-6, atol=1e-5)
+    # dense one-hot input gives the same map
+    onehot = jax.nn.one_hot(lab, 3)
+    np.testing.assert_array_equal(signed_distance_map(onehot), got)
+
+
+def test_sdm_with_resolution_and_offsets():
+    lab = np.zeros((1, 12, 10), np.int32)
+    lab[0, 3:9, 2:7] = 1
+    ref = one_hot2dist(np.moveaxis(np.eye(2)[lab[0]], -1, 0), resolution=(1.0, 0.5))
+    legacy = np.asarray(
+        signed_distance_map(lab, num_classes=2, sampling=(1.0, 0.5), inside_offset=1.0)
+    )
+    np.testing.assert_allclose(np.moveaxis(legacy[0], -1, 0), ref, rtol=1e-6, atol=1e-6)
+    default = np.asarray(signed_distance_map(lab, num_classes=2, sampling=(1.0, 0.5)))
+    inside = lab[0] == 1
+    assert np.all(default[0, ..., 1][inside] <= 0)  # offset min(sampling) keeps the sign
+    shift = np.where(np.stack([~inside, inside], -1), -0.5, 0.0)[None]
+    np.testing.assert_allclose(default - legacy, shift)
+
+
+def test_sdm_reference_tests():
+    """LIVIAETS test.py::TestDistMap, box in 64^2 instead of 256^2."""
+    size = 64
+    res = np.asarray(signed_distance_map(box_labels(size, 1, size - 2), num_classes=2))[0]
+    c = (size - 2) // 2  # centre of the box [1, size-2)
+    assert res[..., 0].max() == c and res[c, c, 0] == c
+    assert res[..., 1].min() == -(c - 1) and res[c, c, 1] == -(c - 1)
+    for side in (1, 2, 5, 10):
+        res = np.asarray(signed_distance_map(box_labels(size, 20, 20 + side), num_classes=2))[0]
+        assert (res[..., 1] == 0).sum() == max(4 * (side - 1), 1)
+        assert (res[..., 1] <= 0).sum() == side * side
+    empty = np.asarray(signed_distance_map(np.zeros((1, 16, 16), np.int32), num_classes=2))
+    assert empty[..., 1].sum() == 0
+
+
+def test_sdm_degenerate_classes_are_zero():
+    lab = np.zeros((2, 8, 8), np.int32)
+    lab[1, 2:4, 2:4] = 1
+    out = np.asarray(signed_distance_map(lab, num_classes=3))
+    np.testing.assert_array_equal(out[0], 0)  # class 0 fills image 0; classes 1, 2 are empty
+    np.testing.assert_array_equal(out[1, ..., 2], 0)
+    assert np.isfinite(out).all()
+
+
+def test_sdm_3d():
+    lab = (RNG.random((2, 9, 11, 7)) < 0.3).astype(np.int32)
+    got = np.asarray(signed_distance_map(lab, num_classes=2, sampling=(1.0, 1.0, 1.0)))
+    for b in range(2):
+        ref = one_hot2dist(np.moveaxis(np.eye(2)[lab[b]], -1, 0))
+        np.testing.assert_allclose(np.moveaxis(got[b], -1, 0), ref, rtol=1e-6, atol=1e-5)
+
+
+def test_distance_field_matches_monai_semantics():
+    probs = RNG.random((4, 21, 17)).astype(np.float32)
+    probs[2] = 0.2  # empty
+    probs[3] = 0.9  # full
+    got = np.asarray(distance_field(probs))
+    for b in range(4):
+        fg = probs[b] > 0.5
+        if fg.any() and not fg.all():
+            ref = ndi.distance_transform_edt(fg) + ndi.distance_transform_edt(~fg)
+        else:
+            ref = np.zeros(fg.shape)
+        np.testing.assert_allclose(got[b], ref, rtol=1e-6)
+    try:
+        import torch
+        from monai.losses.hausdorff_loss import HausdorffDTLoss
+    except ImportError:
+        return
+    monai = HausdorffDTLoss().distance_field(torch.from_numpy(probs[:, None])).numpy()[:, 0]
+    np.testing.assert_allclose(got, monai, rtol=1e-6)
