@@ -1,0 +1,726 @@
+"""Overlap losses against NumPy references, MONAI and optax, plus the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.sharding import PartitionSpec as P
+from jax.test_util import check_grads
+
+from jaxseg_losses.overlap import (
+    OverlapStatistics,
+    dice_loss,
+    exp_log_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    overlap_statistics,
+    sensitivity_specificity_loss,
+    tversky_loss,
+)
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_logits,
+    random_labels,
+    sigmoid_np,
+    softmax_np,
+)
+
+C = 3
+SHAPE_2D = (2, 6, 5)
+SHAPE_3D = (2, 3, 4, 5)
+
+# --------------------------------------------------------------------------- NumPy references
+# Written from the papers' formulas in float64. `groups` yields one (N, C) block of pixels per
+# example (per_image=True) or one block for the whole batch (per_image=False).
+
+
+def groups(x, per_image):
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    return list(flat) if per_image else [flat.reshape(-1, x.shape[-1])]
+
+
+def inputs(seed, shape, mode="multiclass", scale=2.0):
+    num = 1 if mode == "binary" else C
+    z = random_logits(seed, shape + (num,), scale)
+    y = random_labels(seed, shape, 2 if mode == "binary" else C)
+    p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
+    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
+    return z, y, p, g
+
+
+def ones_valid(p):
+    return np.ones(p.shape[:-1] + (1,))
+
+
+def np_counts(p, g, v, per_image):
+    """(TP, FP, FN) per group and class, from the definitions."""
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        out.append([(vb * pb * gb).sum(0), (vb * pb * (1 - gb)).sum(0),
+                    (vb * (1 - pb) * gb).sum(0)])
+    return np.array(out)  # (G, 3, C)
+
+
+def ref_dice(p, g, v=None, s=1e-5, per_image=True, squared=False, soft=False):
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        if squared:
+            inter, vol = (vb * pb * gb).sum(0), (vb * (pb**2 + gb**2)).sum(0)
+        elif soft:  # |p|_1 + |g|_1 - |p - g|_1 = 2 I
+            inter = ((vb * pb).sum(0) + (vb * gb).sum(0) - (vb * np.abs(pb - gb)).sum(0)) / 2
+            vol = (vb * (pb + gb)).sum(0)
+        else:
+            inter, vol = (vb * pb * gb).sum(0), (vb * (pb + gb)).sum(0)
+        out.append(1 - (2 * inter + s) / (vol + s))
+    return np.array(out)
+
+
+def ref_jaccard(p, g, v=None, s=1e-5, per_image=True):
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        inter = (vb * pb * gb).sum(0)
+        union = (vb * (pb + gb - pb * gb)).sum(0)
+        out.append(1 - (inter + s) / (union + s))
+    return np.array(out)
+
+
+def ref_tversky(p, g, v=None, alpha=0.3, beta=0.7, s=1e-5, per_image=True):
+    v = ones_valid(p) if v is None else v
+    tp, fp, fn = np.moveaxis(np_counts(p, g, v, per_image), 1, 0)
+    return 1 - (tp + s) / (tp + alpha * fp + beta * fn + s)
+
+
+def ref_focal_tversky(p, g, v=None, gamma=4 / 3, **kw):
+    return ref_tversky(p, g, v, **kw) ** (1 / gamma)
+
+
+def ref_ss(p, g, v=None, r=0.05, per_image=True):
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        err = vb * (gb - pb) ** 2
+        fg, nfg = (err * gb).sum(0), (vb * gb).sum(0)
+        bg, nbg = (err * (1 - gb)).sum(0), (vb * (1 - gb)).sum(0)
+        sens = np.divide(fg, nfg, out=np.zeros_like(fg), where=nfg > 0)
+        spec = np.divide(bg, nbg, out=np.zeros_like(bg), where=nbg > 0)
+        out.append(r * sens + (1 - r) * spec)
+    return np.array(out)
+
+
+def ref_gdl(p, g, v=None, s=0.0, per_image=True, weight_type="square"):
+    """Sudre 2017 with the documented absent-class policy."""
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        vol = (vb * gb).sum(0)
+        with np.errstate(divide="ignore"):
+            w = {"square": 1 / vol**2, "simple": 1 / vol, "uniform": np.ones_like(vol)}[
+                weight_type]
+        if np.all(vol == 0):
+            w = np.ones_like(vol)
+        else:
+            w = np.where(vol > 0, w, w[vol > 0].max())
+        num = 2 * (w * (vb * pb * gb).sum(0)).sum() + s
+        den = (w * (vb * (pb + gb)).sum(0)).sum() + s
+        out.append(1 - num / den if den > 0 else 0.0)
+    return np.array(out)
+
+
+def ref_ell(p, g, v=None, s=1.0, per_image=True, label_weights=None, wd=0.8, wc=0.2,
+            gd=0.3, gc=0.3):
+    """Wong et al. 2018 (softmax), default label weights from the current label volumes."""
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        dice = (2 * (vb * pb * gb).sum(0) + s) / ((vb * (pb + gb)).sum(0) + s)
+        vol = (vb * gb).sum(0)
+        if label_weights is None:
+            w = np.sqrt(np.divide(vol.sum(), vol, out=np.zeros_like(vol), where=vol > 0))
+        else:
+            w = np.asarray(label_weights, np.float64)
+        cross = (vb * w * gb * (-np.log(pb)) ** gc).sum() / vb.sum()
+        out.append(wd * np.mean((-np.log(dice)) ** gd) + wc * cross)
+    return np.array(out)
+
+
+def expand(ref_values, batch):
+    """(G, ...) reference -> (B, ...) (the global value repeated when G == 1)."""
+    return np.broadcast_to(ref_values, (batch,) + ref_values.shape[1:])
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_statistics_match_definitions(per_image):
+    z, y, p, g = inputs(0, SHAPE_2D)
+    mask = np.random.default_rng(0).random(SHAPE_2D) > 0.3
+    s = overlap_statistics(z, y, mask=mask, per_image=per_image)
+    assert isinstance(s, OverlapStatistics)
+    assert s.tp.shape == ((2, C) if per_image else (1, C)) and s.tp.dtype == jnp.float32
+    tp, fp, fn = np.moveaxis(np_counts(p, g, mask[..., None], per_image), 1, 0)
+    for got, want in [(s.tp, tp), (s.fp, fp), (s.fn, fn), (s.sum_p, tp + fp), (s.sum_y, tp + fn)]:
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    sq = overlap_statistics(z, y, per_image=per_image, squared=True)
+    np.testing.assert_allclose(sq.sum_p, [b.sum(0) for b in groups(p**2, per_image)], rtol=1e-5)
+    np.testing.assert_allclose(sq.fp, sq.sum_p - sq.tp, rtol=1e-5, atol=1e-6)
+
+
+def test_soft_label_statistics_equal_product_form_on_hard_labels():
+    z, y, _, _ = inputs(1, SHAPE_3D)
+    hard, soft = overlap_statistics(z, y), overlap_statistics(z, y, soft_label=True)
+    for a, b in zip(hard, soft, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- values
+
+
+REFERENCES = {
+    "dice": (dice_loss, ref_dice, {}),
+    "jaccard": (jaccard_loss, ref_jaccard, {}),
+    "tversky": (tversky_loss, ref_tversky, {}),
+    "focal_tversky": (focal_tversky_loss, ref_focal_tversky, {}),
+    "sensitivity_specificity": (sensitivity_specificity_loss, ref_ss, {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCES))
+@pytest.mark.parametrize("shape", [SHAPE_2D, SHAPE_3D], ids=["2d", "3d"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_region_losses_match_reference(name, shape, per_image):
+    fn, ref, _ = REFERENCES[name]
+    z, y, p, g = inputs(2, shape)
+    mask = np.random.default_rng(2).random(shape) > 0.2
+    want = expand(ref(p, g, mask[..., None].astype(float), per_image=per_image), 2)
+    per_class = fn(z, y, mask=mask, per_image=per_image, reduction="class")
+    assert per_class.shape == (2, C)
+    np.testing.assert_allclose(per_class, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fn(z, y, mask=mask, per_image=per_image), want.mean(-1),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["binary", "multilabel"])
+def test_sigmoid_modes_match_reference(mode):
+    z, y, p, g = inputs(3, SHAPE_2D, mode=mode)
+    if mode == "multilabel":  # independent channels with soft targets
+        y = np.random.default_rng(3).random(p.shape).astype(np.float32)
+        g = y.astype(np.float64)
+    np.testing.assert_allclose(dice_loss(z, y, mode=mode, reduction="class"), ref_dice(p, g),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tversky_loss(z, y, mode=mode, reduction="class"),
+                               ref_tversky(p, g), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(sensitivity_specificity_loss(z, y, mode=mode, reduction="class"),
+                               ref_ss(p, g), rtol=1e-5, atol=1e-6)
+
+
+def test_dice_squared_and_soft_label_match_reference():
+    z, _, p, _ = inputs(4, SHAPE_2D)
+    soft = np.random.default_rng(4).dirichlet(np.ones(C), size=SHAPE_2D)
+    y = soft.astype(np.float32)
+    for kw in [{"squared": True}, {"soft": True}]:
+        ours = dice_loss(z, y, reduction="class", squared=kw.get("squared", False),
+                         soft_label=kw.get("soft", False))
+        np.testing.assert_allclose(ours, ref_dice(p, soft, **kw), rtol=1e-5, atol=1e-6)
+    # With soft targets the L1 form differs from the product form (which is not 0 at p == y).
+    at_target = dice_loss(y, y, from_logits=False, soft_label=True, smooth=0.0)
+    np.testing.assert_allclose(at_target, 0.0, atol=1e-6)
+    assert np.all(np.asarray(dice_loss(y, y, from_logits=False, smooth=0.0)) > 0.1)
+
+
+@pytest.mark.parametrize("weight_type", ["square", "simple", "uniform"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_generalized_dice_matches_reference(weight_type, per_image):
+    z, y, p, g = inputs(5, SHAPE_2D)
+    y = np.where(y == 2, 1, y)  # class 2 absent from the truth
+    g = one_hot_np(y, C)
+    ours = generalized_dice_loss(z, y, weight_type=weight_type, per_image=per_image)
+    want = expand(ref_gdl(p, g, per_image=per_image, weight_type=weight_type), 2)
+    np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
+    assert_finite_value_and_grad(generalized_dice_loss, jnp.asarray(z), y,
+                                 weight_type=weight_type, per_image=per_image)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_exp_log_matches_reference(per_image):
+    z, y, p, g = inputs(6, SHAPE_2D)
+    want = expand(ref_ell(p, g, per_image=per_image), 2)
+    np.testing.assert_allclose(exp_log_loss(z, y, per_image=per_image), want, rtol=1e-5)
+    lw = np.array([0.5, 1.0, 2.0])
+    want = ref_ell(p, g, per_image=per_image, label_weights=lw, s=1e-5, gd=1.0)
+    np.testing.assert_allclose(
+        exp_log_loss(z, y, per_image=per_image, label_weights=lw, smooth=1e-5, gamma_dice=1.0),
+        expand(want, 2), rtol=1e-5)
+
+
+def test_exp_log_documented_reductions():
+    z, y, p, g = inputs(7, SHAPE_2D)
+    ones = np.ones(C)
+    # gamma = 1, w_dice = 1, w_cross = 0: mean of -ln Dice_c.
+    dice = 1 - ref_dice(p, g, s=1.0)
+    np.testing.assert_allclose(
+        exp_log_loss(z, y, gamma_dice=1.0, w_cross=0.0, w_dice=1.0), (-np.log(dice)).mean(-1),
+        rtol=1e-5)
+    # gamma = 1, w_cross = 1, unit label weights: cross-entropy.
+    ce = -(g * np.log(p)).sum(-1).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(
+        exp_log_loss(z, y, gamma_cross=1.0, w_cross=1.0, w_dice=0.0, label_weights=ones), ce,
+        rtol=1e-5)
+    # include_background=False: class 0 leaves the Dice mean and the cross term.
+    no_bg = exp_log_loss(z, y, include_background=False, label_weights=ones)
+    lw0 = np.array([0.0, 1.0, 1.0])
+    cross = (lw0 * g * (-np.log(p)) ** 0.3).sum(-1).reshape(2, -1).mean(-1)
+    dice_term = ((-np.log(dice[:, 1:])) ** 0.3).mean(-1)
+    np.testing.assert_allclose(no_bg, 0.8 * dice_term + 0.2 * cross, rtol=1e-5)
+    # Sigmoid modes: per channel y(-ln p)^g + (1-y)(-ln(1-p))^g, averaged over channels.
+    zb, yb, pb, gb = inputs(7, SHAPE_2D, mode="binary")
+    cross_b = (gb * (-np.log(pb)) ** 0.3 + (1 - gb) * (-np.log(1 - pb)) ** 0.3)
+    want = cross_b.reshape(2, -1).mean(-1)
+    got = exp_log_loss(zb, yb, mode="binary", w_dice=0.0, w_cross=1.0, label_weights=[1.0])
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_class_weights_and_include_background():
+    z, y, p, g = inputs(8, SHAPE_2D)
+    per_class = ref_tversky(p, g)
+    w = np.array([0.0, 1.0, 3.0])
+    np.testing.assert_allclose(tversky_loss(z, y, class_weights=w),
+                               (per_class * w).sum(-1) / w.sum(), rtol=1e-5)
+    np.testing.assert_allclose(tversky_loss(z, y, include_background=False),
+                               per_class[:, 1:].mean(-1), rtol=1e-5)
+    np.testing.assert_allclose(tversky_loss(z, y, include_background=False, class_weights=w),
+                               (per_class[:, 1:] * w[1:]).sum(-1) / 4.0, rtol=1e-5)
+    assert tversky_loss(z, y, include_background=False, reduction="class").shape == (2, C - 1)
+    # Binary (C == 1): the only channel is the foreground; include_background has no effect.
+    zb, yb, _, _ = inputs(8, SHAPE_2D, mode="binary")
+    np.testing.assert_allclose(dice_loss(zb, yb, mode="binary", include_background=False),
+                               dice_loss(zb, yb, mode="binary"))
+    # GDL without background drops class 0 from both sums.
+    np.testing.assert_allclose(generalized_dice_loss(z, y, include_background=False),
+                               ref_gdl(p[..., 1:], g[..., 1:]), rtol=1e-5)
+
+
+def test_documented_identities():
+    z, y, p, g = inputs(9, SHAPE_2D)
+    s = 0.3
+    np.testing.assert_allclose(tversky_loss(z, y, alpha=0.5, beta=0.5, smooth=s),
+                               dice_loss(z, y, smooth=2 * s), rtol=1e-5)
+    np.testing.assert_allclose(tversky_loss(z, y, alpha=1.0, beta=1.0, smooth=s),
+                               jaccard_loss(z, y, smooth=s), rtol=1e-5)
+    np.testing.assert_allclose(focal_tversky_loss(z, y, gamma=1.0), tversky_loss(z, y),
+                               rtol=1e-5)
+    np.testing.assert_allclose(generalized_dice_loss(z, y, weight_type="uniform"),
+                               ref_dice(p.reshape(2, -1, 1), g.reshape(2, -1, 1), s=0)[:, 0],
+                               rtol=1e-5)  # uniform weights: the pooled Dice
+    # Separate numerator/denominator smoothing.
+    np.testing.assert_allclose(dice_loss(z, y, smooth=(0.0, 1.0), reduction="class"),
+                               1 - (2 * (p * g).sum((1, 2))) / ((p + g).sum((1, 2)) + 1.0),
+                               rtol=1e-5)
+    # Sensitivity-specificity: predicting nothing costs r, predicting everything 1 - r.
+    zb, yb, _, _ = inputs(9, SHAPE_2D, mode="binary")
+    zeros, ones = np.zeros(zb.shape, np.float32), np.ones(zb.shape, np.float32)
+    kw = {"mode": "binary", "from_logits": False, "r": 0.1}
+    np.testing.assert_allclose(sensitivity_specificity_loss(zeros, yb, **kw), 0.1, rtol=1e-6)
+    np.testing.assert_allclose(sensitivity_specificity_loss(ones, yb, **kw), 0.9, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def _monai_inputs(z, g):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("monai")
+    to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))
+    return to_torch(z.astype(np.float64)), to_torch(g.astype(np.float64))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"batch": True},
+        {"include_background": False},
+        {"squared_pred": True},
+        {"jaccard": True},
+        {"soft_label": True, "soft": True},
+        {"smooth_nr": 0.0, "smooth_dr": 1.0},
+        {"smooth_nr": 1.0, "smooth_dr": 1.0, "batch": True, "include_background": False},
+    ],
+)
+def test_dice_matches_monai(options):
+    options = dict(options)
+    soft = options.pop("soft", False)
+    z, y, _, g = inputs(10, SHAPE_3D)
+    if soft:
+        g = np.random.default_rng(10).dirichlet(np.ones(C), size=SHAPE_3D)
+        y = g.astype(np.float32)
+    zt, gt = _monai_inputs(z, g)
+    from monai.losses import DiceLoss
+
+    kw = {"smooth_nr": 1e-5, "smooth_dr": 1e-5, **options}
+    want = float(DiceLoss(softmax=True, reduction="mean", **kw)(zt, gt))
+    nr, dr = kw["smooth_nr"], kw["smooth_dr"]
+    ours = dict(
+        per_image=not kw.get("batch", False),
+        include_background=kw.get("include_background", True),
+        soft_label=kw.get("soft_label", False),
+    )
+    if kw.get("jaccard"):  # MONAI's (2TP + s) / (2(TP + FP + FN) + s)
+        got = jaccard_loss(z, y, smooth=(nr / 2, dr / 2), **ours)
+    else:
+        got = dice_loss(z, y, smooth=(nr, dr), squared=kw.get("squared_pred", False), **ours)
+    np.testing.assert_allclose(float(got.mean()), want, rtol=1e-5)
+    if not kw.get("batch"):  # per (example, class) values as well
+        per = DiceLoss(softmax=True, reduction="none", **kw)(zt, gt).numpy().reshape(2, -1)
+        fn = jaccard_loss if kw.get("jaccard") else dice_loss
+        extra = {} if kw.get("jaccard") else {"squared": kw.get("squared_pred", False)}
+        smooth = (nr / 2, dr / 2) if kw.get("jaccard") else (nr, dr)
+        np.testing.assert_allclose(fn(z, y, smooth=smooth, reduction="class", **ours, **extra),
+                                   per, rtol=1e-5, atol=1e-6)
+
+
+def test_dice_class_weights_and_ignore_index_match_monai():
+    z, y, _, g = inputs(11, SHAPE_2D)
+    zt, gt = _monai_inputs(z, g)
+    import torch
+    from monai.losses import DiceLoss
+
+    w = np.array([0.5, 1.0, 2.0])
+    want = DiceLoss(softmax=True, weight=torch.tensor(w), reduction="none")(zt, gt)
+    want = want.numpy().reshape(2, C).sum(-1) / w.sum()  # MONAI multiplies, we renormalise
+    np.testing.assert_allclose(dice_loss(z, y, class_weights=w), want, rtol=1e-5)
+    y_ign = y.copy()
+    y_ign[:, :2] = 9
+    labels_t = torch.from_numpy(y_ign[:, None].astype(np.int64))
+    monai_ign = DiceLoss(softmax=True, to_onehot_y=True, ignore_index=9)(zt, labels_t)
+    np.testing.assert_allclose(float(dice_loss(z, y_ign, ignore_index=9).mean()),
+                               float(monai_ign), rtol=1e-5)
+
+
+@pytest.mark.parametrize("options", [{}, {"batch": True}, {"include_background": False},
+                                     {"soft_label": True}, {"alpha": 0.6, "beta": 0.2}])
+def test_tversky_matches_monai(options):
+    z, y, _, g = inputs(12, SHAPE_2D)
+    if options.get("soft_label"):
+        g = np.random.default_rng(12).dirichlet(np.ones(C), size=SHAPE_2D)
+        y = g.astype(np.float32)
+    zt, gt = _monai_inputs(z, g)
+    from monai.losses import TverskyLoss
+
+    kw = {"alpha": 0.3, "beta": 0.7, **options}
+    want = float(TverskyLoss(softmax=True, smooth_nr=1e-5, smooth_dr=1e-5, **kw)(zt, gt))
+    got = tversky_loss(
+        z, y, alpha=kw["alpha"], beta=kw["beta"], per_image=not kw.get("batch", False),
+        include_background=kw.get("include_background", True),
+        soft_label=kw.get("soft_label", False),
+    )
+    np.testing.assert_allclose(float(got.mean()), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("w_type", ["square", "simple", "uniform"])
+@pytest.mark.parametrize("batch", [False, True])
+def test_generalized_dice_matches_monai(w_type, batch):
+    z, y, _, _ = inputs(13, SHAPE_2D)
+    y = np.where(y == 1, 0, y)  # class 1 absent: MONAI's max-weight replacement
+    g = one_hot_np(y, C)
+    zt, gt = _monai_inputs(z, g)
+    from monai.losses import GeneralizedDiceLoss
+
+    for s in (1e-5, 0.0):
+        loss = GeneralizedDiceLoss(softmax=True, w_type=w_type, batch=batch, smooth_nr=s,
+                                   smooth_dr=s)
+        got = generalized_dice_loss(z, y, weight_type=w_type, per_image=not batch, smooth=s)
+        np.testing.assert_allclose(float(got.mean()), float(loss(zt, gt)), rtol=1e-5)
+
+
+def test_dice_and_tversky_match_optax():
+    z, y, _, g = inputs(14, SHAPE_2D)
+    t = g.astype(np.float32)
+    for s in (1.0, 0.0):
+        # optax puts `smooth` on the Tversky form: dice_loss(smooth=2s) here.
+        np.testing.assert_allclose(dice_loss(z, y, smooth=2 * s),
+                                   optax.losses.dice_loss(z, t, smooth=s), rtol=1e-5)
+        np.testing.assert_allclose(
+            tversky_loss(z, y, smooth=s, include_background=False),
+            optax.losses.dice_loss(z, t, smooth=s, alpha=0.3, beta=0.7, ignore_background=True),
+            rtol=1e-5)
+    zb, yb, _, gb = inputs(14, SHAPE_2D, mode="binary")
+    np.testing.assert_allclose(dice_loss(zb, yb, mode="binary", smooth=2.0),
+                               optax.losses.dice_loss(zb, gb.astype(np.float32)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- batch-global form
+
+
+ALL_LOSSES = {
+    "dice": (dice_loss, {}),
+    "dice_squared": (dice_loss, {"squared": True}),
+    "jaccard": (jaccard_loss, {}),
+    "tversky": (tversky_loss, {}),
+    "focal_tversky": (focal_tversky_loss, {}),
+    "sensitivity_specificity": (sensitivity_specificity_loss, {}),
+    "generalized_dice": (generalized_dice_loss, {}),
+    "exp_log": (exp_log_loss, {}),
+}
+
+
+@pytest.fixture(params=sorted(ALL_LOSSES))
+def loss_case(request):
+    fn, kwargs = ALL_LOSSES[request.param]
+    return lambda *a, **k: fn(*a, **kwargs, **k)
+
+
+def test_per_image_false_equals_concatenated_batch(loss_case):
+    z, y, _, _ = inputs(15, SHAPE_2D)
+    global_loss = loss_case(z, y, per_image=False)
+    assert global_loss.shape == (2,)
+    np.testing.assert_allclose(global_loss[0], global_loss[1])
+    joined = loss_case(np.concatenate(list(z), axis=0)[None], np.concatenate(list(y), axis=0)[None])
+    np.testing.assert_allclose(global_loss[0], joined[0], rtol=1e-5)
+
+
+def test_axis_name_psum_in_shard_map_and_vmap(loss_case):
+    z, y, _, _ = inputs(16, (4, 4, 3))
+    want = loss_case(z, y, per_image=False)
+    # vmap with a named axis: each of 2 "devices" holds 2 examples.
+    mapped = jax.vmap(lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
+                      axis_name="d")(z.reshape(2, 2, 4, 3, C), y.reshape(2, 2, 4, 3))
+    np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
+    if len(jax.devices()) < 2:
+        pytest.skip("shard_map part needs >= 2 devices (tests/conftest.py forces 8 on CPU)")
+    mesh = jax.make_mesh((2,), ("d",), axis_types=(jax.sharding.AxisType.Explicit,))
+    sharded = jax.jit(jax.shard_map(
+        lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
+        mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d"),
+    ))
+    put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))
+    np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the test standard
+
+
+def test_grads_jit_vmap(loss_case):
+    z, y, _, _ = inputs(17, (2, 4, 3), scale=1.0)
+    check_grads(lambda a: loss_case(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss_case, z, y)
+    batched = loss_case(z, y)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: loss_case(a[None], b[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+
+
+def test_bf16_and_extreme_logits(loss_case):
+    z, y, _, g = inputs(18, (2, 4, 3))
+    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.02)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(loss_case, jnp.asarray(extreme, jnp.float32), y)
+    perfect = loss_case(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y)
+    np.testing.assert_allclose(perfect, 0.0, atol=1e-6)
+
+
+def test_perfect_prediction_is_zero_with_finite_gradient(loss_case):
+    _, y, _, g = inputs(19, (2, 4, 3))
+    value, grad = jax.value_and_grad(
+        lambda p: loss_case(p, y, from_logits=False).sum())(jnp.asarray(g, jnp.float32))
+    assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
+    # Near-perfect logits: gamma < 1 powers (focal Tversky, Exp-Log) keep finite gradients.
+    assert_finite_value_and_grad(loss_case, jnp.asarray((2 * g - 1) * 30.0, jnp.float32), y)
+
+
+def test_empty_truth(loss_case):
+    shape = (2, 4, 3)
+    empty = np.zeros(shape, np.int32)
+    nothing = np.zeros(shape + (1,), np.float32)
+    kw = {"mode": "binary", "from_logits": False}
+    # Empty prediction on empty truth: a perfect score, also from -1e4 logits.
+    np.testing.assert_allclose(loss_case(nothing, empty, **kw), 0.0, atol=1e-7)
+    np.testing.assert_allclose(loss_case(nothing - 1e4, empty, mode="binary"), 0.0, atol=1e-7)
+    np.testing.assert_allclose(loss_case(nothing, empty, **kw, per_image=False), 0.0, atol=1e-7)
+    # A full false-positive prediction on an empty truth is penalised.
+    assert np.all(np.asarray(loss_case(nothing + 1.0, empty, **kw)) > 0.9 * 0.2)
+    assert_finite_value_and_grad(loss_case, jnp.asarray(nothing), empty, mode="binary")
+    # Multiclass with a class absent from one example and an all-background example.
+    _, y, _, _ = inputs(20, shape)
+    y[0] = np.where(y[0] == 2, 1, y[0])
+    y[1] = 0
+    z = random_logits(20, shape + (C,))
+    assert_finite_value_and_grad(loss_case, jnp.asarray(z), y)
+    assert_finite_value_and_grad(loss_case, jnp.asarray(z), y, include_background=False)
+
+
+@pytest.mark.parametrize("loss", [dice_loss, tversky_loss, jaccard_loss], ids=lambda f: f.__name__)
+def test_empty_truth_smoothing_and_zero_smoothing(loss):
+    empty = np.zeros((1, 3, 3), np.int32)
+    nothing = np.zeros((1, 3, 3, 1), np.float32)
+    kw = {"mode": "binary", "from_logits": False}
+    for s in (0.0, 1e-5, 1.0, (0.0, 1.0)):
+        expected = 1.0 if s == (0.0, 1.0) else 0.0  # NiftyNet-style denominator-only smoothing
+        value, grad = jax.value_and_grad(lambda p, s=s: loss(p, empty, smooth=s, **kw).sum())(
+            jnp.asarray(nothing))
+        np.testing.assert_allclose(value, expected, atol=1e-7)
+        assert np.all(np.isfinite(np.asarray(grad)))
+    # Non-empty prediction on empty truth: s / (sum p + s).
+    half = nothing + 0.5
+    np.testing.assert_allclose(loss(half, empty, smooth=1.0, **kw), 1 - 1 / (4.5 * _w(loss) + 1),
+                               rtol=1e-6)
+
+
+def _w(loss):
+    """FP weight of each loss in its denominator (Dice's FP counts once against 2TP)."""
+    return {"tversky_loss": 0.3}.get(loss.__name__, 1.0)
+
+
+def test_generalized_dice_absent_class_policy():
+    z, _, _, _ = inputs(21, (1, 4, 3))
+    y = np.zeros((1, 4, 3), np.int32)
+    y[0, :2] = 1  # class 2 absent
+    g = one_hot_np(y, C)
+    s = overlap_statistics(z, y)
+    vol = np.asarray(s.sum_y)[0]
+    w = 1 / vol[:2] ** 2
+    w = np.array([w[0], w[1], w.max()])
+    tp, tot = np.asarray(s.tp)[0], np.asarray(s.sum_p + s.sum_y)[0]
+    np.testing.assert_allclose(generalized_dice_loss(z, y), 1 - 2 * (w * tp).sum() / (w * tot).sum(),
+                               rtol=1e-5)
+    np.testing.assert_allclose(generalized_dice_loss(z, y), ref_gdl(softmax_np(z), g), rtol=1e-5)
+    # No class present (binary, empty truth): weights 1, so false positives cost ~1.
+    zb = np.full((1, 4, 3, 1), 3.0, np.float32)
+    np.testing.assert_allclose(generalized_dice_loss(zb, np.zeros((1, 4, 3), np.int32),
+                                                     mode="binary"), 1.0, atol=1e-6)
+
+
+def test_ignore_and_mask_leave_kept_pixels_alone(loss_case):
+    z, y, _, _ = inputs(22, (2, 4, 3))
+    ignored = np.zeros((2, 4, 3), bool)
+    ignored[:, 0] = True
+    y_ign = np.where(ignored, 7, y)
+    base = loss_case(z, y_ign, ignore_index=7)
+    z_changed = np.where(ignored[..., None], -z * 5, z)
+    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+    np.testing.assert_allclose(loss_case(z, y, mask=~ignored), base, rtol=1e-6)
+    np.testing.assert_allclose(loss_case(z[:, 1:], y[:, 1:]), base, rtol=1e-5)
+
+
+def test_everything_masked_gives_zero_and_zero_gradient(loss_case):
+    z, y, _, _ = inputs(23, (2, 3, 3))
+    mask = np.zeros((2, 3, 3), bool)
+    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, mask=mask).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _, _ = inputs(24, (2, 4, 3))
+    with pytest.raises(ValueError, match=r"predictions: expected shape \(B, \*spatial, C\)"):
+        dice_loss(z[0, 0], y[0, 0])
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        tversky_loss(z, y[:, :3])
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        dice_loss(z, y, reduction="mean")
+    with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
+        dice_loss(z, y, reduction="class", class_weights=[1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(3,\)"):
+        jaccard_loss(z, y, class_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="alpha: expected a value >= 0"):
+        tversky_loss(z, y, alpha=-0.1)
+    with pytest.raises(ValueError, match="gamma: expected a value > 0"):
+        focal_tversky_loss(z, y, gamma=0.0)
+    with pytest.raises(ValueError, match=r"r: expected a value >= 0.0 and <= 1.0"):
+        sensitivity_specificity_loss(z, y, r=1.5)
+    with pytest.raises(ValueError, match="weight_type: expected one of"):
+        generalized_dice_loss(z, y, weight_type="Square")
+    with pytest.raises(ValueError, match="smooth"):
+        dice_loss(z, y, smooth=-1.0)
+    with pytest.raises(ValueError, match="smooth: expected a number or a pair"):
+        dice_loss(z, y, smooth=(1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="gamma_dice"):
+        exp_log_loss(z, y, gamma_dice=-0.3)
+    with pytest.raises(ValueError, match=r"label_weights: expected a scalar or shape \(3,\)"):
+        exp_log_loss(z, y, label_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match="C == 1"):
+        dice_loss(z, y, mode="binary")
+    with pytest.raises(ValueError, match="mask: expected shape"):
+        sensitivity_specificity_loss(z, y, mask=np.ones((2, 3), bool))
+
+
+def test_value_errors_eager_and_checkify_under_jit():
+    z, y, _, _ = inputs(25, (2, 4, 3))
+    bad = y.copy()
+    bad[0, 0, 0] = 5
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        dice_loss(z, bad)
+    with pytest.raises(ValueError, match="probabilities in"):
+        generalized_dice_loss(z, y, from_logits=False)
+    checked = checkify.checkify(jax.jit(dice_loss), errors=checkify.user_checks)
+    err, _ = checked(z, bad)
+    assert "class indices must lie" in err.get()
+    err, value = checked(z, y)
+    assert err.get() is None
+    np.testing.assert_allclose(value, dice_loss(z, y), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- properties
+
+
+_BOUNDED = (dice_loss, jaccard_loss, tversky_loss, focal_tversky_loss,
+            sensitivity_specificity_loss, generalized_dice_loss)
+
+
+@jax.jit
+def _property_values(z, y, g, s):
+    """Everything the property test compares, in one compiled call (smooth traced)."""
+    zb, yb = z[..., :1], (y > 0).astype(jnp.int32)
+    return {
+        "dice_2s": dice_loss(z, y, smooth=2 * s),
+        "tversky_half": tversky_loss(z, y, alpha=0.5, beta=0.5, smooth=s),
+        "tversky_one": tversky_loss(z, y, alpha=1.0, beta=1.0, smooth=s),
+        "jaccard": jaccard_loss(z, y, smooth=s),
+        "bounded": jnp.stack([fn(z, y) for fn in _BOUNDED]),
+        "perfect": jnp.stack([fn(g, y, from_logits=False) for fn in _BOUNDED + (exp_log_loss,)]),
+        "exp_log": exp_log_loss(z, y),
+        "gdl_one_class": generalized_dice_loss(zb, yb, mode="binary"),
+        "dice_one_class": dice_loss(zb, yb, mode="binary", smooth=0.0),
+    }
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0), s=st.floats(0.0, 2.0),
+       empty=st.booleans())
+def test_properties(seed, scale, s, empty):
+    z, y, _, _ = inputs(seed, (2, 4, 3), scale=scale)
+    if empty:
+        y[0] = 0  # an all-background example (classes 1, 2 absent)
+    g = one_hot_np(y, C).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in _property_values(z, y, g, np.float32(s)).items()}
+    # Tversky(0.5, 0.5) is Dice (smoothing on the Tversky form counts double); (1, 1) is Jaccard.
+    np.testing.assert_allclose(out["tversky_half"], out["dice_2s"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out["tversky_one"], out["jaccard"], rtol=1e-5, atol=1e-6)
+    assert np.all((out["bounded"] >= -1e-6) & (out["bounded"] <= 1 + 1e-6)), out["bounded"]
+    np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
+    assert np.all(out["exp_log"] >= 0)
+    # GDL with one class is the Dice loss (the weight cancels), empty truths included.
+    np.testing.assert_allclose(out["gdl_one_class"], out["dice_one_class"], rtol=1e-5, atol=1e-6)
