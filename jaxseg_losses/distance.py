@@ -119,7 +119,7 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     init = jnp.full((nlines,), far, jnp.int32)
     _, left = lax.scan(forward, init, bg)
     _, dist = lax.scan(backward, init, (bg, left), reverse=True)
-    scaled = dist.astype(jnp.float32) * jnp.float32(s)
+    scaled = dist.astype(jnp.float32) * jnp.asarray(s, jnp.float32)
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
@@ -132,7 +132,7 @@ def _minplus_brute(f: jax.Array, s: float, chunk: int) -> jax.Array:
 
     def one_chunk(c):
         i = c * chunk + lax.iota(jnp.int32, chunk)
-        d = (i[:, None] - j[None, :]).astype(jnp.float32) * jnp.float32(s)  # ints first
+        d = (i[:, None] - j[None, :]).astype(jnp.float32) * jnp.asarray(s, jnp.float32)  # ints 1st
         return jnp.min(f[None, :, :] + (d * d)[:, :, None], axis=1)
 
     out = lax.map(one_chunk, jnp.arange(nchunks, dtype=jnp.int32))
@@ -148,7 +148,7 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
     first integer position where a parabola is at least as low as its predecessor.
     """
     n, nlines = f.shape
-    s32 = jnp.float32(s)
+    s32 = jnp.asarray(s, jnp.float32)
     lane = lax.iota(jnp.int32, nlines)
     stride = n + 1  # packs (prev + 1, start) with prev in [-1, n), start in [0, n]
 
@@ -237,8 +237,9 @@ def _minplus(f: jax.Array, s: float) -> jax.Array:
     return _minplus_envelope(f, s)
 
 
-@functools.partial(jax.jit, static_argnames=("sampling", "nsp", "fill_value"))
-def _edt(fg: jax.Array, sampling: tuple[float, ...], nsp: int, fill_value: float) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("nsp", "fill_value"))
+def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:
+    """Batched EDT over the last `nsp` axes; `sampling` is traced, so spacings share one compile."""
     spatial = fg.shape[fg.ndim - nsp:]
     x = fg.reshape((-1, *spatial))  # one batch axis, then spatial axes 1..nsp
     if x.size == 0:
@@ -272,8 +273,9 @@ def distance_transform_edt(
 
     Args:
         mask: ``(B, *spatial)`` array of bool, int or float; non-zero = foreground.
-        sampling: voxel spacing, one positive float per spatial axis (or one float for all);
-            static (each value compiles once). Default: 1 for every axis.
+        sampling: voxel spacing, one positive float per spatial axis (or one float for all),
+            validated in Python and passed to the compiled code as data (no recompile per
+            spacing). Default: 1 for every axis.
         spatial_dims: number of trailing spatial axes. Default ``mask.ndim - 1`` (one leading
             batch axis). With ``spatial_dims=k`` all leading ``mask.ndim - k`` axes are batch.
         fill_value: result for the elements of an image with no zero element at all (nothing to
@@ -299,14 +301,14 @@ def distance_transform_edt(
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
     spacing = _resolve_sampling(sampling, nsp)
-    out = _edt(mask != 0, spacing, nsp, float(fill_value))
+    out = _edt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
     return lax.stop_gradient(out)
 
 
 def _inside_outside(fg: jax.Array, spacing: tuple[float, ...], nsp: int):
     """Both EDTs in one batched call: d_in = edt(fg), d_out = edt(~fg); shape (2, *fg.shape)."""
     both = jnp.stack([fg, ~fg])
-    d = _edt(both, spacing, nsp, math.inf)
+    d = _edt(both, jnp.asarray(spacing, jnp.float32), nsp, math.inf)
     nb = fg.ndim - nsp
     axes = tuple(range(nb, fg.ndim))
     degenerate = jnp.all(fg, axis=axes, keepdims=True) | ~jnp.any(fg, axis=axes, keepdims=True)
