@@ -268,6 +268,23 @@ def _reduce_classes(
     return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
 
 
+def _region_setup(
+    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction
+) -> tuple[Prepared, jax.Array | None]:
+    """Validates the shared options and inputs of a per-class region loss."""
+    check_choice("reduction", reduction, REGION_REDUCTIONS)
+    if reduction == "class" and class_weights is not None:
+        raise ValueError(
+            "class_weights: only used by reduction='example' (reduction='class' returns the "
+            "unweighted per-class losses); drop one of them"
+        )
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    return prep, check_class_vector(class_weights, prep.num_classes, name="class_weights")
+
+
 def _region_loss(
     formula: Callable[[OverlapStatistics], jax.Array],
     predictions,
@@ -286,17 +303,10 @@ def _region_loss(
     soft_label: bool = False,
 ) -> jax.Array:
     """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction."""
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
-    prep = prepare(
+    prep, weights = _region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     stats = _statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
@@ -633,17 +643,10 @@ def sensitivity_specificity_loss(
       Array([0.05], dtype=float32)
     """
     _check_number("r", r, high=1.0)
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
-    prep = prepare(
+    prep, weights = _region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     y, v = prep.targets, prep.valid[..., None]
     squared_error = v * (y - prep.probabilities()) ** 2
     agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
