@@ -1,0 +1,380 @@
+"""MCC, Wasserstein Dice, F-beta, penalty GDL and distance-penalised Dice: NumPy references,
+MONAI cross-checks and the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+from scipy import ndimage
+
+from jaxseg_losses.overlap import dice_loss, generalized_dice_loss, tversky_loss
+from jaxseg_losses.overlap_variants import (
+    asymmetric_similarity_loss,
+    distance_penalized_dice_loss,
+    generalized_wasserstein_dice_loss,
+    mcc_loss,
+    penalty_generalized_dice_loss,
+)
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+)
+from tests.test_overlap import C, groups, inputs, ones_valid, ref_gdl
+
+M = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+def ref_mcc(p, g, v=None, nr=0.0, dr=1e-5, per_image=True):
+    """(G, C) MCC losses from the definition (MONAI's smoothing and perfect-score rule)."""
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        tp, fp = (vb * pb * gb).sum(0), (vb * pb * (1 - gb)).sum(0)
+        fn, tn = (vb * (1 - pb) * gb).sum(0), (vb * (1 - pb) * (1 - gb)).sum(0)
+        mcc = (tp * tn - fp * fn + nr) / np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn) + dr)
+        out.append(np.where((fp == 0) & (fn == 0), 0.0, 1 - mcc))
+    return np.array(out)
+
+
+def ref_gwdl(p, labels, m, mode="default", s=1e-5, v=None, per_image=True):
+    """Fidon et al. 2017 (and the GDL weighting of Tilborghs et al.), hard labels."""
+    m = m / m.max()
+    v = np.ones(labels.shape) if v is None else v
+    flat_p = p.reshape(p.shape[0], -1, p.shape[-1])
+    flat_l, flat_v = labels.reshape(labels.shape[0], -1), v.reshape(v.shape[0], -1)
+    if not per_image:
+        flat_p, flat_l, flat_v = (a.reshape((1, -1) + a.shape[2:]) for a in (flat_p, flat_l,
+                                                                              flat_v))
+    out = []
+    for pb, lb, vb in zip(flat_p, flat_l, flat_v, strict=True):
+        w = np.array([m[lb[i]] @ pb[i] for i in range(len(lb))])
+        if mode == "default":
+            alpha = np.where(lb == 0, 0.0, 1.0)
+            tp = (vb * alpha * (1 - w)).sum()
+            den = 2 * tp + (vb * w).sum()
+        else:
+            vol = np.array([(vb * (lb == c)).sum() for c in range(p.shape[-1])])
+            alpha = 1 / (vol[lb] + 1)
+            tp = (vb * alpha * (1 - w)).sum()
+            den = (vb * alpha * (2 - w)).sum()
+        out.append(1 - (2 * tp + s) / (den + s))
+    return np.array(out)
+
+
+def ref_fbeta(p, g, beta=1.5, s=1e-5, per_image=True):
+    out = []
+    for pb, gb in zip(groups(p, per_image), groups(g, per_image), strict=True):
+        tp, fp, fn = (pb * gb).sum(0), (pb * (1 - gb)).sum(0), ((1 - pb) * gb).sum(0)
+        b2 = beta**2
+        # Hashemi's F-beta, smoothing on the Tversky form (divide through by 1 + beta^2).
+        out.append(1 - (tp + s) / (tp + b2 / (1 + b2) * fn + 1 / (1 + b2) * fp + s))
+    return np.array(out)
+
+
+def ref_phi(region):
+    """Boundary weights from SciPy: (M - d) / (M - m) inside a region, 0 elsewhere."""
+    if region.all() or not region.any():
+        return np.zeros(region.shape)
+    d = ndimage.distance_transform_edt(region)
+    far, near = d[region].max(), d[region].min()
+    phi = (far - d) / (far - near) if far > near else np.ones(region.shape)
+    return np.where(region, phi, 0.0)
+
+
+def ref_distance_dice(p, g, s=1e-5):
+    out = np.zeros((p.shape[0], p.shape[-1]))
+    for b in range(p.shape[0]):
+        for c in range(p.shape[-1]):
+            t = g[b, ..., c] > 0.5
+            w = 1 + np.where(t, ref_phi(t), ref_phi(~t))
+            pc, yc = p[b, ..., c], g[b, ..., c]
+            out[b, c] = 1 - (2 * (w * pc * yc).sum() + s) / ((w * pc).sum() + (w * yc).sum() + s)
+    return out
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("shape", [(2, 6, 5), (2, 3, 4, 5)])
+def test_mcc_matches_reference(per_image, shape):
+    z, y, p, g = inputs(1, shape)
+    ours = mcc_loss(z, y, per_image=per_image, reduction="class")
+    np.testing.assert_allclose(ours, np.broadcast_to(ref_mcc(p, g, per_image=per_image),
+                                                     ours.shape), rtol=1e-5, atol=1e-6)
+    v = (np.random.default_rng(1).uniform(size=shape) > 0.3).astype(float)[..., None]
+    np.testing.assert_allclose(mcc_loss(z, y, mask=v[..., 0], smooth=(0.5, 2.0)),
+                               ref_mcc(p, g, v, nr=0.5, dr=2.0).mean(-1), rtol=1e-5)
+    zb, yb, pb, gb = inputs(2, shape, mode="binary")
+    np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary"), ref_mcc(pb, gb)[:, 0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["default", "GDL"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_wasserstein_matches_reference(mode, per_image):
+    z, y, p, _ = inputs(3, (2, 6, 5))
+    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode,
+                                             per_image=per_image)
+    ref = ref_gwdl(p, y, M, mode, per_image=per_image)
+    np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
+    v = np.random.default_rng(3).uniform(size=y.shape) > 0.4
+    np.testing.assert_allclose(
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode=mode, mask=v),
+        ref_gwdl(p, y, M, mode, v=v), rtol=1e-5)
+
+
+def test_wasserstein_reduces_to_foreground_dice():
+    """M = 1 - I with two classes: TP = sum p1 y1, sum W = FP + FN of the foreground."""
+    z, y = random_logits(4, (2, 6, 5, 2)), random_labels(4, (2, 6, 5), 2)
+    want = dice_loss(z, y, reduction="class", smooth=1e-5)[:, 1]
+    got = generalized_wasserstein_dice_loss(z, y, distance_matrix=1 - np.eye(2))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_fbeta_and_penalty_match_reference(per_image):
+    z, y, p, g = inputs(5, (2, 6, 5))
+    ours = asymmetric_similarity_loss(z, y, per_image=per_image, reduction="class")
+    np.testing.assert_allclose(ours, np.broadcast_to(ref_fbeta(p, g, per_image=per_image),
+                                                     ours.shape), rtol=1e-5, atol=1e-6)
+    gdl = ref_gdl(p, g, per_image=per_image)
+    ours = penalty_generalized_dice_loss(z, y, per_image=per_image)
+    np.testing.assert_allclose(ours, np.broadcast_to(gdl / (1 + 2.5 * (1 - gdl)), ours.shape),
+                               rtol=1e-5)
+
+
+def test_documented_identities():
+    z, y, _, _ = inputs(6, (2, 6, 5))
+    np.testing.assert_allclose(asymmetric_similarity_loss(z, y, beta=1.0),
+                               dice_loss(z, y, smooth=2e-5), rtol=1e-5)
+    np.testing.assert_allclose(asymmetric_similarity_loss(z, y, beta=2.0, smooth=0.3),
+                               tversky_loss(z, y, alpha=0.2, beta=0.8, smooth=0.3), rtol=1e-5)
+    np.testing.assert_allclose(penalty_generalized_dice_loss(z, y, k=0.0),
+                               generalized_dice_loss(z, y), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 8), (1, 5, 6, 7)])
+def test_distance_penalized_dice_matches_reference(shape):
+    z = random_logits(7, shape + (C,))
+    y = np.zeros(shape, np.int32)
+    y[(slice(None),) + tuple(slice(1, s - 2) for s in shape[1:])] = 1
+    y[(slice(None),) + tuple(slice(2, 4) for _ in shape[1:])] = 2
+    from tests.helpers import softmax_np
+
+    p, g = softmax_np(z), one_hot_np(y, C)
+    np.testing.assert_allclose(distance_penalized_dice_loss(z, y, reduction="class"),
+                               ref_distance_dice(p, g), rtol=1e-5, atol=1e-6)
+    # The penalty makes errors on boundaries cost more than plain Dice for a blurred prediction.
+    blurred = jnp.asarray(g * 0.6 + 0.4 / C, jnp.float32)
+    assert np.all(np.asarray(distance_penalized_dice_loss(blurred, y, from_logits=False)) >= 0)
+
+
+# --------------------------------------------------------------------------- MONAI
+
+
+def _monai(name, **kwargs):
+    pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    return getattr(losses, name)(**kwargs)
+
+
+def _t(x):
+    import torch
+
+    return torch.tensor(np.asarray(x, np.float64)).movedim(-1, 1)
+
+
+@pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("include_background", [True, False])
+def test_mcc_matches_monai(batch, include_background):
+    z, y, _, g = inputs(8, (2, 6, 5))
+    loss = _monai("MCCLoss", softmax=True, batch=batch, include_background=include_background,
+                  reduction="none")
+    ref = loss(_t(z), _t(g)).numpy().reshape(1 if batch else 2, -1)
+    ours = mcc_loss(z, y, per_image=not batch, include_background=include_background,
+                    reduction="class")
+    np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
+    zb, yb, _, gb = inputs(9, (2, 3, 4, 5), mode="binary")
+    ref = _monai("MCCLoss", sigmoid=True, batch=batch, reduction="none")(_t(zb), _t(gb)).numpy()
+    np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary", per_image=not batch),
+                               np.broadcast_to(ref.reshape(-1), (2,)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["default", "GDL"])
+def test_wasserstein_matches_monai(mode):
+    import torch
+
+    z, y, _, _ = inputs(10, (2, 6, 5))
+    loss = _monai("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
+                  reduction="none")
+    ref = loss(_t(z), torch.tensor(y)).numpy()
+    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    z3, y3 = random_logits(11, (2, 3, 4, 5, C)), random_labels(11, (2, 3, 4, 5), C)
+    ref = loss(_t(z3), torch.tensor(y3)).numpy()
+    np.testing.assert_allclose(
+        generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
+        ref, rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {
+    "mcc": (mcc_loss, {}),
+    "wasserstein": (generalized_wasserstein_dice_loss, {"distance_matrix": M}),
+    "wasserstein_gdl": (generalized_wasserstein_dice_loss,
+                        {"distance_matrix": M, "weighting_mode": "GDL"}),
+    "fbeta": (asymmetric_similarity_loss, {}),
+    "penalty_gdl": (penalty_generalized_dice_loss, {}),
+    "distance_dice": (distance_penalized_dice_loss, {}),
+}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss_case(request):
+    fn, kwargs = LOSSES[request.param]
+    return lambda *a, **k: fn(*a, **kwargs, **k)
+
+
+def test_grads_jit_vmap(loss_case):
+    z, y, _, _ = inputs(12, (2, 4, 3), scale=1.0)
+    check_grads(lambda a: loss_case(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss_case, z, y)
+    batched = loss_case(z, y)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: loss_case(a[None], b[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+
+
+def test_per_image_false_and_axis_name(loss_case):
+    z, y, _, _ = inputs(13, (4, 4, 3))
+    want = loss_case(z, y, per_image=False)
+    np.testing.assert_allclose(want, want[0])
+    mapped = jax.vmap(lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
+                      axis_name="d")(z.reshape(2, 2, 4, 3, C), y.reshape(2, 2, 4, 3))
+    np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
+
+
+def test_bf16_extreme_logits_and_perfect(loss_case):
+    z, y, _, g = inputs(14, (2, 4, 3))
+    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.02)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(loss_case, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(loss_case(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
+                               atol=1e-6)
+    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, from_logits=False).sum())(
+        jnp.asarray(g, jnp.float32))
+    assert abs(float(value)) < 1e-6 and np.all(np.isfinite(np.asarray(grad)))
+
+
+def test_empty_truth_and_masks(loss_case):
+    shape = (2, 4, 3)
+    y = np.zeros(shape, np.int32)
+    g = one_hot_np(y, C).astype(np.float32)
+    # All-background truth predicted perfectly: 0 (classes 1, 2 empty in truth and prediction).
+    np.testing.assert_allclose(loss_case(g, y, from_logits=False), 0.0, atol=1e-6)
+    np.testing.assert_allclose(loss_case(g, y, from_logits=False, per_image=False), 0.0,
+                               atol=1e-6)
+    z = random_logits(15, shape + (C,))
+    assert_finite_value_and_grad(loss_case, jnp.asarray(z), y)
+    # Everything masked: 0 with zero gradient.
+    _, y2, _, _ = inputs(15, shape)
+    value, grad = jax.value_and_grad(
+        lambda p: loss_case(p, y2, mask=np.zeros(shape, bool)).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+
+
+def test_ignored_pixels_change_neither_value_nor_gradient(loss_case):
+    z, y, _, _ = inputs(16, (2, 4, 3))
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, 0] = True
+    y_ign = np.where(ignored, 7, y)
+    base = loss_case(z, y_ign, ignore_index=7)
+    z_changed = np.where(ignored[..., None], -5 * z, z)
+    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+
+
+def test_binary_mode_where_defined():
+    zb, yb, _, gb = inputs(17, (2, 4, 3), mode="binary")
+    for fn in (mcc_loss, asymmetric_similarity_loss, penalty_generalized_dice_loss,
+               distance_penalized_dice_loss):
+        out = fn(zb, yb, mode="binary")
+        assert out.shape == (2,) and np.all(np.isfinite(np.asarray(out)))
+        np.testing.assert_allclose(fn(gb * 2e4 - 1e4, yb, mode="binary"), 0.0, atol=1e-6)
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _, _ = inputs(18, (2, 4, 3))
+    with pytest.raises(ValueError, match=r"distance_matrix: expected shape \(C, C\) = \(3, 3\)"):
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
+    with pytest.raises(ValueError, match="distance_matrix: values must be >= 0"):
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
+    with pytest.raises(ValueError, match="weighting_mode: expected one of"):
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")
+    with pytest.raises(ValueError, match="beta: expected a value > 0"):
+        asymmetric_similarity_loss(z, y, beta=0.0)
+    with pytest.raises(ValueError, match="k: expected a value >= 0"):
+        penalty_generalized_dice_loss(z, y, k=-1.0)
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        mcc_loss(z, y, reduction="pixel")
+    with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
+        distance_penalized_dice_loss(z, y, reduction="class", class_weights=[1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        mcc_loss(z, y[:, :2])
+    with pytest.raises(ValueError, match="C == 1"):
+        mcc_loss(z, y, mode="binary")
+    bad = y.copy()
+    bad[0, 0, 0] = 3
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        mcc_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(mcc_loss), errors=checkify.user_checks)(z, bad)
+    assert "class indices must lie" in err.get()
+
+
+@jax.jit
+def _property_values(z, y, g):
+    return {
+        "mcc": mcc_loss(z, y, reduction="class"),
+        "mcc_flipped": mcc_loss(-z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
+        "mcc_binary": mcc_loss(z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
+        "gwdl": generalized_wasserstein_dice_loss(z, y, distance_matrix=M),
+        "fbeta": asymmetric_similarity_loss(z, y),
+        "penalty": penalty_generalized_dice_loss(z, y),
+        "gdl": generalized_dice_loss(z, y),
+        "perfect": jnp.stack([
+            mcc_loss(g, y, from_logits=False),
+            generalized_wasserstein_dice_loss(g, y, distance_matrix=M, from_logits=False),
+            asymmetric_similarity_loss(g, y, from_logits=False)]),
+    }
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0))
+def test_properties(seed, scale):
+    z = random_logits(seed, (2, 4, 3, C), scale)
+    y = random_labels(seed, (2, 4, 3), C)
+    g = one_hot_np(y, C).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in _property_values(z, y, g).items()}
+    assert np.all(out["mcc"] >= -1e-5) and np.all(out["mcc"] <= 2 + 1e-5)
+    for k in ("gwdl", "fbeta", "penalty"):
+        assert np.all(out[k] >= -1e-6) and np.all(out[k] <= 1 + 1e-6), k
+    assert np.all(out["penalty"] <= out["gdl"] + 1e-6)  # the penalty factor is <= 1
+    np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
+    # MCC is antisymmetric under flipping a sigmoid prediction: (1 - m) -> (1 + m).
+    np.testing.assert_allclose(out["mcc_binary"] + out["mcc_flipped"], 2.0, rtol=1e-3, atol=1e-3)

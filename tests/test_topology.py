@@ -1,0 +1,359 @@
+"""clDice and the soft skeleton against NumPy/SciPy references and MONAI, plus the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+from scipy import ndimage
+
+from jaxseg_losses.overlap import dice_loss
+from jaxseg_losses.topology import cldice_loss, dice_cldice_loss, soft_skeleton
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+    sigmoid_np,
+    softmax_np,
+)
+
+C = 3
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+def np_skeleton(img, iterations):
+    """Shit et al. Alg. 1 on one (*spatial) float64 image, with SciPy min/max filters."""
+    n = img.ndim
+    crosses = [np.expand_dims(np.ones(3, bool), [a for a in range(n) if a != i]) for i in range(n)]
+
+    def erode(x):
+        return np.min([ndimage.minimum_filter(x, footprint=f, mode="constant", cval=np.inf)
+                       for f in crosses], axis=0)
+
+    def dilate(x):
+        return ndimage.maximum_filter(x, size=3, mode="constant", cval=-np.inf)
+
+    relu = lambda a: np.maximum(a, 0)  # noqa: E731
+    skel = relu(img - dilate(erode(img)))
+    for _ in range(iterations):
+        img = erode(img)
+        delta = relu(img - dilate(erode(img)))
+        skel = skel + relu(delta - skel * delta)
+    return skel
+
+
+def np_skeletons(x, iterations):
+    """(B, *spatial, C) -> per-channel skeletons."""
+    out = np.zeros_like(x, dtype=np.float64)
+    for b in range(x.shape[0]):
+        for c in range(x.shape[-1]):
+            out[b, ..., c] = np_skeleton(x[b, ..., c].astype(np.float64), iterations)
+    return out
+
+
+def ref_cldice(p, g, v=None, iterations=3, nr=1.0, dr=1.0, eps=0.0, per_image=True):
+    """Per (group, class) clDice loss from the paper's definitions."""
+    v = np.ones(p.shape[:-1] + (1,)) if v is None else v[..., None]
+    sp, sy = np_skeletons(p, iterations), np_skeletons(g, iterations)
+    axes = tuple(range(1, p.ndim - 1)) if per_image else tuple(range(p.ndim - 1))
+    tprec = ((v * sp * g).sum(axes) + nr) / ((v * sp).sum(axes) + dr)
+    tsens = ((v * sy * p).sum(axes) + nr) / ((v * sy).sum(axes) + dr)
+    out = 1 - 2 * tprec * tsens / (tprec + tsens + eps)
+    return out if per_image else out[None]
+
+
+def tubes(seed, shape, num_classes=C):
+    """Labels made of thick random lines, so skeletons are not trivial."""
+    rng = np.random.default_rng(seed)
+    y = np.zeros(shape, np.int32)
+    for b in range(shape[0]):
+        for c in range(1, num_classes):
+            for _ in range(2):
+                axis = rng.integers(1, len(shape))
+                start = [rng.integers(0, s - 2) for s in shape[1:]]
+                sl = [slice(st_, st_ + 3) for st_ in start]
+                sl[axis - 1] = slice(None)
+                y[(b, *sl)] = c
+    return y
+
+
+# --------------------------------------------------------------------------- skeleton
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11), (1, 6, 7, 8), (2, 13)])
+@pytest.mark.parametrize("iterations", [0, 3])
+def test_soft_skeleton_matches_numpy_reference(shape, iterations):
+    x = np.random.default_rng(1).uniform(size=shape + (2,)).astype(np.float32)
+    np.testing.assert_allclose(soft_skeleton(x, iterations), np_skeletons(x, iterations),
+                               rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11), (1, 6, 7, 8)])
+def test_soft_skeleton_matches_monai(shape):
+    torch = pytest.importorskip("torch")
+    cldice = pytest.importorskip("monai.losses.cldice")
+    x = np.random.default_rng(2).uniform(size=shape + (2,)).astype(np.float32)
+    ref = cldice.soft_skel(torch.tensor(x).movedim(-1, 1), 5).movedim(1, -1).numpy()
+    np.testing.assert_allclose(soft_skeleton(x, 5), ref, rtol=1e-6, atol=1e-6)
+
+
+def test_soft_skeleton_of_binary_shapes():
+    bar = np.zeros((1, 9, 9, 1), np.float32)
+    bar[0, 3:6, 1:8] = 1
+    skel = np.asarray(soft_skeleton(bar, 3))[0, ..., 0]
+    assert set(np.unique(skel)) <= {0.0, 1.0}
+    assert skel[4, 2:7].all() and skel.sum() == 5  # the centre line (ends shortened)
+    assert np.all(np.asarray(soft_skeleton(np.zeros((1, 4, 4, 1)), 3)) == 0)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def inputs(seed, shape, mode="multiclass", scale=2.0):
+    num = 1 if mode == "binary" else C
+    z = random_logits(seed, shape + (num,), scale)
+    y = tubes(seed, shape, 2 if mode == "binary" else C)
+    p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
+    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
+    return z, y, p, g
+
+
+@pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_cldice_matches_reference(shape, per_image):
+    z, y, p, g = inputs(3, shape)
+    ours = cldice_loss(z, y, per_image=per_image, reduction="class")
+    ref = np.broadcast_to(ref_cldice(p, g, per_image=per_image), ours.shape)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(cldice_loss(z, y, per_image=per_image), ref.mean(-1), rtol=1e-5)
+
+
+def test_cldice_options_match_reference():
+    z, y, p, g = inputs(4, (2, 10, 9))
+    v = np.random.default_rng(4).uniform(size=y.shape) > 0.3
+    p_eff = np.where(v[..., None], p, g)  # excluded pixels take the target's value
+    ref = ref_cldice(p_eff, g, v.astype(float), iterations=5, nr=0.5, dr=2.0, eps=1e-3)
+    ours = cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+                       reduction="class")
+    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
+    w = np.array([0.0, 1.0, 3.0])
+    np.testing.assert_allclose(
+        cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+                    class_weights=w), (ref * w).sum(-1) / w.sum(), rtol=1e-5)
+    np.testing.assert_allclose(cldice_loss(z, y, include_background=False),
+                               ref_cldice(p, g)[:, 1:].mean(-1), rtol=1e-5)
+    # Sigmoid modes.
+    zb, yb, pb, gb = inputs(5, (2, 10, 9), mode="binary")
+    np.testing.assert_allclose(cldice_loss(zb, yb, mode="binary"), ref_cldice(pb, gb)[:, 0],
+                               rtol=1e-5)
+    pm = sigmoid_np(z)
+    np.testing.assert_allclose(cldice_loss(z, y, mode="multilabel"),
+                               ref_cldice(pm, g).mean(-1), rtol=1e-5)
+
+
+def test_dice_cldice_is_the_weighted_sum():
+    z, y, _, _ = inputs(6, (2, 10, 9))
+    for alpha in (0.0, 0.3, 1.0):
+        want = (1 - alpha) * dice_loss(z, y, smooth=1.0) + alpha * cldice_loss(z, y)
+        np.testing.assert_allclose(dice_cldice_loss(z, y, alpha=alpha), want, rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- MONAI
+
+
+def _monai(name, **kwargs):
+    pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    return getattr(losses, name)(**kwargs)
+
+
+def _t(x):
+    import torch
+
+    return torch.tensor(np.asarray(x, np.float64)).movedim(-1, 1)
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
+@pytest.mark.parametrize("name", ["SoftclDiceLoss", "SoftDiceclDiceLoss"])
+def test_matches_monai_binary_and_one_kept_channel(shape, name):
+    ours_fn = cldice_loss if name == "SoftclDiceLoss" else dice_cldice_loss
+    extra = {"alpha": 0.3} if name == "SoftDiceclDiceLoss" else {}
+    # MONAI's SoftDiceclDiceLoss(reduction="none") broadcasts (B, C, 1, 1) against (B,): compare
+    # the per-example values of clDice, and the batch means of the combination.
+    per_example = name == "SoftclDiceLoss"
+    opts = dict(iter_=4, smooth_nr=0.5, smooth_dr=2.0, smooth=1e-4,
+                reduction="none" if per_example else "mean")
+    reduce = (lambda a: a) if per_example else np.mean
+    # Binary, sigmoid.
+    zb, yb, _, gb = inputs(7, shape, mode="binary")
+    ref = _monai(name, sigmoid=True, **opts, **extra)(_t(zb), _t(gb)).numpy()
+    ours = ours_fn(zb, yb, mode="binary", iterations=4, smooth=(0.5, 2.0), epsilon=1e-4, **extra)
+    np.testing.assert_allclose(reduce(ours), ref, rtol=1e-5, atol=1e-6)
+    # Softmax over 2 classes, background excluded: one kept channel.
+    z, y = random_logits(8, shape + (2,)), tubes(8, shape, 2)
+    ref = _monai(name, softmax=True, include_background=False, **opts, **extra)(
+        _t(z), _t(one_hot_np(y, 2))).numpy()
+    ours = ours_fn(z, y, iterations=4, smooth=(0.5, 2.0), epsilon=1e-4,
+                   include_background=False, **extra)
+    np.testing.assert_allclose(reduce(ours), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_cldice_several_channels_equals_monai_per_channel():
+    z, y, p, g = inputs(9, (2, 12, 10))
+    loss = _monai("SoftclDiceLoss", iter_=3, smooth=1e-4, reduction="none")
+    per_channel = [loss(_t(p[..., c:c + 1]), _t(g[..., c:c + 1])).numpy() for c in range(C)]
+    np.testing.assert_allclose(cldice_loss(z, y, epsilon=1e-4), np.mean(per_channel, 0),
+                               rtol=1e-5, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {"cldice": cldice_loss, "dice_cldice": dice_cldice_loss}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss(request):
+    return LOSSES[request.param]
+
+
+def test_grads_jit_vmap(loss):
+    z, y, _, _ = inputs(10, (2, 7, 6), scale=1.0)
+    check_grads(lambda a: loss(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss, z, y)
+    batched = loss(z, y)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: loss(a[None], b[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+
+
+def test_axis_name_in_vmap_equals_batch_global(loss):
+    z, y, _, _ = inputs(11, (4, 7, 6))
+    want = loss(z, y, per_image=False)
+    mapped = jax.vmap(lambda a, b: loss(a, b, per_image=False, axis_name="d"), axis_name="d")(
+        z.reshape(2, 2, 7, 6, C), y.reshape(2, 2, 7, 6))
+    np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
+
+
+def test_bf16_and_extreme_logits(loss):
+    z, y, _, g = inputs(12, (2, 8, 7))
+    low = loss(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss(z, y), rtol=0.05, atol=0.02)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(loss, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
+                               atol=1e-6)
+
+
+def test_perfect_empty_and_masked(loss):
+    _, y, _, g = inputs(13, (2, 8, 7))
+    value, grad = jax.value_and_grad(lambda p: loss(p, y, from_logits=False).sum())(
+        jnp.asarray(g, jnp.float32))
+    assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
+    empty = np.zeros((2, 8, 7), np.int32)
+    nothing = np.zeros((2, 8, 7, 1), np.float32)
+    for s in (0.0, 1.0):
+        np.testing.assert_allclose(
+            loss(nothing, empty, mode="binary", from_logits=False, smooth=s), 0.0, atol=1e-7)
+    assert_finite_value_and_grad(loss, jnp.asarray(nothing), empty, mode="binary",
+                                 from_logits=False, smooth=0.0)
+    bar = nothing.copy()
+    bar[:, 3:6] = 1.0  # a false-positive tube on an empty truth is penalised
+    assert np.all(np.asarray(loss(bar, empty, mode="binary", from_logits=False)) > 0.2)
+    # A prediction filling the image has no soft skeleton: clDice alone does not see it.
+    full = loss(nothing + 1, empty, mode="binary", from_logits=False)
+    if loss is cldice_loss:
+        np.testing.assert_allclose(full, 0.0)
+    else:
+        assert np.all(np.asarray(full) > 0.4)
+    # Everything masked: 0 with zero gradient.
+    z = random_logits(13, (2, 8, 7, C))
+    value, grad = jax.value_and_grad(
+        lambda p: loss(p, y, mask=np.zeros(y.shape, bool)).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+
+
+def test_excluded_pixels_change_neither_value_nor_gradient(loss):
+    z, y, _, _ = inputs(14, (2, 9, 8))
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, :, :2] = True
+    y_ign = np.where(ignored, 9, y)
+    base = loss(z, y_ign, ignore_index=9)
+    z_changed = np.where(ignored[..., None], -5 * z, z)
+    np.testing.assert_allclose(loss(z_changed, y_ign, ignore_index=9), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss(p, y_ign, ignore_index=9).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+    dense = one_hot_np(y, C) * ~ignored[..., None]  # ignored labels are all-zero targets
+    np.testing.assert_allclose(loss(z, dense, mask=~ignored), base, rtol=1e-6)
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _, _ = inputs(15, (2, 6, 5))
+    with pytest.raises(ValueError, match="iterations: expected a value >= 0"):
+        cldice_loss(z, y, iterations=-1)
+    with pytest.raises(TypeError, match="iterations: expected an int"):
+        cldice_loss(z, y, iterations=2.5)
+    with pytest.raises(ValueError, match="alpha: expected a value >= 0.0 and <= 1.0"):
+        dice_cldice_loss(z, y, alpha=1.5)
+    with pytest.raises(ValueError, match="epsilon"):
+        cldice_loss(z, y, epsilon=-1.0)
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        cldice_loss(z, y, reduction="mean")
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        cldice_loss(z, y[:, :3])
+    with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(3,\)"):
+        cldice_loss(z, y, class_weights=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"predictions: expected shape \(B, \*spatial, C\)"):
+        cldice_loss(z[0, 0], y[0, 0])
+    bad = y.copy()
+    bad[0, 0, 0] = 7
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        cldice_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(cldice_loss), errors=checkify.user_checks)(z, bad)
+    assert "class indices must lie" in err.get()
+
+
+def test_checkpointed_scan_bounds_memory():
+    """Backward memory grows by ~3 arrays per iteration (the scan carry), not ~10."""
+    shape = (1, 24, 24, 24, 1)
+    z = jax.ShapeDtypeStruct(shape, jnp.float32)
+    y = jax.ShapeDtypeStruct(shape[:-1], jnp.int32)
+
+    def temp_bytes(iterations):
+        f = jax.value_and_grad(
+            lambda a, b: cldice_loss(a, b, mode="binary", iterations=iterations).sum())
+        return jax.jit(f).lower(z, y).compile().memory_analysis().temp_size_in_bytes
+
+    one = np.prod(shape) * 4
+    assert (temp_bytes(12) - temp_bytes(4)) / 8 <= 4 * one
+
+
+@jax.jit
+def _property_values(z, y, g, s):
+    return {
+        "cl": cldice_loss(z, y, smooth=s, reduction="class"),
+        "perfect": cldice_loss(g, y, from_logits=False, smooth=s),
+        "combo": dice_cldice_loss(z, y, smooth=s, alpha=0.25),
+        "dice": dice_loss(z, y, smooth=s),
+    }
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0), s=st.floats(0.0, 2.0))
+def test_properties(seed, scale, s):
+    z = random_logits(seed, (2, 8, 7, C), scale)
+    y = random_labels(seed, (2, 8, 7), C)
+    g = one_hot_np(y, C).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in _property_values(z, y, g, np.float32(s)).items()}
+    assert np.all(out["cl"] >= -1e-6) and np.all(out["cl"] <= 1 + 1e-6)
+    np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
+    np.testing.assert_allclose(out["combo"], 0.75 * out["dice"] + 0.25 * out["cl"].mean(-1),
+                               rtol=1e-5, atol=1e-6)
