@@ -1,0 +1,353 @@
+"""Losses and combinators with the batch sharded over 8 (forced CPU) devices.
+
+Three settings, each compared with the unsharded computation (values and gradients, 1e-6):
+
+* ``jax.jit`` on inputs placed with ``NamedSharding(mesh, P("data"))``, under meshes of both axis
+  types (``AxisType.Explicit``, the ``jax.make_mesh`` default, and ``AxisType.Auto``);
+* ``jax.shard_map`` with ``axis_name`` for the batch-global statistics (``per_image=False``);
+* the combinators and compound losses, with ``axis_name`` routed to their region terms.
+
+The labels split the classes unevenly over the devices (an empty image, images without class 2,
+images dominated by it), so a mean of per-device ratios would differ from the global ratio.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import AxisType, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxseg_losses import combine, compound, overlap, pixelwise
+from tests.helpers import random_logits
+
+lovasz = pytest.importorskip("jaxseg_losses.lovasz")
+boundary = pytest.importorskip("jaxseg_losses.boundary")
+distance = pytest.importorskip("jaxseg_losses.distance")
+
+NDEV = 8
+B, H, W, C = 8, 8, 8, 3
+ATOL = RTOL = 1e-6
+
+pytestmark = pytest.mark.skipif(
+    jax.device_count() < NDEV, reason="needs 8 devices (tests/conftest.py forces 8 CPU devices)"
+)
+
+
+def _uneven_labels() -> np.ndarray:
+    """One example per device; the class content differs a lot between devices."""
+    rng = np.random.default_rng(7)
+    labels = np.zeros((B, H, W), np.int32)  # example 0: background only
+    labels[1, 2:4, 3:6] = 1  # a small object of class 1
+    labels[2, 1:7, 1:7] = 1
+    labels[3] = (rng.random((H, W)) > 0.7).astype(np.int32)
+    for b in range(4, B):  # class 2 dominates the second half of the batch
+        labels[b] = rng.choice(3, size=(H, W), p=[0.2, 0.1, 0.7])
+    labels[7, :, :] = 2  # a class filling the whole image
+    return labels
+
+
+LOGITS = random_logits(11, (B, H, W, C), scale=2.0)
+LABELS = _uneven_labels()
+BIN_LOGITS = LOGITS[..., :1]
+BIN_LABELS = (LABELS > 0).astype(np.int32)
+MASK = (np.random.default_rng(3).random((B, H, W)) > 0.2).astype(np.float32)
+
+
+def _mesh(axis_type: str):
+    kind = AxisType.Explicit if axis_type == "explicit" else AxisType.Auto
+    return jax.make_mesh((NDEV,), ("data",), axis_types=(kind,))
+
+
+def _put(mesh, *arrays):
+    sharding = NamedSharding(mesh, P("data"))
+    return tuple(jax.device_put(jnp.asarray(a), sharding) for a in arrays)
+
+
+def _value_and_grad(loss):
+    """Jitted ``(p, y) -> (loss(p, y), d sum(loss) / dp)`` for a ``(B,)`` loss."""
+
+    def both(p, y):
+        value, vjp = jax.vjp(lambda q: loss(q, y), p)
+        return value, vjp(jnp.ones_like(value))[0]
+
+    return jax.jit(both)
+
+
+# --------------------------------------------------------------------------- loss cases
+
+# (id, loss(predictions, labels) -> (B,), predictions, labels). Each has a gradient.
+CASES = {
+    # pixel-wise
+    "cross_entropy": (functools.partial(pixelwise.cross_entropy, mask=MASK), LOGITS, LABELS),
+    "bce_multilabel": (pixelwise.binary_cross_entropy, LOGITS, LABELS),
+    "focal_softmax": (pixelwise.focal_loss, LOGITS, LABELS),
+    "weighted_ce_balanced": (pixelwise.weighted_cross_entropy, LOGITS, LABELS),
+    # region (overlap.py), per image and batch-global
+    "dice": (overlap.dice_loss, LOGITS, LABELS),
+    "dice_global_masked": (
+        functools.partial(overlap.dice_loss, per_image=False, mask=MASK), LOGITS, LABELS
+    ),
+    "jaccard_global": (functools.partial(overlap.jaccard_loss, per_image=False), LOGITS, LABELS),
+    "tversky_global": (functools.partial(overlap.tversky_loss, per_image=False), LOGITS, LABELS),
+    "sens_spec_global": (
+        functools.partial(overlap.sensitivity_specificity_loss, per_image=False), LOGITS, LABELS
+    ),
+    "gdl": (overlap.generalized_dice_loss, LOGITS, LABELS),
+    "gdl_global": (
+        functools.partial(overlap.generalized_dice_loss, per_image=False), LOGITS, LABELS
+    ),
+    "exp_log_global": (functools.partial(overlap.exp_log_loss, per_image=False), LOGITS, LABELS),
+    # Lovász, per image (batch mode: see the dedicated tests below)
+    "lovasz_softmax": (lovasz.lovasz_softmax_loss, LOGITS, LABELS),
+    "lovasz_hinge": (lovasz.lovasz_hinge_loss, BIN_LOGITS, BIN_LABELS),
+    # distance-based (EDT on device)
+    "boundary": (boundary.boundary_loss, LOGITS, LABELS),
+    "boundary_aniso": (
+        functools.partial(boundary.boundary_loss, sampling=(1.0, 2.5), include_background=False),
+        LOGITS, LABELS,
+    ),
+    "hausdorff_dt": (boundary.hausdorff_dt_loss, LOGITS, LABELS),
+    "distance_penalized_ce": (boundary.distance_penalized_cross_entropy, LOGITS, LABELS),
+    "active_contour": (boundary.active_contour_loss, BIN_LOGITS, BIN_LABELS),
+    # combinators and compound losses
+    "named_sum": (
+        lambda p, y: combine.named_sum(
+            ("dice", overlap.dice_loss),
+            ("ce", pixelwise.cross_entropy, 0.5),
+            ("focal", pixelwise.focal_loss, lambda s: 0.01 * (s + 1)),
+            ("fg", combine.on_classes(overlap.jaccard_loss, [1, 2])),
+        )(p, y, step=4, per_image=False, mask=MASK)[0],
+        LOGITS, LABELS,
+    ),
+    "dice_ce_global": (
+        functools.partial(compound.dice_ce_loss, per_image=False), LOGITS, LABELS
+    ),
+    "combo": (compound.combo_loss, BIN_LOGITS, BIN_LABELS),
+    "boundary_recipe": (
+        lambda p, y: compound.boundary_recipe(steps_per_epoch=2)(p, y, step=9)[0], LOGITS, LABELS
+    ),
+}
+
+_REFERENCE: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _reference(name):
+    """Unsharded value and gradient (single device), computed once per case."""
+    if name not in _REFERENCE:
+        loss, p, y = CASES[name]
+        value, grad = _value_and_grad(loss)(jnp.asarray(p), jnp.asarray(y))
+        _REFERENCE[name] = (np.asarray(value), np.asarray(grad))
+    return _REFERENCE[name]
+
+
+def _assert_close(actual, expected):
+    value, grad = actual
+    np.testing.assert_allclose(np.asarray(value), expected[0], rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(np.asarray(grad), expected[1], rtol=RTOL, atol=ATOL)
+
+
+# Losses whose distance transform (jaxseg_losses.distance._edt) fails to trace on a batch sharded
+# over an Explicit mesh: `fg.reshape((-1, *spatial))` merges the sharded batch axis
+# (ShardingTypeError: "This reshape is not supported ... out_sharding") and the pass-0 `lax.scan`
+# starts from an unsharded carry `jnp.full((nlines,), far)` that the body turns into a sharded
+# one (TypeError: "carry input and carry output must have equal types"). Reported to the lead;
+# remove this marker when distance.py handles it.
+try:  # not public API; only used to make the expected failure precise
+    from jax._src.core import ShardingTypeError
+except ImportError:  # pragma: no cover
+    ShardingTypeError = Exception
+EDT_EXPLICIT = pytest.mark.xfail(
+    raises=(ShardingTypeError, TypeError),
+    strict=True,
+    reason="distance._edt: reshape/scan carry of a batch sharded over an Explicit mesh",
+)
+USES_EDT = {
+    "boundary", "boundary_aniso", "hausdorff_dt", "distance_penalized_ce", "boundary_recipe",
+}
+# Auto meshes accept every op: one representative per family is enough there.
+AUTO_CASES = (
+    "cross_entropy", "weighted_ce_balanced", "dice_global_masked", "gdl_global",
+    "lovasz_softmax", "boundary_aniso", "hausdorff_dt", "named_sum", "dice_ce_global",
+)
+SHARDED_PARAMS = [
+    pytest.param(name, "explicit", marks=[EDT_EXPLICIT] if name in USES_EDT else [])
+    for name in CASES
+] + [pytest.param(name, "auto") for name in AUTO_CASES]
+
+
+@pytest.mark.parametrize("name, axis_type", SHARDED_PARAMS)
+def test_batch_sharded_jit_matches_unsharded(name, axis_type):
+    loss, p, y = CASES[name]
+    expected = _reference(name)
+    mesh = _mesh(axis_type)
+    with jax.set_mesh(mesh):
+        p_sharded, y_sharded = _put(mesh, p, y)
+        value, grad = _value_and_grad(loss)(p_sharded, y_sharded)
+    if axis_type == "explicit":
+        assert grad.sharding.spec[0] == "data"  # the gradient stays batch-sharded
+    _assert_close((value, grad), expected)
+
+
+# --------------------------------------------------------------------------- shard_map
+
+
+def _shard_mapped(loss, mesh):
+    """``loss`` run per device on its batch shard; the ``(B,)`` outputs are concatenated."""
+    return jax.shard_map(loss, mesh=mesh, in_specs=(P("data"), P("data")), out_specs=P("data"))
+
+
+# (loss, options, masked): masked cases pass a mask, which travels with the labels.
+GLOBAL_CASES = {
+    "dice": (overlap.dice_loss, {}, False),
+    "dice_masked_squared": (overlap.dice_loss, {"squared": True}, True),
+    "tversky": (overlap.tversky_loss, {"alpha": 0.7, "beta": 0.3}, False),
+    "focal_tversky": (overlap.focal_tversky_loss, {}, False),
+    "sens_spec": (overlap.sensitivity_specificity_loss, {}, False),
+    "gdl_masked": (overlap.generalized_dice_loss, {}, True),
+    "exp_log": (overlap.exp_log_loss, {}, False),
+    "dice_ce": (compound.dice_ce_loss, {}, False),
+    "bce_dice": (compound.bce_dice_loss, {"mode": "multilabel"}, False),
+    "dice_focal_masked": (compound.dice_focal_loss, {}, True),
+    "combo_multilabel": (compound.combo_loss, {"mode": "multilabel"}, False),
+}
+
+
+def _bind(fn, options, masked):
+    """``(p, y) -> (B,)``; with ``masked`` the labels carry the mask as a second channel."""
+    if not masked:
+        return lambda p, y: fn(p, y, **options)
+    return lambda p, y: fn(p, y[..., 0].astype(jnp.int32), mask=y[..., 1], **options)
+
+
+@pytest.mark.parametrize(
+    "name, axis_type",
+    [(name, "explicit") for name in GLOBAL_CASES] + [("gdl_masked", "auto")],
+)
+def test_shard_map_axis_name_gives_batch_global_statistics(name, axis_type):
+    fn, options, masked = GLOBAL_CASES[name]
+    labels = np.stack([LABELS, MASK], -1).astype(np.float32) if masked else LABELS
+    expected = _value_and_grad(_bind(fn, {**options, "per_image": False}, masked))(LOGITS, labels)
+    mesh = _mesh(axis_type)
+    local = _bind(fn, {**options, "per_image": False, "axis_name": "data"}, masked)
+    actual = _value_and_grad(_shard_mapped(local, mesh))(*_put(mesh, LOGITS, labels))
+    _assert_close(actual, tuple(np.asarray(e) for e in expected))
+
+
+def test_shard_map_without_axis_name_is_a_mean_of_ratios():
+    """Sanity check of the data: per-device batch statistics differ from the global ones."""
+    mesh = _mesh("auto")
+    per_device = _shard_mapped(lambda p, y: overlap.dice_loss(p, y, per_image=False), mesh)
+    local = jax.jit(per_device)(*_put(mesh, LOGITS, LABELS))
+    global_value = jax.jit(lambda p, y: overlap.dice_loss(p, y, per_image=False))(LOGITS, LABELS)
+    assert abs(float(local.mean()) - float(global_value[0])) > 1e-2
+
+
+@pytest.mark.parametrize("axis_type", ["explicit"])
+def test_combinator_routes_axis_name_in_shard_map(axis_type):
+    loss = combine.named_sum(
+        ("dice", overlap.dice_loss),
+        ("gdl", overlap.generalized_dice_loss, 0.5),
+        ("ce", pixelwise.cross_entropy, lambda step: 0.1 * step),
+        ("fg", combine.on_classes(overlap.dice_loss, [1, 2]), 2.0),
+    )
+
+    def unsharded(p, y, step):
+        return loss(p, y, step=step, per_image=False)
+
+    def local(p, y, step):
+        return loss(p, y, step=step, per_image=False, axis_name="data")
+
+    mesh = _mesh(axis_type)
+    names = unsharded(LOGITS, LABELS, 0)[1]
+    aux_specs = {k: P() if k.endswith("/weight") else P("data") for k in names}
+    sharded = jax.shard_map(
+        local, mesh=mesh, in_specs=(P("data"), P("data"), P()), out_specs=(P("data"), aux_specs)
+    )
+    p, y = _put(mesh, LOGITS, LABELS)
+    traces = []
+
+    @jax.jit
+    def step_fn(p, y, step):
+        traces.append(1)
+        (total, aux), grad = jax.value_and_grad(
+            lambda q: (lambda t_a: (t_a[0].sum(), t_a))(sharded(q, y, step)), has_aux=True
+        )(p)
+        return aux[0], aux[1], grad
+
+    reference = jax.jit(
+        lambda p, y, s: (unsharded(p, y, s), jax.grad(lambda q: unsharded(q, y, s)[0].sum())(p))
+    )
+    for step in (0, 3):
+        total, aux, grad = step_fn(p, y, jnp.asarray(step))
+        (ref_total, ref_aux), ref_grad = reference(LOGITS, LABELS, jnp.asarray(step))
+        _assert_close((total, grad), (np.asarray(ref_total), np.asarray(ref_grad)))
+        for key in ("dice", "gdl", "fg"):
+            np.testing.assert_allclose(aux[key], ref_aux[key], rtol=RTOL, atol=ATOL)
+        np.testing.assert_allclose(aux["ce/weight"], 0.1 * step, rtol=1e-6)
+    assert len(traces) == 1
+
+
+# --------------------------------------------------------------------------- Lovász batch mode
+
+
+def _lovasz_global(p, y):
+    return lovasz.lovasz_softmax_loss(p, y, per_image=False)
+
+
+def test_lovasz_batch_mode_auto_mesh():
+    mesh = _mesh("auto")
+    with jax.set_mesh(mesh):
+        value, grad = _value_and_grad(_lovasz_global)(*_put(mesh, LOGITS, LABELS))
+    ref_value, ref_grad = _value_and_grad(_lovasz_global)(LOGITS, LABELS)
+    _assert_close((value, grad), (np.asarray(ref_value), np.asarray(ref_grad)))
+
+
+def test_lovasz_batch_mode_explicit_mesh():
+    """The batch-wide sort needs the whole batch on one device under an Explicit mesh.
+
+    The Lovász module documents this (``jnp.argsort`` over a sharded axis raises) and the
+    workaround, resharding to replicated first; both are checked here.
+    """
+    mesh = _mesh("explicit")
+    ref_value, ref_grad = _value_and_grad(_lovasz_global)(LOGITS, LABELS)
+    with jax.set_mesh(mesh):
+        p, y = _put(mesh, LOGITS, LABELS)
+        try:
+            result = _value_and_grad(_lovasz_global)(p, y)
+        except Exception as error:  # noqa: BLE001 - the documented limitation
+            assert "shard" in str(error).lower(), error
+        else:  # a later JAX may handle it: then it must be right
+            _assert_close(result, (np.asarray(ref_value), np.asarray(ref_grad)))
+
+        def replicated(q, labels):
+            return _lovasz_global(
+                jax.sharding.reshard(q, P()), jax.sharding.reshard(labels, P())
+            )
+
+        value, grad = _value_and_grad(replicated)(p, y)
+    _assert_close((value, grad), (np.asarray(ref_value), np.asarray(ref_grad)))
+
+
+# --------------------------------------------------------------------------- distance maps
+
+
+@pytest.mark.parametrize(
+    "axis_type", [pytest.param("explicit", marks=EDT_EXPLICIT), "auto"]
+)
+def test_distance_transforms_batch_sharded(axis_type):
+    masks = LABELS > 0
+    expected_edt = jax.jit(distance.distance_transform_edt)(masks)
+    expected_sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(LABELS)
+    mesh = _mesh(axis_type)
+    with jax.set_mesh(mesh):
+        (m,) = _put(mesh, masks)
+        (y,) = _put(mesh, LABELS)
+        edt = jax.jit(distance.distance_transform_edt)(m)
+        sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(y)
+    np.testing.assert_array_equal(np.asarray(edt), np.asarray(expected_edt))
+    np.testing.assert_allclose(np.asarray(sdm), np.asarray(expected_sdm), rtol=RTOL, atol=ATOL)
