@@ -1,0 +1,266 @@
+r"""Lovász losses (Berman et al., CVPR 2018): Lovász-Softmax and the Lovász hinge.
+
+Both optimise the Jaccard index (IoU) through its Lovász extension. For one class :math:`c` with
+ground truth :math:`G_c` and pixel errors :math:`m \in \mathbb{R}^N_{\ge 0}`, sort the errors in
+decreasing order, :math:`m_{\pi(1)} \ge \dots \ge m_{\pi(N)}`, and take
+
+.. math::
+    \overline{\Delta}_{J_c}(m) = \sum_{i=1}^N m_{\pi(i)}\, g_i ,\qquad
+    g_i = \Delta_{J_c}(\{\pi_1..\pi_i\}) - \Delta_{J_c}(\{\pi_1..\pi_{i-1}\}),\qquad
+    \Delta_{J_c}(M) = \frac{|M|}{|G_c \cup M|}
+
+(``lovasz_grad`` of the reference code). :math:`\Delta_{J_c}(M)` is the Jaccard loss
+:math:`1 - \mathrm{IoU}_c` of the prediction whose mispredicted pixels are :math:`M`, so on
+0/1 errors the extension *is* the Jaccard loss.
+
+Implementation choices (shared by both losses; the reference is
+``bermanmaxim/LovaszSoftmax/pytorch/lovasz_losses.py``, also vendored by
+segmentation-models-pytorch as ``LovaszLoss``):
+
+* **Static shapes.** The reference removes ignored pixels by boolean indexing, a dynamic shape.
+  Here every (example or batch, class) row keeps all its pixels: an excluded pixel (``mask`` 0 or
+  ``ignore_index``) gets error 0 and foreground 0 and is sorted strictly after every valid pixel
+  (its sort key is :math:`-\infty`). The cumulative sums of ``lovasz_grad`` run from the top, so
+  the valid prefix sees exactly the numbers it would see with the excluded pixels removed, and the
+  excluded tail is multiplied by errors 0: value and gradient equal the reference with those
+  pixels removed (tested).
+* **No gradient through the sort.** The permutation and :math:`g` are constants
+  (``stop_gradient``), as in the reference: the loss is piecewise linear in the errors.
+* **Masks are not weights.** The Lovász extension has no per-pixel weight, so ``mask`` is read as
+  "keep where > 0": any positive weight keeps the pixel at full weight.
+* **Batch mode** (``per_image=False``) sorts the pixels of the whole batch together, which needs
+  the whole batch on one device: under a mesh with ``AxisType.Explicit`` and the batch axis
+  sharded, ``jnp.argsort`` raises; reshard the inputs to replicated first
+  (``jax.sharding.reshard(x, jax.P())``) or use the per-image default, which sorts each example on
+  its own and shards over the batch.
+* Computation is float32 whatever the input dtype.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxseg_losses._checks import check_choice, prepare, safe_divide
+
+__all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
+
+LOVASZ_CLASSES = ("present", "all")
+LOVASZ_REDUCTIONS = ("example", "class")
+
+
+def _lovasz_grad(fg_sorted: jax.Array) -> jax.Array:
+    """Jaccard-loss increments :math:`g_i` along the last axis of sorted foreground indicators.
+
+    ``1 - intersection / union`` of the top-``i`` set, differenced (Alg. 1 of the paper).
+    ``union >= 1`` for foreground values in [0, 1], so no division by zero.
+    """
+    total = jnp.sum(fg_sorted, axis=-1, keepdims=True)
+    intersection = total - jnp.cumsum(fg_sorted, axis=-1)
+    union = total + jnp.cumsum(1.0 - fg_sorted, axis=-1)
+    jaccard = 1.0 - safe_divide(intersection, union)
+    return jnp.concatenate([jaccard[..., :1], jnp.diff(jaccard, axis=-1)], axis=-1)
+
+
+def _lovasz_extension(
+    errors: jax.Array, fg: jax.Array, valid: jax.Array, sort_key: jax.Array
+) -> jax.Array:
+    """:math:`\\sum_i m_{\\pi(i)} g_i` along the last axis (pixels); other axes are batch axes.
+
+    ``errors`` (differentiable) are sorted by ``sort_key`` in decreasing order; invalid pixels are
+    put last with error 0 and foreground 0, which makes them inert (see the module docstring).
+    """
+    key = jax.lax.stop_gradient(jnp.where(valid, sort_key, -jnp.inf))
+    perm = jnp.argsort(key, axis=-1, descending=True, stable=True)
+    errors_sorted = jnp.take_along_axis(jnp.where(valid, errors, 0.0), perm, axis=-1)
+    fg_sorted = jnp.take_along_axis(jnp.where(valid, fg, 0.0), perm, axis=-1)
+    grad = jax.lax.stop_gradient(_lovasz_grad(fg_sorted))
+    return jnp.sum(errors_sorted * grad, axis=-1)
+
+
+def _rows(x: jax.Array, per_image: bool) -> jax.Array:
+    """``(B, *spatial, C)`` -> ``(G, C, N)``: G = B per image, 1 for the batch; N pixels."""
+    num_classes = x.shape[-1]
+    groups = x.shape[0] if per_image else 1
+    return jnp.swapaxes(x.reshape(groups, -1, num_classes), 1, 2)
+
+
+def _valid_rows(valid: jax.Array, per_image: bool) -> jax.Array:
+    """``(B, *spatial)`` weights -> ``(G, 1, N)`` booleans (kept where > 0)."""
+    groups = valid.shape[0] if per_image else 1
+    return (valid > 0).reshape(groups, 1, -1)
+
+
+def _finish(values: jax.Array, batch: int, per_image: bool) -> jax.Array:
+    """Broadcasts batch-mode ``(1, ...)`` results to ``(B, ...)``."""
+    if per_image:
+        return values
+    return jnp.broadcast_to(values, (batch,) + values.shape[1:])
+
+
+def lovasz_softmax_loss(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    classes: str = "present",
+    per_image: bool = True,
+    include_background: bool = True,
+    from_logits: bool = True,
+    ignore_index: int | None = None,
+    mask: jax.typing.ArrayLike | None = None,
+    reduction: str = "example",
+) -> jax.Array:
+    r"""Lovász-Softmax loss (Berman, Rannen Triki and Blaschko, CVPR 2018), multiclass.
+
+    With :math:`p = \mathrm{softmax}(z)` over the class axis and pixel errors
+    :math:`m_i(c) = |y_i(c) - p_i(c)|`,
+
+    .. math::
+        L = \frac{1}{|\mathcal{C}|} \sum_{c \in \mathcal{C}} \overline{\Delta}_{J_c}(m(c))
+
+    with :math:`\overline{\Delta}_{J_c}` the Lovász extension of the Jaccard loss of class
+    :math:`c` (module docstring). The loss lies in [0, 1]; for hard one-hot predictions
+    (``from_logits=False``) it equals :math:`\frac{1}{|\mathcal{C}|}\sum_c (1 - \mathrm{IoU}_c)`.
+
+    :math:`\mathcal{C}` is, for ``classes="present"`` (default, as the reference), the classes
+    with at least one valid ground-truth pixel (in the example, or in the batch when
+    ``per_image=False``); for ``classes="all"`` every class. Under ``"all"`` an absent class
+    contributes its largest predicted probability over the valid pixels (the reference's
+    behaviour). ``include_background=False`` drops class 0 from :math:`\mathcal{C}` (its pixels
+    still count as background of the other classes).
+
+    Differences from the reference and from segmentation-models-pytorch ``LovaszLoss``: both
+    default to ``per_image=False`` (one Lovász value over the whole batch); this library's
+    spelling defaults to ``per_image=True`` (one value per example, the ``(B,)`` convention);
+    pass ``per_image=False`` for the reference default. The reference takes probabilities; here
+    logits are the default (``from_logits=True``, softmax inside, as smp). Soft (dense) labels
+    are used as given in the same formula (the Jaccard reading needs hard labels).
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``),
+        ``C >= 2``, 1 to 3 spatial axes.
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft
+        targets.
+      classes: ``"present"`` (default) or ``"all"``: which classes are averaged.
+      per_image: ``True`` (default): one loss per example; ``False``: one loss over all pixels
+        of the batch (sorted together), repeated ``B`` times so that ``.mean()`` is that loss.
+      include_background: keep class 0 in the class average. Default ``True``.
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      ignore_index: integer label whose pixels are excluded from value and gradient. Default
+        ``None``.
+      mask: optional ``(B, *spatial)`` bool/float mask; pixels with mask > 0 are kept (at full
+        weight), the others excluded. Default ``None``.
+      reduction: ``"example"`` (default) -> ``(B,)``; ``"class"`` -> ``(B, C_kept)`` per-class
+        values, 0 for a class not counted under ``classes="present"``.
+
+    Returns:
+      ``(B,)`` float32 losses (or ``(B, C_kept)`` with ``reduction="class"``). An example (or
+      batch) with no counted class — every pixel excluded, or ``"present"`` with no valid
+      ground-truth pixel of a kept class — gives 0 with a zero gradient (the PyTorch reference's
+      ``mean([]) = 0``; its TensorFlow version gives NaN).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.lovasz import lovasz_softmax_loss
+      >>> labels = jnp.array([[[0, 0], [1, 1]]])
+      >>> probs = jnp.array([[[[1.0, 0.0], [0.0, 1.0]], [[0.0, 1.0], [0.0, 1.0]]]])
+      >>> # hard prediction: IoU of class 0 = 1/2, of class 1 = 2/3
+      >>> lovasz_softmax_loss(probs, labels, from_logits=False)  # (1/2 + 1/3) / 2
+      Array([0.4166667], dtype=float32)
+    """
+    check_choice("classes", classes, LOVASZ_CLASSES)
+    check_choice("reduction", reduction, LOVASZ_REDUCTIONS)
+    prep = prepare(
+        predictions, labels, mode="multiclass", from_logits=from_logits,
+        mask=mask, ignore_index=ignore_index,
+    )
+    batch = prep.predictions.shape[0]
+    probs = _rows(prep.probabilities(), per_image)  # (G, C, N)
+    fg = _rows(prep.targets, per_image)
+    valid = _valid_rows(prep.valid, per_image)  # (G, 1, N)
+    if not include_background:
+        probs, fg = probs[:, 1:], fg[:, 1:]
+    errors = jnp.abs(fg - probs)
+    per_class = _lovasz_extension(errors, fg, valid, errors)  # (G, C_kept)
+    if classes == "present":
+        counted = (jnp.sum(jnp.where(valid, fg, 0.0), axis=-1) > 0).astype(jnp.float32)
+    else:
+        counted = jnp.broadcast_to(jnp.any(valid, axis=-1), per_class.shape).astype(jnp.float32)
+    per_class = per_class * counted
+    if reduction == "class":
+        return _finish(per_class, batch, per_image)
+    loss = safe_divide(jnp.sum(per_class, axis=-1), jnp.sum(counted, axis=-1))
+    return _finish(loss, batch, per_image)
+
+
+def lovasz_hinge_loss(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    per_image: bool = True,
+    ignore_index: int | None = None,
+    mask: jax.typing.ArrayLike | None = None,
+    reduction: str = "example",
+) -> jax.Array:
+    r"""Lovász hinge loss (Berman et al., CVPR 2018), binary and multilabel (per channel).
+
+    With logits :math:`z`, signs :math:`s = 2y - 1` and hinge errors
+    :math:`m_i = \max(0, 1 - z_i s_i)`:
+
+    .. math::
+        L = \overline{\Delta}_{J}(m) = \sum_i m_{\pi(i)}\, g_i
+
+    the Lovász extension of the Jaccard loss of the foreground (module docstring), with the pixels
+    sorted by the pre-ReLU error :math:`1 - z s` as the reference does. Every pixel with margin
+    :math:`z s \ge 1` has error 0, so a prediction with all margins :math:`\ge 1` gives 0.
+
+    ``C == 1`` is binary; with ``C > 1`` channels (multilabel) the loss is computed per channel
+    (each channel its own foreground) and averaged over channels. segmentation-models-pytorch's
+    ``LovaszLoss(mode="multilabel")`` instead pools all channels of an image into one sort; for
+    ``C == 1`` the two agree. The reference and this function default to ``per_image=True``
+    (smp's ``LovaszLoss`` defaults to ``False``). The inputs must be logits (the hinge is on
+    margins). Soft (dense) labels are used as given in the same formula.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits, 1 to 3 spatial axes.
+      labels: ``(B, *spatial)`` integer labels (``C == 1``: values 0/1; ``C > 1``: class indices,
+        one-hot encoded) or dense ``(B, *spatial, C)`` targets in [0, 1].
+      per_image: ``True`` (default): one loss per example; ``False``: one loss over all pixels of
+        the batch, repeated ``B`` times.
+      ignore_index: integer label whose pixels are excluded from value and gradient. Default
+        ``None``.
+      mask: optional ``(B, *spatial)`` bool/float mask; pixels with mask > 0 are kept. Default
+        ``None``.
+      reduction: ``"example"`` (default) -> ``(B,)``; ``"class"`` -> ``(B, C)`` per channel.
+
+    Returns:
+      ``(B,)`` float32 losses (or ``(B, C)``). An example (or batch) whose pixels are all
+      excluded gives 0 with a zero gradient. A channel with no foreground pixel is not skipped:
+      its value is the largest hinge error (``lovasz_grad`` of an empty foreground is
+      :math:`(1, 0, \dots, 0)`), which is 0 once every logit is :math:`\le -1`.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.lovasz import lovasz_hinge_loss
+      >>> labels = jnp.array([[[1, 0], [0, 0]]])
+      >>> lovasz_hinge_loss(jnp.zeros((1, 2, 2, 1)), labels)  # all errors 1: Jaccard loss 1
+      Array([1.], dtype=float32)
+      >>> logits = jnp.where(labels == 1, 2.0, -3.0)[..., None]  # margins >= 1
+      >>> lovasz_hinge_loss(logits, labels)
+      Array([0.], dtype=float32)
+    """
+    check_choice("reduction", reduction, LOVASZ_REDUCTIONS)
+    num_channels = jnp.shape(predictions)[-1] if jnp.ndim(predictions) else 0
+    prep = prepare(
+        predictions, labels, mode="binary" if num_channels == 1 else "multilabel",
+        from_logits=True, mask=mask, ignore_index=ignore_index,
+    )
+    batch = prep.predictions.shape[0]
+    logits = _rows(prep.predictions, per_image)  # (G, C, N)
+    fg = _rows(prep.targets, per_image)
+    valid = _valid_rows(prep.valid, per_image)
+    hinge = 1.0 - logits * (2.0 * fg - 1.0)
+    per_channel = _lovasz_extension(jax.nn.relu(hinge), fg, valid, hinge)  # (G, C)
+    if reduction == "class":
+        return _finish(per_channel, batch, per_image)
+    return _finish(jnp.mean(per_channel, axis=-1), batch, per_image)

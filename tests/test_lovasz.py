@@ -1,0 +1,536 @@
+"""Tests of jaxseg_losses.lovasz against an independent NumPy version of Berman et al. (2018).
+
+The NumPy reference follows the paper, not the JAX code: excluded pixels are *removed* by boolean
+indexing, errors are sorted with ``np.argsort``, and the increments :math:`g_i` are computed as
+differences of :math:`\\Delta_J(M_i) = |M_i| / |G \\cup M_i|` over the top-``i`` sets ``M_i``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+import types
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+
+from jaxseg_losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+
+IGNORE = 255
+
+# --------------------------------------------------------------------------- NumPy reference
+
+
+def ref_extension(errors: np.ndarray, fg: np.ndarray, sort_key: np.ndarray | None = None) -> float:
+    """Lovász extension of the Jaccard loss of one class, on the kept pixels only (1-D, float64)."""
+    if errors.size == 0:
+        return 0.0
+    key = errors if sort_key is None else sort_key
+    order = np.argsort(-key, kind="stable")
+    e, g = errors[order], fg[order]
+    # Delta_J of the i first pixels M_i: |M_i| / |G u M_i|; |G u M_i| = |G| + |M_i \ G|.
+    delta = np.arange(1, e.size + 1) / (g.sum() + np.cumsum(1.0 - g))
+    increments = np.diff(delta, prepend=0.0)
+    return float(e @ increments)
+
+
+def _groups(arrays, per_image: bool):
+    batch = arrays[0].shape[0]
+    if per_image:
+        return [tuple(a[b : b + 1] for a in arrays) for b in range(batch)]
+    return [tuple(arrays)]
+
+
+def ref_lovasz_softmax(probs, labels, keep, *, classes="present", per_image=True, first_class=0):
+    """Reference Lovász-Softmax: probabilities (B, *S, C), labels (B, *S), keep (B, *S) bool."""
+    probs, labels, keep = np.asarray(probs, np.float64), np.asarray(labels), np.asarray(keep, bool)
+    num_classes = probs.shape[-1]
+    out = []
+    for p, y, k in _groups((probs, labels, keep), per_image):
+        p = p.reshape(-1, num_classes)[k.reshape(-1)]  # boolean indexing: pixels removed
+        y = y.reshape(-1)[k.reshape(-1)]
+        losses = []
+        for c in range(first_class, num_classes):
+            fg = (y == c).astype(np.float64)
+            if y.size == 0 or (classes == "present" and fg.sum() == 0):
+                continue
+            losses.append(ref_extension(np.abs(fg - p[:, c]), fg))
+        out.append(np.mean(losses) if losses else 0.0)
+    out = np.array(out)
+    return out if per_image else np.full(probs.shape[0], out[0])
+
+
+def ref_lovasz_hinge(logits, targets, keep, *, per_image=True):
+    """Reference Lovász hinge, per channel: logits and dense 0/1 targets (B, *S, C)."""
+    logits, targets = np.asarray(logits, np.float64), np.asarray(targets, np.float64)
+    keep = np.asarray(keep, bool)
+    num_channels = logits.shape[-1]
+    out = []
+    for z, y, k in _groups((logits, targets, keep), per_image):
+        per_channel = []
+        for c in range(num_channels):
+            zc = z[..., c][k]
+            yc = y[..., c][k]
+            hinge = 1.0 - zc * (2.0 * yc - 1.0)
+            per_channel.append(ref_extension(np.maximum(hinge, 0.0), yc, sort_key=hinge))
+        out.append(np.mean(per_channel))
+    out = np.array(out)
+    return out if per_image else np.full(logits.shape[0], out[0])
+
+
+def softmax_np(z):
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def make_inputs(seed, shape=(2, 4, 5), num_classes=4, ignore_frac=0.0, scale=2.0):
+    rng = np.random.default_rng(seed)
+    logits = (scale * rng.standard_normal(shape + (num_classes,))).astype(np.float32)
+    labels = rng.integers(0, num_classes, shape)
+    if ignore_frac:
+        labels = np.where(rng.random(shape) < ignore_frac, IGNORE, labels)
+    return logits, labels
+
+
+# Shared jitted callables: every option is always passed (static), so that equal configurations
+# share one cache entry and the suite compiles each configuration once.
+_softmax_jit = jax.jit(
+    lambda z, y, m, *options: lovasz_softmax_loss(z, y, mask=m, **dict(options)),
+    static_argnums=tuple(range(3, 9)),
+)
+_hinge_jit = jax.jit(
+    lambda z, y, m, *options: lovasz_hinge_loss(z, y, mask=m, **dict(options)),
+    static_argnums=(3, 4, 5),
+)
+
+
+def softmax_jit(predictions, labels, mask=None, *, classes="present", per_image=True,
+                ignore_index=None, from_logits=True, include_background=True, reduction="example"):
+    options = dict(classes=classes, per_image=per_image, ignore_index=ignore_index,
+                   from_logits=from_logits, include_background=include_background,
+                   reduction=reduction)
+    return _softmax_jit(predictions, labels, mask, *options.items())
+
+
+def hinge_jit(predictions, labels, mask=None, *, per_image=True, ignore_index=None,
+              reduction="example"):
+    options = dict(per_image=per_image, ignore_index=ignore_index, reduction=reduction)
+    return _hinge_jit(predictions, labels, mask, *options.items())
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 5), (2, 3, 3, 4)], ids=["2d", "3d"])
+@pytest.mark.parametrize("classes", ["present", "all"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_softmax_matches_reference_with_ignored_pixels_removed(shape, classes, per_image):
+    logits, labels = make_inputs(0, shape, ignore_frac=0.3)
+    labels[0, 0] = IGNORE  # make sure some class is absent somewhere
+    got = softmax_jit(logits, labels, classes=classes, per_image=per_image, ignore_index=IGNORE)
+    want = ref_lovasz_softmax(
+        softmax_np(logits), labels, labels != IGNORE, classes=classes, per_image=per_image
+    )
+    assert got.shape == (shape[0],) and got.dtype == jnp.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_softmax_ignored_pixels_inert_value_and_gradient():
+    """Ignored pixels (error 0, fg 0, sorted last) == those pixels removed, value and gradient."""
+    logits, labels = make_inputs(1, (1, 24), num_classes=3, ignore_frac=0.4)
+    keep = labels[0] != IGNORE
+    loss_full = jax.jit(lambda z: lovasz_softmax_loss(z, labels, ignore_index=IGNORE)[0])
+    loss_kept = lambda z: lovasz_softmax_loss(z, labels[:, keep])[0]
+    value_full, grad_full = jax.jit(jax.value_and_grad(loss_full))(logits)
+    value_kept, grad_kept = jax.jit(jax.value_and_grad(loss_kept))(logits[:, keep])
+    np.testing.assert_allclose(value_full, value_kept, rtol=1e-6)
+    np.testing.assert_allclose(grad_full[0, keep], grad_kept[0], rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(grad_full[0, ~keep], 0.0)
+    # The logits under ignored pixels do not matter at all, even extreme ones.
+    changed = np.where((~keep)[None, :, None], 1e4, logits).astype(np.float32)
+    np.testing.assert_allclose(loss_full(changed), value_full, rtol=1e-6)
+
+
+def test_mask_equals_ignore_index_and_binary_mask_semantics():
+    logits, labels = make_inputs(2, ignore_frac=0.3)
+    keep = labels != IGNORE
+    clean = np.where(keep, labels, 0)
+    by_ignore = softmax_jit(logits, labels, ignore_index=IGNORE)
+    by_mask = softmax_jit(logits, clean, mask=keep)
+    by_weights = softmax_jit(logits, clean, mask=keep * 0.3)  # any positive weight keeps
+    np.testing.assert_allclose(by_mask, by_ignore, rtol=1e-6)
+    np.testing.assert_allclose(by_weights, by_ignore, rtol=1e-6)
+    np.testing.assert_allclose(
+        hinge_jit(logits[..., :1], (clean == 1).astype(np.int32), mask=keep),
+        ref_lovasz_hinge(logits[..., :1], (clean == 1)[..., None], keep),
+        rtol=1e-5,
+    )
+
+
+def _iou_loss(pred_classes, labels, keep, num_classes, first_class=0):
+    losses = []
+    for c in range(first_class, num_classes):
+        gt, pr = (labels == c) & keep, (pred_classes == c) & keep
+        if gt.sum() == 0:
+            continue
+        losses.append(1.0 - (gt & pr).sum() / (gt | pr).sum())
+    return np.mean(losses) if losses else 0.0
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_hard_predictions_give_mean_jaccard_loss_exactly(include_background):
+    rng = np.random.default_rng(3)
+    num_classes, shape = 4, (3, 5, 4)
+    labels = rng.integers(0, num_classes, shape)
+    labels[2] = np.where(labels[2] == 2, 1, labels[2])  # class 2 absent from example 2
+    predicted = np.where(rng.random(shape) < 0.6, labels, rng.integers(0, num_classes, shape))
+    probs = np.eye(num_classes, dtype=np.float32)[predicted]
+    keep = rng.random(shape) < 0.8
+    got = softmax_jit(probs, labels, mask=keep, from_logits=False,
+                      include_background=include_background)
+    first = 0 if include_background else 1
+    want = [_iou_loss(predicted[b], labels[b], keep[b], num_classes, first) for b in range(3)]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+    # Batch mode: IoU from the statistics of the whole batch.
+    got_batch = softmax_jit(probs, labels, mask=keep, from_logits=False, per_image=False,
+                            include_background=include_background)
+    want_batch = _iou_loss(predicted, labels, keep, num_classes, first)
+    np.testing.assert_allclose(got_batch, np.full(3, want_batch), rtol=1e-6)
+
+
+def test_perfect_prediction_is_zero_with_finite_gradient():
+    _, labels = make_inputs(4)
+    probs = np.eye(4, dtype=np.float32)[labels]
+    np.testing.assert_array_equal(softmax_jit(probs, labels, from_logits=False), 0.0)
+    logits = 200.0 * probs  # softmax saturates to exactly one-hot in float32
+    value, grad = jax.value_and_grad(lambda z: softmax_jit(z, labels).sum())(logits)
+    assert float(value) == 0.0 and np.all(np.isfinite(grad))
+
+
+def test_dense_one_hot_labels_equal_integer_labels():
+    logits, labels = make_inputs(5)
+    dense = np.eye(4, dtype=np.float32)[labels]
+    keep = np.ones(labels.shape, bool)
+    for per_image in (True, False):
+        np.testing.assert_allclose(
+            softmax_jit(logits, dense, per_image=per_image),
+            ref_lovasz_softmax(softmax_np(logits), labels, keep, per_image=per_image), rtol=1e-5,
+        )
+
+
+def test_all_classes_absent_class_contributes_max_probability():
+    logits, labels = make_inputs(6)
+    labels = np.where(labels == 3, 0, labels)  # class 3 absent
+    per_class = softmax_jit(logits, labels, classes="all", reduction="class")
+    np.testing.assert_allclose(per_class[:, 3], softmax_np(logits)[..., 3].max((1, 2)), rtol=1e-6)
+    present = softmax_jit(logits, labels, reduction="class")
+    np.testing.assert_array_equal(present[:, 3], 0.0)
+    np.testing.assert_allclose(per_class[:, :3], present[:, :3], rtol=1e-6)
+    np.testing.assert_allclose(
+        softmax_jit(logits, labels), present[:, :3].mean(-1), rtol=1e-6
+    )
+
+
+def test_class_reduction_shapes_and_batch_broadcast():
+    logits, labels = make_inputs(7)
+    keep = np.ones(labels.shape, bool)
+    out = softmax_jit(logits, labels, include_background=False, reduction="class")
+    assert out.shape == (2, 3)
+    np.testing.assert_allclose(
+        out.mean(-1), ref_lovasz_softmax(softmax_np(logits), labels, keep, first_class=1),
+        rtol=1e-5,
+    )  # every class is present in both examples here
+    batch = softmax_jit(logits, labels, per_image=False, reduction="class")
+    assert batch.shape == (2, 4) and np.all(batch == batch[0])
+    assert hinge_jit(logits, labels, reduction="class").shape == (2, 4)
+
+
+# --------------------------------------------------------------------------- hinge
+
+
+@pytest.mark.parametrize("shape", [(2, 4, 5), (2, 2, 3, 4)], ids=["2d", "3d"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_hinge_binary_matches_reference(shape, per_image):
+    rng = np.random.default_rng(8)
+    logits = (2.0 * rng.standard_normal(shape + (1,))).astype(np.float32)
+    labels = rng.integers(0, 2, shape)
+    labels = np.where(rng.random(shape) < 0.25, IGNORE, labels)
+    got = hinge_jit(logits, labels, per_image=per_image, ignore_index=IGNORE)
+    want = ref_lovasz_hinge(logits, (labels == 1)[..., None], labels != IGNORE,
+                            per_image=per_image)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_hinge_multilabel_is_mean_of_channels():
+    rng = np.random.default_rng(9)
+    logits = rng.standard_normal((2, 4, 4, 3)).astype(np.float32)
+    targets = (rng.random((2, 4, 4, 3)) < 0.4).astype(np.float32)
+    keep = np.ones((2, 4, 4), bool)
+    np.testing.assert_allclose(hinge_jit(logits, targets), ref_lovasz_hinge(logits, targets, keep),
+                               rtol=1e-5)
+    channels = [hinge_jit(logits[..., c : c + 1], targets[..., c : c + 1]) for c in range(3)]
+    np.testing.assert_allclose(hinge_jit(logits, targets), np.mean(channels, axis=0), rtol=1e-6)
+
+
+def test_hinge_margins_at_least_one_give_zero():
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 2, (2, 5, 5))
+    margins = 1.0 + rng.random((2, 5, 5)) * 3.0
+    margins[0, 0, 0] = 1.0  # exactly 1 is still 0
+    logits = (margins * (2 * labels - 1))[..., None].astype(np.float32)
+    np.testing.assert_array_equal(hinge_jit(logits, labels), 0.0)
+    np.testing.assert_array_equal(hinge_jit(logits, labels, per_image=False), 0.0)
+    empty_fg = np.full((1, 3, 3, 1), -2.0, np.float32)  # no foreground, all logits <= -1
+    np.testing.assert_array_equal(hinge_jit(empty_fg, np.zeros((1, 3, 3), int)), 0.0)
+
+
+# --------------------------------------------------------------------------- smp cross-check
+
+
+def _import_smp_lovasz():
+    """smp's ``LovaszLoss``; stubs the package root when ``import segmentation_models_pytorch``
+    fails (its ``__init__`` imports timm -> torchvision, broken beside torch 2.13 here)."""
+    pytest.importorskip("torch")
+    try:
+        from segmentation_models_pytorch.losses import LovaszLoss
+        return LovaszLoss
+    except Exception:  # noqa: BLE001 - any import-time failure of smp's root package
+        pass
+    spec = importlib.util.find_spec("segmentation_models_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("segmentation-models-pytorch is not installed")
+    before = set(sys.modules)
+    stub = types.ModuleType("segmentation_models_pytorch")
+    stub.__path__ = list(spec.submodule_search_locations)
+    sys.modules["segmentation_models_pytorch"] = stub
+    try:
+        from segmentation_models_pytorch.losses import LovaszLoss
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"segmentation_models_pytorch.losses does not import, even stubbed: {exc}")
+    finally:  # leave sys.modules as found, so other tests get the real package (or its error)
+        for name in set(sys.modules) - before:
+            if name.startswith("segmentation_models_pytorch"):
+                del sys.modules[name]
+    return LovaszLoss
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_cross_check_smp_lovasz_loss(per_image):
+    LovaszLoss = _import_smp_lovasz()
+    import torch
+
+    logits, labels = make_inputs(11, ignore_frac=0.2)
+    to_torch = lambda z: torch.from_numpy(np.moveaxis(z, -1, 1).copy())
+    smp_multi = LovaszLoss("multiclass", per_image=per_image, ignore_index=IGNORE)
+    want = float(smp_multi(to_torch(logits), torch.from_numpy(labels)))
+    got = softmax_jit(logits, labels, per_image=per_image, ignore_index=IGNORE)
+    np.testing.assert_allclose(got.mean(), want, rtol=1e-5)
+
+    binary = np.where(labels == IGNORE, IGNORE, labels % 2)
+    smp_binary = LovaszLoss("binary", per_image=per_image, ignore_index=IGNORE)
+    want = float(smp_binary(to_torch(logits[..., :1])[:, 0], torch.from_numpy(binary)))
+    got = hinge_jit(logits[..., :1], binary, per_image=per_image, ignore_index=IGNORE)
+    np.testing.assert_allclose(got.mean(), want, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- JAX transforms
+
+
+def _stable_logits(seed, shape, num_classes, labels):
+    """Logits whose per-class errors are pairwise >= 2e-2 apart: the sort order is stable."""
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        logits = rng.standard_normal(shape + (num_classes,))
+        errors = np.abs(np.eye(num_classes)[labels] - softmax_np(logits))
+        rows = np.sort(errors.reshape(shape[0], -1, num_classes), axis=1)
+        if np.diff(rows, axis=1).min() > 2e-2:
+            return logits.astype(np.float32)
+    raise AssertionError("no logits with a stable sort order found")
+
+
+def test_check_grads_softmax():
+    labels = np.array([[[0, 1, 2], [2, 1, 0]], [[1, 1, 0], [0, 0, 1]]])
+    logits = _stable_logits(12, (2, 2, 3), 3, labels)
+    # batch mode (one sort over both examples); per-image mode is the same code on smaller rows
+    f = jax.jit(lambda z: lovasz_softmax_loss(z, labels, per_image=False).sum())
+    check_grads(f, (jnp.asarray(logits),), order=1, modes=["rev"], eps=1e-3, atol=2e-2, rtol=2e-2)
+
+
+def test_check_grads_hinge():
+    rng = np.random.default_rng(13)
+    labels = np.array([[[1, 0, 1], [0, 0, 1]], [[0, 1, 1], [1, 0, 0]]])
+    # distinct hinge errors 1 - z*s, far (> 0.1) from each other and from the ReLU kink at 0
+    errors = rng.permutation(np.linspace(-0.45, 2.05, 12))
+    errors = np.where(np.abs(errors) < 0.1, errors + 0.3, errors).reshape(2, 2, 3)
+    logits = ((1.0 - errors) * (2 * labels - 1))[..., None].astype(np.float32)
+    f = jax.jit(lambda z: lovasz_hinge_loss(z, labels).sum())
+    check_grads(f, (jnp.asarray(logits),), order=1, modes=["rev"], eps=1e-3, atol=2e-2, rtol=2e-2)
+
+
+def test_jit_equals_eager_and_vmap():
+    # eager (op-by-op) calls are slow to compile: small shapes, shared with test_bad_inputs_raise
+    logits, labels = make_inputs(14, (1, 3, 3), num_classes=3, ignore_frac=0.2)
+    binary = (labels == 1).astype(np.int32)
+    eager = lovasz_softmax_loss(logits, labels, ignore_index=IGNORE)
+    hinge_eager = lovasz_hinge_loss(logits[..., :1], binary)
+    np.testing.assert_allclose(softmax_jit(logits, labels, ignore_index=IGNORE), eager, rtol=1e-6)
+    np.testing.assert_allclose(hinge_jit(logits[..., :1], binary), hinge_eager, rtol=1e-6)
+    logits, labels = make_inputs(14, ignore_frac=0.2)
+    binary = (labels == 1).astype(np.int32)
+    eager = softmax_jit(logits, labels, ignore_index=IGNORE)
+    stacked_z, stacked_y = np.stack([logits, logits[::-1]]), np.stack([labels, labels[::-1]])
+    mapped = jax.jit(jax.vmap(lambda z, y: lovasz_softmax_loss(z, y, ignore_index=IGNORE)))(
+        stacked_z, stacked_y
+    )
+    np.testing.assert_allclose(mapped, np.stack([eager, eager[::-1]]), rtol=1e-6)
+    hinge_mapped = jax.jit(jax.vmap(lambda z, y: lovasz_hinge_loss(z, y, per_image=False)))(
+        stacked_z[..., :1], (stacked_y == 1).astype(np.int32)
+    )
+    # batch-global value: the same for a batch and its reversal
+    batch_value = hinge_jit(logits[..., :1], binary, per_image=False)
+    np.testing.assert_allclose(hinge_mapped, np.stack([batch_value, batch_value]), rtol=1e-6)
+
+
+def test_bfloat16_input_computes_in_float32():
+    logits, labels = make_inputs(15)
+    low = jnp.asarray(logits, jnp.bfloat16)
+    out = softmax_jit(low, labels)
+    assert out.dtype == jnp.float32
+    np.testing.assert_allclose(out, softmax_jit(low.astype(jnp.float32), labels), rtol=1e-6)
+    np.testing.assert_allclose(out, softmax_jit(logits, labels), atol=2e-2)
+    hinge = hinge_jit(low[..., :1], labels % 2)
+    assert hinge.dtype == jnp.float32
+    grad = jax.jit(jax.grad(lambda z: lovasz_softmax_loss(z, labels).sum()))(low)
+    assert grad.dtype == jnp.bfloat16 and np.all(np.isfinite(np.asarray(grad, np.float32)))
+
+
+def test_extreme_logits_are_finite():
+    rng = np.random.default_rng(16)
+    logits = (1e4 * rng.choice([-1.0, 1.0], (2, 4, 5, 4))).astype(np.float32)
+    labels = rng.integers(0, 4, (2, 4, 5))
+    for f in (lambda z: softmax_jit(z, labels, per_image=False, classes="all").sum(),
+              lambda z: hinge_jit(z, (labels == 1).astype(int)).sum()):
+        value, grad = jax.value_and_grad(f)(logits)
+        assert np.isfinite(value) and np.all(np.isfinite(grad))
+    # the hinge grows linearly with the margin violation: huge but finite
+    assert float(hinge_jit(logits[..., :1], (labels == 1).astype(int)).max()) > 1e3
+
+
+def test_empty_and_full_masks():
+    logits, labels = make_inputs(17)
+    empty = np.zeros((2, 4, 5), bool)
+    empty_second = np.ones((2, 4, 5), bool)
+    empty_second[1] = False
+    value, grad = jax.value_and_grad(lambda z: softmax_jit(z, labels, mask=empty).sum())(logits)
+    assert float(value) == 0.0 and np.all(grad == 0.0)
+    for classes in ("present", "all"):
+        f = functools.partial(softmax_jit, labels=labels, classes=classes)
+        np.testing.assert_array_equal(f(logits, mask=empty), 0.0)
+        out = f(logits, mask=empty_second)
+        assert float(out[1]) == 0.0
+        want = ref_lovasz_softmax(softmax_np(logits), labels, ~empty, classes=classes)
+        np.testing.assert_allclose(out[0], want[0], rtol=1e-5)
+        np.testing.assert_allclose(f(logits, mask=~empty), want, rtol=1e-5)
+    value, grad = jax.value_and_grad(lambda z: hinge_jit(z, labels % 2, mask=empty).sum())(
+        logits[..., :1]
+    )
+    assert float(value) == 0.0 and np.all(grad == 0.0)
+    # every label ignored: no present class -> 0 (PyTorch reference behaviour), in batch mode too
+    all_ignored = np.full_like(labels, IGNORE)
+    np.testing.assert_array_equal(softmax_jit(logits, all_ignored, ignore_index=IGNORE), 0.0)
+    np.testing.assert_array_equal(
+        softmax_jit(logits, all_ignored, ignore_index=IGNORE, per_image=False), 0.0
+    )
+    # include_background=False with only background present: empty 'present' set -> 0
+    np.testing.assert_array_equal(
+        softmax_jit(logits, np.zeros_like(labels), include_background=False), 0.0
+    )
+
+
+def test_bad_inputs_raise():
+    logits, labels = make_inputs(18, (1, 3, 3), num_classes=3)
+    with pytest.raises(ValueError, match="classes"):
+        lovasz_softmax_loss(logits, labels, classes="some")
+    with pytest.raises(ValueError, match="reduction"):
+        lovasz_softmax_loss(logits, labels, reduction="pixel")
+    with pytest.raises(ValueError, match="reduction"):
+        lovasz_hinge_loss(logits, labels, reduction="mean")
+    with pytest.raises(ValueError, match="C == 1"):
+        lovasz_softmax_loss(logits[..., :1], labels)
+    with pytest.raises(ValueError, match=r"labels: expected .*\(1, 3, 3\)"):
+        lovasz_softmax_loss(logits, labels[:, :2])
+    with pytest.raises(ValueError, match="rank"):
+        lovasz_hinge_loss(logits[0, 0], labels[0, 0])
+    with pytest.raises(TypeError, match="integer"):
+        lovasz_softmax_loss(logits, labels.astype(np.float32))
+    with pytest.raises(ValueError, match="ignore_index"):
+        lovasz_softmax_loss(logits, np.eye(3)[labels], ignore_index=0)
+    with pytest.raises(ValueError, match="mask"):
+        lovasz_hinge_loss(logits[..., :1], labels % 2, mask=np.ones((1, 2, 3)))
+    with pytest.raises(ValueError, match=r"\[0, 2\]"):
+        lovasz_softmax_loss(logits, labels + 3)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        lovasz_hinge_loss(logits[..., :1], labels + 1)  # binary labels must be 0/1
+    with pytest.raises(ValueError, match="probabilities"):
+        lovasz_softmax_loss(logits + 5.0, labels, from_logits=False)
+    # under jit the value checks are checkify checks
+    checked = checkify.checkify(jax.jit(lovasz_softmax_loss), errors=checkify.user_checks)
+    err, _ = checked(logits, labels + 3)
+    with pytest.raises(Exception, match=r"\[0, 2\]"):
+        err.throw()
+
+
+# --------------------------------------------------------------------------- properties
+
+SEEDS = st.integers(0, 2**31 - 1)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=SEEDS, per_image=st.booleans())
+def test_property_matches_reference_and_bounded(seed, per_image):
+    logits, labels = make_inputs(seed, ignore_frac=0.3, scale=3.0)
+    got = np.asarray(softmax_jit(logits, labels, per_image=per_image, ignore_index=IGNORE))
+    assert np.all(got >= 0.0) and np.all(got <= 1.0 + 1e-6)
+    want = ref_lovasz_softmax(softmax_np(logits), labels, labels != IGNORE, per_image=per_image)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    binary = np.where(labels == IGNORE, IGNORE, labels % 2)
+    hinge = np.asarray(hinge_jit(logits[..., :1], binary, per_image=per_image,
+                                 ignore_index=IGNORE))
+    assert np.all(hinge >= 0.0)
+    want = ref_lovasz_hinge(logits[..., :1], (binary == 1)[..., None], binary != IGNORE,
+                            per_image=per_image)
+    np.testing.assert_allclose(hinge, want, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=SEEDS)
+def test_property_pixel_permutation_invariance(seed):
+    logits, labels = make_inputs(seed, ignore_frac=0.2)
+    perm = np.random.default_rng(seed + 1).permutation(20)
+    shuffle = lambda a: a.reshape((2, 20) + a.shape[3:])[:, perm].reshape(a.shape)
+    base = softmax_jit(logits, labels, ignore_index=IGNORE)
+    np.testing.assert_allclose(
+        softmax_jit(shuffle(logits), shuffle(labels), ignore_index=IGNORE), base,
+        rtol=1e-5, atol=1e-7,
+    )
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=SEEDS)
+def test_property_hard_predictions_are_jaccard(seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, (2, 3, 4))
+    predicted = np.where(rng.random(labels.shape) < 0.5, labels, rng.integers(0, 3, labels.shape))
+    probs = np.eye(3, dtype=np.float32)[predicted]
+    keep = np.ones(labels.shape, bool)
+    want = [_iou_loss(predicted[b], labels[b], keep[b], 3) for b in range(2)]
+    np.testing.assert_allclose(softmax_jit(probs, labels, from_logits=False), want,
+                               rtol=1e-6, atol=1e-7)
