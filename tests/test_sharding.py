@@ -26,6 +26,8 @@ from jaxseg_losses import combine, compound, overlap, pixelwise
 from tests.helpers import random_logits
 
 lovasz = pytest.importorskip("jaxseg_losses.lovasz")
+topology = pytest.importorskip("jaxseg_losses.topology")
+variants = pytest.importorskip("jaxseg_losses.overlap_variants")
 boundary = pytest.importorskip("jaxseg_losses.boundary")
 distance = pytest.importorskip("jaxseg_losses.distance")
 
@@ -102,6 +104,9 @@ CASES = {
         functools.partial(overlap.generalized_dice_loss, per_image=False), LOGITS, LABELS
     ),
     "exp_log_global": (functools.partial(overlap.exp_log_loss, per_image=False), LOGITS, LABELS),
+    "mcc_global": (functools.partial(variants.mcc_loss, per_image=False), LOGITS, LABELS),
+    "cldice": (topology.cldice_loss, LOGITS, LABELS),
+    "distance_penalized_dice": (variants.distance_penalized_dice_loss, LOGITS, LABELS),
     # Lovász, per image (batch mode: see the dedicated tests below)
     "lovasz_softmax": (lovasz.lovasz_softmax_loss, LOGITS, LABELS),
     "lovasz_hinge": (lovasz.lovasz_hinge_loss, BIN_LOGITS, BIN_LABELS),
@@ -168,6 +173,7 @@ EDT_EXPLICIT = pytest.mark.xfail(
 )
 USES_EDT = {
     "boundary", "boundary_aniso", "hausdorff_dt", "distance_penalized_ce", "boundary_recipe",
+    "distance_penalized_dice",
 }
 # Auto meshes accept every op: one representative per family is enough there.
 AUTO_CASES = (
@@ -210,6 +216,13 @@ GLOBAL_CASES = {
     "sens_spec": (overlap.sensitivity_specificity_loss, {}, False),
     "gdl_masked": (overlap.generalized_dice_loss, {}, True),
     "exp_log": (overlap.exp_log_loss, {}, False),
+    "mcc": (variants.mcc_loss, {}, False),
+    "wasserstein_dice": (
+        variants.generalized_wasserstein_dice_loss,
+        {"distance_matrix": 1.0 - np.eye(C, dtype=np.float32)}, False,
+    ),
+    "penalty_gdl": (variants.penalty_generalized_dice_loss, {}, False),
+    "cldice_masked": (topology.cldice_loss, {}, True),
     "dice_ce": (compound.dice_ce_loss, {}, False),
     "bce_dice": (compound.bce_dice_loss, {"mode": "multilabel"}, False),
     "dice_focal_masked": (compound.dice_focal_loss, {}, True),
