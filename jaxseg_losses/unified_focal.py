@@ -1,0 +1,278 @@
+r"""The asymmetric unified focal family (Yeung et al., Comput. Med. Imaging Graph. 2022):
+asymmetric focal loss, asymmetric focal Tversky loss and their weighted sum.
+
+"Asymmetric": the background is *suppressed* (focal modulation on its cross-entropy, a plain
+Tversky term) while the foreground is *enhanced* (plain cross-entropy, a focal Tversky term with
+exponent :math:`1 - \gamma < 1`). Roles, for every mode:
+
+* ``"multiclass"`` (softmax, ``C >= 2``): class 0 is the background, classes ``1..C-1`` are
+  foreground; the class average runs over the ``C`` classes (the paper's multiclass form; MONAI
+  implements the binary case only).
+* ``"binary"`` / ``"multilabel"`` (sigmoid): each channel is a two-class problem whose
+  background has probability :math:`1 - p` and target :math:`1 - y`; the average runs over the
+  ``2C`` (background, foreground) pairs. For ``"binary"`` this is exactly MONAI's two-channel
+  ``[1 - p, p]`` expansion.
+
+Defaults follow MONAI (``delta=0.7`` everywhere; ``gamma=2`` for the focal loss, ``0.75`` for the
+focal Tversky loss, ``0.5`` for the unified loss, ``weight=0.5``), which match the authors' code
+except its unified default ``delta=0.6``. MONAI clamps probabilities to ``[1e-7, 1 - 1e-7]``;
+here log-probabilities come from ``log_softmax``/``log_sigmoid`` (no clamping needed), which
+agrees with MONAI to float32 precision away from saturated outputs.
+
+Known MONAI quirk (1.6.1): ``AsymmetricUnifiedFocalLoss``'s docstring asks for logits, but its
+code applies no sigmoid; pass it probabilities to compare.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from jaxseg_losses._checks import Prepared, prepare, safe_divide, safe_power
+from jaxseg_losses.overlap import _aggregate, _check_number, _ratio, _smooth_pair
+
+__all__ = (
+    "asymmetric_focal_loss",
+    "asymmetric_focal_tversky_loss",
+    "asymmetric_unified_focal_loss",
+)
+
+DEFAULT_SMOOTH = 1e-7
+
+
+class _Roles:
+    """Per-"class" arrays with background/foreground roles, all ``(B, *spatial, K)``."""
+
+    def __init__(self, prep: Prepared):
+        if prep.mode == "multiclass":
+            self.q = prep.probabilities()
+            self.one_minus_q = jnp.clip(1.0 - self.q, 0.0, 1.0)
+            self.log_q = prep.log_p()
+            self.t = prep.targets
+            self.background = jnp.arange(prep.num_classes) == 0
+        else:  # sigmoid: (background = 1 - p, foreground = p) per channel
+            p = prep.probabilities()
+            not_p = jax.nn.sigmoid(-prep.predictions) if prep.from_logits else 1.0 - p
+            self.q = jnp.concatenate([not_p, p], axis=-1)
+            self.one_minus_q = jnp.concatenate([p, not_p], axis=-1)
+            self.log_q = jnp.concatenate([prep.log_not_p(), prep.log_p()], axis=-1)
+            y = prep.targets
+            self.t = jnp.concatenate([1.0 - y, y], axis=-1)
+            c = prep.num_classes
+            self.background = jnp.arange(2 * c) < c
+
+
+def _check_delta_gamma(delta, gamma, *, tversky: bool) -> None:
+    _check_number("delta", delta, high=1.0)
+    if tversky:
+        _check_number("gamma", gamma)
+        if gamma >= 1:
+            raise ValueError(
+                f"gamma: expected a value in [0, 1) (the foreground exponent is 1 - gamma); "
+                f"got {gamma}"
+            )
+    else:
+        _check_number("gamma", gamma)
+
+
+def _prepare(predictions, labels, mode, from_logits, mask, ignore_index) -> Prepared:
+    return prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+
+
+def _focal_term(prep: Prepared, roles: _Roles, delta, gamma, per_image, axis_name) -> jax.Array:
+    ce = -roles.t * roles.log_q
+    background = (1.0 - delta) * safe_power(roles.one_minus_q, gamma) * ce
+    pixel = jnp.mean(jnp.where(roles.background, background, delta * ce), axis=-1)
+    v = prep.valid
+    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    return safe_divide(agg((v * pixel)[..., None])[..., 0], agg(v[..., None])[..., 0])
+
+
+def _tversky_term(prep: Prepared, roles: _Roles, delta, gamma, smooth, per_image,
+                  axis_name) -> jax.Array:
+    nr, dr = _smooth_pair(smooth)
+    v = prep.valid[..., None]
+    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    tp = agg(v * roles.t * roles.q)
+    fn = agg(v * roles.t * roles.one_minus_q)
+    fp = agg(v * (1.0 - roles.t) * roles.q)
+    index = _ratio(tp + nr, tp + delta * fn + (1.0 - delta) * fp + dr)
+    one_minus = jnp.maximum(1.0 - index, 0.0)
+    per_class = jnp.where(roles.background, one_minus, safe_power(one_minus, 1.0 - gamma))
+    return jnp.mean(per_class, axis=-1)
+
+
+def _output(loss: jax.Array, prep: Prepared) -> jax.Array:
+    return jnp.broadcast_to(loss, (prep.predictions.shape[0],))
+
+
+def asymmetric_focal_loss(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    delta: float = 0.7,
+    gamma: float = 2.0,
+    per_image: bool = True,
+    axis_name: str | None = None,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    r"""Asymmetric focal loss (Yeung et al. 2022, Eq. 14): focal on the background only.
+
+    .. math::
+        \ell(x) = \frac{1}{K}\Big[\sum_{k \in bg} -(1-\delta)\,(1-q_k)^\gamma\,t_k\log q_k
+                 + \sum_{k \in fg} -\delta\,t_k \log q_k\Big],\qquad
+        L = \frac{\sum_x v\,\ell(x)}{\sum_x v}
+
+    with :math:`q, t` the probabilities and targets of the :math:`K` classes and their roles as
+    in the module docstring. Equals MONAI ``AsymmetricFocalLoss(delta, gamma)`` on the
+    two-channel ``[1 - p, p]`` expansion (binary mode), per example.
+
+    Empty masks: a perfect prediction gives 0 (also on an empty truth); a fully masked example
+    gives 0 with zero gradient.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
+      mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      delta: foreground weight :math:`\delta \in [0, 1]`; the background gets
+        :math:`1 - \delta`. Default 0.7.
+      gamma: focusing exponent :math:`\gamma \ge 0` of the background term. Default 2.
+      per_image: ``True`` (default) mean over each example's pixels; ``False`` over the batch.
+      axis_name: ``shard_map`` axis for ``per_image=False``. Default ``None``.
+      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
+      ignore_index: integer label excluded from value and gradient. Default ``None``.
+
+    Returns:
+      ``(B,)`` float32 losses.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.unified_focal import asymmetric_focal_loss
+      >>> probs = jnp.full((1, 1, 1, 1), 0.5)  # one pixel, p = 0.5, foreground
+      >>> # foreground term 0.7 log 2, background term 0 (its target is 0), over K = 2
+      >>> asymmetric_focal_loss(probs, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
+      Array([0.24260151], dtype=float32)
+    """
+    _check_delta_gamma(delta, gamma, tversky=False)
+    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
+    return _output(_focal_term(prep, _Roles(prep), delta, gamma, per_image, axis_name), prep)
+
+
+def asymmetric_focal_tversky_loss(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    delta: float = 0.7,
+    gamma: float = 0.75,
+    smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
+    per_image: bool = True,
+    axis_name: str | None = None,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    r"""Asymmetric focal Tversky loss (Yeung et al. 2022, Eq. 15): focal on the foreground only.
+
+    .. math::
+        mTI_k = \frac{TP_k + s}{TP_k + \delta\,FN_k + (1-\delta)\,FP_k + s},\qquad
+        L = \frac{1}{K}\Big[\sum_{k \in bg} (1 - mTI_k)
+            + \sum_{k \in fg} (1 - mTI_k)^{1-\gamma}\Big]
+
+    with the soft counts of each class (weighted by the pixel weights, per example or
+    batch-global). Equals MONAI ``AsymmetricFocalTverskyLoss(delta, gamma, epsilon=s)`` on the
+    two-channel expansion (binary mode). ``smooth=1e-7`` is MONAI's (and the authors')
+    ``epsilon``; the 0/0 case counts as a perfect score. The power uses a form with a finite
+    gradient at a perfect prediction.
+
+    Empty masks: an empty prediction on an empty truth gives 0; a fully masked example gives 0.
+
+    Args:
+      predictions, labels, mode, from_logits, per_image, axis_name, mask, ignore_index: as in
+        :func:`asymmetric_focal_loss`.
+      delta: weight of false negatives :math:`\delta \in [0, 1]` (false positives get
+        :math:`1 - \delta`). Default 0.7.
+      gamma: :math:`\gamma \in [0, 1)`; the foreground exponent is :math:`1 - \gamma`. Default
+        0.75.
+      smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-7``.
+
+    Returns:
+      ``(B,)`` float32 losses in [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.unified_focal import asymmetric_focal_tversky_loss
+      >>> labels = jnp.array([[[1, 0], [1, 0]]])
+      >>> asymmetric_focal_tversky_loss(labels[..., None] * 1.0, labels, mode="binary",
+      ...                               from_logits=False)
+      Array([0.], dtype=float32)
+    """
+    _check_delta_gamma(delta, gamma, tversky=True)
+    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
+    loss = _tversky_term(prep, _Roles(prep), delta, gamma, smooth, per_image, axis_name)
+    return _output(loss, prep)
+
+
+def asymmetric_unified_focal_loss(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    weight: float = 0.5,
+    delta: float = 0.7,
+    gamma: float = 0.5,
+    smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
+    per_image: bool = True,
+    axis_name: str | None = None,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    r"""Asymmetric unified focal loss (Yeung et al. 2022, Eq. 20).
+
+    .. math::
+        L = \lambda\,L_{aF}(\delta, \gamma) + (1 - \lambda)\,L_{aFT}(\delta, \gamma)
+
+    :func:`asymmetric_focal_loss` and :func:`asymmetric_focal_tversky_loss` sharing
+    :math:`\delta` and :math:`\gamma`, as in the paper (one :math:`\gamma` both suppresses the
+    background of the focal term and enhances the foreground of the Tversky term). Defaults are
+    MONAI's ``AsymmetricUnifiedFocalLoss`` (``weight=0.5, delta=0.7, gamma=0.5``; the authors'
+    code uses ``delta=0.6``). Equals MONAI's binary loss (given probabilities, see the module
+    note) per example.
+
+    Empty masks: a perfect prediction gives 0; a fully masked example gives 0.
+
+    Args:
+      predictions, labels, mode, from_logits, smooth, per_image, axis_name, mask, ignore_index:
+        as in :func:`asymmetric_focal_tversky_loss`.
+      weight: :math:`\lambda \in [0, 1]`, the focal term's weight. Default 0.5.
+      delta: :math:`\delta \in [0, 1]`. Default 0.7.
+      gamma: :math:`\gamma \in [0, 1)`. Default 0.5.
+
+    Returns:
+      ``(B,)`` float32 losses.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.unified_focal import asymmetric_unified_focal_loss
+      >>> labels = jnp.array([[[0, 1], [2, 0]]])
+      >>> logits = 50.0 * jnp.eye(3)[labels]  # confident and right
+      >>> asymmetric_unified_focal_loss(logits, labels)
+      Array([0.], dtype=float32)
+    """
+    _check_number("weight", weight, high=1.0)
+    _check_delta_gamma(delta, gamma, tversky=True)
+    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
+    roles = _Roles(prep)
+    focal = _focal_term(prep, roles, delta, gamma, per_image, axis_name)
+    tversky = _tversky_term(prep, roles, delta, gamma, smooth, per_image, axis_name)
+    return _output(weight * focal + (1.0 - weight) * tversky, prep)

@@ -1,0 +1,249 @@
+"""Asymmetric unified focal family: NumPy references (binary and multiclass), MONAI's binary
+losses, and the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+
+from jaxseg_losses.unified_focal import (
+    asymmetric_focal_loss,
+    asymmetric_focal_tversky_loss,
+    asymmetric_unified_focal_loss,
+)
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+)
+from tests.test_overlap import C, inputs
+
+# --------------------------------------------------------------------------- NumPy references
+
+
+def roles(p, g, mode):
+    """(q, t, is_background) over K classes, from the paper's definitions."""
+    if mode == "multiclass":
+        return p, g, np.arange(p.shape[-1]) == 0
+    c = p.shape[-1]
+    return (np.concatenate([1 - p, p], -1), np.concatenate([1 - g, g], -1),
+            np.arange(2 * c) < c)
+
+
+def ref_focal(p, g, mode, delta=0.7, gamma=2.0, v=None, per_image=True):
+    q, t, bg = roles(p, g, mode)
+    ce = -t * np.log(q)
+    pixel = np.where(bg, (1 - delta) * (1 - q) ** gamma * ce, delta * ce).mean(-1)
+    v = np.ones(pixel.shape) if v is None else v
+    axes = tuple(range(1, pixel.ndim)) if per_image else None
+    return (v * pixel).sum(axes) / v.sum(axes)
+
+
+def ref_tversky(p, g, mode, delta=0.7, gamma=0.75, s=1e-7, v=None, per_image=True):
+    q, t, bg = roles(p, g, mode)
+    v = np.ones(q.shape[:-1] + (1,)) if v is None else v[..., None]
+    axes = tuple(range(1, q.ndim - 1)) if per_image else tuple(range(q.ndim - 1))
+    tp, fn = (v * t * q).sum(axes), (v * t * (1 - q)).sum(axes)
+    fp = (v * (1 - t) * q).sum(axes)
+    mti = (tp + s) / (tp + delta * fn + (1 - delta) * fp + s)
+    return np.where(bg, 1 - mti, (1 - mti) ** (1 - gamma)).mean(-1)
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary", "multilabel"])
+@pytest.mark.parametrize("per_image", [True, False])
+def test_match_reference(mode, per_image):
+    z, y, p, g = inputs(1, (2, 6, 5), mode=mode)
+    if mode == "multilabel":
+        from tests.helpers import sigmoid_np
+
+        p = sigmoid_np(z)
+    kw = {"mode": mode, "per_image": per_image}
+    np.testing.assert_allclose(asymmetric_focal_loss(z, y, **kw),
+                               ref_focal(p, g, mode, per_image=per_image), rtol=1e-5)
+    np.testing.assert_allclose(asymmetric_focal_loss(z, y, delta=0.4, gamma=0.5, **kw),
+                               ref_focal(p, g, mode, 0.4, 0.5, per_image=per_image), rtol=1e-5)
+    np.testing.assert_allclose(asymmetric_focal_tversky_loss(z, y, **kw),
+                               ref_tversky(p, g, mode, per_image=per_image), rtol=1e-5)
+    unified = 0.3 * ref_focal(p, g, mode, 0.6, 0.4, per_image=per_image) + 0.7 * ref_tversky(
+        p, g, mode, 0.6, 0.4, per_image=per_image)
+    np.testing.assert_allclose(
+        asymmetric_unified_focal_loss(z, y, weight=0.3, delta=0.6, gamma=0.4, **kw),
+        np.broadcast_to(unified, (2,)), rtol=1e-5)
+
+
+def test_mask_matches_reference():
+    z, y, p, g = inputs(2, (2, 6, 5))
+    v = (np.random.default_rng(2).uniform(size=y.shape) > 0.3).astype(float)
+    np.testing.assert_allclose(asymmetric_focal_loss(z, y, mask=v), ref_focal(p, g, "multiclass",
+                               v=v), rtol=1e-5)
+    np.testing.assert_allclose(asymmetric_focal_tversky_loss(z, y, mask=v),
+                               ref_tversky(p, g, "multiclass", v=v), rtol=1e-5)
+
+
+def test_gamma_zero_focal_is_weighted_cross_entropy():
+    z, y, p, g = inputs(3, (2, 6, 5))
+    ce = -(g * np.log(p))
+    want = (ce * np.array([0.3, 0.7, 0.7])).mean(-1).mean((1, 2))
+    np.testing.assert_allclose(asymmetric_focal_loss(z, y, gamma=0.0), want, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- MONAI (binary)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 5), (2, 3, 4, 5)])
+def test_binary_matches_monai(shape):
+    torch = pytest.importorskip("torch")
+    ufl = pytest.importorskip("monai.losses.unified_focal_loss")
+    z, y, p, g = inputs(4, shape, mode="binary", scale=1.5)
+    two_p = torch.tensor(np.concatenate([1 - p, p], -1)).movedim(-1, 1)
+    two_g = torch.tensor(np.concatenate([1 - g, g], -1)).movedim(-1, 1)
+    af = ufl.AsymmetricFocalLoss(delta=0.6, gamma=1.5, reduction="none")(two_p, two_g).numpy()
+    np.testing.assert_allclose(asymmetric_focal_loss(z, y, mode="binary", delta=0.6, gamma=1.5),
+                               af.reshape(shape[0], -1).mean(-1), rtol=1e-5, atol=1e-7)
+    aft = ufl.AsymmetricFocalTverskyLoss(delta=0.6, gamma=0.6, reduction="none")(two_p, two_g)
+    np.testing.assert_allclose(
+        asymmetric_focal_tversky_loss(z, y, mode="binary", delta=0.6, gamma=0.6),
+        aft.numpy().mean(-1), rtol=1e-5, atol=1e-7)
+    # The unified loss takes probabilities (its docstring says logits; no sigmoid is applied).
+    unified = ufl.AsymmetricUnifiedFocalLoss(weight=0.3, delta=0.6, gamma=0.5)
+    ref = unified(torch.tensor(p).movedim(-1, 1), torch.tensor(g).movedim(-1, 1)).numpy()
+    ours = asymmetric_unified_focal_loss(z, y, mode="binary", weight=0.3, delta=0.6, gamma=0.5)
+    np.testing.assert_allclose(ours.mean(), ref, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {
+    "focal": asymmetric_focal_loss,
+    "focal_tversky": asymmetric_focal_tversky_loss,
+    "unified": asymmetric_unified_focal_loss,
+}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss(request):
+    return LOSSES[request.param]
+
+
+def test_grads_jit_vmap(loss):
+    z, y, _, _ = inputs(6, (2, 4, 3), scale=1.0)
+    check_grads(lambda a: loss(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(loss, z, y)
+    batched = loss(z, y)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: loss(a[None], b[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+
+
+def test_axis_name_in_vmap_equals_batch_global(loss):
+    z, y, _, _ = inputs(7, (4, 4, 3))
+    want = loss(z, y, per_image=False)
+    mapped = jax.vmap(lambda a, b: loss(a, b, per_image=False, axis_name="d"), axis_name="d")(
+        z.reshape(2, 2, 4, 3, C), y.reshape(2, 2, 4, 3))
+    np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary"])
+def test_bf16_extreme_logits_and_perfect(loss, mode):
+    z, y, _, g = inputs(8, (2, 4, 3), mode=mode)
+    low = loss(jnp.asarray(z, jnp.bfloat16), y, mode=mode)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss(z, y, mode=mode), rtol=0.05, atol=0.02)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(loss, jnp.asarray(extreme, jnp.float32), y, mode=mode)
+    np.testing.assert_allclose(loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y, mode=mode),
+                               0.0, atol=1e-6)
+    value, grad = jax.value_and_grad(lambda p: loss(p, y, mode=mode, from_logits=False).sum())(
+        jnp.asarray(g, jnp.float32))
+    assert abs(float(value)) < 1e-6 and np.all(np.isfinite(np.asarray(grad)))
+    assert_finite_value_and_grad(loss, jnp.asarray((2 * g - 1) * 30.0, jnp.float32), y, mode=mode)
+
+
+def test_empty_truth_and_masks(loss):
+    shape = (2, 4, 3)
+    empty = np.zeros(shape, np.int32)
+    nothing = np.zeros(shape + (1,), np.float32)
+    kw = {"mode": "binary", "from_logits": False}
+    np.testing.assert_allclose(loss(nothing, empty, **kw), 0.0, atol=1e-7)
+    np.testing.assert_allclose(loss(nothing - 1e4, empty, mode="binary"), 0.0, atol=1e-7)
+    assert np.all(np.asarray(loss(nothing + 0.9, empty, **kw)) > 0.01)
+    assert_finite_value_and_grad(loss, jnp.asarray(nothing), empty, **kw)
+    z, y, _, _ = inputs(9, shape)
+    value, grad = jax.value_and_grad(lambda p: loss(p, y, mask=np.zeros(shape)).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+
+
+def test_ignored_pixels_change_neither_value_nor_gradient(loss):
+    z, y, _, _ = inputs(10, (2, 4, 3))
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, 0] = True
+    y_ign = np.where(ignored, 7, y)
+    base = loss(z, y_ign, ignore_index=7)
+    np.testing.assert_allclose(loss(np.where(ignored[..., None], -5 * z, z), y_ign,
+                                    ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+    dense = one_hot_np(y, C) * ~ignored[..., None]
+    np.testing.assert_allclose(loss(z, dense, mask=~ignored), base, rtol=1e-6)
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _, _ = inputs(11, (2, 4, 3))
+    with pytest.raises(ValueError, match=r"delta: expected a value >= 0.0 and <= 1.0"):
+        asymmetric_focal_loss(z, y, delta=1.5)
+    with pytest.raises(ValueError, match="gamma: expected a value >= 0"):
+        asymmetric_focal_loss(z, y, gamma=-1.0)
+    with pytest.raises(ValueError, match=r"gamma: expected a value in \[0, 1\)"):
+        asymmetric_focal_tversky_loss(z, y, gamma=1.0)
+    with pytest.raises(ValueError, match=r"weight: expected a value >= 0.0 and <= 1.0"):
+        asymmetric_unified_focal_loss(z, y, weight=2.0)
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        asymmetric_unified_focal_loss(z, y[:, :2])
+    with pytest.raises(ValueError, match="C == 1"):
+        asymmetric_focal_loss(z, y, mode="binary")
+    bad = y.copy()
+    bad[0, 0, 0] = 4
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        asymmetric_unified_focal_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(asymmetric_unified_focal_loss),
+                               errors=checkify.user_checks)(z, bad)
+    assert "class indices must lie" in err.get()
+
+
+@jax.jit
+def _property_values(z, y):
+    zb, yb = z[..., :1], (y > 0).astype(jnp.int32)
+    return {
+        "focal": asymmetric_focal_loss(z, y),
+        "tversky": asymmetric_focal_tversky_loss(z, y),
+        "unified": asymmetric_unified_focal_loss(z, y, weight=0.25),
+        "focal_u": asymmetric_focal_loss(z, y, gamma=0.5),
+        "tversky_u": asymmetric_focal_tversky_loss(z, y, gamma=0.5),
+        "tversky_b": asymmetric_focal_tversky_loss(zb, yb, mode="binary"),
+        "focal_b_g0": asymmetric_focal_loss(zb, yb, mode="binary", gamma=0.0, delta=0.5),
+        "bce": jnp.mean(-(yb[..., None] * jax.nn.log_sigmoid(zb)
+                          + (1 - yb[..., None]) * jax.nn.log_sigmoid(-zb)), axis=(1, 2, 3)),
+    }
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0))
+def test_properties(seed, scale):
+    z = random_logits(seed, (2, 4, 3, C), scale)
+    y = random_labels(seed, (2, 4, 3), C)
+    out = {k: np.asarray(v) for k, v in _property_values(z, y).items()}
+    assert np.all(out["focal"] >= 0)
+    assert np.all(out["tversky"] >= 0) and np.all(out["tversky"] <= 1 + 1e-6)
+    assert np.all(out["tversky_b"] >= 0) and np.all(out["tversky_b"] <= 1 + 1e-6)
+    np.testing.assert_allclose(out["unified"], 0.25 * out["focal_u"] + 0.75 * out["tversky_u"],
+                               rtol=1e-5, atol=1e-6)
+    # gamma = 0, delta = 0.5: the focal loss is BCE / 4 (0.5 weight, mean over K = 2).
+    np.testing.assert_allclose(out["focal_b_g0"], out["bce"] / 4, rtol=1e-4, atol=1e-6)
