@@ -1,0 +1,102 @@
+"""The command line end to end, on tiny configurations (seconds)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxseg_losses.cli import main
+
+TINY = ["--size", "16", "--n-train", "4", "--n-test", "2", "--steps", "3", "--batch-size", "2",
+        "--features", "4", "--depth", "1", "--eval-every", "2", "--no-progress"]
+
+
+def test_compare_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["compare", "--data", "blobs", *TINY, "--out", str(out),
+                 "--loss", "ce", "--loss", "0.5*dice + boundary@linear(0.01, 1.0)"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "| `ce` |" in printed and "| `0.5*dice + boundary@linear(0.01, 1)` |" in printed
+    assert "Dice ↑" in printed and "HD95 ↓" in printed
+    assert sorted(os.listdir(out)) == ["figure.png", "results.csv", "results.json", "results.md"]
+    assert (out / "figure.png").stat().st_size > 10_000
+    rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
+    assert [r["loss"] for r in rows] == ["ce", "0.5*dice + boundary@linear(0.01, 1)"]
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["config"]["steps"] == 3 and payload["dataset"]["name"] == "blobs"
+    for result in payload["results"]:
+        assert 0.0 <= result["dice"] <= 1.0 and 0.0 <= result["iou"] <= result["dice"] + 1e-6
+        assert result["hd95"] >= 0 and result["assd"] >= 0
+        assert result["ms_per_step"] > 0 and result["compile_s"] > 0
+        assert len(result["train_loss"]) == 3 and result["curve_steps"] == [0, 2, 3]
+    combined = payload["results"][1]["final_terms"]
+    assert set(combined) == {"dice", "dice/weight", "boundary", "boundary/weight"}
+    assert combined["dice/weight"] == pytest.approx(0.5)
+    assert 0.01 < combined["boundary/weight"] < 1.0  # the schedule moved
+    assert "| `ce` |" in (out / "results.md").read_text()
+
+
+def test_compare_on_user_npz(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    labels = np.zeros((6, 16, 16), np.int64)
+    labels[:, 4:10, 5:12] = 1
+    labels[:, 6:8, 7:9] = 2
+    images = np.stack([labels, rng.normal(size=labels.shape)], axis=-1).astype(np.float32)
+    path = tmp_path / "mine.npz"
+    np.savez(path, images=images, labels=labels)
+    code = main(["compare", "--data", str(path), *TINY, "--out", str(tmp_path / "o"),
+                 "--no-figure", "--loss", "nonadjacency + ce"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "mine.npz" in printed and "| `nonadjacency + ce` |" in printed
+    assert not (tmp_path / "o" / "figure.png").exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["compare", "--loss", "dice +"], "expected a loss name"),
+    (["compare", "--loss", "focal(gamma=-1)"], "gamma: expected a value >= 0"),
+    (["compare", "--loss", "dice(gama=1)"], r"unknown option\(s\) \['gama'\]"),
+    (["compare", "--data", "missing.npz"], "missing.npz: no such file"),
+    (["compare", "--data", "blobs", "--size", "18"], "not divisible by 2\\*\\*depth = 4"),
+])
+def test_compare_errors(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxseg-losses: error:")
+    assert __import__("re").search(message, err), err
+
+
+def test_bad_arguments_exit_through_argparse(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["compare", "--steps", "0"])
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        main([])
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    text = capsys.readouterr().out
+    for word in ("dice", "gdl", "boundary", "nonadjacency", "linear(a, b[, f])", "vessels",
+                 "jaxseg_losses.pixelwise.focal_loss(gamma=2, alpha=none)"):
+        assert word in text
+    assert main(["list", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert {"losses", "schedules", "datasets"} <= set(payload)
+    assert {row["name"] for row in payload["losses"]} >= {"ce", "dice", "lovasz"}
+
+
+def test_python_dash_m_and_console_script():
+    from importlib.metadata import entry_points
+
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
+    assert scripts.get("jaxseg-losses") == "jaxseg_losses.cli:main"
+    done = subprocess.run([sys.executable, "-m", "jaxseg_losses", "--help"], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert done.returncode == 0 and "compare" in done.stdout and "list" in done.stdout
