@@ -1,0 +1,166 @@
+r"""Cross-entropy variants: top-k (hard pixel mining) and Poly-1 cross-entropy.
+
+Both start from the per-pixel cross-entropy of :mod:`jaxseg_losses.pixelwise` (softmax CE
+:math:`-\sum_c y_c \log p_c` in ``"multiclass"`` mode; sigmoid BCE averaged over channels in
+``"binary"``/``"multilabel"`` modes, from ``log_softmax``/``log_sigmoid``), with the same pixel
+weights (``mask`` times "not ``ignore_index``").
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxseg_losses._checks import Prepared, is_concrete, prepare, safe_divide
+from jaxseg_losses.pixelwise import _reduce
+
+__all__ = ("poly_cross_entropy", "topk_cross_entropy")
+
+
+def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
+    """``(B, *spatial)`` CE (softmax) or channel-mean BCE (sigmoid)."""
+    y = prep.targets
+    if prep.mode == "multiclass":
+        return -jnp.sum(y * prep.log_p(), axis=-1)
+    return -jnp.mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p(), axis=-1)
+
+
+def topk_cross_entropy(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    k: float = 10.0,
+    per_image: bool = True,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    r"""Top-k cross-entropy: the mean CE of the k% hardest valid pixels (Wu et al. 2016, "Bridging
+    category-level and instance-level semantic image segmentation"; SegLoss ``TopKLoss``).
+
+    .. math::
+        L_b = \frac{\sum_{x \in H_b} v(x)\,\ell(x)}{\sum_{x \in H_b} v(x)},\qquad
+        |H_b| = \left\lceil \tfrac{k}{100}\, n_b \right\rceil
+
+    where :math:`\ell` is the per-pixel cross-entropy, :math:`n_b` the number of valid pixels
+    (weight :math:`v > 0`) of example :math:`b` and :math:`H_b` the :math:`|H_b|` valid pixels
+    with the largest :math:`\ell` (ties broken arbitrarily; the value does not depend on it for
+    a binary mask). Static shapes under ``jit``: every example is fully sorted once
+    (``jnp.argsort``) and a position mask keeps the first :math:`|H_b|`, so masks and
+    ``ignore_index`` are respected without data-dependent shapes. The gradient flows to the kept
+    pixels only. ``k=10`` (percent) is SegLoss's default; ``k=100`` is the plain CE.
+    SegLoss pools the pixels of the whole batch (``per_image=False`` here) and floors the count,
+    which gives an empty selection (NaN) for tiny inputs; the ceiling keeps at least one pixel.
+
+    Empty masks: an example with no valid pixel gives 0 with zero gradient.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
+      mode: ``"multiclass"`` (default, softmax CE), ``"multilabel"`` or ``"binary"`` (BCE).
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      k: percentage of the valid pixels kept, in (0, 100]. Default 10.
+      per_image: ``True`` (default): the hardest pixels of each example; ``False``: of the whole
+        batch (the value is repeated over the batch).
+      mask: optional ``(B, *spatial)`` pixel weights; pixels with weight 0 are never selected,
+        selected pixels are averaged with their weights. Default ``None``.
+      ignore_index: integer label excluded from value and gradient. Default ``None``.
+
+    Returns:
+      ``(B,)`` float32 losses.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.cross_entropy_variants import topk_cross_entropy
+      >>> probs = jnp.array([[[[0.9], [0.6]], [[0.3], [0.5]]]])  # p of the foreground
+      >>> labels = jnp.ones((1, 2, 2), int)
+      >>> # the 50% hardest of 4 pixels: p = 0.3 and 0.5; -(log 0.3 + log 0.5) / 2
+      >>> topk_cross_entropy(probs, labels, mode="binary", from_logits=False, k=50)
+      Array([0.94856], dtype=float32)
+    """
+    if is_concrete(k) and not 0 < float(k) <= 100:
+        raise ValueError(f"k: expected a percentage in (0, 100]; got {k}")
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    batch = prep.predictions.shape[0]
+    rows = batch if per_image else 1
+    pixel = _pixel_cross_entropy(prep).reshape(rows, -1)
+    weight = prep.valid.reshape(rows, -1)
+    candidate = weight > 0
+    n = jnp.sum(candidate, axis=-1, keepdims=True).astype(jnp.float32)
+    # (1 - 1e-6) absorbs float rounding of exact products such as 100 * 10 / 100.
+    count = jnp.minimum(jnp.ceil(n * (k / 100.0) * (1.0 - 1e-6)), n)
+    order = jnp.argsort(jnp.where(candidate, -jax.lax.stop_gradient(pixel), jnp.inf), axis=-1)
+    kept = jnp.arange(pixel.shape[-1]) < count
+    w = jnp.take_along_axis(weight, order, axis=-1) * kept
+    values = jnp.take_along_axis(pixel, order, axis=-1)
+    loss = safe_divide(jnp.sum(w * values, axis=-1), jnp.sum(w, axis=-1))
+    return jnp.broadcast_to(loss, (batch,))
+
+
+def poly_cross_entropy(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: str = "multiclass",
+    from_logits: bool = True,
+    epsilon: float = 2.0,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "example",
+) -> jax.Array:
+    r"""Poly-1 cross-entropy (Leng et al., "PolyLoss", ICLR 2022), averaged over valid pixels.
+
+    .. math::
+        \ell(x) = \mathrm{CE}(x) + \epsilon\,\sum_c y_c\,(1 - p_c)
+
+    (softmax; :math:`\sum_c y_c(1-p_c) = 1 - p_t` for one-hot targets). Sigmoid modes use the
+    per-channel BCE plus :math:`\epsilon(1 - p_t)`, :math:`p_t = y p + (1-y)(1-p)`, averaged over
+    channels. Per pixel it equals ``optax.losses.poly_loss_cross_entropy(logits, labels,
+    epsilon)``; its default ``epsilon=2`` (the paper's ImageNet value) is kept; the paper uses
+    :math:`\epsilon = -1` for detection/instance segmentation. :math:`\epsilon \ge -1` keeps the
+    loss non-negative (:math:`-\log p_t \ge 1 - p_t`); ``epsilon=0`` is the plain CE.
+
+    Empty masks: an example with no valid pixel gives 0 with zero gradient.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
+      mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      epsilon: coefficient :math:`\epsilon \ge -1` of the first polynomial term. Default 2.
+      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
+      ignore_index: integer label excluded from value and gradient. Default ``None``.
+      reduction: ``"example"`` (default) -> ``(B,)``; ``"pixel"`` -> the ``(B, *spatial)`` map
+        :math:`v\,\ell`.
+
+    Returns:
+      ``(B,)`` float32 losses (or the per-pixel map).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.cross_entropy_variants import poly_cross_entropy
+      >>> logits = jnp.zeros((1, 2, 2, 4))  # uniform over 4 classes: log 4 + 2 * 0.75
+      >>> poly_cross_entropy(logits, jnp.array([[[0, 1], [2, 3]]]))
+      Array([2.8862944], dtype=float32)
+    """
+    if is_concrete(epsilon) and float(epsilon) < -1:
+        raise ValueError(f"epsilon: expected a value >= -1; got {epsilon}")
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    y, p = prep.targets, prep.probabilities()
+    if mode == "multiclass":
+        one_minus_pt = jnp.sum(y * (1.0 - p), axis=-1)
+    else:
+        if from_logits:  # 1 - p_t without cancellation: sigma(-z) y + sigma(z) (1 - y)
+            one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
+        else:
+            one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
+        one_minus_pt = jnp.mean(one_minus_pt, axis=-1)
+    pixel = _pixel_cross_entropy(prep) + epsilon * one_minus_pt
+    return _reduce(pixel, prep.valid, reduction)

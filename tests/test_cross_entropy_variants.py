@@ -1,0 +1,227 @@
+"""Top-k and Poly-1 cross-entropy: NumPy references, optax cross-check, the test standard."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.experimental import checkify
+from jax.test_util import check_grads
+
+from jaxseg_losses.cross_entropy_variants import poly_cross_entropy, topk_cross_entropy
+from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+    sigmoid_np,
+    softmax_np,
+)
+
+C = 3
+SHAPE = (2, 6, 5)
+
+
+def inputs(seed, shape=SHAPE, mode="multiclass", scale=2.0):
+    num = 1 if mode == "binary" else C
+    z = random_logits(seed, shape + (num,), scale)
+    y = random_labels(seed, shape, 2 if mode == "binary" else C)
+    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
+    return z, y, g
+
+
+def np_pixel_ce(z, g, mode):
+    if mode == "multiclass":
+        return -(g * np.log(softmax_np(z))).sum(-1)
+    p = sigmoid_np(z)
+    return -(g * np.log(p) + (1 - g) * np.log(1 - p)).mean(-1)
+
+
+def ref_topk(ce, v, k, per_image=True):
+    """Sort the valid pixels' CE, keep ceil(k% of them), weighted mean."""
+    rows = ce.shape[0] if per_image else 1
+    ce, v = ce.reshape(rows, -1), v.reshape(rows, -1)
+    out = []
+    for c_row, v_row in zip(ce, v, strict=True):
+        valid = v_row > 0
+        if not valid.any():
+            out.append(0.0)
+            continue
+        count = math.ceil(round(valid.sum() * k / 100, 6))
+        idx = np.argsort(-c_row[valid])[:count]
+        cv, vv = c_row[valid][idx], v_row[valid][idx]
+        out.append((cv * vv).sum() / vv.sum())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary", "multilabel"])
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("k", [10.0, 33.0, 100.0])
+def test_topk_matches_reference(mode, per_image, k):
+    z, y, g = inputs(1, mode=mode)
+    ce = np_pixel_ce(z, g, mode)
+    v = np.ones(SHAPE)
+    ours = topk_cross_entropy(z, y, mode=mode, k=k, per_image=per_image)
+    want = ref_topk(ce, v, k, per_image)
+    np.testing.assert_allclose(ours, np.broadcast_to(want, (2,)), rtol=1e-5)
+
+
+def test_topk_respects_masks_and_ignore_index():
+    z, y, g = inputs(2)
+    ce = np_pixel_ce(z, g, "multiclass")
+    v = (np.random.default_rng(2).uniform(size=SHAPE) > 0.4).astype(float)
+    np.testing.assert_allclose(topk_cross_entropy(z, y, k=20, mask=v), ref_topk(ce, v, 20),
+                               rtol=1e-5)
+    y_ign = np.where(v > 0, y, 5)
+    np.testing.assert_allclose(topk_cross_entropy(z, y_ign, k=20, ignore_index=5),
+                               ref_topk(ce, v, 20), rtol=1e-5)
+    # Float weights: selection among weight > 0, weighted mean of the selected.
+    w = v * np.random.default_rng(3).uniform(0.5, 2.0, size=SHAPE)
+    np.testing.assert_allclose(topk_cross_entropy(z, y, k=20, mask=w), ref_topk(ce, w, 20),
+                               rtol=1e-5)
+
+
+def test_topk_documented_identities():
+    z, y, _ = inputs(3)
+    np.testing.assert_allclose(topk_cross_entropy(z, y, k=100), cross_entropy(z, y), rtol=1e-5)
+    zb, yb, _ = inputs(3, mode="binary")
+    np.testing.assert_allclose(topk_cross_entropy(zb, yb, mode="binary", k=100),
+                               binary_cross_entropy(zb, yb), rtol=1e-5)
+    # k small enough keeps one pixel per example: the maximum CE.
+    ce = np_pixel_ce(z, one_hot_np(y, C), "multiclass").reshape(2, -1)
+    np.testing.assert_allclose(topk_cross_entropy(z, y, k=0.1), ce.max(-1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary", "multilabel"])
+def test_poly_matches_reference_and_optax(mode):
+    z, y, g = inputs(4, mode=mode)
+    p = softmax_np(z) if mode == "multiclass" else sigmoid_np(z)
+    if mode == "multiclass":
+        pixel = np_pixel_ce(z, g, mode) + 2.0 * (g * (1 - p)).sum(-1)
+        opt = optax.losses.poly_loss_cross_entropy(jnp.asarray(z), jnp.asarray(g, jnp.float32),
+                                                   epsilon=2.0)
+        np.testing.assert_allclose(poly_cross_entropy(z, y), np.asarray(opt).mean((1, 2)),
+                                   rtol=1e-5)
+    else:
+        pt = g * p + (1 - g) * (1 - p)
+        pixel = np_pixel_ce(z, g, mode) + 2.0 * (1 - pt).mean(-1)
+    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode), pixel.mean((1, 2)),
+                               rtol=1e-5)
+    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode, reduction="pixel"), pixel,
+                               rtol=1e-5)
+    v = (np.random.default_rng(4).uniform(size=SHAPE) > 0.5).astype(float)
+    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode, mask=v, epsilon=-1.0),
+                               ((pixel - 3.0 * (pixel - np_pixel_ce(z, g, mode)) / 2.0) * v).sum(
+                                   (1, 2)) / v.sum((1, 2)), rtol=1e-5)
+
+
+def test_poly_epsilon_zero_is_cross_entropy():
+    z, y, g = inputs(5)
+    np.testing.assert_allclose(poly_cross_entropy(z, y, epsilon=0.0), cross_entropy(z, y),
+                               rtol=1e-6)
+    soft = np.random.default_rng(5).dirichlet(np.ones(C), size=SHAPE).astype(np.float32)
+    opt = optax.losses.poly_loss_cross_entropy(jnp.asarray(z), jnp.asarray(soft), epsilon=1.5)
+    np.testing.assert_allclose(poly_cross_entropy(z, soft, epsilon=1.5),
+                               np.asarray(opt).mean((1, 2)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- the test standard
+
+LOSSES = {"topk": topk_cross_entropy, "poly": poly_cross_entropy}
+
+
+@pytest.fixture(params=sorted(LOSSES))
+def loss(request):
+    return LOSSES[request.param]
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary"])
+def test_grads_jit_vmap(loss, mode):
+    z, y, _ = inputs(6, (2, 4, 3), mode=mode, scale=1.0)
+    check_grads(lambda a: loss(a, y, mode=mode), (z,), order=1, modes=["rev"], atol=1e-2,
+                rtol=1e-2)
+    assert_jit_matches_eager(loss, z, y, mode=mode)
+    batched = loss(z, y, mode=mode)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: loss(a[None], b[None], mode=mode)[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["multiclass", "binary"])
+def test_bf16_extreme_logits_and_perfect(loss, mode):
+    z, y, g = inputs(7, (2, 4, 3), mode=mode)
+    low = loss(jnp.asarray(z, jnp.bfloat16), y, mode=mode)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, loss(z, y, mode=mode), rtol=0.05, atol=0.02)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(loss, jnp.asarray(extreme, jnp.float32), y, mode=mode)
+    np.testing.assert_allclose(loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y, mode=mode),
+                               0.0, atol=1e-6)
+    wrong = loss(jnp.asarray((1 - 2 * g) * 1e4, jnp.float32), y, mode=mode)
+    assert np.all(np.asarray(wrong) > 1e3)  # log-sum-exp form: -log p = 1e4-ish, not inf
+
+
+def test_masks_and_ignore(loss):
+    z, y, _ = inputs(8, (2, 4, 3))
+    value, grad = jax.value_and_grad(lambda p: loss(p, y, mask=np.zeros((2, 4, 3))).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, 0] = True
+    y_ign = np.where(ignored, 7, y)
+    base = loss(z, y_ign, ignore_index=7)
+    np.testing.assert_allclose(loss(np.where(ignored[..., None], -5 * z, z), y_ign,
+                                    ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: loss(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+    np.testing.assert_allclose(loss(z, y, mask=~ignored), base, rtol=1e-6)
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _ = inputs(9)
+    with pytest.raises(ValueError, match=r"k: expected a percentage in \(0, 100\]"):
+        topk_cross_entropy(z, y, k=0)
+    with pytest.raises(ValueError, match=r"k: expected a percentage in \(0, 100\]"):
+        topk_cross_entropy(z, y, k=150)
+    with pytest.raises(ValueError, match="epsilon: expected a value >= -1"):
+        poly_cross_entropy(z, y, epsilon=-2.0)
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        poly_cross_entropy(z, y, reduction="class")
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        topk_cross_entropy(z, y[:, :2])
+    bad = y.copy()
+    bad[0, 0, 0] = 3
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        topk_cross_entropy(z, bad)
+    err, _ = checkify.checkify(jax.jit(poly_cross_entropy), errors=checkify.user_checks)(z, bad)
+    assert "class indices must lie" in err.get()
+
+
+@jax.jit
+def _property_values(z, y, mask):
+    return {
+        "ce": cross_entropy(z, y, mask=mask),
+        "topk": jnp.stack([topk_cross_entropy(z, y, k=k, mask=mask) for k in (5, 25, 60, 100)]),
+        "poly_m1": poly_cross_entropy(z, y, epsilon=-1.0, mask=mask),
+        "poly_2": poly_cross_entropy(z, y, mask=mask),
+    }
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0), keep=st.floats(0.0, 1.0))
+def test_properties(seed, scale, keep):
+    z = random_logits(seed, (2, 4, 3, C), scale)
+    y = random_labels(seed, (2, 4, 3), C)
+    mask = np.random.default_rng(seed).uniform(size=(2, 4, 3)) < keep
+    out = {k: np.asarray(v) for k, v in _property_values(z, y, mask).items()}
+    topk = out["topk"]
+    assert np.all(np.diff(topk, axis=0) <= 1e-5)  # fewer, harder pixels: a larger mean
+    np.testing.assert_allclose(topk[-1], out["ce"], rtol=1e-5, atol=1e-6)
+    assert np.all(out["poly_m1"] >= -1e-6) and np.all(out["poly_2"] >= out["ce"] - 1e-6)
