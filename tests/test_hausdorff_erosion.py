@@ -1,0 +1,151 @@
+"""Erosion-based Hausdorff loss: NumPy/SciPy reference, kornia cross-check, the test standard."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.experimental import checkify
+from jax.test_util import check_grads
+from scipy import ndimage
+
+from jaxseg_losses.hausdorff_erosion import hausdorff_erosion_loss
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    assert_jit_matches_eager,
+    one_hot_np,
+    random_labels,
+    random_logits,
+    sigmoid_np,
+    softmax_np,
+)
+
+C = 3
+
+
+def ref_her(p, g, alpha=2.0, iterations=10, v=None):
+    """Karimi & Salcudean's erosion with SciPy's convolution, per (example, channel)."""
+    out = np.zeros(p.shape[0])
+    v = np.ones(p.shape[:-1]) if v is None else v
+    for b in range(p.shape[0]):
+        per_class = []
+        for c in range(p.shape[-1]):
+            f = np.where(v[b] > 0, (p[b, ..., c] - g[b, ..., c]) ** 2, 0.0)
+            n = f.ndim
+            kernel = ndimage.generate_binary_structure(n, 1) / (2 * n + 1)
+            total = np.zeros_like(f)
+            for k in range(1, iterations + 1):
+                e = np.maximum(ndimage.convolve(f, kernel, mode="constant") - 0.5, 0)
+                if e.max() > e.min():
+                    e = (e - e.min()) / (e.max() - e.min())
+                total += k**alpha * e
+                f = e
+            per_class.append((v[b] * total).sum() / v[b].sum())
+        out[b] = np.mean(per_class)
+    return out
+
+
+def inputs(seed, shape, mode="multiclass", scale=3.0):
+    num = 1 if mode == "binary" else C
+    z = random_logits(seed, shape + (num,), scale)
+    y = random_labels(seed, shape, 2 if mode == "binary" else C)
+    y = ndimage.median_filter(y, size=(1,) + (3,) * (len(shape) - 1))  # blobs, not noise
+    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
+    p = softmax_np(z) if mode == "multiclass" else sigmoid_np(z)
+    return z, y, p, g
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5), (2, 15)])
+def test_matches_reference(shape):
+    z, y, p, g = inputs(1, shape)
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y), ref_her(p, g), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, alpha=1.0, iterations=4),
+                               ref_her(p, g, 1.0, 4), rtol=1e-5, atol=1e-6)
+
+
+def test_options_match_reference():
+    z, y, p, g = inputs(2, (2, 12, 10))
+    v = (np.random.default_rng(2).uniform(size=y.shape) > 0.2).astype(float)
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, mask=v), ref_her(p, g, v=v),
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, include_background=False),
+                               ref_her(p[..., 1:], g[..., 1:]), rtol=1e-5, atol=1e-6)
+    zb, yb, pb, gb = inputs(3, (2, 12, 10), mode="binary")
+    np.testing.assert_allclose(hausdorff_erosion_loss(zb, yb, mode="binary"), ref_her(pb, gb),
+                               rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
+def test_matches_kornia(shape):
+    torch = pytest.importorskip("torch")
+    kornia = pytest.importorskip("kornia", reason="kornia is optional (pip install kornia)")
+    cls = kornia.losses.HausdorffERLoss if len(shape) == 3 else kornia.losses.HausdorffERLoss3D
+    z, y, p, _ = inputs(4, shape)
+    ref = cls(alpha=2.0, k=10, reduction="none")(torch.tensor(p).movedim(-1, 1),
+                                                 torch.tensor(y[:, None]).long()).numpy()
+    per_example = ref.mean(axis=tuple(i for i in range(ref.ndim) if i != 1))  # (C, B, 1, ...)
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y), per_example, rtol=1e-5, atol=1e-6)
+    mean = cls(alpha=1.5, k=5)(torch.tensor(p).movedim(-1, 1), torch.tensor(y[:, None]).long())
+    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, alpha=1.5, iterations=5).mean(),
+                               mean.numpy(), rtol=1e-5)
+
+
+def test_standard():
+    z, y, _, g = inputs(5, (2, 8, 7), scale=1.0)
+    check_grads(lambda a: hausdorff_erosion_loss(a, y, iterations=3), (z,), order=1,
+                modes=["rev"], atol=1e-2, rtol=1e-2)
+    assert_jit_matches_eager(hausdorff_erosion_loss, z, y)
+    batched = hausdorff_erosion_loss(z, y)
+    assert batched.shape == (2,) and batched.dtype == jnp.float32
+    mapped = jax.vmap(lambda a, b: hausdorff_erosion_loss(a[None], b[None])[0])(z, y)
+    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
+    low = hausdorff_erosion_loss(jnp.asarray(z, jnp.bfloat16), y)
+    assert low.dtype == jnp.float32
+    np.testing.assert_allclose(low, batched, rtol=0.1, atol=0.05)
+    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
+        assert_finite_value_and_grad(hausdorff_erosion_loss, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(
+        hausdorff_erosion_loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0, atol=1e-6)
+    assert np.all(np.asarray(hausdorff_erosion_loss(jnp.asarray((1 - 2 * g) * 1e4), y)) > 0.1)
+
+
+def test_empty_masks_and_excluded_pixels():
+    empty = np.zeros((2, 8, 7), np.int32)
+    nothing = np.zeros((2, 8, 7, 1), np.float32)
+    value, grad = jax.value_and_grad(lambda p: hausdorff_erosion_loss(
+        p, empty, mode="binary", from_logits=False).sum())(jnp.asarray(nothing))
+    assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
+    assert np.all(np.asarray(hausdorff_erosion_loss(nothing + 1, empty, mode="binary",
+                                                    from_logits=False)) > 1)
+    z, y, _, _ = inputs(6, (2, 8, 7))
+    value, grad = jax.value_and_grad(
+        lambda p: hausdorff_erosion_loss(p, y, mask=np.zeros(y.shape)).sum())(z)
+    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, :2] = True
+    y_ign = np.where(ignored, 7, y)
+    base = hausdorff_erosion_loss(z, y_ign, ignore_index=7)
+    np.testing.assert_allclose(hausdorff_erosion_loss(np.where(ignored[..., None], -z, z), y_ign,
+                                                      ignore_index=7), base, rtol=1e-6)
+    grad = jax.grad(lambda p: hausdorff_erosion_loss(p, y_ign, ignore_index=7).sum())(z)
+    assert np.all(np.asarray(grad)[ignored] == 0)
+
+
+def test_bad_calls_raise_clear_errors():
+    z, y, _, _ = inputs(7, (2, 6, 5))
+    with pytest.raises(ValueError, match="iterations: expected a value >= 1"):
+        hausdorff_erosion_loss(z, y, iterations=0)
+    with pytest.raises(TypeError, match="iterations: expected an int"):
+        hausdorff_erosion_loss(z, y, iterations=2.0)
+    with pytest.raises(ValueError, match="alpha: expected a value >= 0"):
+        hausdorff_erosion_loss(z, y, alpha=-1.0)
+    with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
+        hausdorff_erosion_loss(z, y[:, :2])
+    bad = y.copy()
+    bad[0, 0, 0] = 3
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
+        hausdorff_erosion_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(hausdorff_erosion_loss), errors=checkify.user_checks)(
+        z, bad)
+    assert "class indices must lie" in err.get()
