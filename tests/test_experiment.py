@@ -291,3 +291,12 @@ def test_unet_shapes():
     assert shape(make3, 1, 4, 4, 6, 1) == (1, 4, 4, 6, 2)
     with pytest.raises(ValueError, match="ndim"):
         UNet(1, 2, ndim=1, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_every_registered_loss_traces(name):
+    """Each name resolves, takes the experiment's options and gives (B,) (traced, not run)."""
+    ctx, _ = _ctx()
+    if not REGISTRY[name].available:
+        pytest.skip(f"module jaxseg_losses.{REGISTRY[name].module} is not installed")
+    assert check_loss(name, ctx, (8, 8)).names == (name,)
