@@ -16,6 +16,17 @@ vmaps and differentiates. Conventions shared by every loss:
   ``jax.experimental.checkify.checkify(loss, errors=checkify.user_checks)`` to get them.
 """
 
+from jaxseg_losses.adjacency import (
+    AdjacencyPrior,
+    AdjacencyPriorState,
+    adjacency_matrix,
+    adjacency_prior,
+    allowed_pairs,
+    forbidden_pairs,
+    nonadjacency_loss,
+    nonadjacency_term,
+    soft_adjacency,
+)
 from jaxseg_losses.boundary import (
     active_contour_loss,
     boundary_loss,
@@ -24,13 +35,67 @@ from jaxseg_losses.boundary import (
     hausdorff_dt_loss,
     log_hausdorff_dt_loss,
 )
-from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
+from jaxseg_losses.combine import (
+    Accepts,
+    CombinedLoss,
+    Term,
+    boundary_weight_schedules,
+    masked,
+    named_sum,
+    on_classes,
+    scheduled,
+    weight_value,
+    weighted,
+)
+from jaxseg_losses.compound import (
+    bce_dice_loss,
+    boundary_recipe,
+    combo_loss,
+    dice_ce_loss,
+    dice_focal_loss,
+)
+from jaxseg_losses.cross_entropy_variants import (
+    poly_cross_entropy,
+    topk_cross_entropy,
+)
+from jaxseg_losses.deep_supervision import (
+    deep_supervision,
+    deep_supervision_weights,
+    resize_nearest,
+)
+from jaxseg_losses.distance import (
+    distance_field,
+    distance_transform_edt,
+    signed_distance_map,
+)
+from jaxseg_losses.lovasz import (
+    lovasz_hinge_loss,
+    lovasz_softmax_loss,
+)
 from jaxseg_losses.metrics import (
     average_surface_distance,
     dice_score,
     hausdorff_distance,
     iou_score,
     surface_mask,
+)
+from jaxseg_losses.overlap import (
+    OverlapStatistics,
+    dice_loss,
+    exp_log_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    jaccard_loss,
+    overlap_statistics,
+    sensitivity_specificity_loss,
+    tversky_loss,
+)
+from jaxseg_losses.overlap_variants import (
+    asymmetric_similarity_loss,
+    distance_penalized_dice_loss,
+    generalized_wasserstein_dice_loss,
+    mcc_loss,
+    penalty_generalized_dice_loss,
 )
 from jaxseg_losses.pixelwise import (
     binary_cross_entropy,
@@ -39,27 +104,92 @@ from jaxseg_losses.pixelwise import (
     focal_loss,
     weighted_cross_entropy,
 )
+from jaxseg_losses.topology import (
+    cldice_loss,
+    dice_cldice_loss,
+    soft_dilate,
+    soft_erode,
+    soft_skeleton,
+)
+from jaxseg_losses.unified_focal import (
+    asymmetric_focal_loss,
+    asymmetric_focal_tversky_loss,
+    asymmetric_unified_focal_loss,
+)
 
 __version__ = "0.1.0"
 
 __all__ = (
+    "Accepts",
     "active_contour_loss",
+    "adjacency_matrix",
+    "adjacency_prior",
+    "AdjacencyPrior",
+    "AdjacencyPriorState",
+    "allowed_pairs",
+    "asymmetric_focal_loss",
+    "asymmetric_focal_tversky_loss",
+    "asymmetric_similarity_loss",
+    "asymmetric_unified_focal_loss",
     "average_surface_distance",
+    "bce_dice_loss",
+    "binary_cross_entropy",
     "boundary_loss",
+    "boundary_recipe",
     "boundary_weight_map",
+    "boundary_weight_schedules",
+    "cldice_loss",
+    "CombinedLoss",
+    "combo_loss",
+    "conservative_loss",
+    "cross_entropy",
+    "deep_supervision",
+    "deep_supervision_weights",
+    "dice_ce_loss",
+    "dice_cldice_loss",
+    "dice_focal_loss",
+    "dice_loss",
     "dice_score",
     "distance_field",
     "distance_penalized_cross_entropy",
+    "distance_penalized_dice_loss",
     "distance_transform_edt",
+    "exp_log_loss",
+    "focal_loss",
+    "focal_tversky_loss",
+    "forbidden_pairs",
+    "generalized_dice_loss",
+    "generalized_wasserstein_dice_loss",
     "hausdorff_distance",
     "hausdorff_dt_loss",
     "iou_score",
+    "jaccard_loss",
     "log_hausdorff_dt_loss",
+    "lovasz_hinge_loss",
+    "lovasz_softmax_loss",
+    "masked",
+    "mcc_loss",
+    "named_sum",
+    "nonadjacency_loss",
+    "nonadjacency_term",
+    "on_classes",
+    "overlap_statistics",
+    "OverlapStatistics",
+    "penalty_generalized_dice_loss",
+    "poly_cross_entropy",
+    "resize_nearest",
+    "scheduled",
+    "sensitivity_specificity_loss",
     "signed_distance_map",
+    "soft_adjacency",
+    "soft_dilate",
+    "soft_erode",
+    "soft_skeleton",
     "surface_mask",
-    "binary_cross_entropy",
-    "conservative_loss",
-    "cross_entropy",
-    "focal_loss",
+    "Term",
+    "topk_cross_entropy",
+    "tversky_loss",
+    "weight_value",
+    "weighted",
     "weighted_cross_entropy",
 )

@@ -521,6 +521,15 @@ def allowed_pairs(
       prior: an :class:`AdjacencyPriorState` or a ``(C, C)`` count matrix.
       threshold: counts at or below it are treated as never seen (robustness to a few
         mislabelled pixels). Default 0 (the paper: any contact allows the pair).
+
+    Returns:
+      ``(C, C)`` bool matrix, True where the pair is allowed.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import allowed_pairs
+      >>> allowed_pairs(jnp.array([[4.0, 1.0], [1.0, 0.0]])).tolist()
+      [[True, True], [True, False]]
     """
     return _prior_counts(prior) > threshold
 
@@ -528,7 +537,21 @@ def allowed_pairs(
 def forbidden_pairs(
     prior: AdjacencyPriorState | jax.typing.ArrayLike, *, threshold: float = 0.0
 ) -> jax.Array:
-    """Class pairs never seen touching: ``counts <= threshold`` (see :func:`allowed_pairs`)."""
+    """Class pairs never seen touching: ``counts <= threshold`` (not :func:`allowed_pairs`).
+
+    Args:
+      prior: an :class:`AdjacencyPriorState` or a ``(C, C)`` count matrix.
+      threshold: counts at or below it count as never seen. Default 0.
+
+    Returns:
+      ``(C, C)`` bool matrix, True where the pair is forbidden.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import forbidden_pairs
+      >>> forbidden_pairs(jnp.array([[4.0, 1.0], [1.0, 0.0]])).tolist()
+      [[False, False], [False, True]]
+    """
     return ~allowed_pairs(prior, threshold=threshold)
 
 
@@ -657,6 +680,13 @@ def nonadjacency_term(
 
     ``options`` (``mode``, ``connectivity``, ``weight``, ...) are fixed now; keyword arguments
     given at call time (e.g. ``mask``) override them.
+
+    Args:
+      prior: an :class:`AdjacencyPriorState` or a ``(C, C)`` count matrix.
+      **options: keyword arguments of :func:`nonadjacency_loss`.
+
+    Returns:
+      A loss term ``term(predictions, labels=None, **kwargs) -> (B,)`` for the combinators.
 
     Example:
       >>> import jax.numpy as jnp

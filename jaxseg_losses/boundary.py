@@ -28,6 +28,15 @@ from jaxseg_losses._checks import (
 )
 from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
 
+__all__ = (
+    "active_contour_loss",
+    "boundary_loss",
+    "boundary_weight_map",
+    "distance_penalized_cross_entropy",
+    "hausdorff_dt_loss",
+    "log_hausdorff_dt_loss",
+)
+
 
 def _kept(x: jax.Array, include_background: bool) -> jax.Array:
     """Drops channel 0 when ``include_background`` is False (and there is more than one)."""
@@ -211,9 +220,20 @@ def log_hausdorff_dt_loss(
 ) -> jax.Array:
     r"""Logarithmic Hausdorff-DT loss: :math:`\log(1 + L_{HD})` per example.
 
-    :math:`L_{HD}` is :func:`hausdorff_dt_loss` (same arguments). MONAI's
-    ``LogHausdorffDTLoss`` takes the log after averaging over the batch, so the two agree per
-    example (batch of one). The log tames the large values of early training.
+    :math:`L_{HD}` is :func:`hausdorff_dt_loss`. MONAI's ``LogHausdorffDTLoss`` takes the log
+    after averaging over the batch, so the two agree per example (batch of one). The log tames
+    the large values of early training.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: integer ``(B, *spatial)`` or dense ``(B, *spatial, C)`` labels.
+      mode: ``"multiclass"`` (default), ``"multilabel"`` or ``"binary"``.
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      alpha: exponent of the distances. Default 2.
+      sampling: voxel spacing per spatial axis. Default ``None``.
+      include_background: keep channel 0. Default ``True``.
+      ignore_index: integer label excluded from the mean. Default ``None``.
+      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
 
     Returns:
       ``(B,)`` float32 losses.
@@ -246,7 +266,22 @@ def boundary_weight_map(
 
     with :math:`m` the smallest distance (the border pixels, 1 for unit spacing), so border
     pixels get 1 and the deepest pixels 0. A region whose pixels are all at the same distance
-    (one pixel thick) is all border: :math:`\Phi = 1`. Empty and full regions give 0.
+    (one pixel thick) is all border: :math:`\Phi = 1`. Empty and full regions give 0. This is
+    the weight map of :func:`distance_penalized_cross_entropy` (Caliva et al., 2019).
+
+    Args:
+      regions: boolean ``(B, *spatial, C)`` regions, one per channel.
+      sampling: voxel spacing per spatial axis. Default ``None`` (unit).
+
+    Returns:
+      float32 ``(B, *spatial, C)`` weights in [0, 1], without gradient.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import boundary_weight_map
+      >>> line = jnp.array([[0, 1, 1, 1, 1, 1, 0]], bool)[:, None, :, None]  # (1, 1, 7, 1)
+      >>> boundary_weight_map(line)[0, 0, :, 0].tolist()
+      [0.0, 1.0, 0.5, 0.0, 0.5, 1.0, 0.0]
     """
     inside = distance_transform_edt_channels(regions, sampling=sampling)
     has_outside = jnp.any(~regions, axis=spatial_axes(regions.ndim), keepdims=True)

@@ -114,7 +114,16 @@ def iou_score(
 
     :math:`|P \cap G| / |P \cup G|`.
 
-    Arguments as :func:`dice_score`. Returns ``(B, C)`` float32 scores in [0, 1].
+    Args:
+      predictions: predicted label map ``(B, *spatial)`` (with ``num_classes``) or masks
+        ``(B, *spatial, C)``.
+      labels: ground truth in the same form.
+      num_classes: number of classes for integer maps. Default ``None`` (dense masks).
+      include_background: keep class 0. Default ``True``.
+      empty_score: value when both masks are empty. Default 1.
+
+    Returns:
+      ``(B, C)`` float32 scores in [0, 1].
 
     Example:
       >>> import jax.numpy as jnp
@@ -136,6 +145,19 @@ def surface_mask(masks: jax.Array) -> jax.Array:
 
     The image border counts as outside (SciPy's ``binary_erosion`` with its default cross
     structure and ``border_value=0``, as MONAI's ``get_mask_edges``).
+
+    Args:
+      masks: boolean ``(B, *spatial, C)`` masks.
+
+    Returns:
+      boolean ``(B, *spatial, C)`` surface pixels.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import surface_mask
+      >>> square = jnp.zeros((1, 5, 5, 1), bool).at[0, 1:4, 1:4].set(True)
+      >>> int(surface_mask(square).sum())  # the 3x3 square minus its centre
+      8
     """
     eroded = masks
     for axis in range(1, masks.ndim - 1):

@@ -31,6 +31,14 @@ from jaxseg_losses._checks import (
     safe_power,
 )
 
+__all__ = (
+    "binary_cross_entropy",
+    "conservative_loss",
+    "cross_entropy",
+    "focal_loss",
+    "weighted_cross_entropy",
+)
+
 PIXEL_REDUCTIONS = ("example", "pixel")
 
 
