@@ -68,6 +68,9 @@ from jaxseg_losses.distance import (
     distance_transform_edt,
     signed_distance_map,
 )
+from jaxseg_losses.hausdorff_erosion import (
+    hausdorff_erosion_loss,
+)
 from jaxseg_losses.lovasz import (
     lovasz_hinge_loss,
     lovasz_softmax_loss,
@@ -162,6 +165,7 @@ __all__ = (
     "generalized_wasserstein_dice_loss",
     "hausdorff_distance",
     "hausdorff_dt_loss",
+    "hausdorff_erosion_loss",
     "iou_score",
     "jaccard_loss",
     "log_hausdorff_dt_loss",
