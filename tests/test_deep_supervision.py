@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from jaxseg_losses.combine import named_sum
@@ -167,3 +169,18 @@ def test_bad_calls_raise_clear_errors():
         deep_supervision(dice_loss)(preds, y[..., None, None])
     with pytest.raises(ValueError, match="spatial_shape: expected 2 sizes"):
         resize_nearest(y, (3,))
+
+
+@settings(max_examples=20, deadline=None)
+@given(src=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+       dst=st.lists(st.integers(1, 9), min_size=3, max_size=3), levels=st.integers(1, 7))
+def test_properties(src, dst, levels):
+    dst = dst[:len(src)]
+    y = random_labels(len(src), (2, *src), C)
+    out = np.asarray(resize_nearest(y, dst))
+    np.testing.assert_array_equal(out, np_resize(y, dst))
+    assert set(np.unique(out)) <= set(np.unique(y))  # nearest neighbour never invents labels
+    np.testing.assert_array_equal(resize_nearest(y, src), y)  # same size: identity
+    w = deep_supervision_weights(levels)
+    assert w[0] == 1.0 and all(a >= b for a, b in zip(w, w[1:], strict=False))
+    assert min(w) >= 0.0625

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jax.experimental import checkify
 from jax.test_util import check_grads
 from scipy import ndimage
@@ -13,13 +15,13 @@ from scipy import ndimage
 from jaxseg_losses.hausdorff_erosion import hausdorff_erosion_loss
 from tests.helpers import (
     assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import jitted
 
 C = 3
 
@@ -93,42 +95,41 @@ def test_matches_kornia(shape):
 
 def test_standard():
     z, y, _, g = inputs(5, (2, 8, 7), scale=1.0)
-    check_grads(lambda a: hausdorff_erosion_loss(a, y, iterations=3), (z,), order=1,
+    f = jitted(hausdorff_erosion_loss)
+    check_grads(lambda a: jitted(hausdorff_erosion_loss, iterations=3)(a, y), (z,), order=1,
                 modes=["rev"], atol=1e-2, rtol=1e-2)
-    assert_jit_matches_eager(hausdorff_erosion_loss, z, y)
-    batched = hausdorff_erosion_loss(z, y)
+    batched = f(z, y)
+    np.testing.assert_allclose(batched, hausdorff_erosion_loss(z, y), rtol=1e-5, atol=1e-6)
     assert batched.shape == (2,) and batched.dtype == jnp.float32
-    mapped = jax.vmap(lambda a, b: hausdorff_erosion_loss(a[None], b[None])[0])(z, y)
+    mapped = jax.jit(jax.vmap(lambda a, b: hausdorff_erosion_loss(a[None], b[None])[0]))(z, y)
     np.testing.assert_allclose(mapped, batched, rtol=1e-5)
-    low = hausdorff_erosion_loss(jnp.asarray(z, jnp.bfloat16), y)
+    low = f(jnp.asarray(z, jnp.bfloat16), y)
     assert low.dtype == jnp.float32
     np.testing.assert_allclose(low, batched, rtol=0.1, atol=0.05)
     for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
-        assert_finite_value_and_grad(hausdorff_erosion_loss, jnp.asarray(extreme, jnp.float32), y)
-    np.testing.assert_allclose(
-        hausdorff_erosion_loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0, atol=1e-6)
-    assert np.all(np.asarray(hausdorff_erosion_loss(jnp.asarray((1 - 2 * g) * 1e4), y)) > 0.1)
+        assert_finite_value_and_grad(f, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(f(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0, atol=1e-6)
+    assert np.all(np.asarray(f(jnp.asarray((1 - 2 * g) * 1e4, jnp.float32), y)) > 0.1)
 
 
 def test_empty_masks_and_excluded_pixels():
     empty = np.zeros((2, 8, 7), np.int32)
     nothing = np.zeros((2, 8, 7, 1), np.float32)
-    value, grad = jax.value_and_grad(lambda p: hausdorff_erosion_loss(
-        p, empty, mode="binary", from_logits=False).sum())(jnp.asarray(nothing))
+    binary = jitted(hausdorff_erosion_loss, mode="binary", from_logits=False)
+    value, grad = jax.value_and_grad(lambda p: binary(p, empty).sum())(jnp.asarray(nothing))
     assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
-    assert np.all(np.asarray(hausdorff_erosion_loss(nothing + 1, empty, mode="binary",
-                                                    from_logits=False)) > 1)
+    assert np.all(np.asarray(binary(nothing + 1, empty)) > 1)
     z, y, _, _ = inputs(6, (2, 8, 7))
-    value, grad = jax.value_and_grad(
-        lambda p: hausdorff_erosion_loss(p, y, mask=np.zeros(y.shape)).sum())(z)
+    f = jitted(hausdorff_erosion_loss)
+    value, grad = jax.value_and_grad(lambda p: f(p, y, mask=np.zeros(y.shape)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
     ignored = np.zeros(y.shape, bool)
     ignored[:, :2] = True
     y_ign = np.where(ignored, 7, y)
-    base = hausdorff_erosion_loss(z, y_ign, ignore_index=7)
-    np.testing.assert_allclose(hausdorff_erosion_loss(np.where(ignored[..., None], -z, z), y_ign,
-                                                      ignore_index=7), base, rtol=1e-6)
-    grad = jax.grad(lambda p: hausdorff_erosion_loss(p, y_ign, ignore_index=7).sum())(z)
+    f = jitted(hausdorff_erosion_loss, ignore_index=7)
+    base = f(z, y_ign)
+    np.testing.assert_allclose(f(np.where(ignored[..., None], -z, z), y_ign), base, rtol=1e-6)
+    grad = jax.grad(lambda p: f(p, y_ign).sum())(z)
     assert np.all(np.asarray(grad)[ignored] == 0)
 
 
@@ -149,3 +150,27 @@ def test_bad_calls_raise_clear_errors():
     err, _ = checkify.checkify(jax.jit(hausdorff_erosion_loss), errors=checkify.user_checks)(
         z, bad)
     assert "class indices must lie" in err.get()
+
+
+@jax.jit
+def _property_values(z, y, g):
+    return {
+        "loss": hausdorff_erosion_loss(z, y),
+        "alpha0": hausdorff_erosion_loss(z, y, alpha=0.0),
+        "alpha1": hausdorff_erosion_loss(z, y, alpha=1.0),
+        "perfect": hausdorff_erosion_loss(g, y, from_logits=False),
+    }
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0))
+def test_properties(seed, scale):
+    z = random_logits(seed, (2, 8, 7, C), scale)
+    y = random_labels(seed, (2, 8, 7), C)
+    g = one_hot_np(y, C).astype(np.float32)
+    out = {k: np.asarray(v) for k, v in _property_values(z, y, g).items()}
+    assert np.all(out["loss"] >= 0)
+    # Weights k^alpha >= 1 grow with alpha, and every eroded map is >= 0.
+    assert np.all(out["alpha0"] <= out["alpha1"] + 1e-5)
+    assert np.all(out["alpha1"] <= out["loss"] + 1e-5)
+    np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)

@@ -23,11 +23,11 @@ from jaxseg_losses.overlap_variants import (
 )
 from tests.helpers import (
     assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
 )
+from tests.jit_cache import jitted
 from tests.test_overlap import C, groups, inputs, ones_valid, ref_gdl
 
 M = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
@@ -244,40 +244,48 @@ LOSSES = {
 
 @pytest.fixture(params=sorted(LOSSES))
 def loss_case(request):
+    """``case(**options)`` -> a cached jitted loss; ``case.eager`` the plain call."""
     fn, kwargs = LOSSES[request.param]
-    return lambda *a, **k: fn(*a, **kwargs, **k)
+
+    def case(**options):
+        return jitted(fn, **kwargs, **options)
+
+    case.eager = lambda *a, **k: fn(*a, **kwargs, **k)
+    return case
 
 
 def test_grads_jit_vmap(loss_case):
     z, y, _, _ = inputs(12, (2, 4, 3), scale=1.0)
-    check_grads(lambda a: loss_case(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
-    assert_jit_matches_eager(loss_case, z, y)
-    batched = loss_case(z, y)
+    f = loss_case()
+    check_grads(lambda a: f(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    batched = f(z, y)
+    np.testing.assert_allclose(batched, loss_case.eager(z, y), rtol=1e-5, atol=1e-6)
     assert batched.shape == (2,) and batched.dtype == jnp.float32
-    mapped = jax.vmap(lambda a, b: loss_case(a[None], b[None])[0])(z, y)
+    mapped = jax.jit(jax.vmap(lambda a, b: loss_case.eager(a[None], b[None])[0]))(z, y)
     np.testing.assert_allclose(mapped, batched, rtol=1e-5)
 
 
 def test_per_image_false_and_axis_name(loss_case):
     z, y, _, _ = inputs(13, (4, 4, 3))
-    want = loss_case(z, y, per_image=False)
+    want = loss_case(per_image=False)(z, y)
     np.testing.assert_allclose(want, want[0])
-    mapped = jax.vmap(lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
-                      axis_name="d")(z.reshape(2, 2, 4, 3, C), y.reshape(2, 2, 4, 3))
+    mapped = jax.jit(jax.vmap(lambda a, b: loss_case.eager(a, b, per_image=False, axis_name="d"),
+                              axis_name="d"))(z.reshape(2, 2, 4, 3, C), y.reshape(2, 2, 4, 3))
     np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
 
 
 def test_bf16_extreme_logits_and_perfect(loss_case):
     z, y, _, g = inputs(14, (2, 4, 3))
-    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
+    f = loss_case()
+    low = f(jnp.asarray(z, jnp.bfloat16), y)
     assert low.dtype == jnp.float32
-    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.02)
+    np.testing.assert_allclose(low, f(z, y), rtol=0.05, atol=0.02)
     for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
-        assert_finite_value_and_grad(loss_case, jnp.asarray(extreme, jnp.float32), y)
-    np.testing.assert_allclose(loss_case(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
+        assert_finite_value_and_grad(f, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(f(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
                                atol=1e-6)
-    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, from_logits=False).sum())(
-        jnp.asarray(g, jnp.float32))
+    probs = loss_case(from_logits=False)
+    value, grad = jax.value_and_grad(lambda p: probs(p, y).sum())(jnp.asarray(g, jnp.float32))
     assert abs(float(value)) < 1e-6 and np.all(np.isfinite(np.asarray(grad)))
 
 
@@ -286,15 +294,15 @@ def test_empty_truth_and_masks(loss_case):
     y = np.zeros(shape, np.int32)
     g = one_hot_np(y, C).astype(np.float32)
     # All-background truth predicted perfectly: 0 (classes 1, 2 empty in truth and prediction).
-    np.testing.assert_allclose(loss_case(g, y, from_logits=False), 0.0, atol=1e-6)
-    np.testing.assert_allclose(loss_case(g, y, from_logits=False, per_image=False), 0.0,
+    np.testing.assert_allclose(loss_case(from_logits=False)(g, y), 0.0, atol=1e-6)
+    np.testing.assert_allclose(loss_case(from_logits=False, per_image=False)(g, y), 0.0,
                                atol=1e-6)
     z = random_logits(15, shape + (C,))
-    assert_finite_value_and_grad(loss_case, jnp.asarray(z), y)
+    f = loss_case()
+    assert_finite_value_and_grad(f, jnp.asarray(z), y)
     # Everything masked: 0 with zero gradient.
     _, y2, _, _ = inputs(15, shape)
-    value, grad = jax.value_and_grad(
-        lambda p: loss_case(p, y2, mask=np.zeros(shape, bool)).sum())(z)
+    value, grad = jax.value_and_grad(lambda p: f(p, y2, mask=np.zeros(shape, bool)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
@@ -303,10 +311,11 @@ def test_ignored_pixels_change_neither_value_nor_gradient(loss_case):
     ignored = np.zeros(y.shape, bool)
     ignored[:, 0] = True
     y_ign = np.where(ignored, 7, y)
-    base = loss_case(z, y_ign, ignore_index=7)
+    f = loss_case(ignore_index=7)
+    base = f(z, y_ign)
     z_changed = np.where(ignored[..., None], -5 * z, z)
-    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
-    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
+    np.testing.assert_allclose(f(z_changed, y_ign), base, rtol=1e-6)
+    grad = jax.grad(lambda p: f(p, y_ign).sum())(z)
     assert np.all(np.asarray(grad)[ignored] == 0)
 
 
@@ -378,3 +387,21 @@ def test_properties(seed, scale):
     np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
     # MCC is antisymmetric under flipping a sigmoid prediction: (1 - m) -> (1 + m).
     np.testing.assert_allclose(out["mcc_binary"] + out["mcc_flipped"], 2.0, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["mcc", "wasserstein_gdl"])
+def test_shard_map_batch_global_equals_unsharded(name):
+    if len(jax.devices()) < 2:
+        pytest.skip("needs >= 2 devices (tests/conftest.py forces 8 on CPU)")
+    from jax.sharding import PartitionSpec as P
+
+    fn, kwargs = LOSSES[name]
+    z, y, _, _ = inputs(19, (4, 4, 3))
+    want = fn(z, y, per_image=False, **kwargs)
+    for axis_type in (jax.sharding.AxisType.Explicit, jax.sharding.AxisType.Auto):
+        mesh = jax.make_mesh((2,), ("d",), axis_types=(axis_type,))
+        sharded = jax.jit(jax.shard_map(
+            lambda a, b: fn(a, b, per_image=False, axis_name="d", **kwargs),
+            mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d")))
+        put = lambda a, mesh=mesh: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))  # noqa: E731
+        np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)

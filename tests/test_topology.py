@@ -16,13 +16,13 @@ from jaxseg_losses.overlap import dice_loss
 from jaxseg_losses.topology import cldice_loss, dice_cldice_loss, soft_skeleton
 from tests.helpers import (
     assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import jitted
 
 C = 3
 
@@ -226,58 +226,62 @@ def loss(request):
 
 def test_grads_jit_vmap(loss):
     z, y, _, _ = inputs(10, (2, 7, 6), scale=1.0)
-    check_grads(lambda a: loss(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
-    assert_jit_matches_eager(loss, z, y)
-    batched = loss(z, y)
+    f = jitted(loss)
+    check_grads(lambda a: f(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    np.testing.assert_allclose(f(z, y), loss(z, y), rtol=1e-5, atol=1e-6)  # jit == eager
+    batched = f(z, y)
     assert batched.shape == (2,) and batched.dtype == jnp.float32
-    mapped = jax.vmap(lambda a, b: loss(a[None], b[None])[0])(z, y)
+    mapped = jax.jit(jax.vmap(lambda a, b: loss(a[None], b[None])[0]))(z, y)
     np.testing.assert_allclose(mapped, batched, rtol=1e-5)
 
 
 def test_axis_name_in_vmap_equals_batch_global(loss):
     z, y, _, _ = inputs(11, (4, 7, 6))
-    want = loss(z, y, per_image=False)
-    mapped = jax.vmap(lambda a, b: loss(a, b, per_image=False, axis_name="d"), axis_name="d")(
-        z.reshape(2, 2, 7, 6, C), y.reshape(2, 2, 7, 6))
+    want = jitted(loss, per_image=False)(z, y)
+    mapped = jax.jit(jax.vmap(lambda a, b: loss(a, b, per_image=False, axis_name="d"),
+                              axis_name="d"))(z.reshape(2, 2, 7, 6, C), y.reshape(2, 2, 7, 6))
     np.testing.assert_allclose(mapped.reshape(4), want, rtol=1e-5)
 
 
 def test_bf16_and_extreme_logits(loss):
     z, y, _, g = inputs(12, (2, 8, 7))
-    low = loss(jnp.asarray(z, jnp.bfloat16), y)
+    f = jitted(loss)
+    low = f(jnp.asarray(z, jnp.bfloat16), y)
     assert low.dtype == jnp.float32
-    np.testing.assert_allclose(low, loss(z, y), rtol=0.05, atol=0.02)
+    np.testing.assert_allclose(low, f(z, y), rtol=0.05, atol=0.02)
     for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
-        assert_finite_value_and_grad(loss, jnp.asarray(extreme, jnp.float32), y)
-    np.testing.assert_allclose(loss(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
+        assert_finite_value_and_grad(f, jnp.asarray(extreme, jnp.float32), y)
+    np.testing.assert_allclose(f(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y), 0.0,
                                atol=1e-6)
 
 
 def test_perfect_empty_and_masked(loss):
     _, y, _, g = inputs(13, (2, 8, 7))
-    value, grad = jax.value_and_grad(lambda p: loss(p, y, from_logits=False).sum())(
-        jnp.asarray(g, jnp.float32))
+    probs = jitted(loss, from_logits=False)
+    value, grad = jax.value_and_grad(lambda p: probs(p, y).sum())(jnp.asarray(g, jnp.float32))
     assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
     empty = np.zeros((2, 8, 7), np.int32)
     nothing = np.zeros((2, 8, 7, 1), np.float32)
     for s in (0.0, 1.0):
-        np.testing.assert_allclose(
-            loss(nothing, empty, mode="binary", from_logits=False, smooth=s), 0.0, atol=1e-7)
-    assert_finite_value_and_grad(loss, jnp.asarray(nothing), empty, mode="binary",
-                                 from_logits=False, smooth=0.0)
+        f = jitted(loss, mode="binary", from_logits=False, smooth=s)
+        np.testing.assert_allclose(f(nothing, empty), 0.0, atol=1e-7)
+    assert_finite_value_and_grad(f, jnp.asarray(nothing), empty)
+    assert_finite_value_and_grad(jitted(loss, mode="binary", from_logits=False, smooth=0.0),
+                                 jnp.asarray(nothing), empty)
     bar = nothing.copy()
     bar[:, 3:6] = 1.0  # a false-positive tube on an empty truth is penalised
-    assert np.all(np.asarray(loss(bar, empty, mode="binary", from_logits=False)) > 0.2)
+    assert np.all(np.asarray(f(bar, empty)) > 0.2)
     # A prediction filling the image has no soft skeleton: clDice alone does not see it.
-    full = loss(nothing + 1, empty, mode="binary", from_logits=False)
+    full = f(nothing + 1, empty)
     if loss is cldice_loss:
         np.testing.assert_allclose(full, 0.0)
     else:
         assert np.all(np.asarray(full) > 0.4)
     # Everything masked: 0 with zero gradient.
     z = random_logits(13, (2, 8, 7, C))
+    masked = jitted(loss)
     value, grad = jax.value_and_grad(
-        lambda p: loss(p, y, mask=np.zeros(y.shape, bool)).sum())(z)
+        lambda p: masked(p, y, mask=np.zeros(y.shape, bool)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
@@ -286,13 +290,14 @@ def test_excluded_pixels_change_neither_value_nor_gradient(loss):
     ignored = np.zeros(y.shape, bool)
     ignored[:, :, :2] = True
     y_ign = np.where(ignored, 9, y)
-    base = loss(z, y_ign, ignore_index=9)
+    f = jitted(loss, ignore_index=9)
+    base = f(z, y_ign)
     z_changed = np.where(ignored[..., None], -5 * z, z)
-    np.testing.assert_allclose(loss(z_changed, y_ign, ignore_index=9), base, rtol=1e-6)
-    grad = jax.grad(lambda p: loss(p, y_ign, ignore_index=9).sum())(z)
+    np.testing.assert_allclose(f(z_changed, y_ign), base, rtol=1e-6)
+    grad = jax.grad(lambda p: f(p, y_ign).sum())(z)
     assert np.all(np.asarray(grad)[ignored] == 0)
     dense = one_hot_np(y, C) * ~ignored[..., None]  # ignored labels are all-zero targets
-    np.testing.assert_allclose(loss(z, dense, mask=~ignored), base, rtol=1e-6)
+    np.testing.assert_allclose(jitted(loss)(z, dense, mask=~ignored), base, rtol=1e-6)
 
 
 def test_bad_calls_raise_clear_errors():
@@ -323,7 +328,7 @@ def test_bad_calls_raise_clear_errors():
 
 def test_checkpointed_scan_bounds_memory():
     """Backward memory grows by ~3 arrays per iteration (the scan carry), not ~10."""
-    shape = (1, 24, 24, 24, 1)
+    shape = (1, 16, 16, 16, 1)
     z = jax.ShapeDtypeStruct(shape, jnp.float32)
     y = jax.ShapeDtypeStruct(shape[:-1], jnp.int32)
 
@@ -357,3 +362,18 @@ def test_properties(seed, scale, s):
     np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
     np.testing.assert_allclose(out["combo"], 0.75 * out["dice"] + 0.25 * out["cl"].mean(-1),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_shard_map_batch_global_equals_unsharded():
+    if len(jax.devices()) < 2:
+        pytest.skip("needs >= 2 devices (tests/conftest.py forces 8 on CPU)")
+    from jax.sharding import PartitionSpec as P
+
+    z, y, _, _ = inputs(16, (4, 7, 6))
+    want = jitted(cldice_loss, per_image=False)(z, y)
+    mesh = jax.make_mesh((2,), ("d",), axis_types=(jax.sharding.AxisType.Explicit,))
+    sharded = jax.jit(jax.shard_map(
+        lambda a, b: cldice_loss(a, b, per_image=False, axis_name="d"),
+        mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d")))
+    put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))  # noqa: E731
+    np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)
