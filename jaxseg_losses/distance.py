@@ -21,8 +21,9 @@ Separable exact EDT (Saito-Toriwaki): the squared EDT is computed one spatial ax
 2. Every other axis: the min-plus transform ``g[i] = min_j f[j] + ((i - j) * s)**2``, i.e. the
    lower envelope of parabolas, chosen per axis at trace time from its static length:
 
-   * short axes (``n <= _BRUTE_MAX_LEN``): brute force, O(n) per output, fully vectorised and
-     chunked over output positions with ``lax.map`` so the temporary stays O(N * chunk);
+   * short axes (``n <= _BRUTE_MAX_LEN``): brute force, O(n) per output, fully vectorised: each
+     line is a row reduced against one (n, n) table of squared offsets, in blocks of lines
+     (``lax.map``) so the temporary stays bounded (``_BRUTE_BLOCK_ELEMS``);
    * long axes: the Felzenszwalb-Huttenlocher lower envelope, O(n) per line: one ``lax.scan``
      along the axis builds the parabola stacks of all lines at once (pops in a
      ``lax.while_loop``), a reverse scan marks the parabolas that survive, and one scatter plus
@@ -53,11 +54,14 @@ from jax.typing import ArrayLike
 __all__ = ["distance_transform_edt", "signed_distance_map", "distance_field"]
 
 # Axes up to this length use the brute-force min-plus pass; longer axes the linear-time
-# envelope. Set from benchmarks/edt.py on a 2-core CPU (see benchmarks/results/edt.md).
-_BRUTE_MAX_LEN = 64
-# Output positions per brute-force chunk: bounds the temporary to O(N * chunk) and keeps the
-# working set in cache (the unchunked 3-D pass materialised a 132 MB temporary).
-_BRUTE_CHUNK = 16
+# envelope. Measured on a 2-core CPU (BENCHMARKS.md): brute force wins clearly at n = 64-128,
+# the two tie at 256, and the envelope wins from 512.
+_BRUTE_MAX_LEN = 128
+# Brute-force temporary per block of lines, in elements (lines * n * n): bounds the memory and
+# keeps the working set in cache. Blocking over lines (rather than over output positions with
+# the lines on the minor axis) was 9x faster for (16, 64, 64, 64), whose 65536 lines per pass
+# did not fit in cache.
+_BRUTE_BLOCK_ELEMS = 1 << 20
 
 
 def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
@@ -123,20 +127,28 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
-def _minplus_brute(f: jax.Array, s: float, chunk: int) -> jax.Array:
-    """min_j f[j] + ((i - j) * s)**2 along axis 0 of (n, L), chunked over outputs i."""
-    n, nlines = f.shape
-    chunk = min(chunk, n)
-    nchunks = -(-n // chunk)
-    j = lax.iota(jnp.int32, n)
+def _minplus_brute(f: jax.Array, s: float) -> jax.Array:
+    """min_j f[j] + ((i - j) * s)**2 along the last axis of (L, n), in blocks of lines.
 
-    def one_chunk(c):
-        i = c * chunk + lax.iota(jnp.int32, chunk)
-        d = (i[:, None] - j[None, :]).astype(jnp.float32) * jnp.asarray(s, jnp.float32)  # ints 1st
-        return jnp.min(f[None, :, :] + (d * d)[:, :, None], axis=1)
+    Lines are rows, so each output is a reduction over a contiguous row against one (n, n)
+    table of squared offsets; ``lax.map`` over blocks of lines bounds the temporary to about
+    ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache.
+    """
+    nlines, n = f.shape
+    block = max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n)))
+    nblocks = -(-nlines // block)
+    i = lax.iota(jnp.int32, n)
+    d = (i[:, None] - i[None, :]).astype(jnp.float32) * jnp.asarray(s, jnp.float32)  # ints 1st
+    table = d * d
 
-    out = lax.map(one_chunk, jnp.arange(nchunks, dtype=jnp.int32))
-    return out.reshape(nchunks * chunk, nlines)[:n]
+    def one_block(rows):
+        return jnp.min(rows[:, None, :] + table[None, :, :], axis=-1)
+
+    if nblocks == 1:
+        return one_block(f)
+    padded = jnp.pad(f, ((0, nblocks * block - nlines), (0, 0)))
+    out = lax.map(one_block, padded.reshape(nblocks, block, n))
+    return out.reshape(nblocks * block, n)[:nlines]
 
 
 def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
@@ -231,10 +243,15 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
     return jnp.where(site >= 0, out, jnp.inf)
 
 
-def _minplus(f: jax.Array, s: float) -> jax.Array:
-    if f.shape[0] <= _BRUTE_MAX_LEN:
-        return _minplus_brute(f, s, _BRUTE_CHUNK)
-    return _minplus_envelope(f, s)
+def _minplus_pass(sq: jax.Array, axis: int, s: jax.Array) -> jax.Array:
+    """The min-plus pass along `axis`: brute force on short axes, the envelope on long ones."""
+    n = sq.shape[axis]
+    if n <= _BRUTE_MAX_LEN:
+        moved = jnp.moveaxis(sq, axis, -1)
+        out = _minplus_brute(moved.reshape(-1, n), s)
+        return jnp.moveaxis(out.reshape(moved.shape), -1, axis)
+    lines, shape = _to_lines(sq, axis)
+    return _from_lines(_minplus_envelope(lines, s), shape, axis)
 
 
 @functools.partial(jax.jit, static_argnames=("nsp", "fill_value"))
@@ -250,8 +267,7 @@ def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax
     lines, shape = _to_lines(~x, first + 1)
     sq = _from_lines(_pass0(lines, sampling[first]), shape, first + 1)
     for a in order[1:]:
-        lines, shape = _to_lines(sq, a + 1)
-        sq = _from_lines(_minplus(lines, sampling[a]), shape, a + 1)
+        sq = _minplus_pass(sq, a + 1, sampling[a])
     dist = jnp.sqrt(sq)
     if fill_value != math.inf:
         dist = jnp.where(jnp.isinf(dist), jnp.float32(fill_value), dist)

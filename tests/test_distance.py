@@ -107,14 +107,20 @@ def test_long_axis_envelope_path():
     assert_edt_equal(m.transpose(0, 2, 1), (0.7, 1.3))
 
 
-def test_envelope_equals_brute_force():
+def test_envelope_equals_brute_force(monkeypatch):
     f = np.asarray(dist_mod._pass0(jnp.asarray(RNG.random((150, 40)) > 0.9), 1.0))
     f = np.where(RNG.random(f.shape) < 0.2, np.inf, f + RNG.integers(0, 50, f.shape))
     f = jnp.asarray(f, jnp.float32)
     for s in (1.0, 0.37, 2.9):
-        np.testing.assert_allclose(
-            dist_mod._minplus_envelope(f, s), dist_mod._minplus_brute(f, s, 16), rtol=1e-6
-        )
+        envelope = dist_mod._minplus_envelope(f, s)  # (n, L) layout; brute force takes (L, n)
+        np.testing.assert_allclose(envelope, dist_mod._minplus_brute(f.T, s).T, rtol=1e-6)
+    # Several blocks of lines, the last one padded (150 lines of length 40 in blocks of 7).
+    monkeypatch.setattr(dist_mod, "_BRUTE_BLOCK_ELEMS", 7 * 40 * 40)
+    np.testing.assert_array_equal(dist_mod._minplus_brute(f.T, 1.0).T, envelope_unit(f))
+
+
+def envelope_unit(f):
+    return np.asarray(dist_mod._minplus_envelope(f, 1.0))
 
 
 def test_no_background_and_no_foreground():
