@@ -255,49 +255,48 @@ def test_bf16_and_extreme_logits(loss):
                                atol=1e-6)
 
 
-def test_perfect_empty_and_masked(loss):
+def test_perfect_empty_and_masked():
+    """For clDice; dice_cldice is its weighted sum with Dice (tested above and in properties)."""
     _, y, _, g = inputs(13, (2, 8, 7))
-    probs = jitted(loss, from_logits=False)
+    probs = jitted(cldice_loss, from_logits=False)
     value, grad = jax.value_and_grad(lambda p: probs(p, y).sum())(jnp.asarray(g, jnp.float32))
     assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
     empty = np.zeros((2, 8, 7), np.int32)
     nothing = np.zeros((2, 8, 7, 1), np.float32)
-    for s in (0.0, 1.0):
-        f = jitted(loss, mode="binary", from_logits=False, smooth=s)
+    for s in (1.0, 0.0):
+        f = jitted(cldice_loss, mode="binary", from_logits=False, smooth=s)
         np.testing.assert_allclose(f(nothing, empty), 0.0, atol=1e-7)
-    assert_finite_value_and_grad(f, jnp.asarray(nothing), empty)
-    assert_finite_value_and_grad(jitted(loss, mode="binary", from_logits=False, smooth=0.0),
-                                 jnp.asarray(nothing), empty)
+    assert_finite_value_and_grad(f, jnp.asarray(nothing), empty)  # smooth = 0: 0/0 ratios
     bar = nothing.copy()
     bar[:, 3:6] = 1.0  # a false-positive tube on an empty truth is penalised
     assert np.all(np.asarray(f(bar, empty)) > 0.2)
-    # A prediction filling the image has no soft skeleton: clDice alone does not see it.
-    full = f(nothing + 1, empty)
-    if loss is cldice_loss:
-        np.testing.assert_allclose(full, 0.0)
-    else:
-        assert np.all(np.asarray(full) > 0.4)
+    # A prediction filling the image has no soft skeleton: clDice alone does not see it, the
+    # Dice term of dice_cldice_loss does.
+    np.testing.assert_allclose(f(nothing + 1, empty), 0.0)
+    both = jitted(dice_cldice_loss, mode="binary", from_logits=False, smooth=0.0)
+    assert np.all(np.asarray(both(nothing + 1, empty)) > 0.4)
+    np.testing.assert_allclose(both(nothing, empty), 0.0, atol=1e-7)
     # Everything masked: 0 with zero gradient.
     z = random_logits(13, (2, 8, 7, C))
-    masked = jitted(loss)
+    masked = jitted(cldice_loss)
     value, grad = jax.value_and_grad(
         lambda p: masked(p, y, mask=np.zeros(y.shape, bool)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
-def test_excluded_pixels_change_neither_value_nor_gradient(loss):
+def test_excluded_pixels_change_neither_value_nor_gradient():
     z, y, _, _ = inputs(14, (2, 9, 8))
     ignored = np.zeros(y.shape, bool)
     ignored[:, :, :2] = True
     y_ign = np.where(ignored, 9, y)
-    f = jitted(loss, ignore_index=9)
+    f = jitted(cldice_loss, ignore_index=9)
     base = f(z, y_ign)
     z_changed = np.where(ignored[..., None], -5 * z, z)
     np.testing.assert_allclose(f(z_changed, y_ign), base, rtol=1e-6)
     grad = jax.grad(lambda p: f(p, y_ign).sum())(z)
     assert np.all(np.asarray(grad)[ignored] == 0)
     dense = one_hot_np(y, C) * ~ignored[..., None]  # ignored labels are all-zero targets
-    np.testing.assert_allclose(jitted(loss)(z, dense, mask=~ignored), base, rtol=1e-6)
+    np.testing.assert_allclose(jitted(cldice_loss)(z, dense, mask=~ignored), base, rtol=1e-6)
 
 
 def test_bad_calls_raise_clear_errors():
