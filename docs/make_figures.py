@@ -148,7 +148,7 @@ def topology_figure():
 
 
 def schedules():
-    region, bound = combine.boundary_weight_schedules("code", steps_per_epoch=1)
+    region, bound = combine.boundary_weight_schedules(variant="code", steps_per_epoch=1)
     steps = np.arange(0, 150)
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(steps, [float(region(s)) for s in steps], label="region weight")

@@ -148,7 +148,20 @@ def _describe(fn: LossFn) -> str:
 
 
 def weight_value(weight: optax.ScalarOrSchedule, step: jax.typing.ArrayLike) -> jax.Array:
-    """The float32 value of a weight at ``step``: ``weight(step)`` for a schedule, else itself."""
+    """The float32 value of a weight at ``step``: ``weight(step)`` for a schedule, else itself.
+
+    Args:
+      weight: a number or an optax schedule.
+      step: the step count (may be traced).
+
+    Returns:
+      A float32 scalar.
+
+    Example:
+      >>> import optax
+      >>> float(weight_value(optax.linear_schedule(0.0, 1.0, 10), 5))
+      0.5
+    """
     value = weight(step) if callable(weight) else weight
     value = jnp.asarray(value, jnp.float32)
     if value.ndim != 0:
@@ -166,13 +179,16 @@ def _bind(fn: LossFn, options: Mapping[str, Any]) -> LossFn:
     return functools.partial(fn, **options)
 
 
-def weighted(fn: LossFn, weight: optax.ScalarOrSchedule = 1.0, **options: Any) -> Term:
+def weighted(fn: LossFn, weight: optax.ScalarOrSchedule, **options: Any) -> Term:
     """A :class:`Term`: ``fn`` with keyword ``options`` bound and a fixed or scheduled weight.
 
     Args:
       fn: a loss term.
-      weight: a number or an optax schedule of the step. Default 1.
+      weight: a number or an optax schedule of the step (use ``fn`` itself for weight 1).
       **options: keyword options bound to ``fn`` (checked against its signature now).
+
+    Returns:
+      A :class:`Term` ``(fn, weight)`` for :func:`named_sum`.
 
     Example:
       >>> from jaxseg_losses import cross_entropy
@@ -187,6 +203,14 @@ def scheduled(fn: LossFn, schedule: optax.Schedule, **options: Any) -> Term:
     """A :class:`Term` whose weight follows ``schedule(step)`` (any optax schedule).
 
     Same as :func:`weighted`, but insists on a schedule, for readable recipes.
+
+    Args:
+      fn: a loss term.
+      schedule: an optax schedule, ``step -> weight``.
+      **options: keyword options bound to ``fn`` (checked against its signature now).
+
+    Returns:
+      A :class:`Term` ``(fn, schedule)`` for :func:`named_sum`.
 
     Example:
       >>> import optax
@@ -438,8 +462,8 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
 
 
 def boundary_weight_schedules(
-    variant: str = "code",
     *,
+    variant: str = "code",
     steps_per_epoch: int = 1,
     rate: float = 0.01,
 ) -> tuple[optax.Schedule, optax.Schedule]:
@@ -478,7 +502,7 @@ def boundary_weight_schedules(
       traced step, composable with ``optax.join_schedules``.
 
     Example:
-      >>> region, boundary = boundary_weight_schedules("code", steps_per_epoch=10)
+      >>> region, boundary = boundary_weight_schedules(variant="code", steps_per_epoch=10)
       >>> [round(float(region(s)), 2) for s in (0, 9, 10, 950)]
       [1.0, 1.0, 0.99, 0.1]
       >>> [round(float(boundary(s)), 2) for s in (0, 10, 990, 5000)]

@@ -424,7 +424,7 @@ def boundary_recipe(
       (Array(0.98, dtype=float32), Array(0.03, dtype=float32))
     """
     region_schedule, boundary_schedule = boundary_weight_schedules(
-        variant, steps_per_epoch=steps_per_epoch, rate=rate
+        variant=variant, steps_per_epoch=steps_per_epoch, rate=rate
     )
     if boundary is None:
         from jaxseg_losses.boundary import boundary_loss as boundary

@@ -81,6 +81,15 @@ def deep_supervision_weights(
 ) -> list[float]:
     """The weight of each level, as MONAI's ``DeepSupervisionLoss.get_weights``.
 
+    Args:
+      levels: number of output scales (the first is the full resolution).
+      weights: explicit weights, one per level at least; overrides ``weight_mode``.
+      weight_mode: ``"exp"`` (default: halving per level, floored at 1/16), ``"two"`` (1 for the
+        first level, 0.5 for the others) or ``"same"`` (all 1).
+
+    Returns:
+      A list of ``levels`` floats.
+
     Example:
       >>> from jaxseg_losses.deep_supervision import deep_supervision_weights
       >>> deep_supervision_weights(6)

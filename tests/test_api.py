@@ -41,13 +41,8 @@ ITEM = re.compile(r"^((?:\*{0,2}\w+\s*,\s*)*\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:")
 
 # (name, check) -> why it fails today. Report these to the module's owner; remove when fixed.
 KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("weighted", "docstring"): "no Returns section",
-    ("scheduled", "docstring"): "no Args/Returns sections",
-    ("weight_value", "docstring"): "no Args/Returns/example sections",
     ("soft_erode", "docstring"): "no Args/Returns/example sections",
     ("soft_dilate", "docstring"): "no Args/Returns/example sections",
-    ("weighted", "keyword_only"): "weight=1.0 may be passed by position",
-    ("boundary_weight_schedules", "keyword_only"): "variant='code' may be passed by position",
     ("soft_skeleton", "keyword_only"): "iterations=3 may be passed by position",
 }
 

@@ -400,7 +400,7 @@ def _steal_weight_reference(epochs):
 
 
 def test_code_schedule_matches_steal_weight():
-    region, boundary = boundary_weight_schedules("code")
+    region, boundary = boundary_weight_schedules(variant="code")
     epochs = np.arange(100)
     reference = _steal_weight_reference(100)
     np.testing.assert_allclose(jax.vmap(region)(epochs), reference[:, 0], atol=1e-6)
@@ -410,7 +410,7 @@ def test_code_schedule_matches_steal_weight():
 
 
 def test_paper_schedule():
-    region, boundary = boundary_weight_schedules("paper", steps_per_epoch=4, rate=0.02)
+    region, boundary = boundary_weight_schedules(variant="paper", steps_per_epoch=4, rate=0.02)
     steps = np.arange(0, 400, 3)
     epochs = steps // 4
     alpha = np.maximum(0.01, 1.0 - 0.02 * epochs)
@@ -431,7 +431,7 @@ def test_schedules_are_staircases_and_jit():
 
 def test_schedule_errors():
     with pytest.raises(ValueError, match="variant"):
-        boundary_weight_schedules("linear")
+        boundary_weight_schedules(variant="linear")
     with pytest.raises(ValueError, match="steps_per_epoch"):
         boundary_weight_schedules(steps_per_epoch=0)
     with pytest.raises(ValueError, match="rate"):
