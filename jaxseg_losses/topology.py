@@ -76,6 +76,18 @@ def soft_erode(x: jax.Array) -> jax.Array:
 
     The minimum of the ``3 x 1`` and ``1 x 3`` (``3x1x1``, ``1x3x1``, ``1x1x3``) min-pools, padded
     with :math:`+\infty` (MONAI's ``soft_erode``).
+
+    Args:
+      x: ``(B, *spatial, C)`` values, 1 to 3 spatial axes.
+
+    Returns:
+      The eroded array, same shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import soft_erode
+      >>> soft_erode(jnp.array([[0.0, 1.0, 1.0, 1.0, 0.0]])[..., None])[0, :, 0].tolist()
+      [0.0, 0.0, 1.0, 0.0, 0.0]
     """
     axes = range(1, x.ndim - 1)
     return functools.reduce(jnp.minimum, [_window3(x, jnp.minimum, a, np.inf) for a in axes])
@@ -86,13 +98,25 @@ def soft_dilate(x: jax.Array) -> jax.Array:
 
     The ``3 x 3`` (``3 x 3 x 3``) max-pool padded with :math:`-\infty` (MONAI's ``soft_dilate``),
     computed separably, one axis after the other (exact for a maximum over a box).
+
+    Args:
+      x: ``(B, *spatial, C)`` values, 1 to 3 spatial axes.
+
+    Returns:
+      The dilated array, same shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import soft_dilate
+      >>> soft_dilate(jnp.array([[0.0, 0.0, 1.0, 0.0, 0.0]])[..., None])[0, :, 0].tolist()
+      [0.0, 1.0, 1.0, 1.0, 0.0]
     """
     for a in range(1, x.ndim - 1):
         x = _window3(x, jnp.maximum, a, -np.inf)
     return x
 
 
-def soft_skeleton(x: jax.typing.ArrayLike, iterations: int = 3) -> jax.Array:
+def soft_skeleton(x: jax.typing.ArrayLike, *, iterations: int = 3) -> jax.Array:
     r"""Soft skeleton of ``(B, *spatial, C)`` values in [0, 1], per channel (Shit et al., Alg. 1).
 
     .. math::
@@ -155,8 +179,8 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     # Excluded pixels take the target's value in the predicted image, so that their predictions
     # reach neither the value nor the gradient through the neighbourhood of the skeleton.
     p = jnp.where(v > 0, prep.probabilities(), y)
-    skel_p = soft_skeleton(p, iterations)
-    skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations))
+    skel_p = soft_skeleton(p, iterations=iterations)
+    skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
     agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
     t_prec = _ratio(agg(v * skel_p * y) + nr, agg(v * skel_p) + dr)
     t_sens = _ratio(agg(v * skel_y * p) + nr, agg(v * skel_y) + dr)

@@ -15,10 +15,6 @@ re-exported at the top level). For each name:
   ``mask=``, the spelling shared by every loss;
 * it is listed in ``docs/api.md`` (a ``::: dotted.path`` entry resolving to the same object),
   and every entry there resolves.
-
-Gaps known when this file was written are listed in ``KNOWN_GAPS`` and marked
-``xfail(strict=True)``: fixing one makes its test pass unexpectedly, which fails the run until the
-entry is removed here.
 """
 
 from __future__ import annotations
@@ -38,14 +34,6 @@ API_PAGE = ROOT / "docs" / "api.md"
 
 SECTION = re.compile(r"^\s*([A-Z][A-Za-z ]*):\s*$")
 ITEM = re.compile(r"^((?:\*{0,2}\w+\s*,\s*)*\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:")
-
-# (name, check) -> why it fails today. Report these to the module's owner; remove when fixed.
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    ("soft_erode", "docstring"): "no Args/Returns/example sections",
-    ("soft_dilate", "docstring"): "no Args/Returns/example sections",
-    ("soft_skeleton", "keyword_only"): "iterations=3 may be passed by position",
-}
-
 
 def _public_modules() -> list[str]:
     names = []
@@ -68,14 +56,10 @@ PUBLIC = _public_objects()
 NAMES = sorted(PUBLIC)
 
 
-def _case(name: str, check: str):
-    reason = KNOWN_GAPS.get((name, check))
-    marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
-    return pytest.param(name, id=name, marks=marks)
-
-
 def _cases(check: str, predicate=lambda obj: True):
-    return [_case(name, check) for name in NAMES if predicate(PUBLIC[name])]
+    """The public names ``check`` applies to (``check`` names the test for readability)."""
+    del check
+    return [pytest.param(name, id=name) for name in NAMES if predicate(PUBLIC[name])]
 
 
 def _sections(doc: str) -> dict[str, list[str]]:
@@ -187,7 +171,7 @@ def _is_loss(name: str) -> bool:
     return name.endswith("_loss") or name.endswith("cross_entropy")
 
 
-@pytest.mark.parametrize("name", [_case(n, "loss_signature") for n in NAMES if _is_loss(n)])
+@pytest.mark.parametrize("name", [pytest.param(n, id=n) for n in NAMES if _is_loss(n)])
 def test_loss_signature(name):
     params = inspect.signature(PUBLIC[name]).parameters
     first = next(iter(params))
