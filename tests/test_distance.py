@@ -105,6 +105,9 @@ def test_long_axis_envelope_path():
     m = RNG.random((1, 300, 5)) < 0.97
     assert_edt_equal(m.transpose(0, 2, 1))  # envelope pass on a 300-long axis
     assert_edt_equal(m.transpose(0, 2, 1), (0.7, 1.3))
+    # 600 lines of length 130: the envelope runs in blocks of lines, the last one padded.
+    assert 600 > dist_mod._ENVELOPE_BLOCK_LINES and 130 > dist_mod._BRUTE_MAX_LEN
+    assert_edt_equal(RNG.random((2, 300, 130)) < 0.97)
 
 
 def test_envelope_equals_brute_force(monkeypatch):
