@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 
@@ -22,14 +21,19 @@ import scipy.ndimage as ndi
 
 from jaxseg_losses.distance import distance_transform_edt
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_medians, machine_line  # noqa: E402
+
 # This script is itself named edt.py: drop its folder from the path so `import edt` finds the
 # `edt` package rather than this file.
 _here = os.path.dirname(os.path.abspath(__file__))
+_saved_path = list(sys.path)
 sys.path = [p for p in sys.path if os.path.abspath(p or os.curdir) != _here]
 try:
     import edt as edt_pkg
 except ImportError:  # optional comparison
     edt_pkg = None
+sys.path = _saved_path
 
 SHAPES = [(8, 128, 128), (8, 256, 256), (2, 64, 64, 64), (1, 512, 512), (1, 1024, 1024),
           (1, 128, 128, 128)]
@@ -49,52 +53,41 @@ def seg_masks(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     return ~obj
 
 
-def median_ms(fn, arg, repeats: int) -> float:
-    fn(arg)  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn(arg)
-        jax.block_until_ready(out)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
-
-
 def run_shape(shape, sampling, repeats):
+    """Ours, SciPy and `edt` timed interleaved in this process (medians), plus compile time and
+    XLA's temporary memory for ours."""
     mask = seg_masks(shape, np.random.default_rng(0))
     nsp = len(shape) - 1
     samp = sampling[:nsp] if sampling is not None else None
     x = jnp.asarray(mask)
     ours = jax.jit(lambda m: distance_transform_edt(m, sampling=samp))
     t0 = time.perf_counter()
-    jax.block_until_ready(ours(x))
+    compiled = ours.lower(x).compile()
     compile_s = time.perf_counter() - t0
-    row = {
-        "shape": shape,
-        "sampling": samp,
-        "compile_s": compile_s,
-        "ours": median_ms(ours, x, repeats),
-        "scipy": median_ms(lambda m: [ndi.distance_transform_edt(a, sampling=samp) for a in m],
-                           mask, max(3, repeats // 2)),
+    mem = compiled.memory_analysis()
+    cands = {
+        "ours": lambda: compiled(x),
+        "scipy": lambda: [ndi.distance_transform_edt(a, sampling=samp) for a in mask],
     }
     if edt_pkg is not None:
         anis = samp if samp is not None else (1.0,) * nsp
-        row["edt"] = median_ms(
-            lambda m: [edt_pkg.edt(a, anisotropy=anis, parallel=1) for a in m], mask,
-            max(3, repeats // 2),
-        )
+        cands["edt"] = lambda: [edt_pkg.edt(a, anisotropy=anis, parallel=1) for a in mask]
+    row = interleaved_medians(cands, repeats, warmup=1)
+    row.update(shape=shape, sampling=samp, compile_s=compile_s,
+               temp_mb=(mem.temp_size_in_bytes / 2**20) if mem is not None else float("nan"),
+               load=os.getloadavg()[0])
     return row
 
 
 def fmt_table(rows) -> list[str]:
     lines = ["| shape | sampling | ours jit (ms) | SciPy (ms) | edt (ms) | ours/SciPy | ours/edt | "
-             "compile (s) |", "|---|---|---|---|---|---|---|---|"]
+             "compile (s) | XLA temp (MB) | load |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         e = r.get("edt", float("nan"))
         lines.append(
             f"| {r['shape']} | {r['sampling'] or 'unit'} | {r['ours']:.2f} | {r['scipy']:.2f} | "
             f"{e:.2f} | {r['ours'] / r['scipy']:.2f} | {r['ours'] / e:.2f} | "
-            f"{r['compile_s']:.2f} |"
+            f"{r['compile_s']:.2f} | {r['temp_mb']:.1f} | {r['load']:.1f} |"
         )
     return lines
 
@@ -110,8 +103,8 @@ def main() -> None:
         "# EDT benchmark",
         "",
         f"Command: `python benchmarks/edt.py{' --quick' if args.quick else ''}`; "
-        f"device: {jax.devices()[0].device_kind} ({platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} CPUs); jax {jax.__version__}. Median ms after warm-up.",
+        f"{machine_line()}. Median ms of {repeats} interleaved rounds (ours, SciPy, edt) after "
+        "warm-up; `load` = 1-minute load average after the row.",
         "",
     ]
     out = list(header)
