@@ -109,6 +109,19 @@ def _from_lines(y: jax.Array, shape: tuple[int, ...], axis: int) -> jax.Array:
     return jnp.moveaxis(y.reshape(shape), 0, axis)
 
 
+def _varying_like(tree, like: jax.Array):
+    """Marks constant scan carries as varying over the manual axes ``like`` varies over.
+
+    Inside ``shard_map`` the per-device data is "varying" and a scan carry must keep its type, so
+    constant initial carries are cast to match the data they will be combined with.
+    """
+    manual = getattr(jax.typeof(like), "manual_axis_type", None)
+    axes = tuple(sorted(getattr(manual, "varying", ()) or getattr(jax.typeof(like), "vma", ())))
+    if not axes:
+        return tree
+    return jax.tree.map(lambda x: lax.pcast(x, axes, to="varying"), tree)
+
+
 def _pass0(bg: jax.Array, s: float) -> jax.Array:
     """Squared 1-D distance to the nearest background element along axis 0 of (n, L)."""
     n, nlines = bg.shape
@@ -123,7 +136,7 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
         c = jnp.where(row, 0, jnp.minimum(c + 1, far))
         return c, jnp.minimum(c, left)
 
-    init = jnp.full((nlines,), far, jnp.int32)
+    init = _varying_like(jnp.full((nlines,), far, jnp.int32), bg)
     _, left = lax.scan(forward, init, bg)
     _, dist = lax.scan(backward, init, (bg, left), reverse=True)
     scaled = dist.astype(jnp.float32) * jnp.asarray(s, jnp.float32)
@@ -214,12 +227,12 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
         return (table, top, tf, ts), jnp.where(is_site, sq, n + 1)
 
     qs = lax.iota(jnp.int32, n)
-    init = (
+    init = _varying_like((
         jnp.zeros((n * nlines, 2), jnp.int32),
         jnp.full((nlines,), -1, jnp.int32),
         jnp.zeros((nlines,), jnp.float32),
         jnp.zeros((nlines,), jnp.int32),
-    )
+    ), f)
     _, starts = lax.scan(step, init, (qs, f))
 
     # A pushed parabola survives iff no later push starts at or before it (a later push pops
@@ -227,7 +240,8 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
     def survive(later_min, st):
         return jnp.minimum(later_min, st), st < later_min
 
-    _, alive = lax.scan(survive, jnp.full((nlines,), n + 1, jnp.int32), starts, reverse=True)
+    later = _varying_like(jnp.full((nlines,), n + 1, jnp.int32), f)
+    _, alive = lax.scan(survive, later, starts, reverse=True)
     alive &= starts < n
     # Survivors have distinct starts per line: write each site index at its start, fill forward.
     where_to = jnp.where(alive, starts * nlines + lane[None, :], n * nlines)
@@ -239,7 +253,8 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
         cur = jnp.where(row >= 0, row, cur)
         return cur, cur
 
-    _, site = lax.scan(fill, jnp.full((nlines,), -1, jnp.int32), owner.reshape(n, nlines))
+    no_site = _varying_like(jnp.full((nlines,), -1, jnp.int32), f)
+    _, site = lax.scan(fill, no_site, owner.reshape(n, nlines))
     fsite = f.reshape(-1).at[(jnp.maximum(site, 0) * nlines + lane[None, :]).reshape(-1)].get(
         mode="promise_in_bounds"
     )
@@ -266,7 +281,35 @@ def _minplus_pass(sq: jax.Array, axis: int, s: jax.Array) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("nsp", "fill_value"))
 def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:
-    """Batched EDT over the last `nsp` axes; `sampling` is traced, so spacings share one compile."""
+    """Batched EDT over the last `nsp` axes; `sampling` is traced, so spacings share one compile.
+
+    A batch sharded over an Explicit mesh (sharding in types) runs per device in ``shard_map``:
+    the images are independent, and the flattened line layout below cannot merge a sharded axis.
+    """
+    spec = _explicit_batch_spec(fg, nsp)
+    if spec is None:
+        return _edt_local(fg, sampling, nsp, fill_value)
+    if any(entry is not None for entry in spec[fg.ndim - nsp:]):  # spatial axes must be whole
+        spec = jax.P(*spec[: fg.ndim - nsp], *([None] * nsp))
+        fg = jax.sharding.reshard(fg, spec)
+    local = functools.partial(_edt_local, nsp=nsp, fill_value=fill_value)
+    return jax.shard_map(local, in_specs=(spec, jax.P()), out_specs=spec)(fg, sampling)
+
+
+def _explicit_batch_spec(x: jax.Array, nsp: int):
+    """The PartitionSpec of ``x`` when some axis is sharded over an Explicit mesh, else None."""
+    sharding = jax.typeof(x).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or not getattr(mesh, "axis_names", ()):
+        return None
+    explicit = jax.sharding.AxisType.Explicit
+    if not any(t == explicit for t in getattr(mesh, "axis_types", ())):
+        return None
+    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
+    return jax.P(*spec) if any(entry is not None for entry in spec) else None
+
+
+def _edt_local(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:
     spatial = fg.shape[fg.ndim - nsp:]
     x = fg.reshape((-1, *spatial))  # one batch axis, then spatial axes 1..nsp
     if x.size == 0:

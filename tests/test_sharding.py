@@ -164,12 +164,8 @@ def _many_values_and_grads(losses):
     return jax.jit(run)
 
 
-# Families compiled together. The distance transform (jaxseg_losses.distance._edt) fails to trace
-# on a batch sharded over an Explicit mesh: `fg.reshape((-1, *spatial))` merges the sharded batch
-# axis (ShardingTypeError: "This reshape is not supported ... out_sharding") and the pass-0
-# `lax.scan` starts from an unsharded carry `jnp.full((nlines,), far)` that the body turns into a
-# sharded one (TypeError: "carry input and carry output must have equal types"). Reported to the
-# lead; remove the marker when distance.py handles it.
+# Families compiled together. Under an Explicit mesh the distance transform runs per device in
+# a shard_map (distance._edt), since its flattened line layout cannot merge a sharded batch axis.
 GROUPS = {
     "pixelwise": ("cross_entropy", "bce_multilabel", "focal_softmax", "weighted_ce_balanced"),
     "region": (
@@ -186,15 +182,6 @@ GROUPS = {
 }
 assert sorted(sum(GROUPS.values(), ())) == sorted(CASES), "every case belongs to one group"
 
-try:  # not public API; only used to make the expected failure precise
-    from jax._src.core import ShardingTypeError
-except ImportError:  # pragma: no cover
-    ShardingTypeError = Exception
-EDT_EXPLICIT = pytest.mark.xfail(
-    raises=(ShardingTypeError, TypeError),
-    strict=True,
-    reason="distance._edt: reshape/scan carry of a batch sharded over an Explicit mesh",
-)
 _REFERENCE: dict[str, dict] = {}
 
 
@@ -214,7 +201,7 @@ AUTO_GROUPS = ("region", "combinators", "distance_edt")
 
 @pytest.mark.parametrize(
     "group, axis_type",
-    [pytest.param(g, "explicit", marks=[EDT_EXPLICIT] if g == "distance_edt" else [])
+    [pytest.param(g, "explicit", marks=[])
      for g in GROUPS]
     + [(g, "auto") for g in AUTO_GROUPS],
 )
@@ -406,7 +393,7 @@ def test_lovasz_batch_mode_explicit_mesh():
 
 
 @pytest.mark.parametrize(
-    "axis_type", [pytest.param("explicit", marks=EDT_EXPLICIT), "auto"]
+    "axis_type", ["explicit", "auto"]
 )
 def test_distance_transforms_batch_sharded(axis_type):
     masks = LABELS > 0
