@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxseg_losses.boundary import boundary_loss
 from jaxseg_losses.compound import (
     bce_dice_loss,
     boundary_recipe,
@@ -359,7 +360,6 @@ def _blob_labels():
 
 
 def test_boundary_recipe_weights_and_terms():
-    boundary = pytest.importorskip("jaxseg_losses.boundary")
     labels = _blob_labels()
     logits = random_logits(5, (B, 8, 8, 2))
     loss = boundary_recipe(steps_per_epoch=10)
@@ -368,7 +368,7 @@ def test_boundary_recipe_weights_and_terms():
     np.testing.assert_allclose(aux["boundary/weight"], 0.04, rtol=1e-6)
     gdl = jax.jit(generalized_dice_loss)(logits, labels)
     bl = jax.jit(
-        lambda p: boundary.boundary_loss(p, labels, sampling=(1.0, 2.0), include_background=False)
+        lambda p: boundary_loss(p, labels, sampling=(1.0, 2.0), include_background=False)
     )(logits)
     np.testing.assert_allclose(aux["region"], gdl, rtol=1e-6)
     np.testing.assert_allclose(aux["boundary"], bl, rtol=1e-5)
@@ -379,7 +379,6 @@ def test_boundary_recipe_weights_and_terms():
 
 
 def test_boundary_recipe_compiles_once():
-    pytest.importorskip("jaxseg_losses.boundary")
     labels = _blob_labels()
     logits = jnp.asarray(random_logits(6, (B, 8, 8, 2)))
     loss = boundary_recipe()

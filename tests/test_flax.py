@@ -10,11 +10,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import pytest
+from flax import nnx
 
-nnx = pytest.importorskip("flax.nnx")
-
-from jaxseg_losses.combine import named_sum, scheduled  # noqa: E402
+from jaxseg_losses.combine import named_sum, scheduled
 from jaxseg_losses.overlap import dice_loss  # noqa: E402
 from jaxseg_losses.pixelwise import focal_loss  # noqa: E402
 

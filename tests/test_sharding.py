@@ -22,14 +22,18 @@ import pytest
 from jax.sharding import AxisType, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxseg_losses import combine, compound, overlap, pixelwise
+from jaxseg_losses import (
+    boundary,
+    combine,
+    compound,
+    distance,
+    lovasz,
+    overlap,
+    pixelwise,
+    topology,
+)
+from jaxseg_losses import overlap_variants as variants
 from tests.helpers import random_logits
-
-lovasz = pytest.importorskip("jaxseg_losses.lovasz")
-topology = pytest.importorskip("jaxseg_losses.topology")
-variants = pytest.importorskip("jaxseg_losses.overlap_variants")
-boundary = pytest.importorskip("jaxseg_losses.boundary")
-distance = pytest.importorskip("jaxseg_losses.distance")
 
 NDEV = 8
 B, H, W, C = 8, 8, 8, 3
