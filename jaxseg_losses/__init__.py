@@ -58,11 +58,6 @@ from jaxseg_losses.cross_entropy_variants import (
     poly_cross_entropy,
     topk_cross_entropy,
 )
-from jaxseg_losses.deep_supervision import (
-    deep_supervision,
-    deep_supervision_weights,
-    resize_nearest,
-)
 from jaxseg_losses.distance import (
     distance_field,
     distance_transform_edt,
@@ -81,6 +76,11 @@ from jaxseg_losses.metrics import (
     hausdorff_distance,
     iou_score,
     surface_mask,
+)
+from jaxseg_losses.multiscale import (
+    deep_supervision,
+    deep_supervision_weights,
+    resize_nearest,
 )
 from jaxseg_losses.overlap import (
     OverlapStatistics,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 from jaxseg_losses.combine import named_sum
-from jaxseg_losses.deep_supervision import (
+from jaxseg_losses.multiscale import (
     deep_supervision,
     deep_supervision_weights,
     resize_nearest,

@@ -58,7 +58,7 @@ def resize_nearest(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.deep_supervision import resize_nearest
+      >>> from jaxseg_losses.multiscale import resize_nearest
       >>> resize_nearest(jnp.arange(6)[None], (3,))
       Array([[1, 3, 5]], dtype=int32)
     """
@@ -91,7 +91,7 @@ def deep_supervision_weights(
       A list of ``levels`` floats.
 
     Example:
-      >>> from jaxseg_losses.deep_supervision import deep_supervision_weights
+      >>> from jaxseg_losses.multiscale import deep_supervision_weights
       >>> deep_supervision_weights(6)
       [1.0, 0.5, 0.25, 0.125, 0.0625, 0.0625]
     """
@@ -149,7 +149,7 @@ def deep_supervision(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.deep_supervision import deep_supervision
+      >>> from jaxseg_losses.multiscale import deep_supervision
       >>> from jaxseg_losses.overlap import dice_loss
       >>> labels = jnp.zeros((1, 8, 8), int).at[0, 2:6, 2:6].set(1)
       >>> outputs = [jnp.zeros((1, 8, 8, 2)), jnp.zeros((1, 4, 4, 2))]
