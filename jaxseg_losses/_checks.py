@@ -126,6 +126,13 @@ def check_class_vector(
     return v
 
 
+def keep_classes(values: jax.Array, include_background: bool) -> jax.Array:
+    """Drops channel 0 of ``(..., C)`` when ``include_background=False`` and ``C > 1``."""
+    if include_background or values.shape[-1] == 1:
+        return values
+    return values[..., 1:]
+
+
 def spatial_axes(ndim: int) -> tuple[int, ...]:
     """Spatial axes of a ``(B, *spatial, C)`` array."""
     return tuple(range(1, ndim - 1))

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from jaxseg_losses._checks import (
     Prepared,
     check_choice,
+    keep_classes,
     prepare,
     safe_divide,
     shape_str,
@@ -36,11 +37,6 @@ __all__ = (
     "hausdorff_dt_loss",
     "log_hausdorff_dt_loss",
 )
-
-
-def _kept(x: jax.Array, include_background: bool) -> jax.Array:
-    """Drops channel 0 when ``include_background`` is False (and there is more than one)."""
-    return x if include_background or x.shape[-1] == 1 else x[..., 1:]
 
 
 def _channels_to_batch(fn, masks: jax.Array) -> jax.Array:
@@ -129,7 +125,7 @@ def boundary_loss(
         phi = signed_distance_map(prep.targets > 0.5, sampling=sampling)
     else:
         phi = _check_distance_maps(distance_maps, prep.targets.shape)
-    terms = _kept(prep.probabilities() * phi, include_background)
+    terms = keep_classes(prep.probabilities() * phi, include_background)
     return _mean_over_pixels_and_classes(terms, prep.valid)
 
 
@@ -138,8 +134,8 @@ def _hausdorff_terms(
 ) -> jax.Array:
     if alpha <= 0:
         raise ValueError(f"alpha: expected a value > 0; got {alpha}")
-    probs = _kept(prep.probabilities(), include_background)
-    targets = _kept(prep.targets, include_background)
+    probs = keep_classes(prep.probabilities(), include_background)
+    targets = keep_classes(prep.targets, include_background)
     truth = targets > 0.5
     # Excluded pixels take the truth's value in the thresholded prediction: they add no boundary.
     predicted = jnp.where(prep.valid[..., None] > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
@@ -427,8 +423,8 @@ def active_contour_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
-    u = _kept(prep.probabilities(), include_background)
-    v = _kept(prep.targets, include_background)
+    u = keep_classes(prep.probabilities(), include_background)
+    v = keep_classes(prep.targets, include_background)
     valid = prep.valid[..., None]
     region = u * (v - inside_value) ** 2 + (1.0 - u) * (v - outside_value) ** 2
     spatial = spatial_axes(u.ndim)

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxseg_losses._checks import prepare, safe_divide, spatial_axes
+from jaxseg_losses._checks import keep_classes, prepare, safe_divide, spatial_axes
 
 __all__ = ("hausdorff_erosion_loss",)
 
@@ -114,9 +114,8 @@ def hausdorff_erosion_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    p, y = prep.probabilities(), prep.targets
-    if not include_background and p.shape[-1] > 1:
-        p, y = p[..., 1:], y[..., 1:]
+    p = keep_classes(prep.probabilities(), include_background)
+    y = keep_classes(prep.targets, include_background)
     valid = prep.valid[..., None]
     bound = jnp.where(valid > 0, (p - y) ** 2, 0.0)
 

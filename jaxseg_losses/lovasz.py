@@ -41,7 +41,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import check_choice, prepare, safe_divide
+from jaxseg_losses._checks import check_choice, keep_classes, prepare, safe_divide
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
 
@@ -175,11 +175,9 @@ def lovasz_softmax_loss(
         mask=mask, ignore_index=ignore_index,
     )
     batch = prep.predictions.shape[0]
-    probs = _rows(prep.probabilities(), per_image)  # (G, C, N)
-    fg = _rows(prep.targets, per_image)
+    probs = _rows(keep_classes(prep.probabilities(), include_background), per_image)  # (G, C, N)
+    fg = _rows(keep_classes(prep.targets, include_background), per_image)
     valid = _valid_rows(prep.valid, per_image)  # (G, 1, N)
-    if not include_background:
-        probs, fg = probs[:, 1:], fg[:, 1:]
     errors = jnp.abs(fg - probs)
     per_class = _lovasz_extension(errors, fg, valid, errors)  # (G, C_kept)
     if classes == "present":

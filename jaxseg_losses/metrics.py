@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import safe_divide, shape_str
+from jaxseg_losses._checks import keep_classes, safe_divide, shape_str
 from jaxseg_losses.distance import distance_transform_edt
 
 
@@ -55,10 +55,6 @@ def _as_masks(
         )
     binarise = lambda x: x if x.dtype == jnp.bool_ else x > 0.5
     return binarise(pred), binarise(true)
-
-
-def _kept(x: jax.Array, include_background: bool) -> jax.Array:
-    return x if include_background or x.shape[-1] == 1 else x[..., 1:]
 
 
 def _counts(pred: jax.Array, true: jax.Array):
@@ -97,7 +93,7 @@ def dice_score(
     """
     pred, true = _as_masks(predictions, labels, num_classes)
     tp, pred_sum, true_sum = _counts(
-        _kept(pred, include_background), _kept(true, include_background)
+        keep_classes(pred, include_background), keep_classes(true, include_background)
     )
     return safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score)
 
@@ -133,7 +129,7 @@ def iou_score(
     """
     pred, true = _as_masks(predictions, labels, num_classes)
     tp, pred_sum, true_sum = _counts(
-        _kept(pred, include_background), _kept(true, include_background)
+        keep_classes(pred, include_background), keep_classes(true, include_background)
     )
     return safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score)
 
@@ -179,7 +175,7 @@ def _distance_to(surface: jax.Array, sampling) -> jax.Array:
 
 
 def _surface_distances(pred, true, sampling, include_background):
-    pred, true = _kept(pred, include_background), _kept(true, include_background)
+    pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     pred_surface, true_surface = surface_mask(pred), surface_mask(true)
     # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
     forward, backward = _distance_to(true_surface, sampling), _distance_to(pred_surface, sampling)

@@ -63,6 +63,7 @@ from jaxseg_losses._checks import (
     check_choice,
     check_class_vector,
     is_concrete,
+    keep_classes,
     prepare,
     safe_divide,
     safe_power,
@@ -243,13 +244,6 @@ def _ratio(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
     return safe_divide(numerator, denominator, fill=1.0)
 
 
-def _keep_classes(values: jax.Array, include_background: bool) -> jax.Array:
-    """Drops channel 0 of ``(..., C)`` when ``include_background=False`` and ``C > 1``."""
-    if include_background or values.shape[-1] == 1:
-        return values
-    return values[..., 1:]
-
-
 def _reduce_classes(
     per_class: jax.Array,
     *,
@@ -259,13 +253,13 @@ def _reduce_classes(
     reduction: str,
 ) -> jax.Array:
     """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``."""
-    per_class = _keep_classes(per_class, include_background)
+    per_class = keep_classes(per_class, include_background)
     if reduction == "class":
         out = per_class
     elif class_weights is None:
         out = jnp.mean(per_class, axis=-1)
     else:
-        w = _keep_classes(class_weights, include_background)
+        w = keep_classes(class_weights, include_background)
         out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w))
     return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
 
@@ -751,8 +745,8 @@ def generalized_dice_loss(
     s = _statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
     )
-    tp, total = (_keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
-    w = _gdl_weights(_keep_classes(s.sum_y, include_background), weight_type)
+    tp, total = (keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
+    w = _gdl_weights(keep_classes(s.sum_y, include_background), weight_type)
     score = _ratio(
         2.0 * jnp.sum(w * tp, axis=-1) + nr, jnp.sum(w * total, axis=-1) + dr
     )
@@ -848,7 +842,7 @@ def exp_log_loss(
 
     dice = jnp.maximum(_dice_score(stats, nr, dr), PROB_EPS)
     dice_term = jnp.mean(
-        safe_power(-jnp.log(_keep_classes(dice, include_background)), gamma_dice), axis=-1
+        safe_power(-jnp.log(keep_classes(dice, include_background)), gamma_dice), axis=-1
     )
 
     y, v = prep.targets, prep.valid[..., None]
