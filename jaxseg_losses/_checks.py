@@ -15,6 +15,8 @@ Conventions (see the package docstring for the user-facing version):
 
 from __future__ import annotations
 
+import functools
+import math
 from typing import NamedTuple
 
 import jax
@@ -136,6 +138,46 @@ def keep_classes(values: jax.Array, include_background: bool) -> jax.Array:
 def spatial_axes(ndim: int) -> tuple[int, ...]:
     """Spatial axes of a ``(B, *spatial, C)`` array."""
     return tuple(range(1, ndim - 1))
+
+
+# Pixels folded into the minor axis by spatial_sum (a divisor of the pixel count at most this).
+_SUM_FOLD = 128
+
+
+def spatial_sum(values: jax.Array) -> jax.Array:
+    """Sum of ``(B, *spatial, C)`` over the spatial axes -> ``(B, C)``.
+
+    XLA:CPU sums a big axis into a short minor (class) axis about 2x slower than it streams the
+    data; folding ``k`` pixels into the minor axis, ``(B, N / k, k C)``, summing the major axis
+    and then the ``k`` partial sums runs at memory speed (benchmarks/losses.py).
+    """
+    batch, num_classes = values.shape[0], values.shape[-1]
+    pixels = math.prod(values.shape[1:-1])
+    fold = math.gcd(pixels, _SUM_FOLD)
+    spec = explicit_sharding_spec(values)
+    out_sharding = None
+    if spec is not None:  # sharding in types: the reshape may merge only unsharded axes
+        if any(entry is not None for entry in spec[1:]):
+            return jnp.sum(values, axis=spatial_axes(values.ndim))
+        out_sharding = jax.P(spec[0], None, None)
+    folded = jnp.reshape(
+        values, (batch, pixels // fold, fold * num_classes), out_sharding=out_sharding
+    )
+    partial = jnp.sum(folded, axis=1)
+    return jnp.sum(partial.reshape(batch, fold, num_classes), axis=1)
+
+
+def explicit_sharding_spec(x: jax.Array) -> jax.P | None:
+    """The PartitionSpec of ``x`` when some axis is sharded over an Explicit mesh, else None."""
+    sharding = jax.typeof(x).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or not getattr(mesh, "axis_names", ()):
+        return None
+    explicit = jax.sharding.AxisType.Explicit
+    if not any(t == explicit for t in getattr(mesh, "axis_types", ())):
+        return None
+    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
+    return jax.P(*spec) if any(entry is not None for entry in spec) else None
 
 
 # --------------------------------------------------------------------------- value checks
@@ -269,12 +311,82 @@ def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]
 
 # --------------------------------------------------------------------------- activations
 
+# XLA:CPU reduces a short minor axis (the class axis of channels-last data) several times slower
+# than it maps elementwise, in the value and, worse, in the gradient. Up to this many classes the
+# class-axis operations below work on the C planes ``x[..., c]`` (elementwise over the pixels)
+# and stack the result: 2-2.5x faster softmax losses (value+grad, benchmarks/losses.py), same
+# values. Beyond it (or where it does not matter) the plain ``jax.nn`` / ``jnp`` forms are used.
+PLANE_MAX_CLASSES = 16
+
+
+def _planes(x: jax.Array) -> list[jax.Array] | None:
+    """The class planes ``x[..., c]`` of a small class axis, or ``None`` for a large one."""
+    if x.shape[-1] > PLANE_MAX_CLASSES:
+        return None
+    return [x[..., c] for c in range(x.shape[-1])]
+
+
+def class_sum(x: jax.Array) -> jax.Array:
+    """``jnp.sum(x, axis=-1)``, computed plane by plane for a small class axis."""
+    planes = _planes(x)
+    return jnp.sum(x, axis=-1) if planes is None else functools.reduce(jnp.add, planes)
+
+
+def class_mean(x: jax.Array) -> jax.Array:
+    """``jnp.mean(x, axis=-1)``, computed plane by plane for a small class axis."""
+    return class_sum(x) / x.shape[-1]
+
+
+def _max_plane(planes: list[jax.Array]) -> jax.Array:
+    """Elementwise max of the planes, without gradient (log-sum-exp shift only)."""
+    return jax.lax.stop_gradient(functools.reduce(jnp.maximum, planes))
+
+
+def softmax(z: jax.Array) -> jax.Array:
+    """Softmax over the last (class) axis."""
+    planes = _planes(z)
+    if planes is None:
+        return jax.nn.softmax(z, axis=-1)
+    shift = _max_plane(planes)
+    exps = [jnp.exp(plane - shift) for plane in planes]
+    inverse_total = 1.0 / functools.reduce(jnp.add, exps)
+    return jnp.stack([e * inverse_total for e in exps], axis=-1)
+
+
+def log_softmax(z: jax.Array) -> jax.Array:
+    """Log-softmax over the last (class) axis, stable for logits up to +-1e4."""
+    planes = _planes(z)
+    if planes is None:
+        return jax.nn.log_softmax(z, axis=-1)
+    shift = _max_plane(planes)
+    log_total = shift + jnp.log(functools.reduce(jnp.add, [jnp.exp(p - shift) for p in planes]))
+    return jnp.stack([plane - log_total for plane in planes], axis=-1)
+
+
+def log_softmax_complement(z: jax.Array) -> jax.Array:
+    """``log(1 - softmax(z))`` per class: log-sum-exp of the other classes minus that of all."""
+    planes = _planes(z)
+    if planes is None:  # a (C, C) intermediate, fine for the rare many-class case
+        num_classes = z.shape[-1]
+        off_diagonal = jnp.where(jnp.eye(num_classes, dtype=bool), -jnp.inf, 0.0)
+        others = jax.nn.logsumexp(z[..., None, :] + off_diagonal, axis=-1)
+        return others - jax.nn.logsumexp(z, axis=-1, keepdims=True)
+
+    def logsumexp(terms: list[jax.Array]) -> jax.Array:
+        shift = _max_plane(terms)
+        return shift + jnp.log(functools.reduce(jnp.add, [jnp.exp(t - shift) for t in terms]))
+
+    log_total = logsumexp(planes)
+    return jnp.stack(
+        [logsumexp(planes[:c] + planes[c + 1:]) - log_total for c in range(len(planes))], axis=-1
+    )
+
 
 def probabilities(predictions: jax.Array, *, mode: str, from_logits: bool) -> jax.Array:
     if not from_logits:
         return predictions
     if mode == "multiclass":
-        return jax.nn.softmax(predictions, axis=-1)
+        return softmax(predictions)
     return jax.nn.sigmoid(predictions)
 
 
@@ -283,25 +395,21 @@ def log_probability(predictions: jax.Array, *, mode: str, from_logits: bool) -> 
     if not from_logits:
         return jnp.log(jnp.clip(predictions, PROB_EPS, 1.0))
     if mode == "multiclass":
-        return jax.nn.log_softmax(predictions, axis=-1)
+        return log_softmax(predictions)
     return jax.nn.log_sigmoid(predictions)
 
 
 def log_complement(predictions: jax.Array, *, mode: str, from_logits: bool) -> jax.Array:
     """``log(1 - p)``, stable for logits up to +-1e4.
 
-    Sigmoid: ``log_sigmoid(-z)``. Softmax: the log-sum-exp of the other classes minus the
-    log-sum-exp of all (a ``(C, C)`` intermediate, fine for the usual handful of classes).
-    Probabilities are clipped to ``[0, 1 - 1e-7]`` first.
+    Sigmoid: ``log_sigmoid(-z)``. Softmax: :func:`log_softmax_complement`. Probabilities are
+    clipped to ``[0, 1 - 1e-7]`` first.
     """
     if not from_logits:
         return jnp.log1p(-jnp.clip(predictions, 0.0, 1.0 - PROB_EPS))
     if mode != "multiclass":
         return jax.nn.log_sigmoid(-predictions)
-    num_classes = predictions.shape[-1]
-    off_diagonal = jnp.where(jnp.eye(num_classes, dtype=bool), -jnp.inf, 0.0)
-    others = jax.nn.logsumexp(predictions[..., None, :] + off_diagonal, axis=-1)
-    return others - jax.nn.logsumexp(predictions, axis=-1, keepdims=True)
+    return log_softmax_complement(predictions)
 
 
 # --------------------------------------------------------------------------- safe arithmetic

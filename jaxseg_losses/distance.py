@@ -51,6 +51,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxseg_losses._checks import explicit_sharding_spec
+
 __all__ = ["distance_transform_edt", "signed_distance_map", "distance_field"]
 
 # Axes up to this length use the brute-force min-plus pass; longer axes the linear-time
@@ -286,7 +288,7 @@ def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax
     A batch sharded over an Explicit mesh (sharding in types) runs per device in ``shard_map``:
     the images are independent, and the flattened line layout below cannot merge a sharded axis.
     """
-    spec = _explicit_batch_spec(fg, nsp)
+    spec = explicit_sharding_spec(fg)
     if spec is None:
         return _edt_local(fg, sampling, nsp, fill_value)
     if any(entry is not None for entry in spec[fg.ndim - nsp:]):  # spatial axes must be whole
@@ -294,19 +296,6 @@ def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax
         fg = jax.sharding.reshard(fg, spec)
     local = functools.partial(_edt_local, nsp=nsp, fill_value=fill_value)
     return jax.shard_map(local, in_specs=(spec, jax.P()), out_specs=spec)(fg, sampling)
-
-
-def _explicit_batch_spec(x: jax.Array, nsp: int):
-    """The PartitionSpec of ``x`` when some axis is sharded over an Explicit mesh, else None."""
-    sharding = jax.typeof(x).sharding
-    mesh = getattr(sharding, "mesh", None)
-    if mesh is None or not getattr(mesh, "axis_names", ()):
-        return None
-    explicit = jax.sharding.AxisType.Explicit
-    if not any(t == explicit for t in getattr(mesh, "axis_types", ())):
-        return None
-    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
-    return jax.P(*spec) if any(entry is not None for entry in spec) else None
 
 
 def _edt_local(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:

@@ -67,6 +67,7 @@ from jaxseg_losses._checks import (
     prepare,
     safe_divide,
     safe_power,
+    spatial_sum,
 )
 
 __all__ = (
@@ -115,7 +116,7 @@ def _aggregate(values: jax.Array, per_image: bool, axis_name) -> jax.Array:
 
     ``values`` has the spatial axes at positions ``1 .. ndim - 2`` (a trailing class axis).
     """
-    summed = jnp.sum(values, axis=tuple(range(1, values.ndim - 1)))
+    summed = spatial_sum(values)
     if per_image:
         return summed
     summed = jnp.sum(summed, axis=0, keepdims=True)
