@@ -21,8 +21,6 @@ import jax.numpy as jnp
 from jaxseg_losses._checks import (
     Prepared,
     check_choice,
-    class_mean,
-    class_sum,
     keep_classes,
     prepare,
     safe_divide,
@@ -347,17 +345,16 @@ def distance_penalized_cross_entropy(
         mask=mask, ignore_index=ignore_index,
     )
     truth = prep.targets > 0.5
-    log_p = prep.log_p()
     if mode == "multiclass":
-        weight = 1.0 + class_sum(boundary_weight_map(truth, sampling=sampling) * truth)
-        pixel = -class_sum(prep.targets * log_p) * weight
+        weight = 1.0 + jnp.sum(boundary_weight_map(truth, sampling=sampling) * truth, axis=-1)
+        pixel = prep.softmax_cross_entropy(prep.targets) * weight
     else:
         both = jnp.concatenate([truth, ~truth], axis=-1)
         phi_in, phi_out = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
         weight = 1.0 + jnp.where(truth, phi_in, phi_out)
         y = prep.targets
-        bce = -(y * log_p + (1.0 - y) * prep.log_not_p())
-        pixel = class_mean(bce * weight)
+        bce = -(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
+        pixel = jnp.mean(bce * weight, axis=-1)
     axes = tuple(range(1, pixel.ndim))
     return safe_divide(jnp.sum(pixel * prep.valid, axis=axes), jnp.sum(prep.valid, axis=axes))
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import Prepared, class_mean, class_sum, is_concrete, prepare, safe_divide
+from jaxseg_losses._checks import Prepared, is_concrete, prepare, safe_divide
 from jaxseg_losses.pixelwise import _reduce
 
 __all__ = ("poly_cross_entropy", "topk_cross_entropy")
@@ -21,8 +21,8 @@ def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
     """``(B, *spatial)`` CE (softmax) or channel-mean BCE (sigmoid)."""
     y = prep.targets
     if prep.mode == "multiclass":
-        return -class_sum(y * prep.log_p())
-    return -class_mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
+        return prep.softmax_cross_entropy(y)
+    return -jnp.mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p(), axis=-1)
 
 
 def topk_cross_entropy(
@@ -155,12 +155,12 @@ def poly_cross_entropy(
     )
     y, p = prep.targets, prep.probabilities()
     if mode == "multiclass":
-        one_minus_pt = class_sum(y * (1.0 - p))
+        one_minus_pt = jnp.sum(y * (1.0 - p), axis=-1)
     else:
         if from_logits:  # 1 - p_t without cancellation: sigma(-z) y + sigma(z) (1 - y)
             one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
         else:
             one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
-        one_minus_pt = class_mean(one_minus_pt)
+        one_minus_pt = jnp.mean(one_minus_pt, axis=-1)
     pixel = _pixel_cross_entropy(prep) + epsilon * one_minus_pt
     return _reduce(pixel, prep.valid, reduction)

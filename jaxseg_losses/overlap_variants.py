@@ -20,7 +20,6 @@ import numpy as np
 from jaxseg_losses._checks import (
     check_choice,
     check_class_vector,
-    class_sum,
     is_concrete,
     prepare,
     safe_divide,
@@ -260,7 +259,7 @@ def generalized_wasserstein_dice_loss(
         volumes = jax.lax.stop_gradient(agg(v[..., None] * y))  # (B or 1, C)
         alpha = 1.0 / (volumes + 1.0)
         alpha = alpha.reshape(alpha.shape[:1] + (1,) * (y.ndim - 2) + alpha.shape[1:])
-    alpha_pixel = class_sum(y * alpha)  # (B, *spatial)
+    alpha_pixel = jnp.sum(y * alpha, axis=-1)  # (B, *spatial)
     tp = agg((v * alpha_pixel * (1.0 - wasserstein))[..., None])[..., 0]
     if weighting_mode == "default":
         denominator = 2.0 * tp + agg((v * wasserstein)[..., None])[..., 0]

@@ -26,8 +26,6 @@ from jaxseg_losses._checks import (
     Prepared,
     check_choice,
     check_class_vector,
-    class_mean,
-    class_sum,
     prepare,
     safe_divide,
     safe_power,
@@ -72,12 +70,11 @@ def _softmax_cross_entropy(
     prep: Prepared, weights: jax.Array | None, label_smoothing: float, reduction: str
 ) -> jax.Array:
     """Class-weighted softmax CE; ``weights`` broadcast against ``(B, *spatial, C)``."""
-    log_p = prep.log_p()
     targets = _smooth(prep.targets, label_smoothing)
     if weights is None:
-        return _reduce(-class_sum(targets * log_p), prep.valid, reduction)
-    pixel = -class_sum(weights * targets * log_p)
-    pixel_weight = class_sum(weights * targets)
+        return _reduce(prep.softmax_cross_entropy(targets), prep.valid, reduction)
+    pixel = prep.softmax_cross_entropy(weights * targets)
+    pixel_weight = jnp.sum(weights * targets, axis=-1)
     return _reduce(pixel, prep.valid, reduction, normaliser=prep.valid * pixel_weight)
 
 
@@ -87,7 +84,7 @@ def _sigmoid_cross_entropy(
     log_p, log_not_p = prep.log_p(), prep.log_not_p()
     y = prep.targets
     positive = y * log_p if pos_weight is None else pos_weight * y * log_p
-    pixel = -class_mean(positive + (1.0 - y) * log_not_p)
+    pixel = -jnp.mean(positive + (1.0 - y) * log_not_p, axis=-1)
     return _reduce(pixel, prep.valid, reduction)
 
 
@@ -341,7 +338,7 @@ def focal_loss(
         alpha_c = _softmax_alpha(alpha, num_classes)
         if alpha_c is not None:
             terms = terms * alpha_c
-        return _reduce(class_sum(terms), prep.valid, reduction)
+        return _reduce(jnp.sum(terms, axis=-1), prep.valid, reduction)
     if from_logits:  # sigma(-z) = 1 - p without cancellation
         one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
     else:
@@ -351,7 +348,7 @@ def focal_loss(
     if alpha is not None:
         a = check_class_vector(alpha, num_classes, name="alpha")
         terms = terms * (a * y + (1.0 - a) * (1.0 - y))
-    return _reduce(class_mean(terms), prep.valid, reduction)
+    return _reduce(jnp.mean(terms, axis=-1), prep.valid, reduction)
 
 
 def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
@@ -432,9 +429,9 @@ def conservative_loss(
 
     y = prep.targets
     if mode == "multiclass":
-        pixel = class_sum(y * per_probability(prep.log_p()))
+        pixel = jnp.sum(y * per_probability(prep.log_p()), axis=-1)
     else:
         log_p, log_not_p = prep.log_p(), prep.log_not_p()
         terms = y * per_probability(log_p) + (1.0 - y) * per_probability(log_not_p)
-        pixel = class_mean(terms)
+        pixel = jnp.mean(terms, axis=-1)
     return _reduce(pixel, prep.valid, reduction)

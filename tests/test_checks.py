@@ -1,0 +1,127 @@
+"""The shared class-axis activations and spatial sums of ``_checks`` vs NumPy (both code paths)."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+from jaxseg_losses._checks import (
+    PLANE_MAX_CLASSES,
+    log_softmax,
+    log_softmax_complement,
+    softmax,
+    softmax_cross_entropy,
+    spatial_sum,
+)
+from tests.helpers import random_logits, softmax_np
+
+# Both code paths: plane by plane (small C) and the jax.nn / jnp fallback (C above the limit).
+CLASS_COUNTS = (2, 3, PLANE_MAX_CLASSES, PLANE_MAX_CLASSES + 1)
+
+
+def _log_softmax_np(z: np.ndarray) -> np.ndarray:
+    z = z.astype(np.float64)
+    shifted = z - z.max(-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
+
+
+def _log_complement_np(z: np.ndarray) -> np.ndarray:
+    """log(1 - p_c) = log sum_{k != c} exp(z_k) - log sum_k exp(z_k), in float64."""
+    z = z.astype(np.float64)
+    out = np.empty_like(z)
+    for c in range(z.shape[-1]):
+        others = np.delete(z, c, axis=-1)
+        top = others.max(-1)
+        out[..., c] = top + np.log(np.exp(others - top[..., None]).sum(-1))
+    return out + _log_softmax_np(z) - z
+
+
+@pytest.mark.parametrize("num_classes", CLASS_COUNTS)
+def test_activations_match_numpy(num_classes):
+    z = random_logits(0, (2, 5, 3, num_classes))
+    np.testing.assert_allclose(softmax(jnp.asarray(z)), softmax_np(z), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(log_softmax(jnp.asarray(z)), _log_softmax_np(z), atol=2e-5)
+    np.testing.assert_allclose(
+        log_softmax_complement(jnp.asarray(z)), _log_complement_np(z), atol=2e-5
+    )
+
+
+@pytest.mark.parametrize("num_classes", CLASS_COUNTS)
+def test_softmax_cross_entropy_matches_numpy(num_classes):
+    z = random_logits(1, (2, 4, 3, num_classes))
+    # Soft, weighted targets that do not sum to 1: the form must not assume they do.
+    t = np.random.default_rng(5).uniform(0, 2, z.shape).astype(np.float32)
+    expected = -(t * _log_softmax_np(z)).sum(-1)
+    got = softmax_cross_entropy(jnp.asarray(z), jnp.asarray(t))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    grad = jax.grad(lambda x: jnp.sum(softmax_cross_entropy(x, jnp.asarray(t))))(jnp.asarray(z))
+    np.testing.assert_allclose(grad, softmax_np(z) * t.sum(-1, keepdims=True) - t, atol=1e-5)
+
+
+@pytest.mark.parametrize("num_classes", (3, PLANE_MAX_CLASSES + 1))
+def test_activation_gradients(num_classes):
+    z = jnp.asarray(random_logits(2, (1, 3, 2, num_classes), scale=1.0))
+    for fn in (softmax, log_softmax, log_softmax_complement):
+        check_grads(fn, (z,), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
+    # The same gradients as the jax.nn forms (the max shift carries no gradient).
+    w = jnp.asarray(random_logits(3, z.shape))
+    for ours, ref in ((softmax, jax.nn.softmax), (log_softmax, jax.nn.log_softmax)):
+        np.testing.assert_allclose(
+            jax.grad(lambda x, f=ours: jnp.sum(w * f(x)))(z),
+            jax.grad(lambda x, f=ref: jnp.sum(w * f(x, axis=-1)))(z),
+            rtol=1e-5, atol=1e-5,
+        )
+
+
+@pytest.mark.parametrize("num_classes", (2, 4, PLANE_MAX_CLASSES + 1))
+def test_activations_extreme_logits(num_classes):
+    z = np.zeros((1, 2, 2, num_classes), np.float32)
+    z[..., 0] = 1e4
+    z[0, 1, 1, 0] = -1e4  # the last pixel: class 0 far below the others
+    z = jnp.asarray(z)
+    targets = jnp.eye(num_classes)[jnp.zeros(z.shape[:-1], int)]
+    ce = functools.partial(softmax_cross_entropy, targets=targets)
+    for fn in (softmax, log_softmax, log_softmax_complement, ce):
+        value, grad = jax.value_and_grad(lambda x, f=fn: jnp.sum(f(x)))(z)
+        assert np.isfinite(value) and np.all(np.isfinite(grad)), fn
+    p = softmax(z)
+    # Target class 0: CE 0 where it leads by 1e4, 1e4 + log(C - 1) where it trails by 1e4.
+    expected = [[0.0, 0.0], [0.0, 1e4 + np.log(num_classes - 1)]]
+    np.testing.assert_allclose(ce(z)[0], expected, rtol=1e-6)
+    np.testing.assert_allclose(p[0, 0, 0], np.eye(num_classes)[0], atol=1e-7)
+    # log(1 - p_0) where p_0 = 1 - (C - 1) exp(-1e4): the others' log-sum-exp, not log(0).
+    assert float(log_softmax_complement(z)[0, 0, 0, 0]) == pytest.approx(
+        -1e4 + np.log(num_classes - 1), rel=1e-6
+    )
+    np.testing.assert_allclose(log_softmax(z)[0, 1, 1, 0], -1e4 - np.log(num_classes - 1),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 7, 3), (2, 5, 6, 4), (1, 3, 5, 7, 2), (3, 256, 2), (2, 16, 40, 1)]
+)
+def test_spatial_sum_matches_numpy(shape):
+    x = random_logits(4, shape)
+    expected = x.astype(np.float64).sum(axis=tuple(range(1, x.ndim - 1)))
+    got = jax.jit(spatial_sum)(jnp.asarray(x))
+    assert got.shape == (shape[0], shape[-1])
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    spatial=st.lists(st.integers(1, 9), min_size=1, max_size=3),
+    num_classes=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_spatial_sum_property(spatial, num_classes, seed):
+    x = random_logits(seed, (2, *spatial, num_classes))
+    expected = x.astype(np.float64).sum(axis=tuple(range(1, x.ndim - 1)))
+    np.testing.assert_allclose(spatial_sum(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-4)
