@@ -121,11 +121,15 @@ def boundary_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
-    if distance_maps is None:
-        phi = signed_distance_map(prep.targets > 0.5, sampling=sampling)
+    if distance_maps is None:  # maps of the kept classes only: the EDTs dominate the cost
+        phi = signed_distance_map(
+            keep_classes(prep.targets, include_background) > 0.5, sampling=sampling
+        )
     else:
-        phi = _check_distance_maps(distance_maps, prep.targets.shape)
-    terms = keep_classes(prep.probabilities() * phi, include_background)
+        phi = keep_classes(
+            _check_distance_maps(distance_maps, prep.targets.shape), include_background
+        )
+    terms = keep_classes(prep.probabilities(), include_background) * phi
     return _mean_over_pixels_and_classes(terms, prep.valid)
 
 
@@ -347,7 +351,7 @@ def distance_penalized_cross_entropy(
     truth = prep.targets > 0.5
     if mode == "multiclass":
         weight = 1.0 + jnp.sum(boundary_weight_map(truth, sampling=sampling) * truth, axis=-1)
-        pixel = prep.softmax_cross_entropy(prep.targets) * weight
+        pixel = prep.softmax_cross_entropy() * weight
     else:
         both = jnp.concatenate([truth, ~truth], axis=-1)
         phi_in, phi_out = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)

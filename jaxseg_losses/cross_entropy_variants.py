@@ -21,7 +21,7 @@ def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
     """``(B, *spatial)`` CE (softmax) or channel-mean BCE (sigmoid)."""
     y = prep.targets
     if prep.mode == "multiclass":
-        return prep.softmax_cross_entropy(y)
+        return prep.softmax_cross_entropy()
     return -jnp.mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p(), axis=-1)
 
 
@@ -154,7 +154,10 @@ def poly_cross_entropy(
         ignore_index=ignore_index,
     )
     y, p = prep.targets, prep.probabilities()
-    if mode == "multiclass":
+    log_pt = prep.label_log_p()
+    if log_pt is not None:  # integer labels: 1 - p_y without cancellation
+        one_minus_pt = -jnp.expm1(log_pt)
+    elif mode == "multiclass":
         one_minus_pt = jnp.sum(y * (1.0 - p), axis=-1)
     else:
         if from_logits:  # 1 - p_t without cancellation: sigma(-z) y + sigma(z) (1 - y)

@@ -70,12 +70,15 @@ def _softmax_cross_entropy(
     prep: Prepared, weights: jax.Array | None, label_smoothing: float, reduction: str
 ) -> jax.Array:
     """Class-weighted softmax CE; ``weights`` broadcast against ``(B, *spatial, C)``."""
-    targets = _smooth(prep.targets, label_smoothing)
+    if label_smoothing:  # smoothed targets are no longer one class per pixel
+        prep = prep._replace(
+            targets=_smooth(prep.targets, label_smoothing), class_index=None
+        )
+    pixel = prep.softmax_cross_entropy(weights)
     if weights is None:
-        return _reduce(prep.softmax_cross_entropy(targets), prep.valid, reduction)
-    pixel = prep.softmax_cross_entropy(weights * targets)
-    pixel_weight = jnp.sum(weights * targets, axis=-1)
-    return _reduce(pixel, prep.valid, reduction, normaliser=prep.valid * pixel_weight)
+        return _reduce(pixel, prep.valid, reduction)
+    normaliser = prep.valid * prep.target_weight(weights)
+    return _reduce(pixel, prep.valid, reduction, normaliser=normaliser)
 
 
 def _sigmoid_cross_entropy(
@@ -331,6 +334,13 @@ def focal_loss(
     num_classes = prep.num_classes
     y = prep.targets
     p = prep.probabilities()
+    log_pt = prep.label_log_p()
+    if log_pt is not None:  # integer labels: only the labelled class has a term
+        pixel = -safe_power(-jnp.expm1(log_pt), gamma) * log_pt
+        alpha_c = _softmax_alpha(alpha, num_classes)
+        if alpha_c is not None:
+            pixel = pixel * prep.target_weight(alpha_c)
+        return _reduce(pixel, prep.valid, reduction)
     if mode == "multiclass":
         log_p = prep.log_p()
         # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
@@ -428,7 +438,10 @@ def conservative_loss(
         return strength * (1.0 - u) ** 2 * jnp.log(u) / log_a
 
     y = prep.targets
-    if mode == "multiclass":
+    log_pt = prep.label_log_p()
+    if log_pt is not None:  # integer labels: only the labelled class has a term
+        pixel = per_probability(log_pt)
+    elif mode == "multiclass":
         pixel = jnp.sum(y * per_probability(prep.log_p()), axis=-1)
     else:
         log_p, log_not_p = prep.log_p(), prep.log_not_p()
