@@ -67,7 +67,7 @@ def test_softmax_cross_entropy_matches_numpy(num_classes):
 
 @pytest.mark.parametrize("num_classes", (3, PLANE_MAX_CLASSES + 1))
 def test_activation_gradients(num_classes):
-    z = jnp.asarray(random_logits(2, (1, 3, 2, num_classes), scale=1.0))
+    z = jnp.asarray(random_logits(2, (1, 2, 2, num_classes), scale=1.0))
     for fn in (softmax, log_softmax, log_softmax_complement):
         check_grads(fn, (z,), order=1, modes=("rev",), atol=1e-2, rtol=1e-2)
     # The same gradients as the jax.nn forms (the max shift carries no gradient).
@@ -89,7 +89,7 @@ def test_activations_extreme_logits(num_classes):
     targets = jnp.eye(num_classes)[jnp.zeros(z.shape[:-1], int)]
     ce = functools.partial(softmax_cross_entropy, targets=targets)
     for fn in (softmax, log_softmax, log_softmax_complement, ce):
-        value, grad = jax.value_and_grad(lambda x, f=fn: jnp.sum(f(x)))(z)
+        value, grad = jax.jit(jax.value_and_grad(lambda x, f=fn: jnp.sum(f(x))))(z)
         assert np.isfinite(value) and np.all(np.isfinite(grad)), fn
     p = softmax(z)
     # Target class 0: CE 0 where it leads by 1e4, 1e4 + log(C - 1) where it trails by 1e4.
@@ -125,3 +125,81 @@ def test_spatial_sum_property(spatial, num_classes, seed):
     x = random_logits(seed, (2, *spatial, num_classes))
     expected = x.astype(np.float64).sum(axis=tuple(range(1, x.ndim - 1)))
     np.testing.assert_allclose(spatial_sum(jnp.asarray(x)), expected, rtol=1e-5, atol=1e-4)
+
+
+# --------------------------------------------------------------------------- integer-label paths
+# Integer multiclass labels take the class-plane paths (Prepared.class_index); the same labels
+# one-hot encoded take the dense paths. Both must give the same values and gradients.
+
+INDEX_PATH_CASES = [
+    ("cross_entropy", {}),
+    ("cross_entropy", {"class_weights": [0.5, 1.0, 2.0]}),
+    ("cross_entropy", {"label_smoothing": 0.1}),
+    ("weighted_cross_entropy", {}),
+    ("focal_loss", {}),
+    ("focal_loss", {"gamma": 1.5, "alpha": 0.25}),
+    ("conservative_loss", {}),
+    ("poly_cross_entropy", {}),
+    ("topk_cross_entropy", {}),
+    ("dice_loss", {}),
+    ("dice_loss", {"squared": True, "per_image": False}),
+    ("dice_loss", {"soft_label": True, "include_background": False}),
+    ("jaccard_loss", {}),
+    ("tversky_loss", {}),
+    ("focal_tversky_loss", {}),
+    ("generalized_dice_loss", {}),
+    ("sensitivity_specificity_loss", {}),
+    ("sensitivity_specificity_loss", {"per_image": False}),
+    ("exp_log_loss", {}),
+    ("exp_log_loss", {"per_image": False, "include_background": False}),
+    ("dice_ce_loss", {}),
+    ("dice_focal_loss", {}),
+]
+
+
+def _index_vs_dense(name, options, shape, num_classes, from_logits=True):
+    import jaxseg_losses
+
+    loss = getattr(jaxseg_losses, name)
+    z = random_logits(6, shape + (num_classes,))
+    if not from_logits:
+        z = softmax_np(z).astype(np.float32)
+    y = np.random.default_rng(7).integers(0, num_classes, shape)
+    y[0, 0] = num_classes - 1  # every class but the last may be absent from an image
+    mask = np.random.default_rng(8).uniform(size=shape) > 0.2
+    labels = np.where(mask, y, 255)  # ignored pixels <-> mask=0 with dense labels
+    dense = np.eye(num_classes, dtype=np.float32)[y]
+
+    def index_loss(x):
+        return loss(x, labels, ignore_index=255, from_logits=from_logits, **options)
+
+    def dense_loss(x):
+        return loss(x, dense, mask=mask, from_logits=from_logits, **options)
+
+    (v1, g1), (v2, g2) = (
+        jax.jit(jax.value_and_grad(lambda x, f=f: jnp.sum(f(x))))(jnp.asarray(z))
+        for f in (index_loss, dense_loss)
+    )
+    np.testing.assert_allclose(v1, v2, rtol=2e-5, atol=1e-5, err_msg=name)
+    np.testing.assert_allclose(g1, g2, rtol=2e-4, atol=1e-6, err_msg=name)
+    assert np.all(np.asarray(g1)[~mask] == 0.0), "ignored pixels must get no gradient"
+
+
+@pytest.mark.parametrize(("name", "options"), INDEX_PATH_CASES)
+def test_integer_labels_match_one_hot(name, options):
+    if name == "topk_cross_entropy":  # its mask and ignore_index select the same pixels
+        options = {**options, "k": 50.0}
+    _index_vs_dense(name, options, (2, 6, 5), 3)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "focal_loss", "dice_loss",
+                                  "sensitivity_specificity_loss"])
+def test_integer_labels_match_one_hot_3d_probabilities(name):
+    _index_vs_dense(name, {}, (2, 3, 4, 5), 4, from_logits=False)
+    _index_vs_dense(name, {}, (2, 3, 4, 5), 4)
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "dice_loss"])
+def test_integer_labels_many_classes(name):
+    """Above PLANE_MAX_CLASSES the dense forms run for integer labels too."""
+    _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
