@@ -45,11 +45,12 @@ def topk_cross_entropy(
 
     where :math:`\ell` is the per-pixel cross-entropy, :math:`n_b` the number of valid pixels
     (weight :math:`v > 0`) of example :math:`b` and :math:`H_b` the :math:`|H_b|` valid pixels
-    with the largest :math:`\ell` (ties broken arbitrarily; the value does not depend on it for
-    a binary mask). Static shapes under ``jit``: every example is fully sorted once
-    (``jnp.argsort``) and a position mask keeps the first :math:`|H_b|`, so masks and
-    ``ignore_index`` are respected without data-dependent shapes. The gradient flows to the kept
-    pixels only. ``k=10`` (percent) is SegLoss's default; ``k=100`` is the plain CE.
+    with the largest :math:`\ell`; pixels tied at the threshold share the remaining places
+    equally (the value is the same as for any choice among them with a binary mask). Static
+    shapes under ``jit``: the :math:`|H_b|`-th largest loss is found by bisection over its
+    float32 bits (no sort), so masks and ``ignore_index`` are respected without data-dependent
+    shapes. The gradient flows to the kept pixels only. ``k=10`` (percent) is SegLoss's default;
+    ``k=100`` is the plain CE.
     SegLoss pools the pixels of the whole batch (``per_image=False`` here) and floors the count,
     which gives an empty selection (NaN) for tiny inputs; the ceiling keeps at least one pixel.
 
@@ -93,12 +94,42 @@ def topk_cross_entropy(
     n = jnp.sum(candidate, axis=-1, keepdims=True).astype(jnp.float32)
     # (1 - 1e-6) absorbs float rounding of exact products such as 100 * 10 / 100.
     count = jnp.minimum(jnp.ceil(n * (k / 100.0) * (1.0 - 1e-6)), n)
-    order = jnp.argsort(jnp.where(candidate, -jax.lax.stop_gradient(pixel), jnp.inf), axis=-1)
-    kept = jnp.arange(pixel.shape[-1]) < count
-    w = jnp.take_along_axis(weight, order, axis=-1) * kept
-    values = jnp.take_along_axis(pixel, order, axis=-1)
-    loss = safe_divide(jnp.sum(w * values, axis=-1), jnp.sum(w, axis=-1))
+    key = _order_key(pixel, candidate)
+    threshold = _kth_largest_key(key, count)
+    above, tie = key > threshold, key == threshold
+    # The pixels tied at the threshold share the remaining places equally.
+    tie_share = safe_divide(
+        count - jnp.sum(above, axis=-1, keepdims=True), jnp.sum(tie, axis=-1, keepdims=True)
+    )
+    w = weight * jnp.where(above, 1.0, jnp.where(tie, tie_share, 0.0))
+    loss = safe_divide(jnp.sum(w * pixel, axis=-1), jnp.sum(w, axis=-1))
     return jnp.broadcast_to(loss, (batch,))
+
+
+def _order_key(pixel: jax.Array, candidate: jax.Array) -> jax.Array:
+    """int32 keys ordered like the (non-negative) losses; -1 for pixels never selected.
+
+    The bit pattern of a float32 >= 0 read as int32 is monotone in its value."""
+    value = jnp.maximum(jax.lax.stop_gradient(pixel), 0.0)  # CE >= 0 up to rounding
+    return jnp.where(candidate, jax.lax.bitcast_convert_type(value, jnp.int32), -1)
+
+
+def _kth_largest_key(key: jax.Array, count: jax.Array) -> jax.Array:
+    """Per row, the largest ``t`` with ``#{key >= t} >= count``: the ``count``-th largest key.
+
+    Bisection over the 31 value bits (32 counting passes): static shapes and about 10x faster
+    than a full sort of every row on XLA:CPU (benchmarks/loss_revisions.py)."""
+
+    def step(_, bounds):
+        low, high = bounds  # #{key >= low} >= count > #{key >= high}
+        middle = low + (high - low) // 2
+        enough = jnp.sum(key >= middle, axis=-1, keepdims=True) >= count
+        return jnp.where(enough, middle, low), jnp.where(enough, high, middle)
+
+    low = jnp.zeros(count.shape, jnp.int32)
+    high = jnp.max(key, axis=-1, keepdims=True) + 1
+    low, _ = jax.lax.fori_loop(0, 32, step, (low, high))
+    return low
 
 
 def poly_cross_entropy(

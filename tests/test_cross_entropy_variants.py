@@ -89,6 +89,24 @@ def test_topk_respects_masks_and_ignore_index():
                                rtol=1e-5)
 
 
+def test_topk_ties_share_the_last_places():
+    # Foreground probabilities 0.2, 0.5, 0.5, 0.9 (labels all 1): the 50% hardest are 0.2 and
+    # one of the two tied 0.5 pixels; the tied pixels share that place (half weight each).
+    probs = jnp.array([0.2, 0.5, 0.5, 0.9]).reshape(1, 2, 2, 1)
+    labels = jnp.ones((1, 2, 2), int)
+
+    def loss(p):
+        return topk_cross_entropy(p, labels, mode="binary", from_logits=False, k=50)[0]
+
+    np.testing.assert_allclose(loss(probs), -(math.log(0.2) + math.log(0.5)) / 2, rtol=1e-6)
+    grad = np.asarray(jax.grad(loss)(probs)).ravel()
+    np.testing.assert_allclose(grad, [-1 / 0.2 / 2, -1 / 0.5 / 4, -1 / 0.5 / 4, 0.0], rtol=1e-5)
+    # Every pixel tied: any k gives the common value, with finite gradients.
+    flat = jnp.full((2, 3, 5, 3), 0.7)
+    value = topk_cross_entropy(flat, jnp.zeros((2, 3, 5), int), k=33)
+    np.testing.assert_allclose(value, np.full(2, np.log(3.0)), rtol=1e-6)
+
+
 def test_topk_documented_identities():
     z, y, _ = inputs(3)
     np.testing.assert_allclose(topk_cross_entropy(z, y, k=100), cross_entropy(z, y), rtol=1e-5)
