@@ -27,7 +27,7 @@ from jaxseg_losses._checks import (
     shape_str,
     spatial_axes,
 )
-from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
+from jaxseg_losses.distance import distance_field, edt_per_channel, signed_distance_map
 
 __all__ = (
     "active_contour_loss",
@@ -283,7 +283,7 @@ def boundary_weight_map(
       >>> boundary_weight_map(line)[0, 0, :, 0].tolist()
       [0.0, 1.0, 0.5, 0.0, 0.5, 1.0, 0.0]
     """
-    inside = distance_transform_edt_channels(regions, sampling=sampling)
+    inside = edt_per_channel(regions, sampling=sampling)
     has_outside = jnp.any(~regions, axis=spatial_axes(regions.ndim), keepdims=True)
     has_inside = jnp.any(regions, axis=spatial_axes(regions.ndim), keepdims=True)
     far = jnp.max(jnp.where(regions, inside, 0.0), axis=spatial_axes(regions.ndim), keepdims=True)
@@ -293,13 +293,6 @@ def boundary_weight_map(
     near = jnp.where(has_inside, near, 0.0)
     phi = jnp.where(far > near, safe_divide(far - inside, far - near), 1.0)
     return jnp.where(regions & has_outside, phi, 0.0)
-
-
-def distance_transform_edt_channels(
-    masks: jax.Array, *, sampling: Sequence[float] | None = None
-) -> jax.Array:
-    """EDT of every channel of a ``(B, *spatial, C)`` mask (channels moved to the batch)."""
-    return _channels_to_batch(lambda m: distance_transform_edt(m, sampling=sampling), masks)
 
 
 def distance_penalized_cross_entropy(

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._checks import keep_classes, safe_divide, shape_str
-from jaxseg_losses.distance import distance_transform_edt
+from jaxseg_losses.distance import edt_per_channel
 
 
 def _as_masks(
@@ -167,18 +167,12 @@ def surface_mask(masks: jax.Array) -> jax.Array:
     return masks & ~eroded
 
 
-def _distance_to(surface: jax.Array, sampling) -> jax.Array:
-    """Distance from every pixel to the nearest ``surface`` pixel (per channel), +inf if none."""
-    moved = jnp.moveaxis(~surface, -1, 1)
-    distances = distance_transform_edt(moved, sampling=sampling, spatial_dims=moved.ndim - 2)
-    return jnp.moveaxis(distances, 1, -1)
-
-
 def _surface_distances(pred, true, sampling, include_background):
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     pred_surface, true_surface = surface_mask(pred), surface_mask(true)
     # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
-    forward, backward = _distance_to(true_surface, sampling), _distance_to(pred_surface, sampling)
+    forward = edt_per_channel(~true_surface, sampling=sampling)
+    backward = edt_per_channel(~pred_surface, sampling=sampling)
     return forward, backward, pred_surface, true_surface
 
 
