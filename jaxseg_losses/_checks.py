@@ -39,8 +39,9 @@ class Prepared(NamedTuple):
       mode: one of :data:`MODES`.
       from_logits: whether ``predictions`` are logits.
       class_index: ``(B, *spatial)`` int32 class indices when multiclass labels were given as
-        integers (-1 on ignored pixels), else ``None``. With it the hot paths below work per
-        class plane and never form the one-hot ``targets`` (2x faster value+grad on XLA:CPU).
+        integers (-1 where ``targets`` are all zero: ignored pixels), else ``None``. With it the
+        hot paths below work per class plane and never form the one-hot ``targets`` (2x faster
+        value+grad on XLA:CPU).
     """
 
     predictions: jax.Array
@@ -289,8 +290,12 @@ def prepare(
     valid = valid * resolve_mask(mask, preds.shape[:-1])
     class_index = None
     if mode == "multiclass" and jnp.shape(labels) == preds.shape[:-1]:
+        # -1 wherever the one-hot targets are all zero (ignored or, unchecked, out of range).
         index = jnp.asarray(labels).astype(jnp.int32)
-        class_index = index if ignore_index is None else jnp.where(index == ignore_index, -1, index)
+        counted = (index >= 0) & (index < num_classes)
+        if ignore_index is not None:
+            counted = counted & (index != ignore_index)
+        class_index = jnp.where(counted, index, -1)
     return Prepared(preds, targets, valid, mode, from_logits, class_index)
 
 

@@ -203,3 +203,18 @@ def test_integer_labels_match_one_hot_3d_probabilities(name):
 def test_integer_labels_many_classes(name):
     """Above PLANE_MAX_CLASSES the dense forms run for integer labels too."""
     _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
+
+
+def test_unchecked_out_of_range_labels_match_one_hot():
+    """Under jit without checkify, labels outside [0, C) give all-zero targets on both paths."""
+    from jaxseg_losses import cross_entropy, dice_loss
+
+    z = jnp.asarray(random_logits(9, (1, 4, 4, 3)))
+    labels = np.random.default_rng(9).integers(0, 3, (1, 4, 4))
+    labels[0, 0, :2] = [7, -3]
+    dense = np.eye(3, dtype=np.float32)[np.clip(labels, 0, 2)]
+    dense[0, 0, :2] = 0.0
+    for loss in (cross_entropy, dice_loss):
+        np.testing.assert_allclose(
+            jax.jit(loss)(z, labels), jax.jit(loss)(z, dense), rtol=1e-5, atol=1e-6
+        )
