@@ -57,12 +57,16 @@ def main() -> None:
     parser.add_argument("--shape", default="8,256,256,4")
     parser.add_argument("--losses", default=DEFAULT_LOSSES)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--labels", choices=("index", "one-hot"), default="index",
+                        help="integer class indices (default) or dense one-hot labels")
     args = parser.parse_args()
     shape = tuple(int(s) for s in args.shape.split(","))
     names = args.losses.split(",")
     rng = np.random.default_rng(0)
     z = jnp.asarray(rng.standard_normal(shape, np.float32))
     y = jnp.asarray(rng.integers(0, shape[-1], shape[:-1]).astype(np.int32))
+    if args.labels == "one-hot":
+        y = jax.nn.one_hot(y, shape[-1])
 
     with tempfile.TemporaryDirectory() as tmp:
         sys.path.insert(0, tmp)
@@ -84,8 +88,8 @@ def main() -> None:
         med = interleaved_medians(cands, args.repeats)
 
     fl = med["floor"]
-    print(f"{machine_line()}; shape {shape}; softmax floor {fl:.2f} ms; load average "
-          f"{load0:.1f} -> {load_average():.1f}; median ms (x floor)\n")
+    print(f"{machine_line()}; shape {shape}, {args.labels} labels; softmax floor {fl:.2f} ms; "
+          f"load average {load0:.1f} -> {load_average():.1f}; median ms (x floor)\n")
     print("| loss | " + " | ".join(args.revs) + " |")
     print("|---" * (len(args.revs) + 1) + "|")
     for name in names:

@@ -380,9 +380,12 @@ def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]
 # XLA:CPU reduces a short minor axis (the class axis of channels-last data) several times slower
 # than it maps elementwise, and the gradient of jax.nn.softmax / log_softmax pays that twice. Up
 # to this many classes the activations below work on the C planes ``x[..., c]`` (elementwise over
-# the pixels) and stack the result: about 2x faster region losses (value+grad,
-# benchmarks/loss_revisions.py), same values. Larger class axes use the jax.nn forms.
-PLANE_MAX_CLASSES = 16
+# the pixels) and stack the result, and integer labels take the class-plane paths of Prepared:
+# 1.5-4x faster value+grad at C = 2..5 for every loss measured, same values. The plane-wise work
+# grows faster than C, though: at C = 6 the integer-label Dice was 1.2x slower than the jax.nn
+# forms, at C >= 8 the one-hot Dice and focal too (benchmarks/loss_revisions.py, --shape
+# 4,128,128,C, both --labels). Larger class axes use the jax.nn / one-hot forms.
+PLANE_MAX_CLASSES = 5
 
 
 def _planes(x: jax.Array) -> list[jax.Array] | None:
