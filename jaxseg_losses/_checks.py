@@ -501,13 +501,7 @@ def safe_divide(numerator: jax.Array, denominator: jax.Array, fill: float = 0.0)
 
 
 def safe_power(base: jax.Array, exponent) -> jax.Array:
-    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``.
-
-    A Python integer exponent (focal ``gamma=2``) is a chain of multiplies (``integer_pow``),
-    whose gradient is finite at 0 anyway, instead of the ``exp(e log x)`` of a real power.
-    """
-    if isinstance(exponent, int | float) and float(exponent).is_integer() and exponent >= 0:
-        return jax.lax.integer_pow(base, int(exponent))
+    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``."""
     positive = base > 0
     return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, 0.0 ** exponent)
 
