@@ -395,19 +395,24 @@ def _planes(x: jax.Array) -> list[jax.Array] | None:
     return [x[..., c] for c in range(x.shape[-1])]
 
 
+def _max_shift(planes: list[jax.Array]) -> jax.Array:
+    """Elementwise max of the planes without gradient: the shift of a stable (log-)softmax,
+    which does not change its value."""
+    return jax.lax.stop_gradient(functools.reduce(jnp.maximum, planes))
+
+
 def _shifted_log_total(planes: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
-    """``(m, log sum_c exp(x_c - m))`` of the planes, ``m`` their max without gradient (the
-    log-sum-exp is ``m + log_total``, exact whatever ``m``)."""
-    shift = jax.lax.stop_gradient(functools.reduce(jnp.maximum, planes))
+    """``(m, log sum_c exp(x_c - m))`` of the planes with ``m = _max_shift(planes)`` (the
+    log-sum-exp is ``m + log_total``)."""
+    shift = _max_shift(planes)
     return shift, jnp.log(functools.reduce(jnp.add, [jnp.exp(p - shift) for p in planes]))
 
 
 def softmax_planes(z: jax.Array) -> list[jax.Array]:
-    """The softmax over the last axis as a list of ``(B, *spatial)`` class planes."""
-    planes = _planes(z)
-    if planes is None:
-        return list(jnp.moveaxis(jax.nn.softmax(z, axis=-1), -1, 0))
-    shift = jax.lax.stop_gradient(functools.reduce(jnp.maximum, planes))
+    """The softmax over the last axis as a list of ``(B, *spatial)`` class planes (meant for at
+    most ``PLANE_MAX_CLASSES`` classes; the callers choose)."""
+    planes = [z[..., c] for c in range(z.shape[-1])]
+    shift = _max_shift(planes)
     exps = [jnp.exp(plane - shift) for plane in planes]
     inverse_total = 1.0 / functools.reduce(jnp.add, exps)
     return [e * inverse_total for e in exps]

@@ -27,7 +27,12 @@ from jaxseg_losses._checks import (
     shape_str,
     spatial_axes,
 )
-from jaxseg_losses.distance import distance_field, edt_per_channel, signed_distance_map
+from jaxseg_losses.distance import (
+    distance_field,
+    distance_transform_edt,
+    per_channel,
+    signed_distance_map,
+)
 
 __all__ = (
     "active_contour_loss",
@@ -37,14 +42,6 @@ __all__ = (
     "hausdorff_dt_loss",
     "log_hausdorff_dt_loss",
 )
-
-
-def _channels_to_batch(fn, masks: jax.Array) -> jax.Array:
-    """Applies a ``(N, *spatial) -> (N, *spatial)`` map to every channel of ``(B, *spatial, C)``."""
-    moved = jnp.moveaxis(masks, -1, 1)
-    flat = moved.reshape((-1,) + moved.shape[2:])
-    out = fn(flat).reshape(moved.shape)
-    return jnp.moveaxis(out, 1, -1)
 
 
 def _check_distance_maps(maps: jax.typing.ArrayLike, shape: tuple[int, ...]) -> jax.Array:
@@ -143,9 +140,8 @@ def _hausdorff_terms(
     truth = targets > 0.5
     # Excluded pixels take the truth's value in the thresholded prediction: they add no boundary.
     predicted = jnp.where(prep.valid[..., None] > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
-    fields = _channels_to_batch(
-        lambda m: distance_field(m, sampling=sampling),
-        jnp.concatenate([predicted, truth], axis=-1),
+    fields = per_channel(
+        distance_field, jnp.concatenate([predicted, truth], axis=-1), sampling=sampling
     )
     pred_field, true_field = jnp.split(fields, 2, axis=-1)
     distance = pred_field**alpha + true_field**alpha
@@ -283,7 +279,7 @@ def boundary_weight_map(
       >>> boundary_weight_map(line)[0, 0, :, 0].tolist()
       [0.0, 1.0, 0.5, 0.0, 0.5, 1.0, 0.0]
     """
-    inside = edt_per_channel(regions, sampling=sampling)
+    inside = per_channel(distance_transform_edt, regions, sampling=sampling)
     has_outside = jnp.any(~regions, axis=spatial_axes(regions.ndim), keepdims=True)
     has_inside = jnp.any(regions, axis=spatial_axes(regions.ndim), keepdims=True)
     far = jnp.max(jnp.where(regions, inside, 0.0), axis=spatial_axes(regions.ndim), keepdims=True)

@@ -435,14 +435,13 @@ def signed_distance_map(
     return lax.stop_gradient(jnp.moveaxis(sdm, 1, -1))
 
 
-def edt_per_channel(
-    masks: jax.Array, *, sampling: float | Sequence[float] | None = None
-) -> jax.Array:
-    """:func:`distance_transform_edt` of every channel of a ``(B, *spatial, C)`` mask, same shape
-    (the channels become batch axes). For the losses and metrics; no gradient."""
+def per_channel(transform, masks: jax.Array, *, sampling=None) -> jax.Array:
+    """``transform`` (:func:`distance_transform_edt` or :func:`distance_field`) of every channel
+    of a ``(B, *spatial, C)`` mask, same shape: the channels become batch axes (``spatial_dims``).
+    For the losses and metrics; no gradient."""
     moved = jnp.moveaxis(masks, -1, 1)
-    distances = distance_transform_edt(moved, sampling=sampling, spatial_dims=moved.ndim - 2)
-    return jnp.moveaxis(distances, 1, -1)
+    out = transform(moved, sampling=sampling, spatial_dims=moved.ndim - 2)
+    return jnp.moveaxis(out, 1, -1)
 
 
 def distance_field(

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._checks import keep_classes, safe_divide, shape_str
-from jaxseg_losses.distance import edt_per_channel
+from jaxseg_losses.distance import distance_transform_edt, per_channel
 
 
 def _as_masks(
@@ -171,8 +171,8 @@ def _surface_distances(pred, true, sampling, include_background):
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     pred_surface, true_surface = surface_mask(pred), surface_mask(true)
     # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
-    forward = edt_per_channel(~true_surface, sampling=sampling)
-    backward = edt_per_channel(~pred_surface, sampling=sampling)
+    forward = per_channel(distance_transform_edt, ~true_surface, sampling=sampling)
+    backward = per_channel(distance_transform_edt, ~pred_surface, sampling=sampling)
     return forward, backward, pred_surface, true_surface
 
 

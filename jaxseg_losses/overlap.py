@@ -156,25 +156,41 @@ def _statistics(
     return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
 
 
+def _plane_sums(prep: Prepared, hits: list[jax.Array], terms, per_image: bool, axis_name):
+    """Per class plane, the spatial sums of ``terms(v, p_c, hit_c)`` (a tuple of
+    ``(B, *spatial)`` maps), each stacked to ``(B, C)`` and aggregated like :func:`_aggregate`:
+    the integer-label statistics without a one-hot array (contiguous pixels per plane sum at
+    memory speed on XLA:CPU)."""
+    v = prep.valid
+    axes = tuple(range(1, v.ndim))
+    per_class = [
+        [jnp.sum(t, axis=axes) for t in terms(v, p, hit)]
+        for p, hit in zip(prep.probability_planes(), hits, strict=True)
+    ]
+    return tuple(
+        _over_batch(jnp.stack(sums, axis=-1), per_image, axis_name)
+        for sums in zip(*per_class, strict=True)
+    )
+
+
 def _index_statistics(
     prep: Prepared, hits: list[jax.Array], per_image: bool, axis_name, squared: bool
 ) -> OverlapStatistics:
-    """The statistics of integer labels, class plane by class plane (no one-hot array).
+    """The statistics of integer labels, class plane by class plane (:func:`_plane_sums`).
 
     Hard labels make the L1 (``soft_label``) form equal to the product form, and
-    :math:`y^2 = y`; sums over a plane's contiguous pixels run at memory speed on XLA:CPU.
+    :math:`y^2 = y`.
     """
-    v = prep.valid
-    axes = tuple(range(1, v.ndim))
-    tp, sum_p, sum_y = [], [], []
-    for p, hit in zip(prep.probability_planes(), hits, strict=True):
+
+    def terms(v, p, hit):
         weighted_p = v * p
-        tp.append(jnp.sum(jnp.where(hit, weighted_p, 0.0), axis=axes))
-        sum_p.append(jnp.sum(weighted_p * p if squared else weighted_p, axis=axes))
-        sum_y.append(jnp.sum(jnp.where(hit, v, 0.0), axis=axes))
-    tp, sum_p, sum_y = (
-        _over_batch(jnp.stack(a, axis=-1), per_image, axis_name) for a in (tp, sum_p, sum_y)
-    )
+        return (
+            jnp.where(hit, weighted_p, 0.0),
+            weighted_p * p if squared else weighted_p,
+            jnp.where(hit, v, 0.0),
+        )
+
+    tp, sum_p, sum_y = _plane_sums(prep, hits, terms, per_image, axis_name)
     return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
 
 
@@ -676,17 +692,19 @@ def sensitivity_specificity_loss(
     )
     hits = prep.class_hits()
     if hits is not None:  # integer labels: class plane by class plane, no one-hot array
-        v, axes = prep.valid, tuple(range(1, prep.valid.ndim))
-        sums = {"positive_error": [], "negative_error": [], "positive": []}
-        for p, hit in zip(prep.probability_planes(), hits, strict=True):
+
+        def terms(v, p, hit):
             squared_error = v * jnp.square(jnp.where(hit, 1.0, 0.0) - p)
-            sums["positive_error"].append(jnp.sum(jnp.where(hit, squared_error, 0.0), axis=axes))
-            sums["negative_error"].append(jnp.sum(jnp.where(hit, 0.0, squared_error), axis=axes))
-            sums["positive"].append(jnp.sum(jnp.where(hit, v, 0.0), axis=axes))
-        positive_error, negative_error, positive = (
-            _over_batch(jnp.stack(sums[k], axis=-1), per_image, axis_name) for k in sums
+            return (
+                jnp.where(hit, squared_error, 0.0),
+                jnp.where(hit, 0.0, squared_error),
+                jnp.where(hit, v, 0.0),
+                v,
+            )
+
+        positive_error, negative_error, positive, pixels = _plane_sums(
+            prep, hits, terms, per_image, axis_name
         )
-        pixels = _over_batch(jnp.sum(v, axis=axes)[:, None], per_image, axis_name)
         sensitivity = safe_divide(positive_error, positive)
         specificity = safe_divide(negative_error, pixels - positive)
     else:

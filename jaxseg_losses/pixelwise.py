@@ -332,8 +332,6 @@ def focal_loss(
         mask=mask, ignore_index=ignore_index,
     )
     num_classes = prep.num_classes
-    y = prep.targets
-    p = prep.probabilities()
     log_pt = prep.label_log_p()
     if log_pt is not None:  # integer labels: only the labelled class has a term
         pixel = -safe_power(-jnp.expm1(log_pt), gamma) * log_pt
@@ -341,6 +339,8 @@ def focal_loss(
         if alpha_c is not None:
             pixel = pixel * prep.target_weight(alpha_c)
         return _reduce(pixel, prep.valid, reduction)
+    y = prep.targets
+    p = prep.probabilities()
     if mode == "multiclass":
         log_p = prep.log_p()
         # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
