@@ -77,7 +77,7 @@ class Prepared(NamedTuple):
         """The probabilities ``p[..., c]`` as a list of ``(B, *spatial)`` planes."""
         if self.mode == "multiclass" and self.from_logits:
             return softmax_planes(self.predictions)
-        return list(jnp.moveaxis(self.probabilities(), -1, 0))
+        return class_planes(self.probabilities())
 
     def label_log_p(self) -> jax.Array | None:
         """:math:`\\log p_y` of the labelled class per pixel (0 on ignored pixels) from logits
@@ -110,7 +110,7 @@ class Prepared(NamedTuple):
         if hits is None:
             return jnp.sum(weights * self.targets, axis=-1)
         weights = jnp.broadcast_to(weights, weights.shape[:-1] + (self.num_classes,))
-        return select_planes(hits, list(jnp.moveaxis(weights, -1, 0)))
+        return select_planes(hits, class_planes(weights))
 
 
 def select_planes(hits: list[jax.Array], planes: list[jax.Array]) -> jax.Array:
@@ -291,11 +291,8 @@ def prepare(
     class_index = None
     if mode == "multiclass" and jnp.shape(labels) == preds.shape[:-1]:
         # -1 wherever the one-hot targets are all zero (ignored or, unchecked, out of range).
-        index = jnp.asarray(labels).astype(jnp.int32)
-        counted = (index >= 0) & (index < num_classes)
-        if ignore_index is not None:
-            counted = counted & (index != ignore_index)
-        class_index = jnp.where(counted, index, -1)
+        index, kept = _index_labels(labels, ignore_index)
+        class_index = jnp.where(kept & (index >= 0) & (index < num_classes), index, -1)
     return Prepared(preds, targets, valid, mode, from_logits, class_index)
 
 
@@ -317,9 +314,8 @@ def dense_targets(
                 f"dtype; got {y.dtype}. Dense (one-hot or soft) targets must have shape "
                 f"{shape_str(predictions_shape)}"
             )
-        y = y.astype(jnp.int32)
+        y, kept = _index_labels(y, ignore_index)
         num_labels = 2 if mode == "binary" else num_classes
-        kept = jnp.ones(index_shape, bool) if ignore_index is None else y != ignore_index
         value_check(
             jnp.all(~kept | ((y >= 0) & (y < num_labels))),
             f"labels: class indices must lie in [0, {num_labels - 1}]"
@@ -356,6 +352,13 @@ def dense_targets(
     )
 
 
+def _index_labels(labels: jax.typing.ArrayLike, ignore_index: int | None):
+    """Integer labels -> ``(int32 labels, bool "not ignore_index")``, same shape."""
+    index = jnp.asarray(labels).astype(jnp.int32)
+    kept = jnp.ones(index.shape, bool) if ignore_index is None else index != ignore_index
+    return index, kept
+
+
 def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]) -> jax.Array:
     """Optional ``(B, *spatial)`` bool/float mask -> float32 weights of that shape."""
     if mask is None:
@@ -388,11 +391,16 @@ def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]
 PLANE_MAX_CLASSES = 5
 
 
+def class_planes(x: jax.Array) -> list[jax.Array]:
+    """The class planes ``x[..., c]`` as a list of ``(B, *spatial)`` arrays."""
+    return [x[..., c] for c in range(x.shape[-1])]
+
+
 def _planes(x: jax.Array) -> list[jax.Array] | None:
-    """The class planes ``x[..., c]`` of a small class axis, or ``None`` for a large one."""
+    """The class planes of a small class axis, or ``None`` for a large one."""
     if x.shape[-1] > PLANE_MAX_CLASSES:
         return None
-    return [x[..., c] for c in range(x.shape[-1])]
+    return class_planes(x)
 
 
 def _max_shift(planes: list[jax.Array]) -> jax.Array:
@@ -411,7 +419,7 @@ def _shifted_log_total(planes: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
 def softmax_planes(z: jax.Array) -> list[jax.Array]:
     """The softmax over the last axis as a list of ``(B, *spatial)`` class planes (meant for at
     most ``PLANE_MAX_CLASSES`` classes; the callers choose)."""
-    planes = [z[..., c] for c in range(z.shape[-1])]
+    planes = class_planes(z)
     shift = _max_shift(planes)
     exps = [jnp.exp(plane - shift) for plane in planes]
     inverse_total = 1.0 / functools.reduce(jnp.add, exps)
