@@ -40,6 +40,7 @@ import jaxseg_losses as jsl
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import interleaved_medians, load_average, machine_line  # noqa: E402
+from _tiny_net import apply_net, init_net  # noqa: E402
 
 
 def seg_labels(shape: tuple[int, ...], nc: int, rng: np.random.Generator) -> np.ndarray:
@@ -85,24 +86,6 @@ def compile_seconds(shape) -> dict[str, float]:
     t2 = time.perf_counter()
     del nc
     return {"trace+lower": t1 - t0, "compile": t2 - t1, "total": t2 - t0}
-
-
-def init_net(key, cin: int, nc: int, nsp: int, hidden: int = 16):
-    k1, k2 = jax.random.split(key)
-    w1 = jax.random.normal(k1, (3,) * nsp + (cin, hidden)) * (1.0 / (3**nsp * cin)) ** 0.5
-    w2 = jax.random.normal(k2, (1,) * nsp + (hidden, nc)) * (1.0 / hidden) ** 0.5
-    return {"w1": w1, "b1": jnp.zeros(hidden), "w2": w2, "b2": jnp.zeros(nc)}
-
-
-def apply_net(params, x):
-    nsp = x.ndim - 2
-    spec = "N" + "DHW"[3 - nsp:] + "C"
-    dn = (spec, "DHW"[3 - nsp:] + "IO", spec)
-    h = jax.lax.conv_general_dilated(x, params["w1"], (1,) * nsp, "SAME",
-                                     dimension_numbers=dn) + params["b1"]
-    h = jax.nn.relu(h)
-    return jax.lax.conv_general_dilated(h, params["w2"], (1,) * nsp, "SAME",
-                                        dimension_numbers=dn) + params["b2"]
 
 
 def bench_shape(shape, repeats):

@@ -14,12 +14,16 @@ Conventions
 
 Algorithm
 ---------
-Separable exact EDT (Saito-Toriwaki): the squared EDT is computed one spatial axis at a time.
+Separable exact EDT (Saito-Toriwaki): the squared EDT is computed one spatial axis at a time,
+each pass the min-plus transform ``g[i] = min_j f[j] + ((i - j) * s)**2`` along one axis. One
+jitted function holds two formulations of it, and ``lax.platform_dependent`` picks one when
+the program is lowered, so a CPU program never contains the accelerator code and vice versa.
+
+**CPU** (at parity with the C++ ``edt`` package; loops are cheap there):
 
 1. Pass 0, on the longest spatial axis: the 1-D distance to the nearest zero along each line,
    from a forward and a backward ``lax.scan`` (O(N) work, no gathers).
-2. Every other axis: the min-plus transform ``g[i] = min_j f[j] + ((i - j) * s)**2``, i.e. the
-   lower envelope of parabolas, chosen per axis at trace time from its static length:
+2. Every other axis, chosen at trace time from its static length:
 
    * short axes (``n <= _BRUTE_MAX_LEN``): brute force, O(n) per output, fully vectorised: each
      line is a row reduced against one (n, n) table of squared offsets, in blocks of lines
@@ -30,6 +34,23 @@ Separable exact EDT (Saito-Toriwaki): the squared EDT is computed one spatial ax
      a forward fill read the envelope out.
 
    Total work O(N * sum of short axis lengths + N * number of long axes); extra memory O(N).
+
+**GPU and TPU** (no loops: on XLA:GPU each loop step is a kernel launch, and a loop without a
+known trip count a host round trip per iteration):
+
+1. Pass 0, on the longest axis: the last background index at or before each element
+   (``lax.cummax``) and the next one after it (reverse ``lax.cummin``); XLA lowers these to
+   windowed reductions, a few fused kernels.
+2. Every other axis: the min-plus as one broadcast-add and reduce-min over ``j`` along the axis
+   in place, which XLA fuses into one reduction kernel without forming the (.., n, n, ..)
+   tensor: N * n pairs of work, O(N) memory. Axes longer than ``_ACCEL_DENSE_MAX_LEN`` search
+   only a band of ``3 * _ACCEL_BAND`` candidates per output and fall back to the dense pass,
+   through one ``lax.cond``, when an output cannot be proved exact (a nearest zero farther than
+   the band).
+
+   Work N * sum of the other axes' lengths (banded: at most N * 768 per long axis); at
+   (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
+   output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
 
 Exactness: index differences are formed in integers before scaling by the spacing (forming
 ``i*s - j*s`` lets XLA contract it into an FMA and leaves ~1e-8 on zero pixels). With unit
@@ -67,6 +88,11 @@ _BRUTE_BLOCK_ELEMS = 1 << 20
 # Lines per envelope scan: the scan's stack table (n * lines entries) then stays in cache, and a
 # pop loop waits for the slowest of fewer lines (10-20% faster for 2048-16384 lines of 256).
 _ENVELOPE_BLOCK_LINES = 512
+# GPU/TPU (`_squared_edt_dense`): axes up to this length take the dense min-plus reduction
+# (N * n pairs); longer ones the banded search with blocks of `_ACCEL_BAND` outputs (N * 3 *
+# band pairs and an exact dense fallback). See BENCHMARKS.md for the estimates behind both.
+_ACCEL_DENSE_MAX_LEN = 1024
+_ACCEL_BAND = 256
 
 
 def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
@@ -281,28 +307,58 @@ def _minplus_pass(sq: jax.Array, axis: int, s: jax.Array) -> jax.Array:
     return _from_lines(out.transpose(1, 0, 2).reshape(n, -1)[:, :nlines], shape, axis)
 
 
-@functools.partial(jax.jit, static_argnames=("nsp", "fill_value"))
-def _edt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("nsp", "fill_value", "two_sided"))
+def _edt(
+    fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float, two_sided: bool = False
+) -> jax.Array:
     """Batched EDT over the last `nsp` axes; `sampling` is traced, so spacings share one compile.
+
+    ``two_sided``: every element gets the distance to the nearest element of the *other* value
+    (foreground: to the background, background: to the foreground), i.e.
+    ``where(fg, edt(fg), edt(~fg))``, the field behind the signed map and the Hausdorff-DT loss.
 
     A batch sharded over an Explicit mesh (sharding in types) runs per device in ``shard_map``:
     the images are independent, and the flattened line layout below cannot merge a sharded axis.
     """
+    local = functools.partial(_edt_local, nsp=nsp, fill_value=fill_value, two_sided=two_sided)
     spec = explicit_sharding_spec(fg)
     if spec is None:
-        return _edt_local(fg, sampling, nsp, fill_value)
+        return local(fg, sampling)
     if any(entry is not None for entry in spec[fg.ndim - nsp:]):  # spatial axes must be whole
         spec = jax.P(*spec[: fg.ndim - nsp], *([None] * nsp))
         fg = jax.sharding.reshard(fg, spec)
-    local = functools.partial(_edt_local, nsp=nsp, fill_value=fill_value)
     return jax.shard_map(local, in_specs=(spec, jax.P()), out_specs=spec)(fg, sampling)
 
 
-def _edt_local(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) -> jax.Array:
+def _edt_local(
+    fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float, two_sided: bool
+) -> jax.Array:
     spatial = fg.shape[fg.ndim - nsp:]
     x = fg.reshape((-1, *spatial))  # one batch axis, then spatial axes 1..nsp
     if x.size == 0:
         return jnp.zeros(fg.shape, jnp.float32)
+    # One program, one formulation per backend, chosen when the program is lowered.
+    sq = lax.platform_dependent(
+        x,
+        sampling,
+        cpu=functools.partial(_squared_edt_cpu, nsp=nsp, two_sided=two_sided),
+        default=functools.partial(_squared_edt_dense, nsp=nsp, two_sided=two_sided),
+    )
+    dist = jnp.sqrt(sq)
+    if fill_value != math.inf:
+        dist = jnp.where(jnp.isinf(dist), jnp.float32(fill_value), dist)
+    return dist.reshape(fg.shape)
+
+
+def _squared_edt_cpu(
+    x: jax.Array, sampling: jax.Array, nsp: int, two_sided: bool = False
+) -> jax.Array:
+    """Squared EDT of (B, *spatial) on CPU: scans, blocked brute force and the envelope.
+    Two-sided: both EDTs in one batched call."""
+    if two_sided:
+        both = _squared_edt_cpu(jnp.concatenate([x, ~x]), sampling, nsp)
+        return jnp.where(x, both[: x.shape[0]], both[x.shape[0]:])
+    spatial = x.shape[1:]
     # Pass 0 (cheap scans) on the longest axis, so the costlier passes run on shorter ones.
     order = sorted(range(nsp), key=lambda a: (-spatial[a], -a))
     first = order[0]
@@ -310,10 +366,140 @@ def _edt_local(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float) 
     sq = _from_lines(_pass0(lines, sampling[first]), shape, first + 1)
     for a in order[1:]:
         sq = _minplus_pass(sq, a + 1, sampling[a])
-    dist = jnp.sqrt(sq)
-    if fill_value != math.inf:
-        dist = jnp.where(jnp.isinf(dist), jnp.float32(fill_value), dist)
-    return dist.reshape(fg.shape)
+    return sq
+
+
+def _pass0_scan(x: jax.Array, axis: int, s: jax.Array, two_sided: bool) -> jax.Array:
+    """Squared 1-D distance along ``axis`` to the nearest background element (two-sided: to the
+    nearest element of the other value), loop-free.
+
+    The last site at or before each element is a cumulative max of indices, the next one at or
+    after it a reverse cumulative min: XLA:TPU runs these as windowed reductions and XLA:GPU as
+    a two-level blocked scan, far less work than the N * n of a min-plus pass.
+    """
+    n = x.shape[axis]
+    idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
+    far = 2 * n + 2  # any distance > n means "no site on this line"
+
+    def nearest(site):
+        last = lax.cummax(jnp.where(site, idx, -far), axis=axis)
+        following = lax.cummin(jnp.where(site, idx, 2 * far), axis=axis, reverse=True)
+        return jnp.minimum(idx - last, following - idx)
+
+    dist = jnp.where(x, nearest(~x), nearest(x)) if two_sided else nearest(~x)
+    scaled = dist.astype(jnp.float32) * s
+    return jnp.where(dist > n, jnp.inf, scaled * scaled)
+
+
+def _offset_table(rows: int, cols: int, shift: int, s: jax.Array) -> jax.Array:
+    """``((u + shift - v) * s)**2`` for output u < rows and candidate v < cols (integers first,
+    so that unit spacing gives exact integers and no FMA contracts ``u*s - v*s``)."""
+    u = lax.broadcasted_iota(jnp.int32, (rows, cols), 0)
+    v = lax.broadcasted_iota(jnp.int32, (rows, cols), 1)
+    d = (u + shift - v).astype(jnp.float32) * s
+    return d * d
+
+
+def _site_values(f: jax.Array, fg: jax.Array | None) -> tuple[jax.Array, ...]:
+    """What a candidate contributes, per class of the output element.
+
+    One-sided (``fg`` None): ``f`` itself. Two-sided: a foreground output looks for background,
+    which lies at distance 0 from a background candidate and at ``f`` (its own two-sided value)
+    from a foreground one; a background output the reverse. So one min-plus pass serves both
+    classes, and the two-sided transform costs what one EDT costs.
+    """
+    if fg is None:
+        return (f,)
+    return jnp.where(fg, f, 0.0), jnp.where(fg, 0.0, f)
+
+
+def _for_outputs(fg_out: jax.Array | None, values: list[jax.Array]) -> jax.Array:
+    return values[0] if fg_out is None else jnp.where(fg_out, values[0], values[1])
+
+
+def _minplus_dense(
+    f: jax.Array, axis: int, s: jax.Array, fg: jax.Array | None = None
+) -> jax.Array:
+    """``g[.., i, ..] = min_j f[.., j, ..] + ((i - j) * s)**2`` along ``axis``, in place
+    (two-sided with ``fg``: see `_site_values`).
+
+    One broadcast-add and one reduce-min over j, with no transpose: XLA:GPU and XLA:TPU fuse
+    them into a single reduction kernel that never forms the (.., n, n, ..) tensor, so the pass
+    costs N * n pairs of arithmetic, one kernel and O(N) memory. (XLA:CPU does materialise the
+    broadcast, hence the separate CPU formulation.)
+    """
+    n = f.shape[axis]
+    table = _offset_table(n, n, 0, s).reshape((n, n) + (1,) * (f.ndim - 1 - axis))
+    values = [jnp.expand_dims(v, axis) for v in _site_values(f, fg)]  # (.., 1, j, ..)
+    fg_out = None if fg is None else jnp.expand_dims(fg, axis + 1)  # (.., i, 1, ..)
+    return jnp.min(_for_outputs(fg_out, values) + table, axis=axis + 1)
+
+
+def _minplus_banded(
+    f: jax.Array, axis: int, s: jax.Array, fg: jax.Array | None = None
+) -> jax.Array:
+    """`_minplus_dense` for long axes: a banded search, exact, with a dense fallback.
+
+    The axis is cut into blocks of ``_ACCEL_BAND`` outputs; each block searches its own and its
+    two neighbouring blocks of candidates (3 * band pairs per output instead of n), which covers
+    every ``j`` with ``|i - j| <= band``. A candidate outside that band adds at least
+    ``((band + 1) * s)**2`` (f >= 0, and float rounding is monotone), so an output no larger than
+    that is exact; so is +inf on a line without any finite value. If any output is not, the
+    whole pass is recomputed densely (``lax.cond``: one predicate read per call on XLA:GPU).
+    """
+    n, band = f.shape[axis], _ACCEL_BAND
+    nblocks = -(-n // band)
+
+    def blocked(v, before, fill):  # (.., nblocks + before + 1, band, ..), padded with `fill`
+        pad = [(0, 0)] * v.ndim
+        pad[axis] = (before * band, (nblocks + 1) * band - n)
+        v = jnp.pad(v, pad, constant_values=fill)
+        return v.reshape(v.shape[:axis] + (-1, band) + v.shape[axis + 1:])
+
+    def windows(v):  # candidate blocks k-1, k, k+1 of output block k: (.., nblocks, 3 band, ..)
+        v = blocked(v, 1, jnp.inf)
+        parts = [lax.slice_in_dim(v, k, k + nblocks, axis=axis) for k in range(3)]
+        return jnp.expand_dims(jnp.concatenate(parts, axis=axis + 1), axis + 1)
+
+    site_values = _site_values(f, fg)
+    values = [windows(v) for v in site_values]  # (.., nblocks, 1, 3 band, ..)
+    fg_out = None
+    if fg is not None:  # (.., nblocks, band, 1, ..)
+        fg_out = jnp.expand_dims(blocked(fg, 0, False), axis + 2)
+        fg_out = lax.slice_in_dim(fg_out, 0, nblocks, axis=axis)
+    table = _offset_table(band, 3 * band, band, s).reshape(
+        (band, 3 * band) + (1,) * (f.ndim - 1 - axis)
+    )
+    g = jnp.min(_for_outputs(fg_out, values) + table, axis=axis + 2)
+    g = lax.slice_in_dim(g.reshape(f.shape[:axis] + (nblocks * band,) + f.shape[axis + 1:]),
+                         0, n, axis=axis)
+    reach = jnp.float32(band + 1) * s
+    empty = [jnp.isinf(jnp.min(v, axis=axis, keepdims=True)) for v in site_values]
+    exact = jnp.all((g <= reach * reach) | _for_outputs(fg, empty))
+    return lax.cond(exact, lambda: g, lambda: _minplus_dense(f, axis, s, fg))
+
+
+def _squared_edt_dense(
+    x: jax.Array, sampling: jax.Array, nsp: int, two_sided: bool = False
+) -> jax.Array:
+    """Squared EDT of (B, *spatial) for GPU and TPU: a few fused kernels, no loops.
+
+    Pass 0 runs on the longest axis as cumulative max/min scans (`_pass0_scan`); every other
+    axis is one dense min-plus reduction (`_minplus_dense`, N * n pairs), or the banded search
+    with an exact fallback on axes longer than ``_ACCEL_DENSE_MAX_LEN``. The sequential depth is
+    a handful of kernels per axis whatever the image side. ``two_sided`` costs the same.
+    """
+    spatial = x.shape[1:]
+    order = sorted(range(nsp), key=lambda a: (-spatial[a], -a))
+    sq = _pass0_scan(x, order[0] + 1, sampling[order[0]], two_sided)
+    fg = x if two_sided else None
+    for a in order[1:]:
+        # Without the barrier XLA:TPU fuses two passes into one kernel that materialises the
+        # (.., n, n, ..) broadcast (8 GiB at (16, 512, 512)); XLA:GPU is unaffected.
+        sq = lax.optimization_barrier(sq)
+        minplus = _minplus_dense if spatial[a] <= _ACCEL_DENSE_MAX_LEN else _minplus_banded
+        sq = minplus(sq, a + 1, sampling[a], fg)
+    return sq
 
 
 def distance_transform_edt(
@@ -363,14 +549,13 @@ def distance_transform_edt(
     return lax.stop_gradient(out)
 
 
-def _inside_outside(fg: jax.Array, spacing: tuple[float, ...], nsp: int):
-    """Both EDTs in one batched call: d_in = edt(fg), d_out = edt(~fg); shape (2, *fg.shape)."""
-    both = jnp.stack([fg, ~fg])
-    d = _edt(both, jnp.asarray(spacing, jnp.float32), nsp, math.inf)
-    nb = fg.ndim - nsp
-    axes = tuple(range(nb, fg.ndim))
+def _two_sided(fg: jax.Array, spacing: tuple[float, ...], nsp: int):
+    """Distance to the other side of the boundary, ``where(fg, edt(fg), edt(~fg))``, and the
+    images where it is undefined (empty or full masks)."""
+    dist = _edt(fg, jnp.asarray(spacing, jnp.float32), nsp, math.inf, two_sided=True)
+    axes = tuple(range(fg.ndim - nsp, fg.ndim))
     degenerate = jnp.all(fg, axis=axes, keepdims=True) | ~jnp.any(fg, axis=axes, keepdims=True)
-    return d[0], d[1], degenerate
+    return dist, degenerate
 
 
 def signed_distance_map(
@@ -429,8 +614,8 @@ def signed_distance_map(
     spacing = _resolve_sampling(sampling, nsp)
     offset = min(spacing) if inside_offset is None else float(inside_offset)
     pos = jnp.moveaxis(pos, -1, 1)  # (B, C, *spatial): classes become batch
-    d_in, d_out, degenerate = _inside_outside(pos, spacing, nsp)
-    sdm = jnp.where(pos, offset - d_in, d_out)
+    dist, degenerate = _two_sided(pos, spacing, nsp)
+    sdm = jnp.where(pos, offset - dist, dist)
     sdm = jnp.where(degenerate, 0.0, sdm)
     return lax.stop_gradient(jnp.moveaxis(sdm, 1, -1))
 
@@ -475,6 +660,6 @@ def distance_field(
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
     spacing = _resolve_sampling(sampling, nsp)
     fg = mask.astype(jnp.float32) > threshold if mask.dtype != jnp.bool_ else mask
-    d_in, d_out, degenerate = _inside_outside(fg, spacing, nsp)
-    field = jnp.where(degenerate, 0.0, jnp.where(fg, d_in, d_out))
+    dist, degenerate = _two_sided(fg, spacing, nsp)
+    field = jnp.where(degenerate, 0.0, dist)
     return lax.stop_gradient(field)

@@ -8,7 +8,9 @@ import scipy.ndimage as ndi
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from jax import export
 
+import jaxseg_losses as jsl
 from jaxseg_losses import distance as dist_mod
 from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
 
@@ -124,6 +126,154 @@ def test_envelope_equals_brute_force(monkeypatch):
 
 def envelope_unit(f):
     return np.asarray(dist_mod._minplus_envelope(f, 1.0))
+
+
+# ---------------------------------------------------------------- GPU/TPU formulation on CPU
+# `_squared_edt_dense` is the program GPU and TPU run (`lax.platform_dependent`); called
+# directly it runs on CPU too, where XLA materialises its broadcast: axes stay <= 64 here.
+
+
+def accelerator_edt(mask, sampling=None, two_sided=False):
+    mask = jnp.asarray(mask) != 0
+    nsp = mask.ndim - 1
+    spacing = jnp.asarray(sampling if sampling is not None else (1.0,) * nsp, jnp.float32)
+    # A new function each call: traced now, so it sees the monkeypatched module constants.
+    fn = jax.jit(lambda m, s: dist_mod._squared_edt_dense(m, s, nsp, two_sided))
+    return np.sqrt(np.asarray(fn(mask, spacing)))
+
+
+def scipy_two_sided(mask, sampling=None):
+    """Distance to the other side: edt(fg) on the foreground, edt(~fg) on the background."""
+    mask = np.asarray(mask) != 0
+    return np.where(mask, scipy_edt(mask, sampling), scipy_edt(~mask, sampling))
+
+
+def assert_accelerator_equal(mask, sampling=None):
+    for two_sided, reference in ((False, scipy_edt), (True, scipy_two_sided)):
+        _assert_equal_to(accelerator_edt(mask, sampling, two_sided), reference(mask, sampling),
+                         sampling)
+
+
+def _assert_equal_to(got, ref, sampling):
+    assert got.dtype == np.float32
+    if sampling is None:
+        np.testing.assert_array_equal(got, ref)  # bit-equal: exact integer squares
+    else:
+        np.testing.assert_array_max_ulp(got[np.isfinite(ref)], ref[np.isfinite(ref)], maxulp=2)
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+
+
+def segmentation_like(shape, rng):
+    """A few random ellipses (ellipsoids) per image over background."""
+    grids = np.meshgrid(*[np.arange(n) for n in shape[1:]], indexing="ij", sparse=True)
+    out = np.zeros(shape, bool)
+    for b in range(shape[0]):
+        for _ in range(3):
+            c = rng.uniform(0.2, 0.8, len(grids)) * shape[1:]
+            r = rng.uniform(0.1, 0.4, len(grids)) * shape[1:]
+            out[b] |= sum(((g - ci) / ri) ** 2 for g, ci, ri in zip(grids, c, r, strict=True)) <= 1
+    return out
+
+
+def special_masks(shape):
+    """Empty, full, one foreground pixel, one background pixel (in that batch order)."""
+    m = np.zeros((4, *shape), bool)
+    m[1] = True
+    m[2][tuple(n // 2 for n in shape)] = True
+    m[3] = True
+    m[3][tuple(n - 1 for n in shape)] = False
+    return m
+
+
+@pytest.mark.parametrize("spatial", [(64,), (37, 53), (64, 9), (13, 17, 9), (16, 16, 16)])
+def test_accelerator_formulation_equals_scipy(spatial):
+    rng = np.random.default_rng(len(spatial) * 100 + spatial[0])
+    assert_accelerator_equal(np.concatenate([
+        rng.random((2, *spatial)) < 0.5,
+        rng.random((2, *spatial)) < 0.97,
+        segmentation_like((2, *spatial), rng),
+        special_masks(spatial),
+    ]))
+
+
+@pytest.mark.parametrize("sampling", [(2.5, 0.7), (0.3, 0.3), (1.0, 3.0, 0.45)])
+def test_accelerator_formulation_anisotropic(sampling):
+    rng = np.random.default_rng(7)
+    shape = (3, 23, 41) if len(sampling) == 2 else (3, 11, 14, 9)
+    mask = np.concatenate([rng.random(shape) < 0.9, segmentation_like(shape, rng)])
+    mask[:, 0, 0] = False
+    assert_accelerator_equal(mask, sampling)
+
+
+def test_accelerator_banded_pass_and_its_fallback(monkeypatch):
+    """Axes longer than `_ACCEL_DENSE_MAX_LEN` use the banded search; an output it cannot
+    prove exact sends the whole pass to the dense fallback."""
+    monkeypatch.setattr(dist_mod, "_ACCEL_DENSE_MAX_LEN", 8)
+    monkeypatch.setattr(dist_mod, "_ACCEL_BAND", 5)
+    rng = np.random.default_rng(3)
+    near = rng.random((3, 29, 47)) < 0.6  # every distance within the band
+    far = np.ones((2, 29, 47), bool)
+    far[0, 3, 5] = False  # distances up to ~50 along the banded axes
+    far[1, :, 40] = False
+    assert_accelerator_equal(near)
+    assert_accelerator_equal(far)
+    assert_accelerator_equal(special_masks((20, 31)))
+    assert_accelerator_equal(far, (0.4, 2.2))
+    # Which branch ran: a poisoned fallback shows up only where it was needed.
+    poison = lambda f, axis, s, fg=None: jnp.full_like(f, jnp.nan)  # noqa: E731
+    monkeypatch.setattr(dist_mod, "_minplus_dense", poison)
+    np.testing.assert_array_equal(accelerator_edt(near), scipy_edt(near))
+    empty_and_full = special_masks((20, 31))[:2]  # lines without any site need no fallback
+    np.testing.assert_array_equal(accelerator_edt(empty_and_full), scipy_edt(empty_and_full))
+    assert np.isnan(accelerator_edt(far)).all()
+    assert np.isnan(accelerator_edt(far, two_sided=True)).all()
+    np.testing.assert_array_equal(accelerator_edt(near, two_sided=True), scipy_two_sided(near))
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.one_of(masks_2d := hnp.arrays(np.bool_, st.sampled_from([(2, 1, 23), (2, 31, 40)])),
+                 hnp.arrays(np.bool_, st.just((1, 7, 5, 9)))))
+def test_property_accelerator_equals_cpu(mask):
+    np.testing.assert_array_equal(accelerator_edt(mask), distance_transform_edt(mask))
+    field = np.where(mask.all(axis=tuple(range(1, mask.ndim)), keepdims=True)
+                     | ~mask.any(axis=tuple(range(1, mask.ndim)), keepdims=True),
+                     0.0, accelerator_edt(mask, two_sided=True))
+    np.testing.assert_array_equal(field, distance_field(mask))
+
+
+S = jax.ShapeDtypeStruct
+
+
+def _value_and_grad(loss):
+    return jax.value_and_grad(lambda z, y: jnp.mean(loss(z, y)))
+
+
+_DISTANCE_PROGRAMS = {
+    "edt (16, 512, 512)": (distance_transform_edt, (S((16, 512, 512), jnp.bool_),)),
+    "edt (1, 1024, 1024)": (distance_transform_edt, (S((1, 1024, 1024), jnp.bool_),)),
+    "edt (2, 128, 128, 128)": (distance_transform_edt, (S((2, 128, 128, 128), jnp.bool_),)),
+    **{
+        f"{name} value+grad (8, 256, 256, 4)": (
+            _value_and_grad(getattr(jsl, name)),
+            (S((8, 256, 256, 4), jnp.float32), S((8, 256, 256), jnp.int32)),
+        )
+        for name in ("boundary_loss", "hausdorff_dt_loss", "distance_penalized_cross_entropy")
+    },
+}
+
+
+@pytest.mark.parametrize("program", list(_DISTANCE_PROGRAMS))
+def test_accelerator_exports_have_no_loops(program):
+    """Exported for GPU and TPU (no device needed), the distance programs hold no while loop:
+    on XLA:GPU every loop step is a kernel launch, and a loop without a known trip count a host
+    round trip. The CPU export keeps its scans and the envelope's pop loop."""
+    fn, args = _DISTANCE_PROGRAMS[program]
+    text = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
+    assert "stablehlo.while" not in text
+    assert "stablehlo.reduce" in text  # the min-plus passes are there
+    if program.startswith("edt (1, 1024"):
+        cpu = export.export(jax.jit(fn), platforms=["cpu"])(*args).mlir_module()
+        assert "stablehlo.while" in cpu
 
 
 def test_no_background_and_no_foreground():
