@@ -1,9 +1,10 @@
 """EDT speed of `jaxseg_losses/distance.py` at several git revisions, side by side.
 
-Run: ``python benchmarks/edt_revisions.py REV [REV ...] [--shapes 8x128x128,...]`` (``WORK`` =
-the working tree). Loads ``distance.py`` of every revision (``git show REV:...``) as its own
-module, checks that all give identical results, and times them interleaved in this process
-(medians after warm-up), so the effect of a change is measured under the same load.
+Run: ``python benchmarks/edt_revisions.py REV [REV ...] [--shapes 8x128x128,...]
+[--function distance_field]`` (``WORK`` = the working tree). Loads ``distance.py`` of every
+revision (``git show REV:...``) as its own module, checks that all give identical results, and
+times them interleaved in this process (medians after warm-up), so the effect of a change is
+measured under the same load.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _timing import interleaved_medians, machine_line  # noqa: E402
+from edt import seg_masks  # noqa: E402  (benchmarks/edt.py)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT = ("8x128x128,8x256x256,2x64x64x64,1x512x512,1x1024x1024,1x128x128x128,16x64x64x64,"
@@ -42,29 +44,20 @@ def load_revision(rev: str, tmp: str):
     return mod
 
 
-def seg_masks(shape, rng):
-    """As benchmarks/edt.py: background = 1-3 random ellipses/ellipsoids per image."""
-    batch, *spatial = shape
-    grids = np.meshgrid(*[np.arange(n) for n in spatial], indexing="ij", sparse=True)
-    obj = np.zeros(shape, bool)
-    for b in range(batch):
-        for _ in range(rng.integers(1, 4)):
-            c = rng.uniform(0.2, 0.8, len(spatial)) * spatial
-            r = rng.uniform(0.05, 0.25, len(spatial)) * spatial
-            obj[b] |= sum(((g - ci) / ri) ** 2 for g, ci, ri in zip(grids, c, r, strict=True)) <= 1
-    return ~obj
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revs", nargs="+")
     parser.add_argument("--shapes", default=DEFAULT)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--function", default="distance_transform_edt",
+                        choices=("distance_transform_edt", "distance_field"),
+                        help="distance_field: the two-sided transform (signed maps, HD loss)")
     args = parser.parse_args()
     shapes = [tuple(int(v) for v in s.split("x")) for s in args.shapes.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         mods = {rev: load_revision(rev, tmp) for rev in args.revs}
-        print(f"`python benchmarks/edt_revisions.py {' '.join(args.revs)}`; {machine_line()}; "
+        print(f"`python benchmarks/edt_revisions.py {' '.join(args.revs)} --function "
+              f"{args.function}`; {machine_line()}; "
               f"median ms of {args.repeats} interleaved rounds (compile s in brackets)\n")
         print("| shape | " + " | ".join(args.revs) + " | load |")
         print("|---|" + "---|" * (len(args.revs) + 1))
@@ -72,7 +65,7 @@ def main() -> None:
             x = jnp.asarray(seg_masks(shape, np.random.default_rng(0)))
             cands, outs, comp = {}, [], {}
             for rev, mod in mods.items():
-                f = jax.jit(mod.distance_transform_edt)
+                f = jax.jit(getattr(mod, args.function))
                 t0 = time.perf_counter()
                 outs.append(np.asarray(f(x)))
                 comp[rev] = time.perf_counter() - t0

@@ -490,7 +490,9 @@ def _squared_edt_dense(
     a handful of kernels per axis whatever the image side. ``two_sided`` costs the same.
     """
     spatial = x.shape[1:]
-    order = sorted(range(nsp), key=lambda a: (-spatial[a], -a))
+    # Pass 0 on the longest axis, ties to the leading one: the min-plus then reduces the minor
+    # axes, which XLA:GPU does in place (reducing the major one first cost a transpose kernel).
+    order = sorted(range(nsp), key=lambda a: (-spatial[a], a))
     sq = _pass0_scan(x, order[0] + 1, sampling[order[0]], two_sided)
     fg = x if two_sided else None
     for a in order[1:]:
