@@ -52,6 +52,10 @@ known trip count a host round trip per iteration):
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
 
+The signed map and the Hausdorff field need the two-sided transform, every element's distance
+to the nearest element of the other value. The CPU computes it as two EDTs in one batch; the
+accelerator formulation in one pass (`_site_values`), at the cost of one EDT.
+
 Exactness: index differences are formed in integers before scaling by the spacing (forming
 ``i*s - j*s`` lets XLA contract it into an FMA and leaves ~1e-8 on zero pixels). With unit
 spacing all squared distances are exact integers in float32 while below 2**24 (any 2-D image up
