@@ -417,7 +417,9 @@ def _site_values(f: jax.Array, fg: jax.Array | None) -> tuple[jax.Array, ...]:
     return jnp.where(fg, f, 0.0), jnp.where(fg, 0.0, f)
 
 
-def _for_outputs(fg_out: jax.Array | None, values: list[jax.Array]) -> jax.Array:
+def _for_outputs(fg_out: jax.Array | None, values: Sequence[jax.Array]) -> jax.Array:
+    """The site values that each output uses: ``values[0]`` for foreground outputs (and in the
+    one-sided case), ``values[1]`` for background ones."""
     return values[0] if fg_out is None else jnp.where(fg_out, values[0], values[1])
 
 
@@ -454,9 +456,9 @@ def _minplus_banded(
     n, band = f.shape[axis], _ACCEL_BAND
     nblocks = -(-n // band)
 
-    def blocked(v, before, fill):  # (.., nblocks + before + 1, band, ..), padded with `fill`
+    def blocked(v, halo, fill):  # (.., nblocks + 2 halo, band, ..), padded with `fill`
         pad = [(0, 0)] * v.ndim
-        pad[axis] = (before * band, (nblocks + 1) * band - n)
+        pad[axis] = (halo * band, (nblocks + halo) * band - n)
         v = jnp.pad(v, pad, constant_values=fill)
         return v.reshape(v.shape[:axis] + (-1, band) + v.shape[axis + 1:])
 
@@ -467,10 +469,7 @@ def _minplus_banded(
 
     site_values = _site_values(f, fg)
     values = [windows(v) for v in site_values]  # (.., nblocks, 1, 3 band, ..)
-    fg_out = None
-    if fg is not None:  # (.., nblocks, band, 1, ..)
-        fg_out = jnp.expand_dims(blocked(fg, 0, False), axis + 2)
-        fg_out = lax.slice_in_dim(fg_out, 0, nblocks, axis=axis)
+    fg_out = None if fg is None else jnp.expand_dims(blocked(fg, 0, False), axis + 2)
     table = _offset_table(band, 3 * band, band, s).reshape(
         (band, 3 * band) + (1,) * (f.ndim - 1 - axis)
     )
