@@ -38,7 +38,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 
 _DUMP = tempfile.mkdtemp(prefix="accel_proxy_")
 os.environ.update(
@@ -47,16 +46,12 @@ os.environ.update(
 os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_dump_to={_DUMP}".strip()
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import optax  # noqa: E402
 from jax.experimental import topologies  # noqa: E402
 
-import jaxseg_losses as jsl  # noqa: E402
 from jaxseg_losses import distance  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _tiny_net import apply_net, init_net  # noqa: E402
-from edt import seg_masks  # noqa: E402  (benchmarks/edt.py)
+from _distance_programs import programs, scipy_ms  # noqa: E402
 
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "f32": 4,
           "s64": 8, "f64": 8}
@@ -178,78 +173,8 @@ class Targets:
                 "ms": (cycles[0] / 1.5e6, cycles[1] / 1.5e6)}
 
 
-def scipy_ms(shape: tuple[int, ...], repeats: int = 3) -> float:
-    """Median ms of SciPy's EDT over the batch (one core) on segmentation-like masks."""
-    import numpy as np  # noqa: PLC0415
-    import scipy.ndimage as ndi  # noqa: PLC0415
-
-    masks = seg_masks(shape, np.random.default_rng(0))
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for m in masks:
-            ndi.distance_transform_edt(m)
-        times.append(time.perf_counter() - t0)
-    return 1e3 * float(np.median(times))
-
-
 def _span(lo, hi) -> str:
     return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
-
-
-def _f32(*shape):
-    return jax.ShapeDtypeStruct(shape, jnp.float32)
-
-
-def _i32(*shape):
-    return jax.ShapeDtypeStruct(shape, jnp.int32)
-
-
-def value_and_grad(loss):
-    return jax.value_and_grad(lambda z, y: jnp.mean(loss(z, y)))
-
-
-def train_step(shape, in_graph: bool):
-    """Value+grad and an adam update of the tiny conv net of benchmarks/boundary_step.py."""
-    nsp, nc = len(shape) - 2, shape[-1]
-    params = jax.eval_shape(lambda: init_net(jax.random.key(0), 1, nc, nsp))
-    opt = optax.adam(1e-3)
-    opt_state = jax.eval_shape(opt.init, params)
-
-    def loss_fn(p, x, y, maps):
-        maps = None if in_graph else maps
-        return jnp.mean(jsl.boundary_loss(apply_net(p, x), y, distance_maps=maps))
-
-    def step(p, s, x, y, maps):
-        loss, g = jax.value_and_grad(loss_fn)(p, x, y, maps)
-        upd, s = opt.update(g, s, p)
-        return optax.apply_updates(p, upd), s, loss
-
-    args = (params, opt_state, _f32(*shape[:-1], 1), _i32(*shape[:-1]), _f32(*shape))
-    return step, args
-
-
-def programs():
-    edt = [(16, 512, 512), (1, 1024, 1024), (1, 2048, 2048), (1, 4096, 4096),
-           (2, 128, 128, 128), (1, 256, 256, 256), (1, 512, 512, 512)]
-    out = [(f"EDT {s}", f"edt_{'x'.join(map(str, s))}", distance.distance_transform_edt,
-            (jax.ShapeDtypeStruct(s, jnp.bool_),)) for s in edt]
-    for s in [(8, 256, 256, 4), (2, 96, 96, 96, 4)]:
-        tag = "x".join(map(str, s))
-        zy = (_f32(*s), _i32(*s[:-1]))
-        out += [
-            (f"boundary value+grad {s}", f"boundary_{tag}", value_and_grad(jsl.boundary_loss), zy),
-            (f"Hausdorff-DT value+grad {s}", f"hd_{tag}", value_and_grad(jsl.hausdorff_dt_loss),
-             zy),
-            (f"distance-penalised CE value+grad {s}", f"dpce_{tag}",
-             value_and_grad(jsl.distance_penalized_cross_entropy), zy),
-        ]
-    for in_graph in (True, False):
-        label = "EDT in graph" if in_graph else "precomputed maps"
-        step, args = train_step((8, 256, 256, 4), in_graph)
-        out.append((f"boundary train step (8, 256, 256, 4), {label}",
-                    f"step_{'graph' if in_graph else 'maps'}", step, args))
-    return out
 
 
 def main() -> None:
