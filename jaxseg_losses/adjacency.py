@@ -83,18 +83,19 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import (
-    _check_prediction_values,
+from jaxseg_losses._activations import probabilities
+from jaxseg_losses._inputs import (
+    Mode,
     check_mode,
+    check_number,
+    check_prediction_values,
     check_predictions,
     dense_targets,
-    is_concrete,
-    probabilities,
     resolve_mask,
-    safe_divide,
     shape_str,
     value_check,
 )
+from jaxseg_losses._numerics import safe_divide
 
 __all__ = (
     "AdjacencyPrior",
@@ -409,7 +410,7 @@ def soft_adjacency(
               [0.5, 0.5]]], dtype=float32)
     """
     p = check_predictions(probabilities, name="probabilities")
-    _check_prediction_values(p, from_logits=False)
+    check_prediction_values(p, from_logits=False)
     return _soft_adjacency(p, connectivity, include_self, mask, normalize)
 
 
@@ -582,7 +583,7 @@ def nonadjacency_loss(
     predictions: jax.typing.ArrayLike,
     prior: AdjacencyPriorState | jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     connectivity: int | None = None,
     include_self: bool = False,
@@ -648,9 +649,8 @@ def nonadjacency_loss(
             f"mode: expected one of {LOSS_MODES} (the loss needs pairs of classes); got {mode!r}"
         )
     counts = _check_prior(prior, num_classes, preds.shape)
-    if is_concrete(weight) and weight < 0:
-        raise ValueError(f"weight: expected a value >= 0; got {weight}")
-    _check_prediction_values(preds, from_logits)
+    check_number("weight", weight)
+    check_prediction_values(preds, from_logits)
     max_nonzero = _max_nonzero(connectivity, preds.ndim - 2)
     valid = resolve_mask(mask, preds.shape[:-1])
     return _nonadjacency(

@@ -18,13 +18,20 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import (
+from jaxseg_losses._inputs import (
+    Mode,
     Prepared,
     check_choice,
-    keep_classes,
+    check_number,
     prepare,
-    safe_divide,
     shape_str,
+)
+from jaxseg_losses._numerics import (
+    keep_classes,
+    masked_mean,
+    per_example_mean,
+    pixel_class_mean,
+    safe_divide,
     spatial_axes,
 )
 from jaxseg_losses.distance import (
@@ -54,20 +61,11 @@ def _check_distance_maps(maps: jax.typing.ArrayLike, shape: tuple[int, ...]) -> 
     return jax.lax.stop_gradient(maps)
 
 
-def _mean_over_pixels_and_classes(values: jax.Array, valid: jax.Array) -> jax.Array:
-    """``(B, *spatial, C)`` -> ``(B,)``: mean over valid pixels, then over classes."""
-    axes = spatial_axes(values.ndim)
-    per_class = safe_divide(
-        jnp.sum(values * valid[..., None], axis=axes), jnp.sum(valid, axis=axes)[..., None]
-    )
-    return jnp.mean(per_class, axis=-1)
-
-
 def boundary_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
@@ -127,14 +125,13 @@ def boundary_loss(
             _check_distance_maps(distance_maps, prep.targets.shape), include_background
         )
     terms = keep_classes(prep.probabilities(), include_background) * phi
-    return _mean_over_pixels_and_classes(terms, prep.valid)
+    return pixel_class_mean(terms, prep.valid)
 
 
 def _hausdorff_terms(
     prep: Prepared, alpha: float, sampling, include_background: bool
 ) -> jax.Array:
-    if alpha <= 0:
-        raise ValueError(f"alpha: expected a value > 0; got {alpha}")
+    check_number("alpha", alpha, strict=True)
     probs = keep_classes(prep.probabilities(), include_background)
     targets = keep_classes(prep.targets, include_background)
     truth = targets > 0.5
@@ -145,14 +142,14 @@ def _hausdorff_terms(
     )
     pred_field, true_field = jnp.split(fields, 2, axis=-1)
     distance = pred_field**alpha + true_field**alpha
-    return _mean_over_pixels_and_classes((probs - targets) ** 2 * distance, prep.valid)
+    return pixel_class_mean((probs - targets) ** 2 * distance, prep.valid)
 
 
 def hausdorff_dt_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 2.0,
     sampling: Sequence[float] | None = None,
@@ -206,7 +203,7 @@ def log_hausdorff_dt_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 2.0,
     sampling: Sequence[float] | None = None,
@@ -295,7 +292,7 @@ def distance_penalized_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     sampling: Sequence[float] | None = None,
     ignore_index: int | None = None,
@@ -348,15 +345,14 @@ def distance_penalized_cross_entropy(
         y = prep.targets
         bce = -(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
         pixel = jnp.mean(bce * weight, axis=-1)
-    axes = tuple(range(1, pixel.ndim))
-    return safe_divide(jnp.sum(pixel * prep.valid, axis=axes), jnp.sum(prep.valid, axis=axes))
+    return per_example_mean(pixel, prep.valid)
 
 
 def active_contour_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "binary",
+    mode: Mode = "binary",
     from_logits: bool = True,
     region_weight: float = 1.0,
     inside_value: float = 1.0,
@@ -365,7 +361,7 @@ def active_contour_loss(
     include_background: bool = True,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
-    reduction: str = "mean",
+    aggregate: str = "mean",
 ) -> jax.Array:
     r"""Active contour loss (Chen et al., CVPR 2019), 2D and its 3D extension.
 
@@ -381,7 +377,7 @@ def active_contour_loss(
     forward differences taken at the *same* pixel for every axis,
     :math:`\Delta_a u(x) = u(x + e_a) - u(x)`, over the pixels that have a successor on every
     axis (``(H-1)(W-1)`` in 2D, ``(D-1)(H-1)(W-1)`` in 3D); the authors' code pairs differences
-    from neighbouring pixels instead. ``reduction="mean"`` (default) averages both terms over
+    from neighbouring pixels instead. ``aggregate="mean"`` (default) averages both terms over
     their pixels so the balance does not depend on the image size (the authors' final code);
     ``"sum"`` sums them (the paper). The loss is not 0 at a perfect prediction: the length term
     is then the perimeter of the truth.
@@ -397,7 +393,9 @@ def active_contour_loss(
       include_background: keep channel 0 in the channel mean (multiclass). Default ``True``.
       mask, ignore_index: pixels excluded from the region term and, as the base pixel of a
         difference, from the length term.
-      reduction: ``"mean"`` (default) or ``"sum"`` over pixels; the output is ``(B,)`` either way.
+      aggregate: how both terms aggregate over the pixels: ``"mean"`` (default) or ``"sum"``;
+        the output is ``(B,)`` either way. (Not called ``reduction``, which means the output
+        form in every other loss.)
 
     Returns:
       ``(B,)`` float32 losses.
@@ -410,7 +408,7 @@ def active_contour_loss(
       >>> round(float(value[0]), 6)  # a constant map: length sqrt(1e-8) per pixel, no region
       0.0001
     """
-    check_choice("reduction", reduction, ("mean", "sum"))
+    check_choice("aggregate", aggregate, ("mean", "sum"))
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -425,14 +423,12 @@ def active_contour_loss(
     length = jnp.sqrt(squared + epsilon)
     length_valid = valid[_crop_all_but(None, u.ndim)]
     axes = spatial
-    if reduction == "sum":
+    if aggregate == "sum":
         length_term = jnp.sum(length * length_valid, axis=axes)
         region_term = jnp.sum(region * valid, axis=axes)
     else:
-        length_term = safe_divide(
-            jnp.sum(length * length_valid, axis=axes), jnp.sum(length_valid, axis=axes)
-        )
-        region_term = safe_divide(jnp.sum(region * valid, axis=axes), jnp.sum(valid, axis=axes))
+        length_term = masked_mean(length, length_valid, axes)
+        region_term = masked_mean(region, valid, axes)
     return jnp.mean(length_term + region_weight * region_term, axis=-1)
 
 

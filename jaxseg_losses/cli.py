@@ -116,8 +116,7 @@ def _list(args: argparse.Namespace) -> int:
     print("losses (--loss NAME, options as NAME(key=value, ...)):")
     for row in rows:
         aliases = f" (alias {', '.join(row['aliases'])})" if row["aliases"] else ""
-        state = "" if row["available"] else "  [not available in this install]"
-        print(f"  {row['name']:15s} {row['family']:11s} {row['summary']}{aliases}{state}")
+        print(f"  {row['name']:15s} {row['family']:11s} {row['summary']}{aliases}")
         if row.get("options"):
             options = ", ".join(f"{k}={format_default(v)}" for k, v in row["options"].items())
             print(f"  {'':15s} {'':11s} {row['function']}({options})")

@@ -55,7 +55,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxseg_losses._checks import check_choice, shape_str
+from jaxseg_losses._inputs import check_choice, shape_str
 
 __all__ = (
     "Accepts",

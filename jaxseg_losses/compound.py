@@ -22,7 +22,13 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import check_choice, prepare
+from jaxseg_losses._inputs import (
+    MODES,
+    Mode,
+    check_choice,
+    prepare,
+)
+from jaxseg_losses._region import DEFAULT_SMOOTH
 from jaxseg_losses.combine import (
     Accepts,
     CombinedLoss,
@@ -31,7 +37,7 @@ from jaxseg_losses.combine import (
     named_sum,
     scheduled,
 )
-from jaxseg_losses.overlap import DEFAULT_SMOOTH, dice_loss, generalized_dice_loss
+from jaxseg_losses.overlap import dice_loss, generalized_dice_loss
 from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_loss
 
 __all__ = (
@@ -43,7 +49,6 @@ __all__ = (
 )
 
 SIGMOID_MODES = ("binary", "multilabel")
-ALL_MODES = ("multiclass", "multilabel", "binary")
 
 
 @functools.lru_cache(maxsize=128)
@@ -68,7 +73,7 @@ def bce_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "binary",
+    mode: Mode = "binary",
     from_logits: bool = True,
     bce_weight: float = 1.0,
     dice_weight: float = 1.0,
@@ -126,7 +131,7 @@ def dice_ce_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     dice_weight: float = 1.0,
     ce_weight: float = 1.0,
@@ -190,7 +195,7 @@ def dice_ce_loss(
       >>> aux["ce"], aux["dice"]
       (Array([0.6931472], dtype=float32), Array([0.5], dtype=float32))
     """
-    check_choice("mode", mode, ALL_MODES)
+    check_choice("mode", mode, MODES)
     options: dict[str, Any] = dict(
         mode=mode, from_logits=from_logits, smooth=smooth, squared=squared,
         include_background=include_background, class_weights=class_weights,
@@ -213,7 +218,7 @@ def dice_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     dice_weight: float = 1.0,
     focal_weight: float = 1.0,
@@ -265,7 +270,7 @@ def dice_focal_loss(
       >>> dice_focal_loss(logits, jnp.array([[[0, 1], [1, 0]]]), smooth=0.0)
       Array([0.6732868], dtype=float32)
     """
-    check_choice("mode", mode, ALL_MODES)
+    check_choice("mode", mode, MODES)
     loss = _combined(("dice", dice_loss, dice_weight), ("focal", focal_loss, focal_weight))
     return _finish(
         loss, predictions, labels, return_aux, mode=mode, from_logits=from_logits,
@@ -276,7 +281,7 @@ def dice_focal_loss(
 
 
 def _combo_cross_entropy(
-    predictions, labels, *, beta: float, mode: str, from_logits: bool, mask, ignore_index
+    predictions, labels, *, beta: float, mode: Mode, from_logits: bool, mask, ignore_index
 ) -> jax.Array:
     r""":math:`-\mathrm{mean}_{x,c}[\beta y \log p + (1-\beta)(1-y)\log(1-p)]` per example."""
     prep = prepare(
@@ -307,7 +312,7 @@ def combo_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "binary",
+    mode: Mode = "binary",
     from_logits: bool = True,
     alpha: float = 0.5,
     beta: float = 0.5,
@@ -366,7 +371,7 @@ def combo_loss(
       >>> combo_loss(probs, labels, from_logits=False)  # about -(1 - alpha) = -0.5
       Array([-0.5], dtype=float32)
     """
-    check_choice("mode", mode, ALL_MODES)
+    check_choice("mode", mode, MODES)
     for name, value in (("alpha", alpha), ("beta", beta)):
         if not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{name}: expected a value in [0, 1]; got {value}")

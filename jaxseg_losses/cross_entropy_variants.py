@@ -11,8 +11,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import Prepared, is_concrete, prepare, safe_divide
-from jaxseg_losses.pixelwise import _reduce
+from jaxseg_losses._inputs import (
+    Mode,
+    Prepared,
+    is_concrete,
+    prepare,
+)
+from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide
 
 __all__ = ("poly_cross_entropy", "topk_cross_entropy")
 
@@ -29,7 +34,7 @@ def topk_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     k: float = 10.0,
     per_image: bool = True,
@@ -102,7 +107,7 @@ def topk_cross_entropy(
         count - jnp.sum(above, axis=-1, keepdims=True), jnp.sum(tie, axis=-1, keepdims=True)
     )
     w = weight * jnp.where(above, 1.0, jnp.where(tie, tie_share, 0.0))
-    loss = safe_divide(jnp.sum(w * pixel, axis=-1), jnp.sum(w, axis=-1))
+    loss = masked_mean(pixel, w, axis=-1)
     return jnp.broadcast_to(loss, (batch,))
 
 
@@ -136,7 +141,7 @@ def poly_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     epsilon: float = 2.0,
     mask: jax.typing.ArrayLike | None = None,
@@ -197,4 +202,4 @@ def poly_cross_entropy(
             one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
         one_minus_pt = jnp.mean(one_minus_pt, axis=-1)
     pixel = _pixel_cross_entropy(prep) + epsilon * one_minus_pt
-    return _reduce(pixel, prep.valid, reduction)
+    return reduce_pixels(pixel, prep.valid, reduction)

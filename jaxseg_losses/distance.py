@@ -76,7 +76,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxseg_losses._checks import explicit_sharding_spec
+from jaxseg_losses._sharding import explicit_sharding_spec
 
 __all__ = ["distance_transform_edt", "signed_distance_map", "distance_field"]
 

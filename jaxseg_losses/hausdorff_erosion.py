@@ -17,7 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxseg_losses._checks import keep_classes, prepare, safe_divide, spatial_axes
+from jaxseg_losses._inputs import (
+    Mode,
+    prepare,
+)
+from jaxseg_losses._numerics import keep_classes, pixel_class_mean, safe_divide, spatial_axes
 
 __all__ = ("hausdorff_erosion_loss",)
 
@@ -50,7 +54,7 @@ def hausdorff_erosion_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 2.0,
     iterations: int = 10,
@@ -127,6 +131,4 @@ def hausdorff_erosion_loss(
 
     weights = jnp.arange(1, iterations + 1, dtype=jnp.float32) ** alpha
     (_, total), _ = lax.scan(step, (bound, jnp.zeros_like(bound)), weights)
-    axes = spatial_axes(total.ndim)
-    per_class = safe_divide(jnp.sum(total * valid, axis=axes), jnp.sum(valid, axis=axes))
-    return jnp.mean(per_class, axis=-1)
+    return pixel_class_mean(total, prep.valid)

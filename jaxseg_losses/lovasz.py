@@ -41,7 +41,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import check_choice, keep_classes, prepare, safe_divide
+from jaxseg_losses._inputs import check_choice, prepare
+from jaxseg_losses._numerics import keep_classes, safe_divide
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
 

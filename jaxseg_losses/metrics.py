@@ -26,7 +26,8 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import keep_classes, safe_divide, shape_str
+from jaxseg_losses._inputs import shape_str
+from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_edt, per_channel
 
 

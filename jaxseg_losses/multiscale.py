@@ -24,7 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxseg_losses._checks import check_choice, shape_str
+from jaxseg_losses._inputs import (
+    check_choice,
+    shape_str,
+)
 
 __all__ = ("deep_supervision", "deep_supervision_weights", "resize_nearest")
 

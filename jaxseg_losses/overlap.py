@@ -50,24 +50,33 @@ All computations are float32 whatever the input dtype.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from jaxseg_losses._checks import (
-    PROB_EPS,
-    Prepared,
+from jaxseg_losses._activations import PROB_EPS
+from jaxseg_losses._inputs import (
+    Mode,
     check_choice,
     check_class_vector,
-    is_concrete,
-    keep_classes,
+    check_number,
     prepare,
-    safe_divide,
-    safe_power,
-    spatial_sum,
+)
+from jaxseg_losses._numerics import keep_classes, safe_divide, safe_power
+from jaxseg_losses._region import (
+    DEFAULT_SMOOTH,
+    OverlapStatistics,
+    aggregate,
+    dice_index,
+    over_batch,
+    plane_sums,
+    ratio,
+    reduce_classes,
+    region_loss,
+    region_setup,
+    smooth_pair,
+    statistics,
+    tversky_index,
 )
 
 __all__ = (
@@ -82,123 +91,17 @@ __all__ = (
     "tversky_loss",
 )
 
-REGION_REDUCTIONS = ("example", "class")
 GDL_WEIGHT_TYPES = ("square", "simple", "uniform")
-DEFAULT_SMOOTH = 1e-5
-
-
-class OverlapStatistics(NamedTuple):
-    """Soft confusion counts per (example, class), all float32.
-
-    Each field has shape ``(B, C)`` (``per_image=True``) or ``(1, C)`` (``per_image=False``:
-    summed over the batch and over ``axis_name``).
-
-    Attributes:
-      tp: soft true positives :math:`\\sum_x v\\,p\\,y`.
-      fp: soft false positives :math:`\\sum_x v\\,p(1-y)`.
-      fn: soft false negatives :math:`\\sum_x v\\,(1-p)y`.
-      sum_p: predicted volume :math:`\\sum_x v\\,p` (:math:`\\sum_x v\\,p^2` with ``squared``).
-      sum_y: ground-truth volume :math:`\\sum_x v\\,y` (:math:`\\sum_x v\\,y^2` with ``squared``).
-    """
-
-    tp: jax.Array
-    fp: jax.Array
-    fn: jax.Array
-    sum_p: jax.Array
-    sum_y: jax.Array
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def _aggregate(values: jax.Array, per_image: bool, axis_name) -> jax.Array:
-    """Sums ``(B, *spatial, ...)`` over the spatial axes -> ``(B, ...)``; batch-global when asked.
-
-    ``values`` has the spatial axes at positions ``1 .. ndim - 2`` (a trailing class axis).
-    """
-    return _over_batch(spatial_sum(values), per_image, axis_name)
-
-
-def _over_batch(summed: jax.Array, per_image: bool, axis_name) -> jax.Array:
-    """``(B, ...)`` per-image sums, or their ``(1, ...)`` batch total (``psum``-ed over
-    ``axis_name``) with ``per_image=False``."""
-    if per_image:
-        return summed
-    summed = jnp.sum(summed, axis=0, keepdims=True)
-    if axis_name is not None:
-        summed = jax.lax.psum(summed, axis_name)
-    return summed
-
-
-def _statistics(
-    prep: Prepared, *, per_image: bool, axis_name, squared: bool, soft_label: bool
-) -> OverlapStatistics:
-    hits = prep.class_hits()
-    if hits is not None:
-        return _index_statistics(prep, hits, per_image, axis_name, squared)
-    p = prep.probabilities()
-    y = prep.targets
-    v = prep.valid[..., None]
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
-    if squared:  # V-Net: <p, y>, ||p||^2, ||y||^2 (the L2 form is exact for soft labels too)
-        tp = agg(v * p * y)
-        sum_p, sum_y = agg(v * p * p), agg(v * y * y)
-        return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
-    if soft_label:  # L1 form: TP = (|p|_1 + |y|_1 - |p - y|_1) / 2
-        sum_p, sum_y = agg(v * p), agg(v * y)
-        tp = 0.5 * (sum_p + sum_y - agg(v * jnp.abs(p - y)))
-        return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
-    # Two reductions that involve p (FP = sum_p - TP, FN = sum_y - TP): about half the
-    # value+grad time of three separate products (benchmarks/losses.py).
-    weighted_p = v * p
-    tp, sum_p = agg(weighted_p * y), agg(weighted_p)
-    sum_y = agg(v * y)
-    return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
-
-
-def _plane_sums(prep: Prepared, hits: list[jax.Array], terms, per_image: bool, axis_name):
-    """Per class plane, the spatial sums of ``terms(v, p_c, hit_c)`` (a tuple of
-    ``(B, *spatial)`` maps), each stacked to ``(B, C)`` and aggregated like :func:`_aggregate`:
-    the integer-label statistics without a one-hot array (contiguous pixels per plane sum at
-    memory speed on XLA:CPU)."""
-    v = prep.valid
-    axes = tuple(range(1, v.ndim))
-    per_class = [
-        [jnp.sum(t, axis=axes) for t in terms(v, p, hit)]
-        for p, hit in zip(prep.probability_planes(), hits, strict=True)
-    ]
-    return tuple(
-        _over_batch(jnp.stack(sums, axis=-1), per_image, axis_name)
-        for sums in zip(*per_class, strict=True)
-    )
-
-
-def _index_statistics(
-    prep: Prepared, hits: list[jax.Array], per_image: bool, axis_name, squared: bool
-) -> OverlapStatistics:
-    """The statistics of integer labels, class plane by class plane (:func:`_plane_sums`).
-
-    Hard labels make the L1 (``soft_label``) form equal to the product form, and
-    :math:`y^2 = y`.
-    """
-
-    def terms(v, p, hit):
-        weighted_p = v * p
-        return (
-            jnp.where(hit, weighted_p, 0.0),
-            weighted_p * p if squared else weighted_p,
-            jnp.where(hit, v, 0.0),
-        )
-
-    tp, sum_p, sum_y = _plane_sums(prep, hits, terms, per_image, axis_name)
-    return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
 
 
 def overlap_statistics(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     per_image: bool = True,
     axis_name: str | None = None,
@@ -250,124 +153,12 @@ def overlap_statistics(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    return _statistics(
+    return statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
 
 
 # --------------------------------------------------------------------------- shared pieces
-
-
-def _check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
-                  strict: bool = False) -> None:
-    """Range check of a scalar option when its value is known (skipped for tracers)."""
-    if not is_concrete(value):
-        return
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim != 0:
-        raise ValueError(f"{name}: expected a scalar; got shape {v.shape}")
-    ok = (v > low if strict else v >= low) and (high is None or v <= high)
-    if not ok or np.isnan(v):
-        bounds = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
-        raise ValueError(f"{name}: expected a value {bounds}; got {float(v)}")
-
-
-def _smooth_pair(smooth) -> tuple[float, float]:
-    if isinstance(smooth, tuple | list):
-        if len(smooth) != 2:
-            raise ValueError(
-                f"smooth: expected a number or a pair (smooth_nr, smooth_dr); got {smooth!r}"
-            )
-        nr, dr = smooth
-    else:
-        nr = dr = smooth
-    _check_number("smooth", nr)
-    _check_number("smooth", dr)
-    return nr, dr
-
-
-def _ratio(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
-    """Score ratio; 0/0 (empty prediction on empty truth, no smoothing) is a perfect score 1."""
-    return safe_divide(numerator, denominator, fill=1.0)
-
-
-def _reduce_classes(
-    per_class: jax.Array,
-    *,
-    batch_size: int,
-    include_background: bool,
-    class_weights: jax.Array | None,
-    reduction: str,
-) -> jax.Array:
-    """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``."""
-    per_class = keep_classes(per_class, include_background)
-    if reduction == "class":
-        out = per_class
-    elif class_weights is None:
-        out = jnp.mean(per_class, axis=-1)
-    else:
-        w = keep_classes(class_weights, include_background)
-        out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w))
-    return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
-
-
-def _region_setup(
-    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction
-) -> tuple[Prepared, jax.Array | None]:
-    """Validates the shared options and inputs of a per-class region loss."""
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
-    prep = prepare(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
-    )
-    return prep, check_class_vector(class_weights, prep.num_classes, name="class_weights")
-
-
-def _region_loss(
-    formula: Callable[[OverlapStatistics], jax.Array],
-    predictions,
-    labels,
-    *,
-    mode: str,
-    from_logits: bool,
-    include_background: bool,
-    class_weights,
-    per_image: bool,
-    axis_name,
-    reduction: str,
-    mask,
-    ignore_index,
-    squared: bool = False,
-    soft_label: bool = False,
-) -> jax.Array:
-    """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction."""
-    prep, weights = _region_setup(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
-    )
-    stats = _statistics(
-        prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
-    )
-    return _reduce_classes(
-        formula(stats),
-        batch_size=prep.predictions.shape[0],
-        include_background=include_background,
-        class_weights=weights,
-        reduction=reduction,
-    )
-
-
-def _dice_score(s: OverlapStatistics, nr, dr) -> jax.Array:
-    return _ratio(2.0 * s.tp + nr, 2.0 * s.tp + s.fp + s.fn + dr)
-
-
-def _tversky_index(s: OverlapStatistics, alpha, beta, nr, dr) -> jax.Array:
-    return _ratio(s.tp + nr, s.tp + alpha * s.fp + beta * s.fn + dr)
 
 
 # --------------------------------------------------------------------------- losses
@@ -377,7 +168,7 @@ def dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
@@ -435,9 +226,9 @@ def dice_loss(
       >>> dice_loss(probs, labels, mode="binary", from_logits=False, smooth=0.0)
       Array([0.5], dtype=float32)
     """
-    nr, dr = _smooth_pair(smooth)
-    return _region_loss(
-        lambda s: 1.0 - _dice_score(s, nr, dr),
+    nr, dr = smooth_pair(smooth)
+    return region_loss(
+        lambda s: 1.0 - dice_index(s, nr, dr),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -449,7 +240,7 @@ def jaccard_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
@@ -491,9 +282,9 @@ def jaccard_loss(
       >>> jaccard_loss(probs, labels, mode="binary", from_logits=False, smooth=0.0)
       Array([0.6666666], dtype=float32)
     """
-    nr, dr = _smooth_pair(smooth)
-    return _region_loss(
-        lambda s: 1.0 - _tversky_index(s, 1.0, 1.0, nr, dr),
+    nr, dr = smooth_pair(smooth)
+    return region_loss(
+        lambda s: 1.0 - tversky_index(s, 1.0, 1.0, nr, dr),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -502,15 +293,15 @@ def jaccard_loss(
 
 
 def _check_tversky(alpha, beta) -> None:
-    _check_number("alpha", alpha)
-    _check_number("beta", beta)
+    check_number("alpha", alpha)
+    check_number("beta", beta)
 
 
 def tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 0.3,
     beta: float = 0.7,
@@ -557,9 +348,9 @@ def tversky_loss(
       Array([0.54545...], dtype=float32)
     """
     _check_tversky(alpha, beta)
-    nr, dr = _smooth_pair(smooth)
-    return _region_loss(
-        lambda s: 1.0 - _tversky_index(s, alpha, beta, nr, dr),
+    nr, dr = smooth_pair(smooth)
+    return region_loss(
+        lambda s: 1.0 - tversky_index(s, alpha, beta, nr, dr),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -571,7 +362,7 @@ def focal_tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 0.3,
     beta: float = 0.7,
@@ -622,14 +413,14 @@ def focal_tversky_loss(
       Array([0.6347...], dtype=float32)
     """
     _check_tversky(alpha, beta)
-    _check_number("gamma", gamma, strict=True)
-    nr, dr = _smooth_pair(smooth)
+    check_number("gamma", gamma, strict=True)
+    nr, dr = smooth_pair(smooth)
 
     def formula(s: OverlapStatistics) -> jax.Array:
-        one_minus = jnp.maximum(1.0 - _tversky_index(s, alpha, beta, nr, dr), 0.0)
+        one_minus = jnp.maximum(1.0 - tversky_index(s, alpha, beta, nr, dr), 0.0)
         return safe_power(one_minus, 1.0 / gamma)
 
-    return _region_loss(
+    return region_loss(
         formula, predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -641,7 +432,7 @@ def sensitivity_specificity_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     r: float = 0.05,
     include_background: bool = True,
@@ -685,8 +476,8 @@ def sensitivity_specificity_loss(
       >>> sensitivity_specificity_loss(probs, labels, mode="binary", from_logits=False)
       Array([0.05], dtype=float32)
     """
-    _check_number("r", r, high=1.0)
-    prep, weights = _region_setup(
+    check_number("r", r, high=1.0)
+    prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
@@ -702,7 +493,7 @@ def sensitivity_specificity_loss(
                 v,
             )
 
-        positive_error, negative_error, positive, pixels = _plane_sums(
+        positive_error, negative_error, positive, pixels = plane_sums(
             prep, hits, terms, per_image, axis_name
         )
         sensitivity = safe_divide(positive_error, positive)
@@ -710,10 +501,10 @@ def sensitivity_specificity_loss(
     else:
         y, v = prep.targets, prep.valid[..., None]
         squared_error = v * (y - prep.probabilities()) ** 2
-        agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+        agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
         sensitivity = safe_divide(agg(squared_error * y), agg(v * y))
         specificity = safe_divide(agg(squared_error * (1.0 - y)), agg(v * (1.0 - y)))
-    return _reduce_classes(
+    return reduce_classes(
         r * sensitivity + (1.0 - r) * specificity,
         batch_size=prep.predictions.shape[0],
         include_background=include_background,
@@ -746,7 +537,7 @@ def generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     weight_type: str = "square",
     smooth: float | tuple[float, float] = 0.0,
@@ -802,17 +593,17 @@ def generalized_dice_loss(
       Array([0.25], dtype=float32)
     """
     check_choice("weight_type", weight_type, GDL_WEIGHT_TYPES)
-    nr, dr = _smooth_pair(smooth)
+    nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    s = _statistics(
+    s = statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
     )
     tp, total = (keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
     w = _gdl_weights(keep_classes(s.sum_y, include_background), weight_type)
-    score = _ratio(
+    score = ratio(
         2.0 * jnp.sum(w * tp, axis=-1) + nr, jnp.sum(w * total, axis=-1) + dr
     )
     return jnp.broadcast_to(1.0 - score, (prep.predictions.shape[0],))
@@ -822,7 +613,7 @@ def exp_log_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     w_dice: float = 0.8,
     w_cross: float = 0.2,
@@ -891,21 +682,21 @@ def exp_log_loss(
       Array([0.], dtype=float32)
     """
     for name, value in (("w_dice", w_dice), ("w_cross", w_cross)):
-        _check_number(name, value)
+        check_number(name, value)
     for name, value in (("gamma_dice", gamma_dice), ("gamma_cross", gamma_cross)):
-        _check_number(name, value, strict=True)
-    nr, dr = _smooth_pair(smooth)
+        check_number(name, value, strict=True)
+    nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
     num_classes = prep.num_classes
-    stats = _statistics(
+    stats = statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
     )
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
 
-    dice = jnp.maximum(_dice_score(stats, nr, dr), PROB_EPS)
+    dice = jnp.maximum(dice_index(stats, nr, dr), PROB_EPS)
     dice_term = jnp.mean(
         safe_power(-jnp.log(keep_classes(dice, include_background)), gamma_dice), axis=-1
     )
@@ -923,7 +714,7 @@ def exp_log_loss(
     log_pt = prep.label_log_p()
     if log_pt is not None:  # integer labels: only the labelled class has a term
         pixel = prep.target_weight(weights) * safe_power(-log_pt, gamma_cross)
-        cross_total = _over_batch(
+        cross_total = over_batch(
             jnp.sum(prep.valid * pixel, axis=tuple(range(1, pixel.ndim))), per_image, axis_name
         )
     else:

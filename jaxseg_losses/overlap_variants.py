@@ -17,30 +17,30 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxseg_losses._checks import (
+from jaxseg_losses._inputs import (
+    Mode,
     check_choice,
-    check_class_vector,
+    check_number,
     is_concrete,
     prepare,
-    safe_divide,
     shape_str,
 )
-from jaxseg_losses.boundary import boundary_weight_map
-from jaxseg_losses.overlap import (
+from jaxseg_losses._numerics import safe_divide
+from jaxseg_losses._region import (
     DEFAULT_SMOOTH,
-    REGION_REDUCTIONS,
     OverlapStatistics,
-    _aggregate,
-    _check_number,
-    _dice_score,
-    _ratio,
-    _reduce_classes,
-    _region_loss,
-    _smooth_pair,
-    _statistics,
-    _tversky_index,
-    generalized_dice_loss,
+    aggregate,
+    dice_index,
+    ratio,
+    reduce_classes,
+    region_loss,
+    region_setup,
+    smooth_pair,
+    statistics,
+    tversky_index,
 )
+from jaxseg_losses.boundary import boundary_weight_map
+from jaxseg_losses.overlap import generalized_dice_loss
 
 __all__ = (
     "asymmetric_similarity_loss",
@@ -51,15 +51,6 @@ __all__ = (
 )
 
 WASSERSTEIN_WEIGHTINGS = ("default", "GDL")
-
-
-def _check_reduction(reduction: str, class_weights) -> None:
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
 
 
 def _safe_sqrt(x: jax.Array) -> jax.Array:
@@ -75,7 +66,7 @@ def mcc_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     smooth: float | tuple[float, float] = (0.0, 1e-5),
     include_background: bool = True,
@@ -139,16 +130,14 @@ def mcc_loss(
       >>> mcc_loss(1.0 - labels[..., None], labels, mode="binary", from_logits=False)  # inverted
       Array([2.], dtype=float32)
     """
-    _check_reduction(reduction, class_weights)
-    nr, dr = _smooth_pair(smooth)
-    prep = prepare(
+    nr, dr = smooth_pair(smooth)
+    prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
-    s = _statistics(prep, per_image=per_image, axis_name=axis_name, squared=False,
+    s = statistics(prep, per_image=per_image, axis_name=axis_name, squared=False,
                     soft_label=False)
-    n = _aggregate(prep.valid[..., None], per_image, axis_name)  # (B or 1, 1)
+    n = aggregate(prep.valid[..., None], per_image, axis_name)  # (B or 1, 1)
     tn = n - s.tp - s.fp - s.fn
     tp, fp, fn, tn_n = (safe_divide(a, n) for a in (s.tp, s.fp, s.fn, tn))
     n2 = n * n
@@ -158,7 +147,7 @@ def mcc_loss(
     mcc = safe_divide(numerator, denominator)
     perfect = (s.fp == 0) & (s.fn == 0)
     per_class = jnp.where(perfect, 0.0, 1.0 - mcc)
-    return _reduce_classes(
+    return reduce_classes(
         per_class, batch_size=prep.predictions.shape[0], include_background=include_background,
         class_weights=weights, reduction=reduction,
     )
@@ -244,14 +233,14 @@ def generalized_wasserstein_dice_loss(
       Array([0.], dtype=float32)
     """
     check_choice("weighting_mode", weighting_mode, WASSERSTEIN_WEIGHTINGS)
-    nr, dr = _smooth_pair(smooth)
+    nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode="multiclass", from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
     m = _check_distance_matrix(distance_matrix, prep.num_classes)
     p, y, v = prep.probabilities(), prep.targets, prep.valid
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
     if weighting_mode == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
@@ -265,7 +254,7 @@ def generalized_wasserstein_dice_loss(
         denominator = 2.0 * tp + agg((v * wasserstein)[..., None])[..., 0]
     else:
         denominator = agg((v * alpha_pixel * (2.0 - wasserstein))[..., None])[..., 0]
-    loss = 1.0 - _ratio(2.0 * tp + nr, denominator + dr)
+    loss = 1.0 - ratio(2.0 * tp + nr, denominator + dr)
     return jnp.broadcast_to(loss, (prep.predictions.shape[0],))
 
 
@@ -276,7 +265,7 @@ def asymmetric_similarity_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     beta: float = 1.5,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
@@ -320,11 +309,11 @@ def asymmetric_similarity_loss(
       >>> asymmetric_similarity_loss(probs, labels, mode="binary", from_logits=False, smooth=0.0)
       Array([0.54385966], dtype=float32)
     """
-    _check_number("beta", beta, strict=True)
-    nr, dr = _smooth_pair(smooth)
+    check_number("beta", beta, strict=True)
+    nr, dr = smooth_pair(smooth)
     fp_weight = 1.0 / (1.0 + beta * beta)
-    return _region_loss(
-        lambda s: 1.0 - _tversky_index(s, fp_weight, 1.0 - fp_weight, nr, dr),
+    return region_loss(
+        lambda s: 1.0 - tversky_index(s, fp_weight, 1.0 - fp_weight, nr, dr),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -336,7 +325,7 @@ def penalty_generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     k: float = 2.5,
     weight_type: str = "square",
@@ -380,7 +369,7 @@ def penalty_generalized_dice_loss(
       >>> penalty_generalized_dice_loss(probs, labels, from_logits=False)
       Array([0.08695652], dtype=float32)
     """
-    _check_number("k", k)
+    check_number("k", k)
     gdl = generalized_dice_loss(
         predictions, labels, mode=mode, from_logits=from_logits, weight_type=weight_type,
         smooth=smooth, include_background=include_background, per_image=per_image,
@@ -396,7 +385,7 @@ def distance_penalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     sampling: Sequence[float] | None = None,
@@ -444,23 +433,21 @@ def distance_penalized_dice_loss(
       >>> distance_penalized_dice_loss(jnp.eye(2)[labels], labels, from_logits=False)
       Array([0.], dtype=float32)
     """
-    _check_reduction(reduction, class_weights)
-    nr, dr = _smooth_pair(smooth)
-    prep = prepare(
+    nr, dr = smooth_pair(smooth)
+    prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     truth = prep.targets > 0.5
     both = jnp.concatenate([truth, ~truth], axis=-1)
     inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
     pixel_weight = jax.lax.stop_gradient(1.0 + jnp.where(truth, inside, outside))
     p, y = prep.probabilities(), prep.targets
     vw = prep.valid[..., None] * pixel_weight
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     tp, sum_p, sum_y = agg(vw * p * y), agg(vw * p), agg(vw * y)
     stats = OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
-    return _reduce_classes(
-        1.0 - _dice_score(stats, nr, dr), batch_size=prep.predictions.shape[0],
+    return reduce_classes(
+        1.0 - dice_index(stats, nr, dr), batch_size=prep.predictions.shape[0],
         include_background=include_background, class_weights=weights, reduction=reduction,
     )

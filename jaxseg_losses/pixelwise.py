@@ -22,14 +22,14 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import (
+from jaxseg_losses._inputs import (
+    Mode,
     Prepared,
-    check_choice,
     check_class_vector,
+    check_number,
     prepare,
-    safe_divide,
-    safe_power,
 )
+from jaxseg_losses._numerics import reduce_pixels, safe_divide, safe_power
 
 __all__ = (
     "binary_cross_entropy",
@@ -38,25 +38,6 @@ __all__ = (
     "focal_loss",
     "weighted_cross_entropy",
 )
-
-PIXEL_REDUCTIONS = ("example", "pixel")
-
-
-def _reduce(
-    pixel_loss: jax.Array,
-    valid: jax.Array,
-    reduction: str,
-    normaliser: jax.Array | None = None,
-) -> jax.Array:
-    """Per-example weighted mean (or the masked per-pixel map) of a ``(B, *spatial)`` loss."""
-    check_choice("reduction", reduction, PIXEL_REDUCTIONS)
-    weighted = pixel_loss * valid
-    if reduction == "pixel":
-        return weighted
-    axes = tuple(range(1, weighted.ndim))
-    denominator = valid if normaliser is None else normaliser
-    return safe_divide(jnp.sum(weighted, axis=axes), jnp.sum(denominator, axis=axes))
-
 
 def _smooth(targets: jax.Array, label_smoothing: float) -> jax.Array:
     if not 0.0 <= label_smoothing <= 1.0:
@@ -76,9 +57,9 @@ def _softmax_cross_entropy(
         )
     pixel = prep.softmax_cross_entropy(weights)
     if weights is None:
-        return _reduce(pixel, prep.valid, reduction)
+        return reduce_pixels(pixel, prep.valid, reduction)
     normaliser = prep.valid * prep.target_weight(weights)
-    return _reduce(pixel, prep.valid, reduction, normaliser=normaliser)
+    return reduce_pixels(pixel, prep.valid, reduction, normaliser=normaliser)
 
 
 def _sigmoid_cross_entropy(
@@ -88,7 +69,7 @@ def _sigmoid_cross_entropy(
     y = prep.targets
     positive = y * log_p if pos_weight is None else pos_weight * y * log_p
     pixel = -jnp.mean(positive + (1.0 - y) * log_not_p, axis=-1)
-    return _reduce(pixel, prep.valid, reduction)
+    return reduce_pixels(pixel, prep.valid, reduction)
 
 
 def cross_entropy(
@@ -201,7 +182,7 @@ def weighted_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     beta: jax.typing.ArrayLike | None = None,
     class_weights: jax.typing.ArrayLike | None = None,
     from_logits: bool = True,
@@ -277,7 +258,7 @@ def focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     gamma: float = 2.0,
     alpha: jax.typing.ArrayLike | None = None,
     from_logits: bool = True,
@@ -325,8 +306,7 @@ def focal_loss(
       >>> focal_loss(jnp.zeros((1, 2, 2, 1)), jnp.ones((1, 2, 2), int), mode="binary")
       Array([0.1732868], dtype=float32)
     """
-    if gamma < 0:
-        raise ValueError(f"gamma: expected a value >= 0; got {gamma}")
+    check_number("gamma", gamma)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -338,7 +318,7 @@ def focal_loss(
         alpha_c = _softmax_alpha(alpha, num_classes)
         if alpha_c is not None:
             pixel = pixel * prep.target_weight(alpha_c)
-        return _reduce(pixel, prep.valid, reduction)
+        return reduce_pixels(pixel, prep.valid, reduction)
     y = prep.targets
     p = prep.probabilities()
     if mode == "multiclass":
@@ -348,7 +328,7 @@ def focal_loss(
         alpha_c = _softmax_alpha(alpha, num_classes)
         if alpha_c is not None:
             terms = terms * alpha_c
-        return _reduce(jnp.sum(terms, axis=-1), prep.valid, reduction)
+        return reduce_pixels(jnp.sum(terms, axis=-1), prep.valid, reduction)
     if from_logits:  # sigma(-z) = 1 - p without cancellation
         one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
     else:
@@ -358,7 +338,7 @@ def focal_loss(
     if alpha is not None:
         a = check_class_vector(alpha, num_classes, name="alpha")
         terms = terms * (a * y + (1.0 - a) * (1.0 - y))
-    return _reduce(jnp.mean(terms, axis=-1), prep.valid, reduction)
+    return reduce_pixels(jnp.mean(terms, axis=-1), prep.valid, reduction)
 
 
 def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
@@ -374,7 +354,7 @@ def conservative_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     strength: float = 5.0,
     base: float = math.e,
     from_logits: bool = True,
@@ -423,10 +403,8 @@ def conservative_loss(
       >>> conservative_loss(p, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
       Array([-0.1725518], dtype=float32)
     """
-    if base <= 1:
-        raise ValueError(f"base: expected a logarithm base > 1; got {base}")
-    if strength <= 0:
-        raise ValueError(f"strength: expected a value > 0; got {strength}")
+    check_number("base", base, low=1.0, strict=True)  # a logarithm base
+    check_number("strength", strength, strict=True)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -447,4 +425,4 @@ def conservative_loss(
         log_p, log_not_p = prep.log_p(), prep.log_not_p()
         terms = y * per_probability(log_p) + (1.0 - y) * per_probability(log_not_p)
         pixel = jnp.mean(terms, axis=-1)
-    return _reduce(pixel, prep.valid, reduction)
+    return reduce_pixels(pixel, prep.valid, reduction)

@@ -42,16 +42,19 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxseg_losses._checks import check_choice, check_class_vector, prepare, safe_divide
-from jaxseg_losses.overlap import (
-    REGION_REDUCTIONS,
-    _aggregate,
-    _check_number,
-    _ratio,
-    _reduce_classes,
-    _smooth_pair,
-    dice_loss,
+from jaxseg_losses._inputs import (
+    Mode,
+    check_number,
 )
+from jaxseg_losses._numerics import safe_divide
+from jaxseg_losses._region import (
+    aggregate,
+    ratio,
+    reduce_classes,
+    region_setup,
+    smooth_pair,
+)
+from jaxseg_losses.overlap import dice_loss
 
 __all__ = ("cldice_loss", "dice_cldice_loss", "soft_dilate", "soft_erode", "soft_skeleton")
 
@@ -181,9 +184,9 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     p = jnp.where(v > 0, prep.probabilities(), y)
     skel_p = soft_skeleton(p, iterations=iterations)
     skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
-    t_prec = _ratio(agg(v * skel_p * y) + nr, agg(v * skel_p) + dr)
-    t_sens = _ratio(agg(v * skel_y * p) + nr, agg(v * skel_y) + dr)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
+    t_prec = ratio(agg(v * skel_p * y) + nr, agg(v * skel_p) + dr)
+    t_sens = ratio(agg(v * skel_y * p) + nr, agg(v * skel_y) + dr)
     return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + epsilon)
 
 
@@ -191,7 +194,7 @@ def cldice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     iterations: int = 3,
     smooth: float | tuple[float, float] = 1.0,
@@ -263,24 +266,17 @@ def cldice_loss(
       >>> cldice_loss(labels[..., None].astype(float), labels, mode="binary", from_logits=False)
       Array([0.], dtype=float32)
     """
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    _check_number("epsilon", epsilon)
-    nr, dr = _smooth_pair(smooth)
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
-    prep = prepare(
+    check_number("epsilon", epsilon)
+    nr, dr = smooth_pair(smooth)
+    prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     per_class = _cldice_per_class(
         prep, iterations=iterations, nr=nr, dr=dr, epsilon=epsilon, per_image=per_image,
         axis_name=axis_name,
     )
-    return _reduce_classes(
+    return reduce_classes(
         per_class, batch_size=prep.predictions.shape[0], include_background=include_background,
         class_weights=weights, reduction=reduction,
     )
@@ -290,7 +286,7 @@ def dice_cldice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     alpha: float = 0.5,
     iterations: int = 3,
@@ -334,7 +330,7 @@ def dice_cldice_loss(
       >>> dice_cldice_loss(probs, labels, mode="binary", from_logits=False, smooth=0.0)
       Array([1.], dtype=float32)
     """
-    _check_number("alpha", alpha, high=1.0)
+    check_number("alpha", alpha, high=1.0)
     options = dict(
         mode=mode, from_logits=from_logits, smooth=smooth, include_background=include_background,
         class_weights=class_weights, per_image=per_image, axis_name=axis_name, mask=mask,

@@ -30,8 +30,14 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._checks import Prepared, prepare, safe_divide, safe_power
-from jaxseg_losses.overlap import _aggregate, _check_number, _ratio, _smooth_pair
+from jaxseg_losses._inputs import (
+    Mode,
+    Prepared,
+    check_number,
+    prepare,
+)
+from jaxseg_losses._numerics import safe_divide, safe_power
+from jaxseg_losses._region import aggregate, ratio, smooth_pair
 
 __all__ = (
     "asymmetric_focal_loss",
@@ -65,16 +71,16 @@ class _Roles:
 
 
 def _check_delta_gamma(delta, gamma, *, tversky: bool) -> None:
-    _check_number("delta", delta, high=1.0)
+    check_number("delta", delta, high=1.0)
     if tversky:
-        _check_number("gamma", gamma)
+        check_number("gamma", gamma)
         if gamma >= 1:
             raise ValueError(
                 f"gamma: expected a value in [0, 1) (the foreground exponent is 1 - gamma); "
                 f"got {gamma}"
             )
     else:
-        _check_number("gamma", gamma)
+        check_number("gamma", gamma)
 
 
 def _prepare(predictions, labels, mode, from_logits, mask, ignore_index) -> Prepared:
@@ -89,19 +95,19 @@ def _focal_term(prep: Prepared, roles: _Roles, delta, gamma, per_image, axis_nam
     background = (1.0 - delta) * safe_power(roles.one_minus_q, gamma) * ce
     pixel = jnp.mean(jnp.where(roles.background, background, delta * ce), axis=-1)
     v = prep.valid
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     return safe_divide(agg((v * pixel)[..., None])[..., 0], agg(v[..., None])[..., 0])
 
 
 def _tversky_term(prep: Prepared, roles: _Roles, delta, gamma, smooth, per_image,
                   axis_name) -> jax.Array:
-    nr, dr = _smooth_pair(smooth)
+    nr, dr = smooth_pair(smooth)
     v = prep.valid[..., None]
-    agg = functools.partial(_aggregate, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     tp = agg(v * roles.t * roles.q)
     fn = agg(v * roles.t * roles.one_minus_q)
     fp = agg(v * (1.0 - roles.t) * roles.q)
-    index = _ratio(tp + nr, tp + delta * fn + (1.0 - delta) * fp + dr)
+    index = ratio(tp + nr, tp + delta * fn + (1.0 - delta) * fp + dr)
     one_minus = jnp.maximum(1.0 - index, 0.0)
     per_class = jnp.where(roles.background, one_minus, safe_power(one_minus, 1.0 - gamma))
     return jnp.mean(per_class, axis=-1)
@@ -115,7 +121,7 @@ def asymmetric_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     delta: float = 0.7,
     gamma: float = 2.0,
@@ -171,7 +177,7 @@ def asymmetric_focal_tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     delta: float = 0.7,
     gamma: float = 0.75,
@@ -226,7 +232,7 @@ def asymmetric_unified_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     weight: float = 0.5,
     delta: float = 0.7,
@@ -269,7 +275,7 @@ def asymmetric_unified_focal_loss(
       >>> asymmetric_unified_focal_loss(logits, labels)
       Array([0.], dtype=float32)
     """
-    _check_number("weight", weight, high=1.0)
+    check_number("weight", weight, high=1.0)
     _check_delta_gamma(delta, gamma, tversky=True)
     prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
     roles = _Roles(prep)

@@ -32,7 +32,6 @@ listed in ``defaults`` below.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
 import math
 import re
@@ -41,6 +40,8 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+
+import jaxseg_losses as jsl
 
 
 class SpecError(ValueError):
@@ -56,8 +57,7 @@ class LossEntry:
 
     Attributes:
       name: the command-line name.
-      module: module of :mod:`jaxseg_losses` that defines it.
-      attr: function name in that module.
+      fn: the loss function itself (a public name of :mod:`jaxseg_losses`).
       family: for ``list``.
       summary: one line for ``list``.
       defaults: options the experiment sets (on top of the library's defaults).
@@ -65,107 +65,90 @@ class LossEntry:
     """
 
     name: str
-    module: str
-    attr: str
+    fn: Callable
     family: str
     summary: str
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 
-    def resolve(self) -> Callable:
-        """The loss function; raises :class:`SpecError` when its module is not available."""
-        try:
-            module = importlib.import_module(f"jaxseg_losses.{self.module}")
-        except ImportError as exc:
-            raise SpecError(f"loss {self.name!r}: module jaxseg_losses.{self.module} is not "
-                            f"available ({exc})") from exc
-        try:
-            return getattr(module, self.attr)
-        except AttributeError as exc:
-            raise SpecError(f"loss {self.name!r}: jaxseg_losses.{self.module}.{self.attr} "
-                            "does not exist") from exc
-
     @property
-    def available(self) -> bool:
-        try:
-            self.resolve()
-        except SpecError:
-            return False
-        return True
+    def qualified_name(self) -> str:
+        """``jaxseg_losses.<name>``: the public (top-level) name of the function."""
+        return f"jaxseg_losses.{self.fn.__name__}"
 
     def options(self) -> dict[str, Any]:
         """Keyword options of the function and their defaults (experiment defaults applied)."""
-        params = inspect.signature(self.resolve()).parameters.values()
+        params = inspect.signature(self.fn).parameters.values()
         found = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
         return {**found, **self.defaults}
 
 
 _ENTRIES = (
-    LossEntry("ce", "pixelwise", "cross_entropy", "pixel-wise", "softmax cross-entropy",
+    LossEntry("ce", jsl.cross_entropy, "pixel-wise", "softmax cross-entropy",
               aliases=("cross_entropy",)),
-    LossEntry("wce", "pixelwise", "weighted_cross_entropy", "pixel-wise",
+    LossEntry("wce", jsl.weighted_cross_entropy, "pixel-wise",
               "class-balanced cross-entropy (weights from each image's class counts)"),
-    LossEntry("focal", "pixelwise", "focal_loss", "pixel-wise",
+    LossEntry("focal", jsl.focal_loss, "pixel-wise",
               "focal loss (Lin et al. 2017), gamma=2"),
-    LossEntry("conservative", "pixelwise", "conservative_loss", "pixel-wise",
+    LossEntry("conservative", jsl.conservative_loss, "pixel-wise",
               "conservative loss (Zhu et al. 2018)"),
-    LossEntry("dice", "overlap", "dice_loss", "overlap", "soft Dice loss"),
-    LossEntry("jaccard", "overlap", "jaccard_loss", "overlap", "soft Jaccard (IoU) loss",
+    LossEntry("dice", jsl.dice_loss, "overlap", "soft Dice loss"),
+    LossEntry("jaccard", jsl.jaccard_loss, "overlap", "soft Jaccard (IoU) loss",
               aliases=("iou",)),
-    LossEntry("tversky", "overlap", "tversky_loss", "overlap",
+    LossEntry("tversky", jsl.tversky_loss, "overlap",
               "Tversky loss (Salehi et al. 2017), alpha=0.3 (FP), beta=0.7 (FN)"),
-    LossEntry("focal_tversky", "overlap", "focal_tversky_loss", "overlap",
+    LossEntry("focal_tversky", jsl.focal_tversky_loss, "overlap",
               "focal Tversky loss (Abraham & Khan 2019)", aliases=("ftl",)),
-    LossEntry("ss", "overlap", "sensitivity_specificity_loss", "overlap",
+    LossEntry("ss", jsl.sensitivity_specificity_loss, "overlap",
               "sensitivity-specificity loss (Brosch et al. 2015)"),
-    LossEntry("gdl", "overlap", "generalized_dice_loss", "overlap",
+    LossEntry("gdl", jsl.generalized_dice_loss, "overlap",
               "generalized Dice loss (Sudre et al. 2017), 1/volume^2 class weights"),
-    LossEntry("explog", "overlap", "exp_log_loss", "overlap",
+    LossEntry("explog", jsl.exp_log_loss, "overlap",
               "exponential logarithmic loss (Wong et al. 2018)"),
-    LossEntry("lovasz", "lovasz", "lovasz_softmax_loss", "Lovász",
+    LossEntry("lovasz", jsl.lovasz_softmax_loss, "Lovász",
               "Lovász-Softmax (Berman et al. 2018), convex surrogate of IoU"),
-    LossEntry("boundary", "boundary", "boundary_loss", "distance",
+    LossEntry("boundary", jsl.boundary_loss, "distance",
               "boundary loss (Kervadec et al. 2019), mean of p * signed distance; pair it "
               "with a region loss"),
-    LossEntry("hausdorff", "boundary", "hausdorff_dt_loss", "distance",
+    LossEntry("hausdorff", jsl.hausdorff_dt_loss, "distance",
               "Hausdorff distance-transform loss (Karimi & Salcudean 2019)", aliases=("hd",)),
-    LossEntry("loghd", "boundary", "log_hausdorff_dt_loss", "distance",
+    LossEntry("loghd", jsl.log_hausdorff_dt_loss, "distance",
               "log Hausdorff-DT loss (MONAI LogHausdorffDTLoss)"),
-    LossEntry("dpce", "boundary", "distance_penalized_cross_entropy", "distance",
+    LossEntry("dpce", jsl.distance_penalized_cross_entropy, "distance",
               "distance-map penalised cross-entropy (Caliva et al. 2019)"),
-    LossEntry("active_contour", "boundary", "active_contour_loss", "distance",
+    LossEntry("active_contour", jsl.active_contour_loss, "distance",
               "active contour loss (Chen et al. 2019), length + region", aliases=("acl",)),
-    LossEntry("nonadjacency", "adjacency", "nonadjacency_loss", "adjacency",
+    LossEntry("nonadjacency", jsl.nonadjacency_loss, "adjacency",
               "non-adjacency loss (Ganaye et al. 2018), prior from the training labels; "
               "pair it with a segmentation loss", aliases=("nonadj",)),
-    LossEntry("mcc", "overlap_variants", "mcc_loss", "overlap",
+    LossEntry("mcc", jsl.mcc_loss, "overlap",
               "Matthews correlation coefficient loss (Abhishek & Hamarneh 2021)"),
-    LossEntry("cldice", "topology", "cldice_loss", "topology",
+    LossEntry("cldice", jsl.cldice_loss, "topology",
               "soft clDice (Shit et al. 2021): overlap of soft skeletons, for thin structures"),
-    LossEntry("dice_cldice", "topology", "dice_cldice_loss", "topology",
+    LossEntry("dice_cldice", jsl.dice_cldice_loss, "topology",
               "Dice + soft clDice (Shit et al. 2021)"),
-    LossEntry("unified_focal", "unified_focal", "asymmetric_unified_focal_loss", "compound",
+    LossEntry("unified_focal", jsl.asymmetric_unified_focal_loss, "compound",
               "asymmetric unified focal loss (Yeung et al. 2022)"),
-    LossEntry("hausdorff_erosion", "hausdorff_erosion", "hausdorff_erosion_loss", "distance",
+    LossEntry("hausdorff_erosion", jsl.hausdorff_erosion_loss, "distance",
               "Hausdorff loss by morphological erosion (Karimi & Salcudean 2019)"),
-    LossEntry("topk_ce", "cross_entropy_variants", "topk_cross_entropy", "pixel-wise",
+    LossEntry("topk_ce", jsl.topk_cross_entropy, "pixel-wise",
               "top-k cross-entropy: mean CE of the k% hardest pixels", aliases=("topk",)),
-    LossEntry("poly_ce", "cross_entropy_variants", "poly_cross_entropy", "pixel-wise",
+    LossEntry("poly_ce", jsl.poly_cross_entropy, "pixel-wise",
               "Poly-1 cross-entropy (Leng et al. 2022)", aliases=("poly",)),
-    LossEntry("penalty_gdl", "overlap_variants", "penalty_generalized_dice_loss", "overlap",
+    LossEntry("penalty_gdl", jsl.penalty_generalized_dice_loss, "overlap",
               "penalty generalized Dice loss (Yang et al.)"),
-    LossEntry("asym_similarity", "overlap_variants", "asymmetric_similarity_loss", "overlap",
+    LossEntry("asym_similarity", jsl.asymmetric_similarity_loss, "overlap",
               "asymmetric similarity (F-beta) loss (Hashemi et al. 2018)"),
-    LossEntry("distance_dice", "overlap_variants", "distance_penalized_dice_loss", "distance",
+    LossEntry("distance_dice", jsl.distance_penalized_dice_loss, "distance",
               "distance-penalised Dice (boundary-weighted counts)"),
-    LossEntry("asym_focal", "unified_focal", "asymmetric_focal_loss", "pixel-wise",
+    LossEntry("asym_focal", jsl.asymmetric_focal_loss, "pixel-wise",
               "asymmetric focal loss (Yeung et al. 2022)"),
-    LossEntry("asym_focal_tversky", "unified_focal", "asymmetric_focal_tversky_loss", "overlap",
+    LossEntry("asym_focal_tversky", jsl.asymmetric_focal_tversky_loss, "overlap",
               "asymmetric focal Tversky loss (Yeung et al. 2022)"),
-    LossEntry("combo", "compound", "combo_loss", "compound",
+    LossEntry("combo", jsl.combo_loss, "compound",
               "Combo loss (Taghanaki et al. 2019): weighted CE + Dice"),
-    LossEntry("dice_ce", "compound", "dice_ce_loss", "compound", "Dice + cross-entropy"),
-    LossEntry("dice_focal", "compound", "dice_focal_loss", "compound", "Dice + focal"),
+    LossEntry("dice_ce", jsl.dice_ce_loss, "compound", "Dice + cross-entropy"),
+    LossEntry("dice_focal", jsl.dice_focal_loss, "compound", "Dice + focal"),
 )
 
 REGISTRY: dict[str, LossEntry] = {entry.name: entry for entry in _ENTRIES}
@@ -438,12 +421,12 @@ class BuildContext:
 
 
 def _term_fn(entry: LossEntry, options: Mapping[str, Any], ctx: BuildContext) -> Callable:
-    fn = entry.resolve()
+    fn = entry.fn
     params = inspect.signature(fn).parameters
     accepted = {n for n, p in params.items() if p.kind is p.KEYWORD_ONLY}
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise SpecError(f"loss {entry.name!r} ({entry.module}.{entry.attr}): unknown option(s) "
+        raise SpecError(f"loss {entry.name!r} ({entry.qualified_name}): unknown option(s) "
                         f"{unknown}; it accepts {sorted(accepted)}")
     bound = dict(entry.defaults)
     if "mode" in accepted:
@@ -457,7 +440,7 @@ def _term_fn(entry: LossEntry, options: Mapping[str, Any], ctx: BuildContext) ->
     def term(predictions, labels):
         return fn(predictions, labels, **bound)
 
-    term.__name__ = entry.attr
+    term.__name__ = entry.fn.__name__
     return term
 
 
@@ -523,17 +506,14 @@ def check_loss(spec: LossSpec | str, ctx: BuildContext, spatial_shape: Sequence[
 
 
 def describe_registry() -> list[dict[str, Any]]:
-    """One row per loss for ``list``: name, aliases, family, function, availability, options."""
+    """One row per loss for ``list``: name, aliases, family, function, summary, options."""
+    skip = {"mode", "from_logits", "mask", "ignore_index", "reduction", "axis_name", "sampling",
+            "distance_maps"}
     rows = []
     for entry in _ENTRIES:
-        row = {"name": entry.name, "aliases": list(entry.aliases), "family": entry.family,
-               "function": f"jaxseg_losses.{entry.module}.{entry.attr}",
-               "summary": entry.summary, "available": entry.available}
-        if row["available"]:
-            skip = {"mode", "from_logits", "mask", "ignore_index", "reduction", "axis_name",
-                    "sampling", "distance_maps"}
-            row["options"] = {k: v for k, v in entry.options().items() if k not in skip}
-        rows.append(row)
+        rows.append({"name": entry.name, "aliases": list(entry.aliases), "family": entry.family,
+                     "function": entry.qualified_name, "summary": entry.summary,
+                     "options": {k: v for k, v in entry.options().items() if k not in skip}})
     return rows
 
 

@@ -1,4 +1,5 @@
-"""The shared class-axis activations and spatial sums of ``_checks`` vs NumPy (both code paths)."""
+"""The shared class-axis activations (``_activations``) and spatial sums (``_numerics``) vs NumPy
+(both code paths)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
-from jaxseg_losses._checks import (
+from jaxseg_losses._activations import (
     PLANE_MAX_CLASSES,
     log_softmax,
     log_softmax_complement,
     softmax,
     softmax_cross_entropy,
-    spatial_sum,
 )
+from jaxseg_losses._numerics import spatial_sum
 from tests.helpers import random_logits, softmax_np
 
 # Both code paths: plane by plane (small C) and the jax.nn / jnp fallback (C above the limit).

@@ -1,4 +1,4 @@
-"""Shared input handling for every loss: validation, label normalisation, masks, reductions.
+"""Input handling for every loss: shape, dtype and value checks, labels, masks, options.
 
 Conventions (see the package docstring for the user-facing version):
 
@@ -15,8 +15,6 @@ Conventions (see the package docstring for the user-facing version):
 
 from __future__ import annotations
 
-import functools
-import math
 from typing import NamedTuple
 
 import jax
@@ -24,9 +22,20 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-MODES = ("multiclass", "multilabel", "binary")
-# Smallest probability used where a loss needs log(p) of probabilities given by the user.
-PROB_EPS = 1e-7
+from jaxseg_losses._activations import (
+    MODES,
+    PLANE_MAX_CLASSES,
+    Mode,
+    class_planes,
+    log_complement,
+    log_probability,
+    probabilities,
+    select_planes,
+    shifted_log_total,
+    small_class_planes,
+    softmax_cross_entropy,
+    softmax_planes,
+)
 
 
 class Prepared(NamedTuple):
@@ -47,7 +56,7 @@ class Prepared(NamedTuple):
     predictions: jax.Array
     targets: jax.Array
     valid: jax.Array
-    mode: str
+    mode: Mode
     from_logits: bool
     class_index: jax.Array | None = None
 
@@ -85,8 +94,8 @@ class Prepared(NamedTuple):
         hits = self.class_hits() if self.from_logits else None
         if hits is None:
             return None
-        planes = _planes(self.predictions)
-        shift, log_total = _shifted_log_total(planes)
+        planes = small_class_planes(self.predictions)
+        shift, log_total = shifted_log_total(planes)
         kept = self.class_index >= 0
         return jnp.where(kept, select_planes(hits, planes) - shift - log_total, 0.0)
 
@@ -113,16 +122,6 @@ class Prepared(NamedTuple):
         return select_planes(hits, class_planes(weights))
 
 
-def select_planes(hits: list[jax.Array], planes: list[jax.Array]) -> jax.Array:
-    """``planes[c]`` where ``hits[c]`` (0 where no class hits), elementwise."""
-    return functools.reduce(
-        jnp.add, [jnp.where(hit, plane, 0.0) for hit, plane in zip(hits, planes, strict=True)]
-    )
-
-
-# --------------------------------------------------------------------------- shapes and dtypes
-
-
 def shape_str(shape) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
 
@@ -147,7 +146,7 @@ def check_predictions(predictions: jax.typing.ArrayLike, *, name: str = "predict
     return x.astype(jnp.float32)
 
 
-def check_mode(mode: str, num_classes: int) -> None:
+def check_mode(mode: Mode, num_classes: int) -> None:
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}; got {mode!r}")
     if mode == "binary" and num_classes != 1:
@@ -186,61 +185,6 @@ def check_class_vector(
     return v
 
 
-def keep_classes(values: jax.Array, include_background: bool) -> jax.Array:
-    """Drops channel 0 of ``(..., C)`` when ``include_background=False`` and ``C > 1``."""
-    if include_background or values.shape[-1] == 1:
-        return values
-    return values[..., 1:]
-
-
-def spatial_axes(ndim: int) -> tuple[int, ...]:
-    """Spatial axes of a ``(B, *spatial, C)`` array."""
-    return tuple(range(1, ndim - 1))
-
-
-# Pixels folded into the minor axis by spatial_sum (a divisor of the pixel count at most this).
-_SUM_FOLD = 128
-
-
-def spatial_sum(values: jax.Array) -> jax.Array:
-    """Sum of ``(B, *spatial, C)`` over the spatial axes -> ``(B, C)``.
-
-    XLA:CPU sums a big axis into a short minor (class) axis about 2x slower than it streams the
-    data; folding ``k`` pixels into the minor axis, ``(B, N / k, k C)``, summing the major axis
-    and then the ``k`` partial sums runs at memory speed (benchmarks/losses.py).
-    """
-    batch, num_classes = values.shape[0], values.shape[-1]
-    pixels = math.prod(values.shape[1:-1])
-    fold = math.gcd(pixels, _SUM_FOLD)
-    spec = explicit_sharding_spec(values)
-    out_sharding = None
-    if spec is not None:  # sharding in types: the reshape may merge only unsharded axes
-        if any(entry is not None for entry in spec[1:]):
-            return jnp.sum(values, axis=spatial_axes(values.ndim))
-        out_sharding = jax.P(spec[0], None, None)
-    folded = jnp.reshape(
-        values, (batch, pixels // fold, fold * num_classes), out_sharding=out_sharding
-    )
-    partial = jnp.sum(folded, axis=1)
-    return jnp.sum(partial.reshape(batch, fold, num_classes), axis=1)
-
-
-def explicit_sharding_spec(x: jax.Array) -> jax.P | None:
-    """The PartitionSpec of ``x`` when some axis is sharded over an Explicit mesh, else None."""
-    sharding = jax.typeof(x).sharding
-    mesh = getattr(sharding, "mesh", None)
-    if mesh is None or not getattr(mesh, "axis_names", ()):
-        return None
-    explicit = jax.sharding.AxisType.Explicit
-    if not any(t == explicit for t in getattr(mesh, "axis_types", ())):
-        return None
-    spec = tuple(sharding.spec) + (None,) * (x.ndim - len(sharding.spec))
-    return jax.P(*spec) if any(entry is not None for entry in spec) else None
-
-
-# --------------------------------------------------------------------------- value checks
-
-
 def value_check(ok: jax.Array, message: str, **fmt: jax.Array) -> None:
     """Raises ``ValueError`` now on concrete input, or records a checkify check under tracing."""
     if is_concrete(ok, *fmt.values()):
@@ -250,7 +194,7 @@ def value_check(ok: jax.Array, message: str, **fmt: jax.Array) -> None:
         checkify.debug_check(ok, message, **fmt)
 
 
-def _check_prediction_values(predictions: jax.Array, from_logits: bool) -> None:
+def check_prediction_values(predictions: jax.Array, from_logits: bool) -> None:
     value_check(~jnp.any(jnp.isnan(predictions)), "predictions: contain NaN")
     if not from_logits:
         value_check(
@@ -262,14 +206,11 @@ def _check_prediction_values(predictions: jax.Array, from_logits: bool) -> None:
         )
 
 
-# --------------------------------------------------------------------------- labels and masks
-
-
 def prepare(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
     *,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
@@ -283,7 +224,7 @@ def prepare(
     preds = check_predictions(predictions)
     num_classes = preds.shape[-1]
     check_mode(mode, num_classes)
-    _check_prediction_values(preds, from_logits)
+    check_prediction_values(preds, from_logits)
     targets, valid = dense_targets(
         labels, preds.shape, mode=mode, ignore_index=ignore_index
     )
@@ -300,7 +241,7 @@ def dense_targets(
     labels: jax.typing.ArrayLike,
     predictions_shape: tuple[int, ...],
     *,
-    mode: str,
+    mode: Mode,
     ignore_index: int | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """Labels -> ``(targets (B, *spatial, C), valid (B, *spatial))``, both float32."""
@@ -378,152 +319,15 @@ def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]
     return jnp.broadcast_to(m, index_shape)
 
 
-# --------------------------------------------------------------------------- activations
-
-# XLA:CPU reduces a short minor axis (the class axis of channels-last data) several times slower
-# than it maps elementwise, and the gradient of jax.nn.softmax / log_softmax pays that twice. Up
-# to this many classes the activations below work on the C planes ``x[..., c]`` (elementwise over
-# the pixels) and stack the result, and integer labels take the class-plane paths of Prepared:
-# 1.5-4x faster value+grad at C = 2..5 for every loss measured, same values. The plane-wise work
-# grows faster than C, though: at C = 6 the integer-label Dice was 1.2x slower than the jax.nn
-# forms, at C >= 8 the one-hot Dice and focal too (benchmarks/loss_revisions.py, --shape
-# 4,128,128,C, both --labels). Larger class axes use the jax.nn / one-hot forms.
-PLANE_MAX_CLASSES = 5
-
-
-def class_planes(x: jax.Array) -> list[jax.Array]:
-    """The class planes ``x[..., c]`` as a list of ``(B, *spatial)`` arrays."""
-    return [x[..., c] for c in range(x.shape[-1])]
-
-
-def _planes(x: jax.Array) -> list[jax.Array] | None:
-    """The class planes of a small class axis, or ``None`` for a large one."""
-    if x.shape[-1] > PLANE_MAX_CLASSES:
-        return None
-    return class_planes(x)
-
-
-def _max_shift(planes: list[jax.Array]) -> jax.Array:
-    """Elementwise max of the planes without gradient: the shift of a stable (log-)softmax,
-    which does not change its value."""
-    return jax.lax.stop_gradient(functools.reduce(jnp.maximum, planes))
-
-
-def _shifted_log_total(planes: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
-    """``(m, log sum_c exp(x_c - m))`` of the planes with ``m = _max_shift(planes)`` (the
-    log-sum-exp is ``m + log_total``)."""
-    shift = _max_shift(planes)
-    return shift, jnp.log(functools.reduce(jnp.add, [jnp.exp(p - shift) for p in planes]))
-
-
-def softmax_planes(z: jax.Array) -> list[jax.Array]:
-    """The softmax over the last axis as a list of ``(B, *spatial)`` class planes (meant for at
-    most ``PLANE_MAX_CLASSES`` classes; the callers choose)."""
-    planes = class_planes(z)
-    shift = _max_shift(planes)
-    exps = [jnp.exp(plane - shift) for plane in planes]
-    inverse_total = 1.0 / functools.reduce(jnp.add, exps)
-    return [e * inverse_total for e in exps]
-
-
-def softmax(z: jax.Array) -> jax.Array:
-    """Softmax over the last (class) axis."""
-    if z.shape[-1] > PLANE_MAX_CLASSES:
-        return jax.nn.softmax(z, axis=-1)
-    return jnp.stack(softmax_planes(z), axis=-1)
-
-
-def log_softmax(z: jax.Array) -> jax.Array:
-    """Log-softmax over the last (class) axis, stable for logits up to +-1e4."""
-    planes = _planes(z)
-    if planes is None:
-        return jax.nn.log_softmax(z, axis=-1)
-    shift, log_total = _shifted_log_total(planes)
-    return jnp.stack([plane - shift - log_total for plane in planes], axis=-1)
-
-
-def log_softmax_complement(z: jax.Array) -> jax.Array:
-    """``log(1 - softmax(z))`` per class: log-sum-exp of the other classes minus that of all."""
-    planes = _planes(z)
-    if planes is None:  # a (C, C) intermediate, fine for the rare many-class case
-        num_classes = z.shape[-1]
-        off_diagonal = jnp.where(jnp.eye(num_classes, dtype=bool), -jnp.inf, 0.0)
-        others = jax.nn.logsumexp(z[..., None, :] + off_diagonal, axis=-1)
-        return others - jax.nn.logsumexp(z, axis=-1, keepdims=True)
-    log_all = sum(_shifted_log_total(planes))
-    return jnp.stack(
-        [sum(_shifted_log_total(planes[:c] + planes[c + 1:])) - log_all
-         for c in range(len(planes))],
-        axis=-1,
-    )
-
-
-def softmax_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    r"""Per-pixel :math:`-\sum_c t_c \log\mathrm{softmax}(z)_c` -> ``(B, *spatial)``.
-
-    Written as :math:`\sum_c t_c (m - z_c) + \log\sum_c e^{z_c - m} \cdot \sum_c t_c` with
-    :math:`m = \max_c z_c`: no ``(B, *spatial, C)`` log-softmax is formed, which makes the
-    value+grad of the cross-entropy about 1.3x faster on XLA:CPU; stable for logits up to +-1e4.
-    ``targets`` may be weighted or soft.
-    """
-    planes = _planes(logits)
-    if planes is None:
-        return -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
-    shift, log_total = _shifted_log_total(planes)
-    return (jnp.sum(targets * (shift[..., None] - logits), axis=-1)
-            + log_total * jnp.sum(targets, axis=-1))
-
-
-def probabilities(predictions: jax.Array, *, mode: str, from_logits: bool) -> jax.Array:
-    if not from_logits:
-        return predictions
-    if mode == "multiclass":
-        return softmax(predictions)
-    return jax.nn.sigmoid(predictions)
-
-
-def log_probability(predictions: jax.Array, *, mode: str, from_logits: bool) -> jax.Array:
-    """``log p``, stable for logits up to +-1e4; probabilities are clipped to ``[1e-7, 1]``."""
-    if not from_logits:
-        return jnp.log(jnp.clip(predictions, PROB_EPS, 1.0))
-    if mode == "multiclass":
-        return log_softmax(predictions)
-    return jax.nn.log_sigmoid(predictions)
-
-
-def log_complement(predictions: jax.Array, *, mode: str, from_logits: bool) -> jax.Array:
-    """``log(1 - p)``, stable for logits up to +-1e4.
-
-    Sigmoid: ``log_sigmoid(-z)``. Softmax: :func:`log_softmax_complement`. Probabilities are
-    clipped to ``[0, 1 - 1e-7]`` first.
-    """
-    if not from_logits:
-        return jnp.log1p(-jnp.clip(predictions, 0.0, 1.0 - PROB_EPS))
-    if mode != "multiclass":
-        return jax.nn.log_sigmoid(-predictions)
-    return log_softmax_complement(predictions)
-
-
-# --------------------------------------------------------------------------- safe arithmetic
-
-
-def safe_divide(numerator: jax.Array, denominator: jax.Array, fill: float = 0.0) -> jax.Array:
-    """``numerator / denominator`` with ``fill`` (and zero gradient) where the denominator is 0."""
-    ok = denominator != 0
-    return jnp.where(ok, numerator / jnp.where(ok, denominator, 1.0), fill)
-
-
-def safe_power(base: jax.Array, exponent) -> jax.Array:
-    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``."""
-    positive = base > 0
-    return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, 0.0 ** exponent)
-
-
-def masked_mean(values: jax.Array, weights: jax.Array, axis) -> jax.Array:
-    """Weighted mean over ``axis``; 0 (with zero gradient) where all weights are 0."""
-    return safe_divide(jnp.sum(values * weights, axis=axis), jnp.sum(weights, axis=axis))
-
-
-def per_example_mean(pixel_values: jax.Array, weights: jax.Array) -> jax.Array:
-    """Mean of a ``(B, *spatial)`` map over the valid pixels of each example -> ``(B,)``."""
-    return masked_mean(pixel_values, weights, axis=tuple(range(1, pixel_values.ndim)))
+def check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
+                  strict: bool = False) -> None:
+    """Range check of a scalar option when its value is known (skipped for tracers)."""
+    if not is_concrete(value):
+        return
+    v = np.asarray(value, dtype=np.float64)
+    if v.ndim != 0:
+        raise ValueError(f"{name}: expected a scalar; got shape {v.shape}")
+    ok = (v > low if strict else v >= low) and (high is None or v <= high)
+    if not ok or np.isnan(v):
+        bounds = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
+        raise ValueError(f"{name}: expected a value {bounds}; got {float(v)}")

@@ -1,0 +1,100 @@
+"""Safe arithmetic and reductions: division, power, masked means, spatial sums, class selection."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jaxseg_losses._inputs import check_choice
+from jaxseg_losses._sharding import explicit_sharding_spec
+
+
+def safe_divide(numerator: jax.Array, denominator: jax.Array, fill: float = 0.0) -> jax.Array:
+    """``numerator / denominator`` with ``fill`` (and zero gradient) where the denominator is 0."""
+    ok = denominator != 0
+    return jnp.where(ok, numerator / jnp.where(ok, denominator, 1.0), fill)
+
+
+def safe_power(base: jax.Array, exponent) -> jax.Array:
+    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``."""
+    positive = base > 0
+    return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, 0.0 ** exponent)
+
+
+def masked_mean(values: jax.Array, weights: jax.Array, axis) -> jax.Array:
+    """Weighted mean over ``axis``; 0 (with zero gradient) where all weights are 0."""
+    return safe_divide(jnp.sum(values * weights, axis=axis), jnp.sum(weights, axis=axis))
+
+
+def pixel_class_mean(values: jax.Array, valid: jax.Array) -> jax.Array:
+    """``(B, *spatial, C)`` -> ``(B,)``: the mean over the valid pixels (``valid`` ``(B,
+    *spatial)`` weights) of every class, then the mean over the classes."""
+    per_class = masked_mean(values, valid[..., None], axis=spatial_axes(values.ndim))
+    return jnp.mean(per_class, axis=-1)
+
+
+def per_example_mean(pixel_values: jax.Array, weights: jax.Array) -> jax.Array:
+    """Mean of a ``(B, *spatial)`` map over the valid pixels of each example -> ``(B,)``."""
+    return masked_mean(pixel_values, weights, axis=tuple(range(1, pixel_values.ndim)))
+
+
+def spatial_axes(ndim: int) -> tuple[int, ...]:
+    """Spatial axes of a ``(B, *spatial, C)`` array."""
+    return tuple(range(1, ndim - 1))
+
+
+# Pixels folded into the minor axis by spatial_sum (a divisor of the pixel count at most this).
+_SUM_FOLD = 128
+
+
+def spatial_sum(values: jax.Array) -> jax.Array:
+    """Sum of ``(B, *spatial, C)`` over the spatial axes -> ``(B, C)``.
+
+    XLA:CPU sums a big axis into a short minor (class) axis about 2x slower than it streams the
+    data; folding ``k`` pixels into the minor axis, ``(B, N / k, k C)``, summing the major axis
+    and then the ``k`` partial sums runs at memory speed (benchmarks/losses.py).
+    """
+    batch, num_classes = values.shape[0], values.shape[-1]
+    pixels = math.prod(values.shape[1:-1])
+    fold = math.gcd(pixels, _SUM_FOLD)
+    spec = explicit_sharding_spec(values)
+    out_sharding = None
+    if spec is not None:  # sharding in types: the reshape may merge only unsharded axes
+        if any(entry is not None for entry in spec[1:]):
+            return jnp.sum(values, axis=spatial_axes(values.ndim))
+        out_sharding = jax.P(spec[0], None, None)
+    folded = jnp.reshape(
+        values, (batch, pixels // fold, fold * num_classes), out_sharding=out_sharding
+    )
+    partial = jnp.sum(folded, axis=1)
+    return jnp.sum(partial.reshape(batch, fold, num_classes), axis=1)
+
+
+def keep_classes(values: jax.Array, include_background: bool) -> jax.Array:
+    """Drops channel 0 of ``(..., C)`` when ``include_background=False`` and ``C > 1``."""
+    if include_background or values.shape[-1] == 1:
+        return values
+    return values[..., 1:]
+
+
+PIXEL_REDUCTIONS = ("example", "pixel")
+
+
+def reduce_pixels(
+    pixel_loss: jax.Array,
+    valid: jax.Array,
+    reduction: str,
+    normaliser: jax.Array | None = None,
+) -> jax.Array:
+    """Per-example weighted mean (``reduction="example"``) or the masked per-pixel map
+    (``"pixel"``) of a ``(B, *spatial)`` pixel-wise loss; ``normaliser`` replaces the valid-pixel
+    count as the denominator."""
+    check_choice("reduction", reduction, PIXEL_REDUCTIONS)
+    weighted = pixel_loss * valid
+    if reduction == "pixel":
+        return weighted
+    axes = tuple(range(1, weighted.ndim))
+    denominator = valid if normaliser is None else normaliser
+    return safe_divide(jnp.sum(weighted, axis=axes), jnp.sum(denominator, axis=axes))
