@@ -74,6 +74,16 @@ def programs():
     return out
 
 
+def scipy_cells(label: str, shape: tuple[int, ...], ms_lo: float, ms_hi: float) -> str:
+    """The last two cells of a table row: SciPy's ms on one core and SciPy / ours, for the EDT
+    rows (``ms_lo``-``ms_hi``: our time or its estimated range); empty cells otherwise."""
+    if not label.startswith("EDT"):
+        return " | |"
+    ref = scipy_ms(shape, repeats=1 if np.prod(shape) > 5e7 else 3)
+    ratio = f"{ref / ms_lo:.0f}x" if ms_lo == ms_hi else f"{ref / ms_hi:.0f}-{ref / ms_lo:.0f}x"
+    return f" {ref:.0f} | {ratio} |"
+
+
 def scipy_ms(shape: tuple[int, ...], repeats: int = 3) -> float:
     """Median ms of SciPy's EDT over the batch (one core) on segmentation-like masks."""
     masks = seg_masks(shape, np.random.default_rng(0))

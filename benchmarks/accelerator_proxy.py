@@ -51,7 +51,7 @@ from jax.experimental import topologies  # noqa: E402
 from jaxseg_losses import distance  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _distance_programs import programs, scipy_ms  # noqa: E402
+from _distance_programs import programs, scipy_cells  # noqa: E402
 
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s32": 4, "u32": 4, "f32": 4,
           "s64": 8, "f64": 8}
@@ -213,11 +213,7 @@ def main() -> None:
         row = (f"| {label} | {g['launches']} | {g['graphs']} | {g['syncs']} | "
                f"{g['temp_mib']:.0f} | {g['pairs_g']:.2f}{fallback} | "
                f"{g['ms'][0]:.2f}-{g['ms'][1]:.2f} | {t['temp_mib']:.0f} | {_span_ms(*t['ms'])} |")
-        if args.scipy and label.startswith("EDT"):
-            ref = scipy_ms(fargs[0].shape, repeats=1 if fargs[0].size > 5e7 else 3)
-            row += f" {ref:.0f} | {ref / g['ms'][1]:.0f}-{ref / g['ms'][0]:.0f}x |"
-        else:
-            row += " | |"
+        row += scipy_cells(label, fargs[0].shape, *g["ms"]) if args.scipy else " | |"
         lines.append(row)
         print(row, flush=True)
     if args.out:

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _distance_programs import programs, scipy_ms  # noqa: E402
+from _distance_programs import programs, scipy_cells  # noqa: E402
 from edt import seg_masks  # noqa: E402  (benchmarks/edt.py)
 
 NUM_CLASSES = 4
@@ -75,11 +75,7 @@ def main() -> None:
         inputs = jax.tree.map(lambda leaf: concrete(leaf, rng), abstract)
         ms = median_ms(jax.jit(fn), inputs, args.repeats)
         row = f"| {label} | {ms:.3f} |"
-        if label.startswith("EDT") and not args.no_scipy:
-            ref = scipy_ms(abstract[0].shape, repeats=1 if abstract[0].size > 5e7 else 3)
-            row += f" {ref:.0f} | {ref / ms:.0f}x |"
-        else:
-            row += " | |"
+        row += " | |" if args.no_scipy else scipy_cells(label, abstract[0].shape, ms, ms)
         lines.append(row)
         print(row, flush=True)
     if args.out:
