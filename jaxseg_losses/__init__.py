@@ -39,20 +39,12 @@ from jaxseg_losses.combine import (
     Accepts,
     CombinedLoss,
     Term,
-    boundary_weight_schedules,
     masked,
     named_sum,
     on_classes,
     scheduled,
     weight_value,
     weighted,
-)
-from jaxseg_losses.compound import (
-    bce_dice_loss,
-    boundary_recipe,
-    combo_loss,
-    dice_ce_loss,
-    dice_focal_loss,
 )
 from jaxseg_losses.cross_entropy_variants import (
     poly_cross_entropy,
@@ -106,6 +98,14 @@ from jaxseg_losses.pixelwise import (
     cross_entropy,
     focal_loss,
     weighted_cross_entropy,
+)
+from jaxseg_losses.recipes import (
+    bce_dice_loss,
+    boundary_recipe,
+    boundary_weight_schedules,
+    combo_loss,
+    dice_ce_loss,
+    dice_focal_loss,
 )
 from jaxseg_losses.topology import (
     cldice_loss,

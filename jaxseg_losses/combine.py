@@ -33,13 +33,12 @@ Design choices (after ``optax.named_chain`` / ``chain`` and ``optax.ScalarOrSche
   ``(total, aux)`` contributes ``total`` and its ``aux`` entries under the prefix ``name/``
   (``"outer/inner"``, ``"outer/inner/weight"``).
 * Term values must all have the same shape ``(B,)``; the total is float32.
-* Weights may have any sign (:func:`jaxseg_losses.compound.combo_loss` subtracts a Dice score).
+* Weights may have any sign (:func:`jaxseg_losses.recipes.combo_loss` subtracts a Dice score).
 
 Helpers: :func:`weighted` and :func:`scheduled` bind options and a weight to a function;
 :func:`masked` restricts a term to a mask computed from the inputs; :func:`on_classes` averages a
-region loss over some classes only; :func:`boundary_weight_schedules` gives the rising boundary-loss
-weight of Kervadec et al. as optax schedules (used by
-:func:`jaxseg_losses.compound.boundary_recipe`).
+region loss over some classes only. The paper recipes built from these (Combo, BCE+Dice, the
+boundary-loss schedule) live in :mod:`jaxseg_losses.recipes`.
 
 Every combinator is a pure function: it jit-compiles, vmaps and differentiates like its terms.
 """
@@ -55,13 +54,12 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxseg_losses._inputs import check_choice, shape_str
+from jaxseg_losses._inputs import shape_str
 
 __all__ = (
     "Accepts",
     "CombinedLoss",
     "Term",
-    "boundary_weight_schedules",
     "masked",
     "named_sum",
     "on_classes",
@@ -71,7 +69,6 @@ __all__ = (
 )
 
 LossFn = Callable[..., Any]
-BOUNDARY_SCHEDULES = ("code", "paper")
 
 
 class Term(NamedTuple):
@@ -459,76 +456,3 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
     class_term.accepted_kwargs = Accepts(accepts.names - set(pinned), accepts.any_other)
     class_term.__name__ = f"on_classes({getattr(fn, '__name__', 'term')}, {list(chosen)})"
     return class_term
-
-
-def boundary_weight_schedules(
-    *,
-    variant: str = "code",
-    steps_per_epoch: int = 1,
-    rate: float = 0.01,
-) -> tuple[optax.Schedule, optax.Schedule]:
-    r"""Region and boundary weights of Kervadec et al.'s boundary-loss recipe, as optax schedules.
-
-    Both are functions of the optimiser step; the epoch is
-    :math:`e = \lfloor \text{step} / \text{steps\_per\_epoch} \rfloor` (the reference updates the
-    weights once per epoch, so the schedules are staircases).
-
-    ``variant="code"`` (default): the authors' code (``LIVIAETS/boundary-loss``, ISLES/WMH
-    makefiles, scheduler ``StealWeight(to_steal=0.01)`` applied at the end of every epoch to the
-    initial weights ``[1, 0.01]``):
-
-    .. math::
-        w_{\text{region}}(e) = \max(0.1,\ 1 - r e),\qquad
-        w_{\text{boundary}}(e) = \min(1,\ r\,(e + 1))
-
-    With :math:`r = 0.01` the boundary weight reaches 1 at epoch 99, the last of the reference's
-    100 epochs; the reference does not cap it (it never trains longer), this schedule holds it at 1.
-
-    ``variant="paper"``: the MIDL 2019 paper's :math:`\alpha L_{GD} + (1-\alpha) L_B`, with
-    :math:`\alpha` starting at 1 and decreased by :math:`r` per epoch down to 0.01 (the floor of
-    the Keras scheduler shipped in the same repository; the paper's floor could not be re-checked):
-
-    .. math::
-        w_{\text{region}}(e) = \max(0.01,\ 1 - r e),\qquad
-        w_{\text{boundary}}(e) = 1 - w_{\text{region}}(e)
-
-    Args:
-      variant: ``"code"`` (default) or ``"paper"``.
-      steps_per_epoch: optimiser steps per epoch (``> 0``). Default 1 (the step counts epochs).
-      rate: the weight moved per epoch, :math:`r`. Default 0.01.
-
-    Returns:
-      ``(region_schedule, boundary_schedule)``, each ``step -> float32 weight``; jit-safe with a
-      traced step, composable with ``optax.join_schedules``.
-
-    Example:
-      >>> region, boundary = boundary_weight_schedules(variant="code", steps_per_epoch=10)
-      >>> [round(float(region(s)), 2) for s in (0, 9, 10, 950)]
-      [1.0, 1.0, 0.99, 0.1]
-      >>> [round(float(boundary(s)), 2) for s in (0, 10, 990, 5000)]
-      [0.01, 0.02, 1.0, 1.0]
-    """
-    check_choice("variant", variant, BOUNDARY_SCHEDULES)
-    if int(steps_per_epoch) != steps_per_epoch or steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch: expected a positive integer; got {steps_per_epoch}")
-    if not rate > 0:
-        raise ValueError(f"rate: expected a value > 0; got {rate}")
-    floor = 0.1 if variant == "code" else 0.01
-
-    def epoch(step):
-        return jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
-
-    def region(step):
-        return jnp.maximum(floor, 1.0 - rate * epoch(step))
-
-    if variant == "code":
-
-        def boundary(step):
-            return jnp.minimum(1.0, rate * (epoch(step) + 1.0))
-
-    else:
-
-        def boundary(step):
-            return 1.0 - region(step)
-
-    return region, boundary

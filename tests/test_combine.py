@@ -14,7 +14,6 @@ import pytest
 from jaxseg_losses import combine
 from jaxseg_losses.combine import (
     Term,
-    boundary_weight_schedules,
     masked,
     named_sum,
     on_classes,
@@ -384,58 +383,6 @@ def test_on_classes_errors():
         on_classes(cross_entropy, [0])(LOGITS, LABELS)  # pixel-wise: no reduction="class"
     with pytest.raises(ValueError, match=r"returned shape \(3,?\); expected \(B, C\)"):
         on_classes(lambda p, y, *, reduction: cross_entropy(p, y), [0])(LOGITS, LABELS)
-
-
-# --------------------------------------------------------------------------- schedules
-
-
-def _steal_weight_reference(epochs):
-    """LIVIAETS/boundary-loss scheduler.StealWeight(to_steal=0.01), applied after each epoch."""
-    weights, out = [1.0, 0.01], []
-    for _ in range(epochs):
-        out.append(tuple(weights))
-        a, b = weights
-        weights = [max(0.1, a - 0.01), b + 0.01]
-    return np.array(out)
-
-
-def test_code_schedule_matches_steal_weight():
-    region, boundary = boundary_weight_schedules(variant="code")
-    epochs = np.arange(100)
-    reference = _steal_weight_reference(100)
-    np.testing.assert_allclose(jax.vmap(region)(epochs), reference[:, 0], atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(boundary)(epochs), reference[:, 1], atol=1e-6)
-    assert float(boundary(99)) == pytest.approx(1.0) and float(boundary(500)) == 1.0
-    assert float(region(500)) == pytest.approx(0.1)
-
-
-def test_paper_schedule():
-    region, boundary = boundary_weight_schedules(variant="paper", steps_per_epoch=4, rate=0.02)
-    steps = np.arange(0, 400, 3)
-    epochs = steps // 4
-    alpha = np.maximum(0.01, 1.0 - 0.02 * epochs)
-    np.testing.assert_allclose(jax.vmap(region)(steps), alpha, atol=1e-6)
-    np.testing.assert_allclose(jax.vmap(boundary)(steps), 1.0 - alpha, atol=1e-6)
-
-
-def test_schedules_are_staircases_and_jit():
-    region, boundary = boundary_weight_schedules(steps_per_epoch=10)
-    jitted = jax.jit(boundary)
-    values = [round(float(jitted(s)), 4) for s in (0, 9, 10, 19, 20)]
-    assert values == [0.01, 0.01, 0.02, 0.02, 0.03]
-    joined = optax.join_schedules([optax.constant_schedule(0.0), boundary], [100])
-    # optax restarts the count at the boundary: step 150 is epoch 5 of the boundary schedule.
-    np.testing.assert_allclose(joined(150), 0.06, atol=1e-7)
-    np.testing.assert_allclose(joined(99), 0.0)
-
-
-def test_schedule_errors():
-    with pytest.raises(ValueError, match="variant"):
-        boundary_weight_schedules(variant="linear")
-    with pytest.raises(ValueError, match="steps_per_epoch"):
-        boundary_weight_schedules(steps_per_epoch=0)
-    with pytest.raises(ValueError, match="rate"):
-        boundary_weight_schedules(rate=0.0)
 
 
 def test_module_exports():

@@ -25,11 +25,11 @@ from jax.sharding import PartitionSpec as P
 from jaxseg_losses import (
     boundary,
     combine,
-    compound,
     distance,
     lovasz,
     overlap,
     pixelwise,
+    recipes,
     topology,
 )
 from jaxseg_losses import overlap_variants as variants
@@ -134,11 +134,11 @@ CASES = {
         LOGITS, LABELS,
     ),
     "dice_ce_global": (
-        functools.partial(compound.dice_ce_loss, per_image=False), LOGITS, LABELS
+        functools.partial(recipes.dice_ce_loss, per_image=False), LOGITS, LABELS
     ),
-    "combo": (compound.combo_loss, BIN_LOGITS, BIN_LABELS),
+    "combo": (recipes.combo_loss, BIN_LOGITS, BIN_LABELS),
     "boundary_recipe": (
-        lambda p, y: compound.boundary_recipe(steps_per_epoch=2)(p, y, step=9)[0], LOGITS, LABELS
+        lambda p, y: recipes.boundary_recipe(steps_per_epoch=2)(p, y, step=9)[0], LOGITS, LABELS
     ),
 }
 
@@ -243,10 +243,10 @@ GLOBAL_CASES = {
         {"distance_matrix": 1.0 - np.eye(C, dtype=np.float32)}, False,
     ),
     "penalty_gdl": (variants.penalty_generalized_dice_loss, {}, False),
-    "dice_ce": (compound.dice_ce_loss, {}, False),
-    "bce_dice": (compound.bce_dice_loss, {"mode": "multilabel"}, False),
-    "dice_focal_masked": (compound.dice_focal_loss, {}, True),
-    "combo_multilabel": (compound.combo_loss, {"mode": "multilabel"}, False),
+    "dice_ce": (recipes.dice_ce_loss, {}, False),
+    "bce_dice": (recipes.bce_dice_loss, {"mode": "multilabel"}, False),
+    "dice_focal_masked": (recipes.dice_focal_loss, {}, True),
+    "combo_multilabel": (recipes.combo_loss, {"mode": "multilabel"}, False),
 }
 
 

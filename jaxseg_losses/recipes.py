@@ -21,6 +21,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxseg_losses._inputs import (
     MODES,
@@ -33,7 +34,6 @@ from jaxseg_losses.combine import (
     Accepts,
     CombinedLoss,
     accepted_kwargs,
-    boundary_weight_schedules,
     named_sum,
     scheduled,
 )
@@ -43,6 +43,7 @@ from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_l
 __all__ = (
     "bce_dice_loss",
     "boundary_recipe",
+    "boundary_weight_schedules",
     "combo_loss",
     "dice_ce_loss",
     "dice_focal_loss",
@@ -112,7 +113,7 @@ def bce_dice_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.compound import bce_dice_loss
+      >>> from jaxseg_losses.recipes import bce_dice_loss
       >>> labels = jnp.array([[[1, 0], [0, 0]]])
       >>> logits = jnp.zeros((1, 2, 2, 1))  # p = 0.5: BCE log 2, Dice 1 - 2 * 0.5 / 3
       >>> bce_dice_loss(logits, labels, smooth=0.0)
@@ -186,7 +187,7 @@ def dice_ce_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.compound import dice_ce_loss
+      >>> from jaxseg_losses.recipes import dice_ce_loss
       >>> logits = jnp.zeros((1, 2, 2, 2))  # uniform: CE log 2, Dice 1 - 1/2 per class
       >>> total, aux = dice_ce_loss(logits, jnp.array([[[0, 1], [1, 0]]]), smooth=0.0,
       ...                           return_aux=True)
@@ -265,7 +266,7 @@ def dice_focal_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.compound import dice_focal_loss
+      >>> from jaxseg_losses.recipes import dice_focal_loss
       >>> logits = jnp.zeros((1, 2, 2, 2))  # p = 1/2: focal 0.25 log 2, Dice 1/2
       >>> dice_focal_loss(logits, jnp.array([[[0, 1], [1, 0]]]), smooth=0.0)
       Array([0.6732868], dtype=float32)
@@ -365,7 +366,7 @@ def combo_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.compound import combo_loss
+      >>> from jaxseg_losses.recipes import combo_loss
       >>> labels = jnp.array([[[1, 0], [0, 0]]])
       >>> probs = jnp.array([[[[1.0], [0.0]], [[0.0], [0.0]]]])  # perfect
       >>> combo_loss(probs, labels, from_logits=False)  # about -(1 - alpha) = -0.5
@@ -400,7 +401,7 @@ def boundary_recipe(
     .. math::
         L(t) = w_{\text{region}}(t)\, L_{GD} + w_{\text{boundary}}(t)\, L_B
 
-    with the weights of :func:`~jaxseg_losses.combine.boundary_weight_schedules` (``variant``
+    with the weights of :func:`boundary_weight_schedules` (``variant``
     ``"code"``: the authors' ``StealWeight`` schedule, region
     :math:`\max(0.1, 1 - 0.01e)`, boundary :math:`0.01(e+1)`; ``"paper"``:
     :math:`\alpha L_{GD} + (1-\alpha) L_B`). As in the authors' ISLES/WMH setup the generalized
@@ -421,7 +422,7 @@ def boundary_recipe(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.compound import boundary_recipe
+      >>> from jaxseg_losses.recipes import boundary_recipe
       >>> loss = boundary_recipe(steps_per_epoch=100)
       >>> labels = jnp.zeros((1, 6, 6), int).at[0, 2:4, 2:4].set(1)
       >>> total, aux = loss(jnp.zeros((1, 6, 6, 2)), labels, step=250)  # epoch 2
@@ -443,3 +444,78 @@ def boundary_recipe(
         ("boundary", scheduled(boundary, boundary_schedule, **options)),
     )
 
+
+BOUNDARY_SCHEDULES = ("code", "paper")
+
+
+def boundary_weight_schedules(
+    *,
+    variant: str = "code",
+    steps_per_epoch: int = 1,
+    rate: float = 0.01,
+) -> tuple[optax.Schedule, optax.Schedule]:
+    r"""Region and boundary weights of Kervadec et al.'s boundary-loss recipe, as optax schedules.
+
+    Both are functions of the optimiser step; the epoch is
+    :math:`e = \lfloor \text{step} / \text{steps\_per\_epoch} \rfloor` (the reference updates the
+    weights once per epoch, so the schedules are staircases).
+
+    ``variant="code"`` (default): the authors' code (``LIVIAETS/boundary-loss``, ISLES/WMH
+    makefiles, scheduler ``StealWeight(to_steal=0.01)`` applied at the end of every epoch to the
+    initial weights ``[1, 0.01]``):
+
+    .. math::
+        w_{\text{region}}(e) = \max(0.1,\ 1 - r e),\qquad
+        w_{\text{boundary}}(e) = \min(1,\ r\,(e + 1))
+
+    With :math:`r = 0.01` the boundary weight reaches 1 at epoch 99, the last of the reference's
+    100 epochs; the reference does not cap it (it never trains longer), this schedule holds it at 1.
+
+    ``variant="paper"``: the MIDL 2019 paper's :math:`\alpha L_{GD} + (1-\alpha) L_B`, with
+    :math:`\alpha` starting at 1 and decreased by :math:`r` per epoch down to 0.01 (the floor of
+    the Keras scheduler shipped in the same repository; the paper's floor could not be re-checked):
+
+    .. math::
+        w_{\text{region}}(e) = \max(0.01,\ 1 - r e),\qquad
+        w_{\text{boundary}}(e) = 1 - w_{\text{region}}(e)
+
+    Args:
+      variant: ``"code"`` (default) or ``"paper"``.
+      steps_per_epoch: optimiser steps per epoch (``> 0``). Default 1 (the step counts epochs).
+      rate: the weight moved per epoch, :math:`r`. Default 0.01.
+
+    Returns:
+      ``(region_schedule, boundary_schedule)``, each ``step -> float32 weight``; jit-safe with a
+      traced step, composable with ``optax.join_schedules``.
+
+    Example:
+      >>> region, boundary = boundary_weight_schedules(variant="code", steps_per_epoch=10)
+      >>> [round(float(region(s)), 2) for s in (0, 9, 10, 950)]
+      [1.0, 1.0, 0.99, 0.1]
+      >>> [round(float(boundary(s)), 2) for s in (0, 10, 990, 5000)]
+      [0.01, 0.02, 1.0, 1.0]
+    """
+    check_choice("variant", variant, BOUNDARY_SCHEDULES)
+    if int(steps_per_epoch) != steps_per_epoch or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch: expected a positive integer; got {steps_per_epoch}")
+    if not rate > 0:
+        raise ValueError(f"rate: expected a value > 0; got {rate}")
+    floor = 0.1 if variant == "code" else 0.01
+
+    def epoch(step):
+        return jnp.floor_divide(jnp.asarray(step), steps_per_epoch).astype(jnp.float32)
+
+    def region(step):
+        return jnp.maximum(floor, 1.0 - rate * epoch(step))
+
+    if variant == "code":
+
+        def boundary(step):
+            return jnp.minimum(1.0, rate * (epoch(step) + 1.0))
+
+    else:
+
+        def boundary(step):
+            return 1.0 - region(step)
+
+    return region, boundary
