@@ -1,40 +1,49 @@
 """Check that two git revisions of jaxseg_losses give the same results on a grid of inputs.
 
-Run: ``python benchmarks/api_equivalence.py REV_A REV_B [--tol 0] [--only REGEX]``
+Run: ``python benchmarks/api_equivalence.py REV_A REV_B [--tol 0] [--only REGEX] [--cache DIR]``
 
 A revision is anything git resolves (commit, ``HEAD~3``, tag) or ``WORK``, the working tree
-(copied when the script starts, so edits made during the run do not leak in). The package
-directory of each revision is exported (``git archive REV jaxseg_losses``) to a temporary
-directory and evaluated in a subprocess of its own (``PYTHONPATH`` = that directory,
-``JAX_PLATFORMS=cpu``; ``XLA_FLAGS`` and the rest of the environment as given), which saves every
-output to an ``.npz`` file; the two subprocesses run side by side. The parent compares the files.
+(copied when the script starts, so edits made during the run do not leak in). The package of each
+revision is exported (``git archive REV jaxseg_losses``) to a temporary directory and evaluated in
+a subprocess of its own (``PYTHONPATH`` = that directory, ``JAX_PLATFORMS=cpu``, ``XLA_FLAGS`` and
+the rest of the environment as given) that saves every outcome to an ``.npz`` file; the two
+subprocesses run side by side and the parent compares the files case by case.
 
 Cases are named ``function|variant|value`` (or ``|grad``), the same in both revisions:
 
-* Every public name of ``jaxseg_losses.__all__`` (found at run time, so moved or renamed modules
-  do not matter, only the public names) whose signature starts with ``(predictions, labels)``.
-  Losses: the value and ``jax.grad`` of its mean w.r.t. the predictions, on seeded random 2-D
-  inputs ``(2, 12, 10, C)`` (C = 3, or 1 where the default mode is binary) with integer and
-  one-hot labels, each ``mode`` (binary: C = 1; multilabel: dense 0/1 targets), probabilities
-  (``from_logits=False``), ``mask``, ``ignore_index``, ``per_image=False``, every
-  ``reduction`` in ``REDUCTIONS`` (an unsupported one raises: that is an outcome too),
-  ``include_background=False``, ``class_weights``, the other boolean options flipped, a few
-  other option values (``OTHER_VALUES``), bfloat16 predictions, 3-D inputs ``(2, 6, 5, 4, C)``
-  and the default call under ``jax.jit``. Required options without a default come from
-  ``REQUIRED``. Metrics (a ``num_classes`` option, no ``mode``): integer maps, one-hot and bool
-  masks, empty masks, their options and 3-D.
-* A hand-written section for the other public functions: the combinators (``named_sum``,
-  ``weighted``, ``scheduled``, ``masked``, ``on_classes``, ``deep_supervision``,
-  ``boundary_recipe``, schedules), distance transforms, soft morphology, surfaces, resizing, the
-  adjacency prior and its loss.
-* ``api|__all__|value``: the sorted public names themselves.
+* Every name of ``jaxseg_losses.__all__`` (found at run time: moved or renamed modules do not
+  matter, only the public names) whose signature starts with ``(predictions, labels)``.
+  Losses, on seeded random 2-D inputs ``(2, 12, 10, C)`` (C = 3, or 1 where the default mode is
+  binary): the value for integer and one-hot labels, each ``mode`` (binary: C = 1; multilabel:
+  dense 0/1 targets; C = 1 and dense targets for losses without ``mode``), probabilities
+  (``from_logits=False``), ``mask``, ``ignore_index`` (labels holding it), ``class_weights``,
+  ``per_image=False``, ``include_background=False``, each ``reduction`` of ``REDUCTIONS`` (an
+  unsupported one raises, an outcome too), the other options (booleans flipped, ``OTHER_VALUES``,
+  other numbers halved, integers + 1) and bfloat16 predictions; ``jax.grad`` of the mean w.r.t.
+  the predictions for the default call, the modes, probabilities, ``mask``, ``ignore_index`` and
+  ``class_weights``; and 3-D inputs ``(2, 6, 5, 4, C)`` under ``jax.jit`` (output, mean and
+  gradient). Options required without a default come from ``REQUIRED``. Metrics (a
+  ``num_classes`` option and no ``mode``): integer maps, one-hot and bool masks, empty masks,
+  their options and 3-D.
+* A hand-written section for the other public functions: the combinators (``named_sum`` with
+  ``weighted``, ``scheduled``, ``weight_value``, ``masked``, ``on_classes``, nested sums),
+  ``deep_supervision``, ``boundary_recipe`` and its schedules, the distance transforms, soft
+  morphology, surfaces, resizing, the adjacency prior and the non-adjacency loss.
+* ``api|__all__|value``: the sorted public names.
 
 An outcome is the output (any pytree, flattened to arrays) or, when the call raises, the name of
 the exception type. Two outcomes are equal when both raised the same type, or both gave the same
 leaves with the same shapes and dtypes and ``np.testing.assert_allclose(rtol=tol, atol=tol,
 equal_nan=True)`` holds: ``--tol 0`` (default) asks for identical values, NaN and inf at the same
 places. The script prints the coverage of ``__all__``, a table per public name and every
-differing case with its largest absolute difference; exit status 1 when any case differs.
+differing case with its largest absolute difference; exit status 1 when any case differs, 2 when
+a revision cannot be exported or evaluated.
+
+Compiling is most of the time (about 200 s of CPU per revision on a cold start), so the workers
+share a persistent XLA compilation cache (``--cache``, in the temporary directory by default;
+``--cache ''`` turns it off): a program already compiled, by the other revision or an earlier
+run, is loaded instead (about 60 s per revision when all are cached). The cache is keyed by the
+program itself, so it changes no result.
 """
 
 from __future__ import annotations
@@ -67,7 +76,7 @@ GRID_OPTIONS = {"mode", "from_logits", "mask", "ignore_index", "per_image", "red
 OTHER_VALUES = {
     "sampling": (1.0, 0.5), "label_smoothing": 0.1, "pos_weight": 2.0, "smooth": 0.5,
     "iterations": 2, "classes": "all", "weight_type": "simple", "weighting_mode": "GDL",
-    "percentile": 95.0, "empty_score": 0.0,
+    "percentile": 95.0, "empty_score": 0.0, "aggregate": "sum",
 }
 
 
@@ -128,14 +137,18 @@ def _signature(obj) -> dict[str, inspect.Parameter] | None:
         return None
 
 
-def _loss_variants(params, g2, g3):
-    """``(variant, predictions, labels, options, with_gradient)`` of the loss grid."""
+def _classes(params) -> int:
+    """C of the default call: 1 where the default mode is binary, else 3."""
+    return 1 if "mode" in params and params["mode"].default == "binary" else 3
+
+
+def _loss_variants(params, g2):
+    """``(variant, predictions, labels, options, with_gradient)`` of the 2-D loss grid."""
     import jax.numpy as jnp
 
-    default_mode = params["mode"].default if "mode" in params else None
-    c = 1 if default_mode == "binary" else 3
+    c = _classes(params)
     z, y = g2.z[c], g2.y[c]
-    out = [("default", z, y, {}, True), ("one-hot", z, _one_hot(y, c), {}, True)]
+    out = [("default", z, y, {}, True), ("one-hot", z, _one_hot(y, c), {}, False)]
     if "mode" in params:
         out += [("mode=multiclass", g2.z[3], g2.y[3], {"mode": "multiclass"}, False),
                 ("mode=multilabel", g2.z[3], g2.dense, {"mode": "multilabel"}, True),
@@ -156,20 +169,26 @@ def _loss_variants(params, g2, g3):
     if "reduction" in params:
         out += [(f"reduction={r}", z, y, {"reduction": r}, False) for r in REDUCTIONS]
     out += [(*v, False) for v in _option_variants(params, z, y)]
-    return out + [("bfloat16", z.astype(jnp.bfloat16), y, {}, False),
-                  ("3-D", g3.z[c], g3.y[c], {}, False)]
+    return out + [("bfloat16", z.astype(jnp.bfloat16), y, {}, False)]
 
 
 def _option_variants(params, z, y):
-    """The boolean options not in the grid flipped, and ``OTHER_VALUES``."""
+    """Options outside the grid: booleans flipped, ``OTHER_VALUES``, other numbers halved
+    (integers + 1)."""
     out = []
     for name, p in params.items():
         if name in GRID_OPTIONS:
             continue
         if isinstance(p.default, bool):
-            out.append((f"{name}={not p.default}", z, y, {name: not p.default}))
-        elif name in OTHER_VALUES and OTHER_VALUES[name] != p.default:
-            out.append((f"{name}={OTHER_VALUES[name]!r}", z, y, {name: OTHER_VALUES[name]}))
+            other = not p.default
+        elif name in OTHER_VALUES:
+            other = OTHER_VALUES[name]
+        elif isinstance(p.default, int | float):
+            other = p.default + 1 if isinstance(p.default, int) else p.default / 2 or 0.25
+        else:
+            continue
+        if other != p.default:
+            out.append((f"{name}={other!r}", z, y, {name: other}))
     return out
 
 
@@ -200,17 +219,17 @@ def _generic_cases(J, name, params, g2, g3, cases):
         for variant, z, y, kw in _metric_variants(params, g2, g3):
             cases[f"{name}|{variant}|value"] = lambda z=z, y=y, kw=kw: fn(z, y, **kw)
         return None
-    for variant, z, y, kw, with_gradient in _loss_variants(params, g2, g3):
+    for variant, z, y, kw, with_gradient in _loss_variants(params, g2):
         kw = {**required(z.shape[-1]), **kw}
         cases[f"{name}|{variant}|value"] = lambda z=z, y=y, kw=kw: fn(z, y, **kw)
         if with_gradient:
             cases[f"{name}|{variant}|grad"] = (
                 lambda z=z, y=y, kw=kw: jax.grad(lambda p: _scalar(fn(p, y, **kw)))(z))
-    # Under jit, in 3-D: one compilation for the value and the gradient.
-    c = 1 if "mode" in params and params["mode"].default == "binary" else 3
+    # 3-D under jit: one compilation for the output, the mean and its gradient.
+    c = _classes(params)
     kw = required(c)
     with_output = lambda p, t: (_scalar(out := fn(p, t, **kw)), out)
-    cases[f"{name}|jit|3-D|value_and_grad"] = lambda: jax.jit(
+    cases[f"{name}|3-D|jit|value_and_grad"] = lambda: jax.jit(
         jax.value_and_grad(with_output, has_aux=True))(g3.z[c], g3.y[c])
     return None
 
@@ -242,12 +261,13 @@ def _hand_cases(J, g2, g3, cases):
     def value(key, thunk):
         cases[f"{key}|value"] = thunk
 
-    def pair(key, fn, x):  # value and gradient of fn(x)
+    def pair(key, fn, x, grad=True):  # value and gradient of fn(x)
         cases[f"{key}|value"] = lambda: fn(x)
-        cases[f"{key}|grad"] = lambda: jax.grad(lambda q: _scalar(fn(q)))(x)
+        if grad:
+            cases[f"{key}|grad"] = lambda: jax.grad(lambda q: _scalar(fn(q)))(x)
 
-    def loss(key, make, zz=z, yy=y, **kw):  # make() -> the loss, built when the case runs
-        pair(key, lambda q: make()(q, yy, **kw), zz)
+    def loss(key, make, zz=z, yy=y, grad=True, **kw):  # make(): the loss, built in the case
+        pair(key, lambda q: make()(q, yy, **kw), zz, grad)
 
     def call(key, *args, **kw):  # the function named by the key, called with plain inputs
         value(key, lambda: getattr(J, key.split("|")[0])(*args, **kw))
@@ -289,9 +309,9 @@ def _hand_cases(J, g2, g3, cases):
     loss("deep_supervision|weights+mask", lambda: J.deep_supervision(
         J.cross_entropy, weights=[1.0, 0.3]), zz=[z, half], mask=m)
     loss("deep_supervision|two|one-hot", lambda: J.deep_supervision(
-        J.focal_loss, weight_mode="two"), zz=[z, half], yy=oh)
+        J.focal_loss, weight_mode="two"), zz=[z, half], yy=oh, grad=False)
     loss("deep_supervision|named_sum", lambda: J.deep_supervision(
-        dice_ce(), weight_mode="same"), zz=[z, half, quarter])
+        dice_ce(), weight_mode="same"), zz=[z, half, quarter], grad=False)
     call("deep_supervision_weights|6", 6)
     call("deep_supervision_weights|3|two", 3, weight_mode="two")
     call("deep_supervision_weights|2|weights", 2, weights=[0.5, 0.25, 1.0])
@@ -338,7 +358,7 @@ def _hand_cases(J, g2, g3, cases):
     call("resize_nearest|3-D", g3.y[3], (3, 7, 2))
     for name in ("soft_erode", "soft_dilate", "soft_skeleton"):
         pair(name, lambda q, name=name: getattr(J, name)(q), p)
-        pair(f"{name}|3-D", lambda q, name=name: getattr(J, name)(q), p3)
+        pair(f"{name}|3-D", lambda q, name=name: getattr(J, name)(q), p3, grad=False)
     pair("soft_skeleton|iterations=5", lambda q: J.soft_skeleton(q, iterations=5), p)
     value("overlap_statistics|sum_p", lambda: J.overlap_statistics(z, y).sum_p)
 
@@ -371,12 +391,14 @@ def _hand_cases(J, g2, g3, cases):
          lambda q: J.soft_adjacency(q, connectivity=4, include_self=True), p)
     pair("soft_adjacency|3-D", lambda q: J.soft_adjacency(q), p3)
     nonadjacency = lambda: J.nonadjacency_loss  # (predictions, prior): prior in the labels' place
-    for key, kw in (("default", {}), ("mode=multilabel", {"mode": "multilabel"}),
-                    ("connectivity=4", {"connectivity": 4}), ("mask", {"mask": m}),
-                    ("include_self", {"include_self": True}), ("weight=0.5", {"weight": 0.5})):
+    for key, kw in (("default", {}), ("mask", {"mask": m}), ("weight=0.5", {"weight": 0.5}),
+                    ("mode=multilabel", {"mode": "multilabel"})):
         loss(f"nonadjacency_loss|{key}", nonadjacency, yy=prior, **kw)
+    for key, kw in (("connectivity=4", {"connectivity": 4}),
+                    ("include_self", {"include_self": True})):
+        loss(f"nonadjacency_loss|{key}", nonadjacency, yy=prior, grad=False, **kw)
     loss("nonadjacency_loss|from_logits=False", nonadjacency, zz=p, yy=prior, from_logits=False)
-    loss("nonadjacency_loss|3-D", nonadjacency, zz=g3.z[3], yy=prior)
+    loss("nonadjacency_loss|3-D", nonadjacency, zz=g3.z[3], yy=prior, grad=False)
     value("nonadjacency_loss|state", lambda: J.nonadjacency_loss(z, accumulated()))
     call("nonadjacency_loss|mode=binary", g2.z[1], prior[:1, :1], mode="binary")
     loss("nonadjacency_term", lambda: J.nonadjacency_term(prior, connectivity=4), yy=None)
@@ -393,7 +415,7 @@ def _flatten(out, path=""):
     if isinstance(out, (tuple, list)):
         return [leaf for i, x in enumerate(out) for leaf in _flatten(x, f"{path}/{i}")]
     arr = np.asarray(out)
-    return [(path, arr if arr.dtype != object else np.array(f"<{type(out).__name__}>"))]
+    return [(path.lstrip("/"), arr if arr.dtype != object else np.array(f"<{type(out).__name__}>"))]
 
 
 def worker(out_path: str, only: str, expected_root: str, cache: str) -> None:
@@ -414,8 +436,7 @@ def worker(out_path: str, only: str, expected_root: str, cache: str) -> None:
         raise SystemExit(f"imported {J.__file__}, not the package under {expected_root}")
     g2, g3 = _inputs(2), _inputs(3)
     names = sorted(J.__all__)
-    cases, generic, skipped = {"api|__all__|value": lambda: names}, [], {}
-    takes_predictions = []
+    cases, skipped, takes_predictions = {"api|__all__|value": lambda: names}, {}, []
     for name in names:
         obj = getattr(J, name)
         params = _signature(obj) if callable(obj) else None
@@ -429,8 +450,6 @@ def worker(out_path: str, only: str, expected_root: str, cache: str) -> None:
             reason = _generic_cases(J, name, params, g2, g3, cases)
             if reason:
                 skipped[name] = reason
-            else:
-                generic.append(name)
     recorder = _Recorder(J)
     _hand_cases(recorder, g2, g3, cases)
     selected = {k: v for k, v in cases.items() if re.search(only, k)}
@@ -447,7 +466,7 @@ def worker(out_path: str, only: str, expected_root: str, cache: str) -> None:
             entry["leaves"][path] = [key, arr.dtype.name]
             # bfloat16 & co. are stored as float32 (exact); the manifest keeps the dtype.
             arrays[key] = arr if arr.dtype.kind in "biufcUS" else arr.astype(np.float32)
-    used = recorder.used | set(generic)
+    used = recorder.used | {case.split("|")[0] for case in selected}
     for name in names:
         if name not in used and name not in skipped:
             skipped[name] = "not exercised by the grid or the hand-written cases"
@@ -471,7 +490,7 @@ def _export(rev: str, dest: Path) -> str:
         return "working tree"
     git = ["git", "-C", str(ROOT)]
     commit = subprocess.run([*git, "rev-parse", "--short", f"{rev}^{{commit}}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
+                            capture_output=True, check=True).stdout.decode().strip()
     archive = subprocess.run([*git, "archive", commit, PACKAGE], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive.stdout, check=True)
     return commit
@@ -491,8 +510,9 @@ def _leaf_diff(a: np.ndarray, b: np.ndarray, tol: float) -> tuple[str, float] | 
         pass
     finite = np.isfinite(a) & np.isfinite(b)
     delta = np.abs(a - b)[finite]
-    worst = float(delta.max()) if delta.size else 0.0
-    text = f"max abs diff {worst:.3g} ({int(np.sum(delta > tol))}/{a.size} elements)"
+    worst = float(delta.max()) if delta.size else np.nan
+    bad = int(np.sum(~np.isclose(a, b, rtol=tol, atol=tol, equal_nan=True)))
+    text = f"max abs diff {worst:.3g} ({bad}/{a.size} elements)"
     if not np.array_equal(np.where(finite, 0, a), np.where(finite, 0, b), equal_nan=True):
         text += ", NaN/inf positions differ"
     return text, worst
@@ -509,7 +529,7 @@ def compare_case(a, b, data_a, data_b, tol: float) -> tuple[str, float] | None:
         return f"A {describe(a)}, B {describe(b)}", np.nan
     if a["leaves"].keys() != b["leaves"].keys():
         return f"output structure {sorted(a['leaves'])} vs {sorted(b['leaves'])}", np.nan
-    problems, worst = [], 0.0
+    problems, worst = [], np.nan
     for path, (key_a, dtype_a) in a["leaves"].items():
         key_b, dtype_b = b["leaves"][path]
         if dtype_a != dtype_b:
@@ -518,7 +538,7 @@ def compare_case(a, b, data_a, data_b, tol: float) -> tuple[str, float] | None:
         diff = _leaf_diff(data_a[key_a], data_b[key_b], tol)
         if diff:
             problems.append(f"{path or 'output'}: {diff[0]}")
-            worst = max(worst, diff[1]) if not np.isnan(diff[1]) else worst
+            worst = np.fmax(worst, diff[1])
     return ("; ".join(problems), worst) if problems else None
 
 
@@ -527,6 +547,11 @@ def _coverage_lines(meta: dict) -> list[str]:
     lines = [f"covered: {len(covered & set(takes))}/{len(takes)} public names taking "
              f"predictions, {len(covered)}/{len(names)} names of __all__"]
     return lines + [f"  skipped {name}: {why}" for name, why in sorted(meta["skipped"].items())]
+
+
+def _fail(message: str) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def _evaluate(revs, only: str, cache: str):
@@ -539,7 +564,7 @@ def _evaluate(revs, only: str, cache: str):
             try:
                 described.append(_export(rev, src))
             except subprocess.CalledProcessError as e:
-                sys.exit(f"cannot export {rev!r}: {(e.stderr or b'').decode().strip()}")
+                _fail(f"cannot export {rev!r}: {(e.stderr or b'').decode().strip()}")
             env = {**os.environ, "PYTHONPATH": str(src), "JAX_PLATFORMS": "cpu"}
             with open(tmp / f"log{i}.txt", "w") as log:
                 running.append(subprocess.Popen(
@@ -548,7 +573,7 @@ def _evaluate(revs, only: str, cache: str):
         for i, proc in enumerate(running):
             if proc.wait():
                 log = (tmp / f"log{i}.txt").read_text()[-3000:]
-                sys.exit(f"evaluation of {revs[i]} failed (exit {proc.returncode}):\n{log}")
+                _fail(f"evaluation of {revs[i]} failed (exit {proc.returncode}):\n{log}")
         loaded = []
         for i in range(2):
             with np.load(tmp / f"out{i}.npz") as data:
@@ -588,7 +613,7 @@ def main() -> None:
           f"CPU), B {meta_b['seconds']:.0f} s ({meta_b['cpu_seconds']:.0f} s CPU); "
           f"total {time.perf_counter() - start:.0f} s\n")
 
-    rows = defaultdict(lambda: [0, 0, 0, 0, 0.0])  # cases, equal, raised in both, differ, diff
+    rows = defaultdict(lambda: [0, 0, 0, 0, np.nan])  # cases, equal, raised in both, differ, diff
     for case, diff in results.items():
         row = rows[case.split("|")[0]]
         row[0] += 1
@@ -597,12 +622,12 @@ def main() -> None:
             row[2] += "raised" in cases_a[case]
         else:
             row[3] += 1
-            row[4] = max(row[4], diff[1]) if not np.isnan(diff[1]) else row[4]
+            row[4] = np.fmax(row[4], diff[1])
     print("| name | cases | equal | raised in both | differ | max abs diff |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, (n, equal, raised, differ, worst) in sorted(rows.items()):
         print(f"| {name} | {n} | {equal} | {raised} | {differ} | "
-              f"{f'{worst:.3g}' if differ else '-'} |")
+              f"{'-' if np.isnan(worst) else f'{worst:.3g}'} |")
     differing = {case: diff for case, diff in results.items() if diff is not None}
     print(f"\n{len(results)} cases: {len(results) - len(differing)} equal, "
           f"{len(differing)} differ")

@@ -32,7 +32,9 @@ from jaxseg_losses.boundary import (
     boundary_loss,
     boundary_weight_map,
     distance_penalized_cross_entropy,
+    distance_penalized_dice_loss,
     hausdorff_dt_loss,
+    hausdorff_erosion_loss,
     log_hausdorff_dt_loss,
 )
 from jaxseg_losses.combine import (
@@ -54,9 +56,6 @@ from jaxseg_losses.distance import (
     distance_field,
     distance_transform_edt,
     signed_distance_map,
-)
-from jaxseg_losses.hausdorff_erosion import (
-    hausdorff_erosion_loss,
 )
 from jaxseg_losses.lovasz import (
     lovasz_hinge_loss,
@@ -87,7 +86,6 @@ from jaxseg_losses.overlap import (
 )
 from jaxseg_losses.overlap_variants import (
     asymmetric_similarity_loss,
-    distance_penalized_dice_loss,
     generalized_wasserstein_dice_loss,
     mcc_loss,
     penalty_generalized_dice_loss,

@@ -1,5 +1,6 @@
 r"""More region losses on the shared overlap statistics: MCC, generalized Wasserstein Dice,
-asymmetric similarity (F-beta), penalty generalized Dice and distance-penalised Dice.
+asymmetric similarity (F-beta) and penalty generalized Dice (the distance-penalised Dice is in
+:mod:`jaxseg_losses.boundary`, with the other distance-based losses).
 
 They follow :mod:`jaxseg_losses.overlap` (statistics per example and class from
 :func:`~jaxseg_losses.overlap.overlap_statistics`' internals, the batch-global form with
@@ -11,7 +12,6 @@ helpers instead of re-deriving them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,9 +28,7 @@ from jaxseg_losses._inputs import (
 from jaxseg_losses._numerics import safe_divide
 from jaxseg_losses._region import (
     DEFAULT_SMOOTH,
-    OverlapStatistics,
     aggregate,
-    dice_index,
     ratio,
     reduce_classes,
     region_loss,
@@ -39,12 +37,10 @@ from jaxseg_losses._region import (
     statistics,
     tversky_index,
 )
-from jaxseg_losses.boundary import boundary_weight_map
 from jaxseg_losses.overlap import generalized_dice_loss
 
 __all__ = (
     "asymmetric_similarity_loss",
-    "distance_penalized_dice_loss",
     "generalized_wasserstein_dice_loss",
     "mcc_loss",
     "penalty_generalized_dice_loss",
@@ -376,78 +372,3 @@ def penalty_generalized_dice_loss(
         axis_name=axis_name, mask=mask, ignore_index=ignore_index,
     )
     return gdl / (1.0 + k * (1.0 - gdl))
-
-
-# --------------------------------------------------------------------------- distance-penalised
-
-
-def distance_penalized_dice_loss(
-    predictions: jax.typing.ArrayLike,
-    labels: jax.typing.ArrayLike,
-    *,
-    mode: Mode = "multiclass",
-    from_logits: bool = True,
-    smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
-    sampling: Sequence[float] | None = None,
-    include_background: bool = True,
-    class_weights: jax.typing.ArrayLike | None = None,
-    per_image: bool = True,
-    axis_name: str | None = None,
-    mask: jax.typing.ArrayLike | None = None,
-    ignore_index: int | None = None,
-    reduction: str = "example",
-) -> jax.Array:
-    r"""Distance-penalised Dice loss: the soft Dice with boundary-weighted pixels.
-
-    .. math::
-        w_c(x) = 1 + \Phi_c(x),\quad
-        L_c = 1 - \frac{2\sum_x v w_c p_c y_c + s}{\sum_x v w_c p_c + \sum_x v w_c y_c + s}
-
-    where :math:`\Phi_c` is :func:`jaxseg_losses.boundary.boundary_weight_map` of the ground
-    truth of class :math:`c` inside the object plus that of its complement outside: 1 on both
-    sides of every boundary, falling linearly to 0 at the pixels farthest from it (no gradient;
-    computed on device by the exact EDT, ``sampling`` = voxel spacing). Errors near the truth's
-    boundaries therefore cost up to twice as much, the idea of Caliva et al. (MIDL 2019) applied
-    to Dice as SegLoss ``DistBinaryDiceLoss`` does. Differences from SegLoss, on purpose: SegLoss
-    weights only the intersection (so its "Dice" exceeds 1 and it returns :math:`-D`) and
-    normalises distances by their maximum; here every count is weighted, so the loss stays in
-    [0, 1] and is 0 exactly at the perfect prediction.
-
-    Empty masks: an empty or full truth channel has :math:`\Phi = 0` (plain Dice); an empty
-    prediction on an empty truth gives 0.
-
-    Args:
-      predictions, labels, mode, from_logits, include_background, class_weights, per_image,
-        axis_name, mask, ignore_index, reduction: as in :func:`jaxseg_losses.overlap.dice_loss`.
-        Dense targets are thresholded at 0.5 for the distance maps.
-      smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      sampling: voxel spacing per spatial axis. Default ``None`` (1).
-
-    Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``).
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap_variants import distance_penalized_dice_loss
-      >>> labels = jnp.zeros((1, 6, 6), int).at[0, 1:5, 1:5].set(1)
-      >>> distance_penalized_dice_loss(jnp.eye(2)[labels], labels, from_logits=False)
-      Array([0.], dtype=float32)
-    """
-    nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
-    )
-    truth = prep.targets > 0.5
-    both = jnp.concatenate([truth, ~truth], axis=-1)
-    inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
-    pixel_weight = jax.lax.stop_gradient(1.0 + jnp.where(truth, inside, outside))
-    p, y = prep.probabilities(), prep.targets
-    vw = prep.valid[..., None] * pixel_weight
-    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-    tp, sum_p, sum_y = agg(vw * p * y), agg(vw * p), agg(vw * y)
-    stats = OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
-    return reduce_classes(
-        1.0 - dice_index(stats, nr, dr), batch_size=prep.predictions.shape[0],
-        include_background=include_background, class_weights=weights, reduction=reduction,
-    )

@@ -12,7 +12,7 @@ from jax.experimental import checkify
 from jax.test_util import check_grads
 from scipy import ndimage
 
-from jaxseg_losses.hausdorff_erosion import hausdorff_erosion_loss
+from jaxseg_losses.boundary import hausdorff_erosion_loss
 from tests.helpers import (
     assert_finite_value_and_grad,
     one_hot_np,

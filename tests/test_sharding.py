@@ -110,7 +110,7 @@ CASES = {
     "exp_log_global": (functools.partial(overlap.exp_log_loss, per_image=False), LOGITS, LABELS),
     "mcc_global": (functools.partial(variants.mcc_loss, per_image=False), LOGITS, LABELS),
     "cldice": (topology.cldice_loss, LOGITS, LABELS),
-    "distance_penalized_dice": (variants.distance_penalized_dice_loss, LOGITS, LABELS),
+    "distance_penalized_dice": (boundary.distance_penalized_dice_loss, LOGITS, LABELS),
     # Lovász, per image (batch mode: see the dedicated tests below)
     "lovasz_softmax": (lovasz.lovasz_softmax_loss, LOGITS, LABELS),
     "lovasz_hinge": (lovasz.lovasz_hinge_loss, BIN_LOGITS, BIN_LABELS),
