@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from jaxseg_losses import (  # noqa: E402
     boundary_loss,
-    combine,
+    boundary_weight_schedules,
     conservative_loss,
     cross_entropy,
     distance_transform_edt,
@@ -148,7 +148,7 @@ def topology_figure():
 
 
 def schedules():
-    region, bound = combine.boundary_weight_schedules(variant="code", steps_per_epoch=1)
+    region, bound = boundary_weight_schedules(variant="code", steps_per_epoch=1)
     steps = np.arange(0, 150)
     fig, ax = plt.subplots(figsize=(5, 3))
     ax.plot(steps, [float(region(s)) for s in steps], label="region weight")
