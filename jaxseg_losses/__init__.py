@@ -48,10 +48,6 @@ from jaxseg_losses.combine import (
     weight_value,
     weighted,
 )
-from jaxseg_losses.cross_entropy_variants import (
-    poly_cross_entropy,
-    topk_cross_entropy,
-)
 from jaxseg_losses.distance import (
     distance_field,
     distance_transform_edt,
@@ -73,28 +69,16 @@ from jaxseg_losses.multiscale import (
     deep_supervision_weights,
     resize_nearest,
 )
-from jaxseg_losses.overlap import (
-    OverlapStatistics,
-    dice_loss,
-    exp_log_loss,
-    focal_tversky_loss,
-    generalized_dice_loss,
-    jaccard_loss,
-    overlap_statistics,
-    sensitivity_specificity_loss,
-    tversky_loss,
-)
-from jaxseg_losses.overlap_variants import (
-    asymmetric_similarity_loss,
-    generalized_wasserstein_dice_loss,
-    mcc_loss,
-    penalty_generalized_dice_loss,
-)
 from jaxseg_losses.pixelwise import (
+    asymmetric_focal_loss,
+    asymmetric_focal_tversky_loss,
+    asymmetric_unified_focal_loss,
     binary_cross_entropy,
     conservative_loss,
     cross_entropy,
     focal_loss,
+    poly_cross_entropy,
+    topk_cross_entropy,
     weighted_cross_entropy,
 )
 from jaxseg_losses.recipes import (
@@ -105,17 +89,27 @@ from jaxseg_losses.recipes import (
     dice_ce_loss,
     dice_focal_loss,
 )
+from jaxseg_losses.region import (
+    OverlapStatistics,
+    asymmetric_similarity_loss,
+    dice_loss,
+    exp_log_loss,
+    focal_tversky_loss,
+    generalized_dice_loss,
+    generalized_wasserstein_dice_loss,
+    jaccard_loss,
+    mcc_loss,
+    overlap_statistics,
+    penalty_generalized_dice_loss,
+    sensitivity_specificity_loss,
+    tversky_loss,
+)
 from jaxseg_losses.topology import (
     cldice_loss,
     dice_cldice_loss,
     soft_dilate,
     soft_erode,
     soft_skeleton,
-)
-from jaxseg_losses.unified_focal import (
-    asymmetric_focal_loss,
-    asymmetric_focal_tversky_loss,
-    asymmetric_unified_focal_loss,
 )
 
 __version__ = "0.1.0"

@@ -5,7 +5,7 @@ Every region loss in the package is *statistics -> formula -> reduction* through
 axes (pooled over the batch, and ``psum``-ed over ``axis_name``, with ``per_image=False``); the
 loss applies its formula per (example, class); :func:`reduce_classes` drops the background if
 asked and averages (optionally weighted) or returns the per-class values. :func:`region_loss`
-is the three steps in one call. See :mod:`jaxseg_losses.overlap` for the conventions.
+is the three steps in one call. See :mod:`jaxseg_losses.region.standard` for the conventions.
 """
 
 from __future__ import annotations

@@ -616,7 +616,7 @@ def distance_penalized_dice_loss(
 
     Args:
       predictions, labels, mode, from_logits, include_background, class_weights, per_image,
-        axis_name, mask, ignore_index, reduction: as in :func:`jaxseg_losses.overlap.dice_loss`.
+        axis_name, mask, ignore_index, reduction: as in :func:`jaxseg_losses.dice_loss`.
         Dense targets are thresholded at 0.5 for the distance maps.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
       sampling: voxel spacing per spatial axis. Default ``None`` (1).

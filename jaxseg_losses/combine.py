@@ -407,7 +407,7 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
     Calls ``fn(predictions, labels, reduction="class", include_background=True, ...)``, whose
     ``(B, C)`` per-class values are averaged over ``classes``. The softmax (or sigmoid) still
     covers every class: only the average is restricted. ``fn`` must offer ``reduction="class"``
-    (the region losses of :mod:`jaxseg_losses.overlap` and Lovász-Softmax do); for pixel-wise
+    (the region losses of :mod:`jaxseg_losses.region` and Lovász-Softmax do); for pixel-wise
     losses use their ``class_weights`` instead.
 
     Args:
@@ -419,7 +419,7 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import dice_loss
+      >>> from jaxseg_losses.region import dice_loss
       >>> probs = jnp.array([[[[1.0, 0.0], [0.0, 1.0]]]])  # (1, 1, 2, 2)
       >>> labels = jnp.array([[[0, 0]]])  # class 1 is predicted but absent
       >>> on_classes(dice_loss, [0])(probs, labels, from_logits=False, smooth=0.0)  # 1 - 2/3

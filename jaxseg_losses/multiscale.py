@@ -153,7 +153,7 @@ def deep_supervision(
     Example:
       >>> import jax.numpy as jnp
       >>> from jaxseg_losses.multiscale import deep_supervision
-      >>> from jaxseg_losses.overlap import dice_loss
+      >>> from jaxseg_losses.region import dice_loss
       >>> labels = jnp.zeros((1, 8, 8), int).at[0, 2:6, 2:6].set(1)
       >>> outputs = [jnp.zeros((1, 8, 8, 2)), jnp.zeros((1, 4, 4, 2))]
       >>> supervised = deep_supervision(dice_loss)  # weights 1 and 0.5

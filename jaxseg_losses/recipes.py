@@ -37,8 +37,8 @@ from jaxseg_losses.combine import (
     named_sum,
     scheduled,
 )
-from jaxseg_losses.overlap import dice_loss, generalized_dice_loss
-from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_loss
+from jaxseg_losses.pixelwise.standard import binary_cross_entropy, cross_entropy, focal_loss
+from jaxseg_losses.region.standard import dice_loss, generalized_dice_loss
 
 __all__ = (
     "bce_dice_loss",
@@ -93,7 +93,7 @@ def bce_dice_loss(
         L = w_{\text{bce}}\,\mathrm{BCE}(z, y) + w_{\text{dice}}\,\mathrm{DiceLoss}(\sigma(z), y)
 
     with :func:`~jaxseg_losses.binary_cross_entropy` (mean over valid pixels and channels) and
-    :func:`~jaxseg_losses.overlap.dice_loss` in the same sigmoid ``mode``. Aux names: ``"bce"``,
+    :func:`~jaxseg_losses.dice_loss` in the same sigmoid ``mode``. Aux names: ``"bce"``,
     ``"dice"``.
 
     Args:
@@ -104,7 +104,7 @@ def bce_dice_loss(
       bce_weight, dice_weight: term weights. Default 1 and 1.
       pos_weight: BCE positive-class weight (scalar or ``(C,)``). Default ``None``.
       smooth, include_background, per_image, axis_name: Dice options (see
-        :func:`~jaxseg_losses.overlap.dice_loss`); ``smooth`` default ``1e-5``.
+        :func:`~jaxseg_losses.dice_loss`); ``smooth`` default ``1e-5``.
       mask, ignore_index: pixels excluded from both terms.
       return_aux: also return the aux dict. Default ``False``.
 
@@ -412,7 +412,7 @@ def boundary_recipe(
       variant: ``"code"`` (default) or ``"paper"`` schedule.
       steps_per_epoch: optimiser steps per epoch (the weights move once per epoch). Default 1.
       rate: weight moved per epoch. Default 0.01.
-      region_loss: the region term. Default :func:`~jaxseg_losses.overlap.generalized_dice_loss`.
+      region_loss: the region term. Default :func:`~jaxseg_losses.generalized_dice_loss`.
       boundary: the boundary term. Default :func:`jaxseg_losses.boundary.boundary_loss`.
       boundary_include_background: keep class 0 in the boundary term. Default ``False``.
 

@@ -27,7 +27,7 @@ on a ``(2, 128, 128, 128, 1)`` volume (XLA CPU, ``memory_analysis()``, one array
 an unrolled loop without checkpointing: 1902 / 5510 MiB). See ``benchmarks/cldice_memory.py``.
 
 clDice is computed per class, like every region loss of the library (statistics per example and
-class, then the shared class reduction of :mod:`jaxseg_losses.overlap`). MONAI's
+class, then the shared class reduction of :mod:`jaxseg_losses.region.standard`). MONAI's
 ``SoftclDiceLoss`` pools the sums over the channels it keeps; the two agree whenever one channel
 is kept (binary, or ``C == 2`` with ``include_background=False``), and the per-class form equals
 MONAI applied to each channel separately and averaged.
@@ -54,7 +54,7 @@ from jaxseg_losses._region import (
     region_setup,
     smooth_pair,
 )
-from jaxseg_losses.overlap import dice_loss
+from jaxseg_losses.region.standard import dice_loss
 
 __all__ = ("cldice_loss", "dice_cldice_loss", "soft_dilate", "soft_erode", "soft_skeleton")
 
@@ -217,7 +217,7 @@ def cldice_loss(
     with :math:`S_P, S_Y` the soft skeletons (:func:`soft_skeleton`, ``iterations`` steps) of
     the predicted probabilities :math:`P` and of the targets :math:`Y` (the latter without
     gradient), :math:`v` the pixel weights, averaged over the kept classes like
-    :func:`jaxseg_losses.overlap.dice_loss`. Defaults follow MONAI's ``SoftclDiceLoss``:
+    :func:`jaxseg_losses.dice_loss`. Defaults follow MONAI's ``SoftclDiceLoss``:
     ``iterations=3``, ``smooth=1`` (:math:`s_{nr} = s_{dr} = 1`; a pair sets them apart), except
     :math:`\epsilon`: MONAI adds ``smooth=1e-4`` to the harmonic-mean denominator, which leaves a
     loss of 5e-5 on a perfect prediction; here ``epsilon=0`` (the 0/0 case gives a score of 0,
@@ -305,7 +305,7 @@ def dice_cldice_loss(
     .. math::
         L = (1 - \alpha)\,L_{Dice}(s) + \alpha\,L_{clDice}(s)
 
-    :math:`L_{Dice}` is :func:`jaxseg_losses.overlap.dice_loss` with the same ``smooth`` (default
+    :math:`L_{Dice}` is :func:`jaxseg_losses.dice_loss` with the same ``smooth`` (default
     1, as MONAI's ``SoftDiceclDiceLoss``; the Dice family default is 1e-5) and
     :math:`L_{clDice}` is :func:`cldice_loss`. ``alpha=0.5`` is MONAI's default (the paper tunes
     it in [0.1, 0.5]). With ``epsilon=1e-4`` and one kept channel it equals MONAI

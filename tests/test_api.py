@@ -2,7 +2,7 @@
 coverage check).
 
 The public names are ``jaxseg_losses.__all__`` plus the ``__all__`` of every public module of
-the package (the family modules, whose names the documentation lists even before they are
+the package and its family packages (the family modules, whose names the documentation lists even before they are
 re-exported at the top level). For each name:
 
 * it is callable and has a docstring;
@@ -36,9 +36,12 @@ SECTION = re.compile(r"^\s*([A-Z][A-Za-z ]*):\s*$")
 ITEM = re.compile(r"^((?:\*{0,2}\w+\s*,\s*)*\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:")
 
 def _public_modules() -> list[str]:
+    """Public modules and family packages (``pixelwise``, ``region`` and their modules); not the
+    loss-comparison experiment, whose helpers are not library API."""
     names = []
-    for info in pkgutil.iter_modules(jaxseg_losses.__path__):
-        if not info.name.startswith("_") and not info.ispkg:
+    for info in pkgutil.walk_packages(jaxseg_losses.__path__, prefix="jaxseg_losses."):
+        parts = info.name.split(".")
+        if "experiment" not in parts and not any(part.startswith("_") for part in parts):
             names.append(info.name)
     return sorted(names)
 
@@ -46,7 +49,7 @@ def _public_modules() -> list[str]:
 def _public_objects() -> dict[str, object]:
     found = {name: getattr(jaxseg_losses, name) for name in jaxseg_losses.__all__}
     for module_name in _public_modules():
-        module = importlib.import_module(f"jaxseg_losses.{module_name}")
+        module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", ()):
             found.setdefault(name, getattr(module, name))
     return found

@@ -21,8 +21,8 @@ from jaxseg_losses.combine import (
     weight_value,
     weighted,
 )
-from jaxseg_losses.overlap import dice_loss, generalized_dice_loss, jaccard_loss
 from jaxseg_losses.pixelwise import cross_entropy, focal_loss
+from jaxseg_losses.region import dice_loss, generalized_dice_loss, jaccard_loss
 from tests.helpers import (
     assert_finite_value_and_grad,
     assert_jit_matches_eager,

@@ -14,8 +14,12 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from jax.test_util import check_grads
 
-from jaxseg_losses.cross_entropy_variants import poly_cross_entropy, topk_cross_entropy
-from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy
+from jaxseg_losses.pixelwise import (
+    binary_cross_entropy,
+    cross_entropy,
+    poly_cross_entropy,
+    topk_cross_entropy,
+)
 from tests.helpers import (
     assert_finite_value_and_grad,
     assert_jit_matches_eager,

@@ -13,8 +13,8 @@ import optax
 from flax import nnx
 
 from jaxseg_losses.combine import named_sum, scheduled
-from jaxseg_losses.overlap import dice_loss  # noqa: E402
 from jaxseg_losses.pixelwise import focal_loss  # noqa: E402
+from jaxseg_losses.region import dice_loss  # noqa: E402
 
 try:
     from jaxseg_losses.boundary import boundary_loss

@@ -17,8 +17,8 @@ from jaxseg_losses.multiscale import (
     deep_supervision_weights,
     resize_nearest,
 )
-from jaxseg_losses.overlap import dice_loss
 from jaxseg_losses.pixelwise import cross_entropy
+from jaxseg_losses.region import dice_loss
 from tests.helpers import assert_finite_value_and_grad, one_hot_np, random_labels, random_logits
 
 C = 3

@@ -13,7 +13,7 @@ from jax.experimental import checkify
 from jax.sharding import PartitionSpec as P
 from jax.test_util import check_grads
 
-from jaxseg_losses.overlap import (
+from jaxseg_losses.region import (
     OverlapStatistics,
     dice_loss,
     exp_log_loss,

@@ -14,12 +14,14 @@ from jax.test_util import check_grads
 from scipy import ndimage
 
 from jaxseg_losses.boundary import distance_penalized_dice_loss
-from jaxseg_losses.overlap import dice_loss, generalized_dice_loss, tversky_loss
-from jaxseg_losses.overlap_variants import (
+from jaxseg_losses.region import (
     asymmetric_similarity_loss,
+    dice_loss,
+    generalized_dice_loss,
     generalized_wasserstein_dice_loss,
     mcc_loss,
     penalty_generalized_dice_loss,
+    tversky_loss,
 )
 from tests.helpers import (
     assert_finite_value_and_grad,

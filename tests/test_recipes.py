@@ -9,7 +9,6 @@ import optax
 import pytest
 
 from jaxseg_losses.boundary import boundary_loss
-from jaxseg_losses.overlap import dice_loss, generalized_dice_loss
 from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_loss
 from jaxseg_losses.recipes import (
     bce_dice_loss,
@@ -19,6 +18,7 @@ from jaxseg_losses.recipes import (
     dice_ce_loss,
     dice_focal_loss,
 )
+from jaxseg_losses.region import dice_loss, generalized_dice_loss
 from tests.helpers import (
     assert_finite_value_and_grad,
     assert_jit_matches_eager,

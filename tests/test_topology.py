@@ -12,7 +12,7 @@ from jax.experimental import checkify
 from jax.test_util import check_grads
 from scipy import ndimage
 
-from jaxseg_losses.overlap import dice_loss
+from jaxseg_losses.region import dice_loss
 from jaxseg_losses.topology import cldice_loss, dice_cldice_loss, soft_skeleton
 from tests.helpers import (
     assert_finite_value_and_grad,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from jax.test_util import check_grads
 
-from jaxseg_losses.unified_focal import (
+from jaxseg_losses.pixelwise import (
     asymmetric_focal_loss,
     asymmetric_focal_tversky_loss,
     asymmetric_unified_focal_loss,

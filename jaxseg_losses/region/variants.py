@@ -2,8 +2,8 @@ r"""More region losses on the shared overlap statistics: MCC, generalized Wasser
 asymmetric similarity (F-beta) and penalty generalized Dice (the distance-penalised Dice is in
 :mod:`jaxseg_losses.boundary`, with the other distance-based losses).
 
-They follow :mod:`jaxseg_losses.overlap` (statistics per example and class from
-:func:`~jaxseg_losses.overlap.overlap_statistics`' internals, the batch-global form with
+They follow :mod:`jaxseg_losses.region.standard` (statistics per example and class from
+:func:`~jaxseg_losses.overlap_statistics`' internals, the batch-global form with
 ``per_image=False``/``axis_name``, the shared class reduction, ``smooth`` in numerator and
 denominator, and "an empty prediction on an empty truth is a perfect score"), and reuse its
 helpers instead of re-deriving them.
@@ -37,7 +37,7 @@ from jaxseg_losses._region import (
     statistics,
     tversky_index,
 )
-from jaxseg_losses.overlap import generalized_dice_loss
+from jaxseg_losses.region.standard import generalized_dice_loss
 
 __all__ = (
     "asymmetric_similarity_loss",
@@ -79,7 +79,7 @@ def mcc_loss(
         L_c = 1 - \frac{TP\,TN - FP\,FN + s_{nr}}
                        {\sqrt{(TP+FP)(TP+FN)(TN+FP)(TN+FN) + s_{dr}}}
 
-    with the soft counts of :func:`jaxseg_losses.overlap.overlap_statistics` and
+    with the soft counts of :func:`jaxseg_losses.overlap_statistics` and
     :math:`TN = \sum_x v\,(1-p)(1-y)`, one-vs-rest per class (softmax or sigmoid), averaged over
     the kept classes. Defaults follow MONAI's ``MCCLoss``: ``smooth=(0, 1e-5)``
     (:math:`s_{nr} = 0`, :math:`s_{dr} = 10^{-5}` inside the square root), and the loss is set to
@@ -119,7 +119,7 @@ def mcc_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap_variants import mcc_loss
+      >>> from jaxseg_losses.region import mcc_loss
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> mcc_loss(labels[..., None] * 1.0, labels, mode="binary", from_logits=False)  # perfect
       Array([0.], dtype=float32)
@@ -214,14 +214,14 @@ def generalized_wasserstein_dice_loss(
       from_logits: whether ``predictions`` are logits. Default ``True``.
       weighting_mode: ``"default"`` or ``"GDL"``. Default ``"default"``.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5`` (MONAI's).
-      per_image, axis_name, mask, ignore_index: as in :func:`jaxseg_losses.overlap.dice_loss`.
+      per_image, axis_name, mask, ignore_index: as in :func:`jaxseg_losses.dice_loss`.
 
     Returns:
       ``(B,)`` float32 losses in [0, 1].
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap_variants import generalized_wasserstein_dice_loss
+      >>> from jaxseg_losses.region import generalized_wasserstein_dice_loss
       >>> m = jnp.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
       >>> labels = jnp.array([[0, 1, 2]])
       >>> logits = 1000.0 * jnp.eye(3)[None]  # (1, 3, 3): perfect
@@ -281,15 +281,15 @@ def asymmetric_similarity_loss(
 
     per class, averaged over the kept classes: the Tversky loss with :math:`\alpha = 1/(1+\beta^2)`
     on false positives and :math:`\beta^2/(1+\beta^2)` on false negatives (smoothing on that
-    form, like :func:`jaxseg_losses.overlap.tversky_loss`). :math:`\beta > 1` weighs recall over
+    form, like :func:`jaxseg_losses.tversky_loss`). :math:`\beta > 1` weighs recall over
     precision; the paper's :math:`\beta = 1.5` is the default (SegLoss ``AsymLoss``, which uses
     ``smooth=1`` and returns :math:`-F_\beta`). :math:`\beta = 1` is the Dice loss.
 
-    Empty masks: as :func:`jaxseg_losses.overlap.tversky_loss` (empty on empty: 0).
+    Empty masks: as :func:`jaxseg_losses.tversky_loss` (empty on empty: 0).
 
     Args:
       predictions, labels, mode, from_logits, include_background, class_weights, per_image,
-        axis_name, mask, ignore_index, reduction: as in :func:`jaxseg_losses.overlap.dice_loss`.
+        axis_name, mask, ignore_index, reduction: as in :func:`jaxseg_losses.dice_loss`.
       beta: :math:`\beta > 0`. Default 1.5.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
 
@@ -298,7 +298,7 @@ def asymmetric_similarity_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap_variants import asymmetric_similarity_loss
+      >>> from jaxseg_losses.region import asymmetric_similarity_loss
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])  # TP .8, FP .4, FN 1.2
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> # 1 - 3.25 * .8 / (3.25 * .8 + 2.25 * 1.2 + .4)
@@ -338,19 +338,19 @@ def penalty_generalized_dice_loss(
         L = \frac{L_{GD}}{1 + k\,(1 - L_{GD})}
 
     with :math:`L_{GD}` the generalized Dice loss
-    (:func:`jaxseg_losses.overlap.generalized_dice_loss`, same ``weight_type``, ``smooth`` and
+    (:func:`jaxseg_losses.generalized_dice_loss`, same ``weight_type``, ``smooth`` and
     absent-class policy). The extra factor raises the relative cost of false positives and false
     negatives when the overlap is already good (:math:`dL/dL_{GD} = (1+k)/(1+k(1-L_{GD}))^2`
     is :math:`1/(1+k)` at :math:`L_{GD}=1` and :math:`1+k` at :math:`L_{GD}=0`). ``k=2.5`` is the
     paper's (and SegLoss ``PenaltyGDiceLoss``'s) value; ``k=0`` gives back :math:`L_{GD}`. The
     loss is monotone in :math:`L_{GD}` and lies in [0, 1].
 
-    Empty masks: as :func:`jaxseg_losses.overlap.generalized_dice_loss` (empty on empty: 0).
+    Empty masks: as :func:`jaxseg_losses.generalized_dice_loss` (empty on empty: 0).
 
     Args:
       predictions, labels, mode, from_logits, weight_type, smooth, include_background,
         per_image, axis_name, mask, ignore_index: as in
-        :func:`jaxseg_losses.overlap.generalized_dice_loss`.
+        :func:`jaxseg_losses.generalized_dice_loss`.
       k: penalty :math:`k \ge 0`. Default 2.5.
 
     Returns:
@@ -358,7 +358,7 @@ def penalty_generalized_dice_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap_variants import penalty_generalized_dice_loss
+      >>> from jaxseg_losses.region import penalty_generalized_dice_loss
       >>> labels = jnp.array([[[0, 0], [0, 1]]])
       >>> probs = jnp.array([[[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.5, 0.5]]]])
       >>> # generalized Dice loss 0.25: 0.25 / (1 + 2.5 * 0.75)

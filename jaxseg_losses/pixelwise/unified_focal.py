@@ -162,7 +162,7 @@ def asymmetric_focal_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.unified_focal import asymmetric_focal_loss
+      >>> from jaxseg_losses.pixelwise import asymmetric_focal_loss
       >>> probs = jnp.full((1, 1, 1, 1), 0.5)  # one pixel, p = 0.5, foreground
       >>> # foreground term 0.7 log 2, background term 0 (its target is 0), over K = 2
       >>> asymmetric_focal_loss(probs, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
@@ -216,7 +216,7 @@ def asymmetric_focal_tversky_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.unified_focal import asymmetric_focal_tversky_loss
+      >>> from jaxseg_losses.pixelwise import asymmetric_focal_tversky_loss
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> asymmetric_focal_tversky_loss(labels[..., None] * 1.0, labels, mode="binary",
       ...                               from_logits=False)
@@ -269,7 +269,7 @@ def asymmetric_unified_focal_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.unified_focal import asymmetric_unified_focal_loss
+      >>> from jaxseg_losses.pixelwise import asymmetric_unified_focal_loss
       >>> labels = jnp.array([[[0, 1], [2, 0]]])
       >>> logits = 50.0 * jnp.eye(3)[labels]  # confident and right
       >>> asymmetric_unified_focal_loss(logits, labels)

@@ -142,7 +142,7 @@ def overlap_statistics(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import overlap_statistics
+      >>> from jaxseg_losses.region import overlap_statistics
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])  # (1, 2, 2, 1)
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> s = overlap_statistics(probs, labels, mode="binary", from_logits=False)
@@ -219,7 +219,7 @@ def dice_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import dice_loss
+      >>> from jaxseg_losses.region import dice_loss
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])  # (1, 2, 2, 1)
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> # 1 - 2 * 0.8 / (1.2 + 2) = 0.5
@@ -275,7 +275,7 @@ def jaccard_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import jaccard_loss
+      >>> from jaxseg_losses.region import jaccard_loss
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> # 1 - 0.8 / (0.8 + 0.4 + 1.2) = 2/3
@@ -340,7 +340,7 @@ def tversky_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import tversky_loss
+      >>> from jaxseg_losses.region import tversky_loss
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> # 1 - 0.8 / (0.8 + 0.3 * 0.4 + 0.7 * 1.2) = 0.54545...
@@ -405,7 +405,7 @@ def focal_tversky_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import focal_tversky_loss
+      >>> from jaxseg_losses.region import focal_tversky_loss
       >>> probs = jnp.array([[[[0.8], [0.4]], [[0.0], [0.0]]]])
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> # (6/11) ** 0.75
@@ -470,7 +470,7 @@ def sensitivity_specificity_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import sensitivity_specificity_loss
+      >>> from jaxseg_losses.region import sensitivity_specificity_loss
       >>> labels = jnp.array([[[1, 0], [1, 0]]])
       >>> probs = jnp.zeros((1, 2, 2, 1))  # predicts nothing: the foreground term is 1
       >>> sensitivity_specificity_loss(probs, labels, mode="binary", from_logits=False)
@@ -585,7 +585,7 @@ def generalized_dice_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import generalized_dice_loss
+      >>> from jaxseg_losses.region import generalized_dice_loss
       >>> labels = jnp.array([[[0, 0], [0, 1]]])
       >>> probs = jnp.array([[[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0], [0.5, 0.5]]]])
       >>> # w = (1/9, 1): 1 - 2 (3/9 + 0.5) / ((3.5 + 3)/9 + 0.5 + 1) = 0.25
@@ -675,7 +675,7 @@ def exp_log_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.overlap import exp_log_loss
+      >>> from jaxseg_losses.region import exp_log_loss
       >>> labels = jnp.array([[[0, 1], [1, 0]]])
       >>> probs = jnp.eye(2)[labels]  # perfect prediction
       >>> exp_log_loss(probs, labels, from_logits=False)

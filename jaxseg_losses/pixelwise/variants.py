@@ -1,6 +1,6 @@
 r"""Cross-entropy variants: top-k (hard pixel mining) and Poly-1 cross-entropy.
 
-Both start from the per-pixel cross-entropy of :mod:`jaxseg_losses.pixelwise` (softmax CE
+Both start from the per-pixel cross-entropy of :mod:`jaxseg_losses.pixelwise.standard` (softmax CE
 :math:`-\sum_c y_c \log p_c` in ``"multiclass"`` mode; sigmoid BCE averaged over channels in
 ``"binary"``/``"multilabel"`` modes, from ``log_softmax``/``log_sigmoid``), with the same pixel
 weights (``mask`` times "not ``ignore_index``").
@@ -78,7 +78,7 @@ def topk_cross_entropy(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.cross_entropy_variants import topk_cross_entropy
+      >>> from jaxseg_losses.pixelwise import topk_cross_entropy
       >>> probs = jnp.array([[[[0.9], [0.6]], [[0.3], [0.5]]]])  # p of the foreground
       >>> labels = jnp.ones((1, 2, 2), int)
       >>> # the 50% hardest of 4 pixels: p = 0.3 and 0.5; -(log 0.3 + log 0.5) / 2
@@ -178,7 +178,7 @@ def poly_cross_entropy(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.cross_entropy_variants import poly_cross_entropy
+      >>> from jaxseg_losses.pixelwise import poly_cross_entropy
       >>> logits = jnp.zeros((1, 2, 2, 4))  # uniform over 4 classes: log 4 + 2 * 0.75
       >>> poly_cross_entropy(logits, jnp.array([[[0, 1], [2, 3]]]))
       Array([2.8862944], dtype=float32)
