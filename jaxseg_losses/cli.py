@@ -105,7 +105,8 @@ def _positive_int(text: str) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from jaxseg_losses.experiment.data import BUILTIN
-    from jaxseg_losses.experiment.registry import SCHEDULES, describe_registry, format_default
+    from jaxseg_losses.experiment.registry import describe_registry, format_default
+    from jaxseg_losses.experiment.spec import SCHEDULES
 
     rows = describe_registry()
     if args.json:
@@ -131,13 +132,14 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from jaxseg_losses.experiment.build import BuildContext, check_loss
     from jaxseg_losses.experiment.data import load_data
-    from jaxseg_losses.experiment.registry import BuildContext, check_loss, parse_spec
+    from jaxseg_losses.experiment.registry import parse
     from jaxseg_losses.experiment.report import describe_run, markdown_table, write_results
     from jaxseg_losses.experiment.train import TrainConfig, run_comparison
 
     start = time.perf_counter()
-    specs = [parse_spec(text) for text in (args.losses or DEFAULT_LOSSES)]
+    specs = [parse(text) for text in (args.losses or DEFAULT_LOSSES)]
     dataset = load_data(args.data, n_train=args.n_train, n_test=args.n_test, size=args.size,
                         seed=args.seed, num_classes=args.num_classes)
     factor = 2**args.depth

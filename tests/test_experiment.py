@@ -7,16 +7,11 @@ import pytest
 
 import jaxseg_losses as jsl
 from jaxseg_losses.experiment import data as data_mod
+from jaxseg_losses.experiment import spec as spec_mod
+from jaxseg_losses.experiment.build import BuildContext, build_loss, check_loss
 from jaxseg_losses.experiment.data import DataError, load_data, load_npz, make_dataset
-from jaxseg_losses.experiment.registry import (
-    REGISTRY,
-    BuildContext,
-    SpecError,
-    build_loss,
-    check_loss,
-    describe_registry,
-    parse_spec,
-)
+from jaxseg_losses.experiment.registry import NAMES, REGISTRY, describe_registry, parse
+from jaxseg_losses.experiment.spec import SpecError, parse_spec
 
 # --------------------------------------------------------------------------- built-in data
 
@@ -175,15 +170,15 @@ def test_npz_file_errors(tmp_path):
      "lovasz(classes=all) + ce@step(0, 1, 0.25) + ce@const(2)"),
 ])
 def test_parse_spec(text, label):
-    spec = parse_spec(text)
+    spec = parse(text)
     assert spec.label == label
-    assert parse_spec(spec.label) == spec  # the label parses back to the same spec
+    assert parse(spec.label) == spec  # the label parses back to the same spec
 
 
 def test_parse_spec_values():
-    (term,) = parse_spec("tversky(alpha=0.3, beta=7e-1, per_image=False, mode=x)").terms
+    (term,) = parse("tversky(alpha=0.3, beta=7e-1, per_image=False, mode=x)").terms
     assert term.options == (("alpha", 0.3), ("beta", 0.7), ("per_image", False), ("mode", "x"))
-    (term,) = parse_spec("3*boundary@linear(0.01, 1, 0.5)").terms
+    (term,) = parse("3*boundary@linear(0.01, 1, 0.5)").terms
     assert term.weight == 3.0 and term.schedule.kind == "linear"
     assert term.schedule.args == (0.01, 1.0, 0.5)
 
@@ -204,13 +199,32 @@ def test_parse_spec_values():
 ])
 def test_parse_spec_errors(text, message):
     with pytest.raises(SpecError, match=message):
-        parse_spec(text)
+        parse(text)
 
 
 def test_parse_error_points_at_the_problem():
     with pytest.raises(SpecError) as info:
-        parse_spec("dice + foo")
+        parse("dice + foo")
     assert info.value.args[0].endswith("dice + foo\n         ^")
+
+
+def test_grammar_is_plain_python_and_takes_any_name_table():
+    """The grammar imports no JAX and resolves names through the table it is given."""
+    import ast
+
+    modules = set()
+    for node in ast.walk(ast.parse(open(spec_mod.__file__).read())):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            modules.add(node.module.split(".")[0])
+    assert modules <= {"__future__", "dataclasses", "re", "collections", "typing"}, modules
+    spec = parse_spec("2*Mine(k=1) + other@const(3)", {"mine": "mine", "theirs": "other",
+                                                      "other": "other"})
+    assert spec.label == "2*mine(k=1) + other@const(3)"
+    with pytest.raises(SpecError, match="unknown loss 'dice'; known: mine, other"):
+        parse_spec("dice", {"mine": "mine", "other": "other"})
+    assert set(NAMES.values()) == set(REGISTRY)
 
 
 def _ctx(steps=100, classes=3):

@@ -34,15 +34,11 @@ import numpy as np
 import optax
 from flax import nnx
 
+from jaxseg_losses.experiment.build import BuildContext, build_loss, check_loss
 from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.model import UNet
-from jaxseg_losses.experiment.registry import (
-    BuildContext,
-    LossSpec,
-    build_loss,
-    check_loss,
-    parse_spec,
-)
+from jaxseg_losses.experiment.registry import parse
+from jaxseg_losses.experiment.spec import LossSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +183,7 @@ def train_one(
     from tqdm.auto import tqdm
 
     if isinstance(spec, str):
-        spec = parse_spec(spec)
+        spec = parse(spec)
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     loss_fn = build_loss(spec, ctx)
     result = RunResult(spec.label)
@@ -270,7 +266,7 @@ def run_comparison(
 
     All specs are parsed and built before any training, so a bad spec fails at once.
     """
-    specs = [parse_spec(s) if isinstance(s, str) else s for s in specs]
+    specs = [parse(s) if isinstance(s, str) else s for s in specs]
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     for spec in specs:
         check_loss(spec, ctx, dataset.spatial_shape)
