@@ -1,9 +1,9 @@
 """API style checks over every public name (after dm-pix's ``api_test.py`` and optax's docs
 coverage check).
 
-The public names are ``jaxseg_losses.__all__`` plus the ``__all__`` of every public module of
-the package and its family packages (the family modules, whose names the documentation lists even before they are
-re-exported at the top level). For each name:
+The public names are ``jaxseg_losses.__all__`` plus the ``__all__`` of every public module and
+family package (whose names the documentation lists even before they are re-exported at the top
+level). For each name:
 
 * it is callable and has a docstring;
 * functions: the docstring has an ``Args:`` section naming every parameter (grouped entries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,8 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
-from jax.sharding import PartitionSpec as P
-from jax.test_util import check_grads
 
 from jaxseg_losses.region import (
     OverlapStatistics,
@@ -26,7 +26,6 @@ from jaxseg_losses.region import (
 )
 from tests.helpers import (
     assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
@@ -466,8 +465,9 @@ def test_dice_and_tversky_match_optax():
                                optax.losses.dice_loss(zb, gb.astype(np.float32)), rtol=1e-5)
 
 
-# --------------------------------------------------------------------------- batch-global form
-
+# --------------------------------------------------------------------------- empty masks
+# The conventions every loss shares (grad, jit, vmap, bf16, masks, batch-global) are checked
+# from tests/cases.py in tests/test_conventions.py; here what is particular to the family.
 
 ALL_LOSSES = {
     "dice": (dice_loss, {}),
@@ -481,73 +481,10 @@ ALL_LOSSES = {
 }
 
 
-@pytest.fixture(params=sorted(ALL_LOSSES))
-def loss_case(request):
-    fn, kwargs = ALL_LOSSES[request.param]
-    return lambda *a, **k: fn(*a, **kwargs, **k)
-
-
-def test_per_image_false_equals_concatenated_batch(loss_case):
-    z, y, _, _ = inputs(15, SHAPE_2D)
-    global_loss = loss_case(z, y, per_image=False)
-    assert global_loss.shape == (2,)
-    np.testing.assert_allclose(global_loss[0], global_loss[1])
-    joined = loss_case(np.concatenate(list(z), axis=0)[None], np.concatenate(list(y), axis=0)[None])
-    np.testing.assert_allclose(global_loss[0], joined[0], rtol=1e-5)
-
-
-def test_axis_name_psum_in_shard_map_and_vmap(loss_case):
-    z, y, _, _ = inputs(16, SHAPE_2D)
-    want = loss_case(z, y, per_image=False)
-    # vmap with a named axis: each of 2 "devices" holds 1 example.
-    mapped = jax.vmap(lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
-                      axis_name="d")(z.reshape(2, 1, 4, 3, C), y.reshape(2, 1, 4, 3))
-    np.testing.assert_allclose(mapped.reshape(2), want, rtol=1e-5)
-    if len(jax.devices()) < 2:
-        pytest.skip("shard_map part needs >= 2 devices (tests/conftest.py forces 8 on CPU)")
-    mesh = jax.make_mesh((2,), ("d",), axis_types=(jax.sharding.AxisType.Explicit,))
-    sharded = jax.jit(jax.shard_map(
-        lambda a, b: loss_case(a, b, per_image=False, axis_name="d"),
-        mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d"),
-    ))
-    put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))
-    np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)
-
-
-# --------------------------------------------------------------------------- the test standard
-
-
-def test_grads_jit_vmap(loss_case):
-    z, y, _, _ = inputs(17, SHAPE_2D, scale=1.0)
-    check_grads(lambda a: loss_case(a, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
-    assert_jit_matches_eager(loss_case, z, y)
-    batched = loss_case(z, y)
-    assert batched.shape == (2,) and batched.dtype == jnp.float32
-    mapped = jax.vmap(lambda a, b: loss_case(a[None], b[None])[0])(z, y)
-    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
-
-
-def test_bf16_and_extreme_logits(loss_case):
-    z, y, _, g = inputs(18, SHAPE_2D)
-    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
-    assert low.dtype == jnp.float32
-    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.02)
-    for extreme in (np.sign(z) * 1e4, (2 * g - 1) * 1e4, (1 - 2 * g) * 1e4):
-        assert_finite_value_and_grad(loss_case, jnp.asarray(extreme, jnp.float32), y)
-    perfect = loss_case(jnp.asarray((2 * g - 1) * 1e4, jnp.float32), y)
-    np.testing.assert_allclose(perfect, 0.0, atol=1e-6)
-
-
-def test_perfect_prediction_is_zero_with_finite_gradient(loss_case):
-    _, y, _, g = inputs(19, SHAPE_2D)
-    value, grad = jax.value_and_grad(
-        lambda p: loss_case(p, y, from_logits=False).sum())(jnp.asarray(g, jnp.float32))
-    assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
-    # Near-perfect logits: gamma < 1 powers (focal Tversky, Exp-Log) keep finite gradients.
-    assert_finite_value_and_grad(loss_case, jnp.asarray((2 * g - 1) * 30.0, jnp.float32), y)
-
-
-def test_empty_truth(loss_case):
+@pytest.mark.parametrize("name", sorted(ALL_LOSSES))
+def test_empty_truth(name):
+    fn, options = ALL_LOSSES[name]
+    loss_case = functools.partial(fn, **options)
     shape = SHAPE_2D
     empty = np.zeros(shape, np.int32)
     nothing = np.zeros(shape + (1,), np.float32)
@@ -607,27 +544,6 @@ def test_generalized_dice_absent_class_policy():
     zb = np.full(SHAPE_2D + (1,), 3.0, np.float32)
     np.testing.assert_allclose(generalized_dice_loss(zb, np.zeros(SHAPE_2D, np.int32),
                                                      mode="binary"), 1.0, atol=1e-6)
-
-
-def test_ignore_and_mask_leave_kept_pixels_alone(loss_case):
-    z, y, _, _ = inputs(22, SHAPE_2D)
-    ignored = np.zeros(SHAPE_2D, bool)
-    ignored[:, 0] = True
-    y_ign = np.where(ignored, 7, y)
-    base = loss_case(z, y_ign, ignore_index=7)
-    z_changed = np.where(ignored[..., None], -z * 5, z)
-    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
-    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
-    assert np.all(np.asarray(grad)[ignored] == 0)
-    np.testing.assert_allclose(loss_case(z, y, mask=~ignored), base, rtol=1e-6)
-    np.testing.assert_allclose(loss_case(z[:, 1:], y[:, 1:]), base, rtol=1e-5)
-
-
-def test_everything_masked_gives_zero_and_zero_gradient(loss_case):
-    z, y, _, _ = inputs(23, SHAPE_2D)
-    mask = np.zeros(SHAPE_2D, bool)
-    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, mask=mask).sum())(z)
-    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
 # --------------------------------------------------------------------------- errors

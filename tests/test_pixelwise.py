@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
-from jax.test_util import check_grads
 
 from jaxseg_losses import (
     binary_cross_entropy,
@@ -23,7 +22,6 @@ from jaxseg_losses import (
 )
 from tests.helpers import (
     assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
@@ -225,63 +223,6 @@ def test_conservative_is_bounded_for_confident_pixels():
 
 
 # --------------------------------------------------------------------------- the test standard
-
-LOSSES = {
-    "cross_entropy": (cross_entropy, {}),
-    "weighted_cross_entropy": (weighted_cross_entropy, {}),
-    "focal_softmax": (focal_loss, {}),
-    "focal_sigmoid": (focal_loss, {"mode": "multilabel"}),
-    "conservative": (conservative_loss, {}),
-    "bce": (binary_cross_entropy, {}),
-}
-
-
-@pytest.fixture(params=sorted(LOSSES))
-def loss_case(request):
-    fn, kwargs = LOSSES[request.param]
-    return lambda *a, **k: fn(*a, **kwargs, **k)
-
-
-def test_grads_jit_vmap(loss_case):
-    z, y = random_logits(10, (2, 4, 3, 3), scale=1.0), random_labels(10, (2, 4, 3), 3)
-    check_grads(lambda p: loss_case(p, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
-    assert_jit_matches_eager(loss_case, z, y)
-    batched = loss_case(z, y)
-    mapped = jax.vmap(lambda p, t: loss_case(p[None], t[None])[0])(z, y)
-    np.testing.assert_allclose(mapped, batched, rtol=1e-5)
-    assert batched.shape == (2,) and batched.dtype == jnp.float32
-
-
-def test_bf16_and_extreme_logits(loss_case):
-    z, y = random_logits(11, (2, 4, 3, 3)), random_labels(11, (2, 4, 3), 3)
-    low = loss_case(jnp.asarray(z, jnp.bfloat16), y)
-    assert low.dtype == jnp.float32
-    np.testing.assert_allclose(low, loss_case(z, y), rtol=0.05, atol=0.05)
-    extreme = np.sign(z) * 1e4
-    assert_finite_value_and_grad(loss_case, jnp.asarray(extreme), y)
-
-
-def test_ignore_and_mask_leave_kept_pixels_alone(loss_case):
-    z, y = random_logits(12, (2, 4, 3, 3)), random_labels(12, (2, 4, 3), 3)
-    ignored = np.zeros((2, 4, 3), bool)
-    ignored[:, 0] = True
-    y_ign = np.where(ignored, 7, y)
-    base = loss_case(z, y_ign, ignore_index=7)
-    z_changed = np.where(ignored[..., None], -z * 5, z)
-    np.testing.assert_allclose(loss_case(z_changed, y_ign, ignore_index=7), base, rtol=1e-6)
-    grad = jax.grad(lambda p: loss_case(p, y_ign, ignore_index=7).sum())(z)
-    assert np.all(np.asarray(grad)[ignored] == 0)
-    np.testing.assert_allclose(loss_case(z, y, mask=~ignored), base, rtol=1e-6)
-    # The kept pixels alone give the same value (loss on the cropped image).
-    np.testing.assert_allclose(loss_case(z[:, 1:], y[:, 1:]), base, rtol=1e-5)
-
-
-def test_everything_masked_gives_zero_and_zero_gradient(loss_case):
-    z, y = random_logits(13, (2, 3, 3, 3)), random_labels(13, (2, 3, 3), 3)
-    mask = np.zeros((2, 3, 3), bool)
-    value, grad = jax.value_and_grad(lambda p: loss_case(p, y, mask=mask).sum())(z)
-    assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
-
 
 def test_pixel_map_mean_equals_example_value():
     z, y = random_logits(15, (2, 4, 3, 3)), random_labels(15, (2, 4, 3), 3)

@@ -20,8 +20,6 @@ from jaxseg_losses.recipes import (
 )
 from jaxseg_losses.region import dice_loss, generalized_dice_loss
 from tests.helpers import (
-    assert_finite_value_and_grad,
-    assert_jit_matches_eager,
     one_hot_np,
     random_labels,
     random_logits,
@@ -318,37 +316,6 @@ def test_combo_errors():
 
 
 # --------------------------------------------------------------------------- common checks
-
-
-@pytest.mark.parametrize(
-    "loss, logits, labels, options",
-    [
-        (bce_dice_loss, BIN_LOGITS, BIN_LABELS, {}),
-        (dice_ce_loss, LOGITS, LABELS, {}),
-        (dice_focal_loss, LOGITS, LABELS, {}),
-        (combo_loss, BIN_LOGITS, BIN_LABELS, {}),
-    ],
-    ids=["bce_dice", "dice_ce", "dice_focal", "combo"],
-)
-def test_jit_grad_mask(loss, logits, labels, options):
-    assert_jit_matches_eager(loss, logits, labels, **options)
-    assert_finite_value_and_grad(jax.jit(loss), jnp.asarray(logits) * 3e3, labels, **options)
-    mask = np.ones(labels.shape, np.float32)
-    mask[:, 0] = 0.0
-    changed = np.array(labels)
-    changed[:, 0] = 1 - np.clip(changed[:, 0], 0, 1)
-    jitted = jax.jit(lambda p, y: loss(p, y, mask=mask))
-    np.testing.assert_allclose(jitted(logits, labels), jitted(logits, changed), rtol=1e-5)
-    grad = jax.jit(jax.grad(lambda p: loss(p, labels, mask=mask).sum()))(jnp.asarray(logits))
-    assert np.all(np.asarray(grad)[:, 0] == 0)
-
-
-def test_vmap_and_bfloat16():
-    batched = jax.jit(jax.vmap(lambda p, y: dice_ce_loss(p[None], y[None])[0]))(LOGITS, LABELS)
-    np.testing.assert_allclose(batched, jax.jit(dice_ce_loss)(LOGITS, LABELS), rtol=1e-5)
-    low = jax.jit(dice_focal_loss)(jnp.asarray(LOGITS, jnp.bfloat16), LABELS)
-    assert low.dtype == jnp.float32
-    np.testing.assert_allclose(low, jax.jit(dice_focal_loss)(LOGITS, LABELS), rtol=3e-2)
 
 
 # --------------------------------------------------------------------------- boundary recipe

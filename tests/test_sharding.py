@@ -27,12 +27,11 @@ from jaxseg_losses import (
     combine,
     distance,
     lovasz,
-    overlap,
     pixelwise,
     recipes,
+    region,
     topology,
 )
-from jaxseg_losses import overlap_variants as variants
 from tests.helpers import random_logits
 
 NDEV = 8
@@ -93,22 +92,22 @@ CASES = {
     "bce_multilabel": (pixelwise.binary_cross_entropy, LOGITS, LABELS),
     "focal_softmax": (pixelwise.focal_loss, LOGITS, LABELS),
     "weighted_ce_balanced": (pixelwise.weighted_cross_entropy, LOGITS, LABELS),
-    # region (overlap.py), per image and batch-global
-    "dice": (overlap.dice_loss, LOGITS, LABELS),
+    # region (region.py), per image and batch-global
+    "dice": (region.dice_loss, LOGITS, LABELS),
     "dice_global_masked": (
-        functools.partial(overlap.dice_loss, per_image=False, mask=MASK), LOGITS, LABELS
+        functools.partial(region.dice_loss, per_image=False, mask=MASK), LOGITS, LABELS
     ),
-    "jaccard_global": (functools.partial(overlap.jaccard_loss, per_image=False), LOGITS, LABELS),
-    "tversky_global": (functools.partial(overlap.tversky_loss, per_image=False), LOGITS, LABELS),
+    "jaccard_global": (functools.partial(region.jaccard_loss, per_image=False), LOGITS, LABELS),
+    "tversky_global": (functools.partial(region.tversky_loss, per_image=False), LOGITS, LABELS),
     "sens_spec_global": (
-        functools.partial(overlap.sensitivity_specificity_loss, per_image=False), LOGITS, LABELS
+        functools.partial(region.sensitivity_specificity_loss, per_image=False), LOGITS, LABELS
     ),
-    "gdl": (overlap.generalized_dice_loss, LOGITS, LABELS),
+    "gdl": (region.generalized_dice_loss, LOGITS, LABELS),
     "gdl_global": (
-        functools.partial(overlap.generalized_dice_loss, per_image=False), LOGITS, LABELS
+        functools.partial(region.generalized_dice_loss, per_image=False), LOGITS, LABELS
     ),
-    "exp_log_global": (functools.partial(overlap.exp_log_loss, per_image=False), LOGITS, LABELS),
-    "mcc_global": (functools.partial(variants.mcc_loss, per_image=False), LOGITS, LABELS),
+    "exp_log_global": (functools.partial(region.exp_log_loss, per_image=False), LOGITS, LABELS),
+    "mcc_global": (functools.partial(region.mcc_loss, per_image=False), LOGITS, LABELS),
     "cldice": (topology.cldice_loss, LOGITS, LABELS),
     "distance_penalized_dice": (boundary.distance_penalized_dice_loss, LOGITS, LABELS),
     # Lovász, per image (batch mode: see the dedicated tests below)
@@ -126,10 +125,10 @@ CASES = {
     # combinators and compound losses
     "named_sum": (
         lambda p, y: combine.named_sum(
-            ("dice", overlap.dice_loss),
+            ("dice", region.dice_loss),
             ("ce", pixelwise.cross_entropy, 0.5),
             ("focal", pixelwise.focal_loss, lambda s: 0.01 * (s + 1)),
-            ("fg", combine.on_classes(overlap.jaccard_loss, [1, 2])),
+            ("fg", combine.on_classes(region.jaccard_loss, [1, 2])),
         )(p, y, step=4, per_image=False, mask=MASK)[0],
         LOGITS, LABELS,
     ),
@@ -232,17 +231,17 @@ def _shard_mapped(loss, mesh):
 
 # (loss, options, masked): masked cases pass a mask, which travels with the labels.
 GLOBAL_CASES = {
-    "dice": (overlap.dice_loss, {}, False),
-    "dice_masked_squared": (overlap.dice_loss, {"squared": True}, True),
-    "sens_spec": (overlap.sensitivity_specificity_loss, {}, False),
-    "gdl_masked": (overlap.generalized_dice_loss, {}, True),
-    "exp_log": (overlap.exp_log_loss, {}, False),
-    "mcc": (variants.mcc_loss, {}, False),
+    "dice": (region.dice_loss, {}, False),
+    "dice_masked_squared": (region.dice_loss, {"squared": True}, True),
+    "sens_spec": (region.sensitivity_specificity_loss, {}, False),
+    "gdl_masked": (region.generalized_dice_loss, {}, True),
+    "exp_log": (region.exp_log_loss, {}, False),
+    "mcc": (region.mcc_loss, {}, False),
     "wasserstein_dice": (
-        variants.generalized_wasserstein_dice_loss,
+        region.generalized_wasserstein_dice_loss,
         {"distance_matrix": 1.0 - np.eye(C, dtype=np.float32)}, False,
     ),
-    "penalty_gdl": (variants.penalty_generalized_dice_loss, {}, False),
+    "penalty_gdl": (region.penalty_generalized_dice_loss, {}, False),
     "dice_ce": (recipes.dice_ce_loss, {}, False),
     "bce_dice": (recipes.bce_dice_loss, {"mode": "multilabel"}, False),
     "dice_focal_masked": (recipes.dice_focal_loss, {}, True),
@@ -301,19 +300,19 @@ def test_shard_map_axis_name_gives_batch_global_statistics(axis_type, names):
 def test_shard_map_without_axis_name_is_a_mean_of_ratios():
     """Sanity check of the data: per-device batch statistics differ from the global ones."""
     mesh = _mesh("auto")
-    per_device = _shard_mapped(lambda p, y: overlap.dice_loss(p, y, per_image=False), mesh)
+    per_device = _shard_mapped(lambda p, y: region.dice_loss(p, y, per_image=False), mesh)
     local = jax.jit(per_device)(*_put(mesh, LOGITS, LABELS))
-    global_value = jax.jit(lambda p, y: overlap.dice_loss(p, y, per_image=False))(LOGITS, LABELS)
+    global_value = jax.jit(lambda p, y: region.dice_loss(p, y, per_image=False))(LOGITS, LABELS)
     assert abs(float(local.mean()) - float(global_value[0])) > 1e-2
 
 
 @pytest.mark.parametrize("axis_type", ["explicit"])
 def test_combinator_routes_axis_name_in_shard_map(axis_type):
     loss = combine.named_sum(
-        ("dice", overlap.dice_loss),
-        ("gdl", overlap.generalized_dice_loss, 0.5),
+        ("dice", region.dice_loss),
+        ("gdl", region.generalized_dice_loss, 0.5),
         ("ce", pixelwise.cross_entropy, lambda step: 0.1 * step),
-        ("fg", combine.on_classes(overlap.dice_loss, [1, 2]), 2.0),
+        ("fg", combine.on_classes(region.dice_loss, [1, 2]), 2.0),
     )
 
     def unsharded(p, y, step):
