@@ -1,6 +1,6 @@
 """The table of every loss and what it promises, for the conventions every loss shares.
 
-One :class:`LossCase` per loss configuration. ``tests/test_conventions.py`` runs the shared
+One :class:`LossCase` per loss configuration. ``tests/conventions.py`` runs the shared
 checks from this table (value shape and dtype, jit == eager, gradient against finite
 differences, vmap, bfloat16, extreme logits, perfect / empty / full / one-pixel inputs, masks and
 ``ignore_index``, batch-global statistics, integer == one-hot labels, 3-D); the family test

@@ -1,10 +1,15 @@
-"""Shared test utilities: random inputs and the checks every loss gets."""
+"""Shared test utilities: random inputs, NumPy helpers and the bridges to the peers (torch,
+MONAI), for every test file. The conventions every loss shares are in ``tests/cases.py``."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
+from scipy import ndimage
+
+C = 3  # classes of the multiclass inputs
 
 
 def random_logits(seed: int, shape, scale: float = 3.0) -> np.ndarray:
@@ -40,3 +45,69 @@ def assert_jit_matches_eager(loss_fn, *args, rtol=1e-5, atol=1e-6, **kwargs) -> 
     eager = loss_fn(*args, **kwargs)
     jitted = jax.jit(lambda *a: loss_fn(*a, **kwargs))(*args)
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=rtol, atol=atol)
+
+
+def blobs(seed: int, shape, num_classes: int = 3) -> np.ndarray:
+    """Random smooth label maps: thresholded blurred noise, so surfaces are realistic."""
+    rng = np.random.default_rng(seed)
+    noise = ndimage.gaussian_filter(rng.normal(size=shape), sigma=[0] + [2] * (len(shape) - 1))
+    edges = np.quantile(noise, np.linspace(0, 1, num_classes + 1)[1:-1])
+    return np.digitize(noise, edges).astype(np.int32)
+
+
+def inputs(seed, shape, mode="multiclass", scale=2.0):
+    """(logits, labels, float64 probabilities, float64 dense targets) of ``C`` classes (1 channel
+    and 0/1 labels for ``mode="binary"``)."""
+    num = 1 if mode == "binary" else C
+    z = random_logits(seed, shape + (num,), scale)
+    y = random_labels(seed, shape, 2 if mode == "binary" else C)
+    p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
+    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
+    return z, y, p, g
+
+
+def groups(x, per_image):
+    """One ``(N, C)`` block of pixels per example (``per_image``) or one for the whole batch."""
+    flat = x.reshape(x.shape[0], -1, x.shape[-1])
+    return list(flat) if per_image else [flat.reshape(-1, x.shape[-1])]
+
+
+def ones_valid(p):
+    return np.ones(p.shape[:-1] + (1,))
+
+
+def ref_gdl(p, g, v=None, s=0.0, per_image=True, weight_type="square"):
+    """Sudre 2017 with the documented absent-class policy."""
+    v = ones_valid(p) if v is None else v
+    out = []
+    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
+                          strict=True):
+        vol = (vb * gb).sum(0)
+        with np.errstate(divide="ignore"):
+            w = {"square": 1 / vol**2, "simple": 1 / vol, "uniform": np.ones_like(vol)}[
+                weight_type]
+        if np.all(vol == 0):
+            w = np.ones_like(vol)
+        else:
+            w = np.where(vol > 0, w, w[vol > 0].max())
+        num = 2 * (w * (vb * pb * gb).sum(0)).sum() + s
+        den = (w * (vb * (pb + gb)).sum(0)).sum() + s
+        out.append(1 - num / den if den > 0 else 0.0)
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------- peer bridges
+
+
+def monai_loss(name: str, **kwargs):
+    """``monai.losses.<name>(**kwargs)``; skips the test without torch and MONAI."""
+    pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    return getattr(losses, name)(**kwargs)
+
+
+def channels_first(x, dtype=None):
+    """A torch tensor of a channels-last array, channels moved to axis 1 (skips without torch)."""
+    torch = pytest.importorskip("torch")
+    array = np.asarray(x) if dtype is None else np.asarray(x, dtype)
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 1)))

@@ -20,26 +20,16 @@ from jaxseg_losses import (
 )
 from tests.helpers import (
     assert_finite_value_and_grad,
+    blobs,
+    channels_first,
+    monai_loss,
     one_hot_np,
     random_logits,
     sigmoid_np,
     softmax_np,
 )
-from tests.test_metrics import blobs
 
 C = 3
-
-
-def monai_loss(name, **kwargs):
-    pytest.importorskip("torch")
-    losses = pytest.importorskip("monai.losses")
-    return getattr(losses, name)(**kwargs)
-
-
-def to_torch(x):
-    import torch
-
-    return torch.tensor(np.asarray(x)).movedim(-1, 1)
 
 
 # --------------------------------------------------------------------------- boundary loss
@@ -52,7 +42,8 @@ def test_boundary_loss_matches_monai(shape, include_background):
     ours = boundary_loss(z, y, include_background=include_background)
     loss = monai_loss("BoundaryLoss", softmax=True, include_background=include_background,
                       reduction="none")
-    ref = loss(to_torch(z), to_torch(one_hot_np(y, C))).numpy().reshape(shape[0], -1).mean(-1)
+    ref = loss(channels_first(z), channels_first(one_hot_np(y, C))).numpy()
+    ref = ref.reshape(shape[0], -1).mean(-1)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
 
 
@@ -95,11 +86,12 @@ def test_hausdorff_dt_matches_monai(shape, include_background):
     ours = hausdorff_dt_loss(z, y, include_background=include_background)
     loss = monai_loss("HausdorffDTLoss", softmax=True, include_background=include_background,
                       reduction="none")
-    ref = loss(to_torch(z), to_torch(one_hot_np(y, C))).numpy().reshape(shape[0], -1).mean(-1)
+    ref = loss(channels_first(z), channels_first(one_hot_np(y, C))).numpy()
+    ref = ref.reshape(shape[0], -1).mean(-1)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
     log_loss = monai_loss("LogHausdorffDTLoss", softmax=True,
                           include_background=include_background)
-    single = log_loss(to_torch(z[:1]), to_torch(one_hot_np(y[:1], C))).item()
+    single = log_loss(channels_first(z[:1]), channels_first(one_hot_np(y[:1], C))).item()
     np.testing.assert_allclose(
         log_hausdorff_dt_loss(z[:1], y[:1], include_background=include_background),
         [single], rtol=1e-5,

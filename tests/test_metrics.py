@@ -15,15 +15,7 @@ from jaxseg_losses import (
     iou_score,
     surface_mask,
 )
-from tests.helpers import one_hot_np
-
-
-def blobs(seed: int, shape, num_classes: int = 3) -> np.ndarray:
-    """Random smooth label maps: thresholded blurred noise, so surfaces are realistic."""
-    rng = np.random.default_rng(seed)
-    noise = ndimage.gaussian_filter(rng.normal(size=shape), sigma=[0] + [2] * (len(shape) - 1))
-    edges = np.quantile(noise, np.linspace(0, 1, num_classes + 1)[1:-1])
-    return np.digitize(noise, edges).astype(np.int32)
+from tests.helpers import blobs, one_hot_np
 
 
 def surface_reference(mask: np.ndarray) -> np.ndarray:

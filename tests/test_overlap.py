@@ -25,39 +25,24 @@ from jaxseg_losses.region import (
     tversky_loss,
 )
 from tests.helpers import (
+    C,
     assert_finite_value_and_grad,
+    channels_first,
+    groups,
+    inputs,
     one_hot_np,
-    random_labels,
+    ones_valid,
     random_logits,
-    sigmoid_np,
+    ref_gdl,
     softmax_np,
 )
 
-C = 3
 SHAPE_2D = (2, 4, 3)  # one small shape for most tests: shared compilation caches
 SHAPE_3D = (2, 2, 3, 2)
 
 # --------------------------------------------------------------------------- NumPy references
 # Written from the papers' formulas in float64. `groups` yields one (N, C) block of pixels per
 # example (per_image=True) or one block for the whole batch (per_image=False).
-
-
-def groups(x, per_image):
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    return list(flat) if per_image else [flat.reshape(-1, x.shape[-1])]
-
-
-def inputs(seed, shape, mode="multiclass", scale=2.0):
-    num = 1 if mode == "binary" else C
-    z = random_logits(seed, shape + (num,), scale)
-    y = random_labels(seed, shape, 2 if mode == "binary" else C)
-    p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
-    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
-    return z, y, p, g
-
-
-def ones_valid(p):
-    return np.ones(p.shape[:-1] + (1,))
 
 
 def np_counts(p, g, v, per_image):
@@ -118,26 +103,6 @@ def ref_ss(p, g, v=None, r=0.05, per_image=True):
         sens = np.divide(fg, nfg, out=np.zeros_like(fg), where=nfg > 0)
         spec = np.divide(bg, nbg, out=np.zeros_like(bg), where=nbg > 0)
         out.append(r * sens + (1 - r) * spec)
-    return np.array(out)
-
-
-def ref_gdl(p, g, v=None, s=0.0, per_image=True, weight_type="square"):
-    """Sudre 2017 with the documented absent-class policy."""
-    v = ones_valid(p) if v is None else v
-    out = []
-    for pb, gb, vb in zip(groups(p, per_image), groups(g, per_image), groups(v, per_image),
-                          strict=True):
-        vol = (vb * gb).sum(0)
-        with np.errstate(divide="ignore"):
-            w = {"square": 1 / vol**2, "simple": 1 / vol, "uniform": np.ones_like(vol)}[
-                weight_type]
-        if np.all(vol == 0):
-            w = np.ones_like(vol)
-        else:
-            w = np.where(vol > 0, w, w[vol > 0].max())
-        num = 2 * (w * (vb * pb * gb).sum(0)).sum() + s
-        den = (w * (vb * (pb + gb)).sum(0)).sum() + s
-        out.append(1 - num / den if den > 0 else 0.0)
     return np.array(out)
 
 
@@ -344,10 +309,8 @@ def test_documented_identities():
 
 
 def _monai_inputs(z, g):
-    torch = pytest.importorskip("torch")
     pytest.importorskip("monai")
-    to_torch = lambda a: torch.from_numpy(np.ascontiguousarray(np.moveaxis(a, -1, 1)))
-    return to_torch(z.astype(np.float64)), to_torch(g.astype(np.float64))
+    return channels_first(z, np.float64), channels_first(g, np.float64)
 
 
 @pytest.mark.parametrize(
@@ -467,7 +430,7 @@ def test_dice_and_tversky_match_optax():
 
 # --------------------------------------------------------------------------- empty masks
 # The conventions every loss shares (grad, jit, vmap, bf16, masks, batch-global) are checked
-# from tests/cases.py in tests/test_conventions.py; here what is particular to the family.
+# from tests/cases.py (tests/conventions.py); here what is particular to the family.
 
 ALL_LOSSES = {
     "dice": (dice_loss, {}),

@@ -23,13 +23,19 @@ from jaxseg_losses.region import (
     tversky_loss,
 )
 from tests.helpers import (
+    C,
     assert_finite_value_and_grad,
+    channels_first,
+    groups,
+    inputs,
+    monai_loss,
     one_hot_np,
+    ones_valid,
     random_labels,
     random_logits,
+    ref_gdl,
 )
 from tests.jit_cache import jitted
-from tests.test_overlap import C, groups, inputs, ones_valid, ref_gdl
 
 M = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
 
@@ -185,30 +191,20 @@ def test_distance_penalized_dice_matches_reference(shape):
 # --------------------------------------------------------------------------- MONAI
 
 
-def _monai(name, **kwargs):
-    pytest.importorskip("torch")
-    losses = pytest.importorskip("monai.losses")
-    return getattr(losses, name)(**kwargs)
-
-
-def _t(x):
-    import torch
-
-    return torch.tensor(np.asarray(x, np.float64)).movedim(-1, 1)
-
-
 @pytest.mark.parametrize("batch", [False, True])
 @pytest.mark.parametrize("include_background", [True, False])
 def test_mcc_matches_monai(batch, include_background):
     z, y, _, g = inputs(8, (2, 6, 5))
-    loss = _monai("MCCLoss", softmax=True, batch=batch, include_background=include_background,
-                  reduction="none")
-    ref = loss(_t(z), _t(g)).numpy().reshape(1 if batch else 2, -1)
+    loss = monai_loss("MCCLoss", softmax=True, batch=batch, include_background=include_background,
+                      reduction="none")
+    ref = loss(channels_first(z, np.float64), channels_first(g, np.float64)).numpy()
+    ref = ref.reshape(1 if batch else 2, -1)
     ours = mcc_loss(z, y, per_image=not batch, include_background=include_background,
                     reduction="class")
     np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
     zb, yb, _, gb = inputs(9, (2, 3, 4, 5), mode="binary")
-    ref = _monai("MCCLoss", sigmoid=True, batch=batch, reduction="none")(_t(zb), _t(gb)).numpy()
+    ref = monai_loss("MCCLoss", sigmoid=True, batch=batch, reduction="none")(
+        channels_first(zb, np.float64), channels_first(gb, np.float64)).numpy()
     np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary", per_image=not batch),
                                np.broadcast_to(ref.reshape(-1), (2,)), rtol=1e-5, atol=1e-6)
 
@@ -218,13 +214,13 @@ def test_wasserstein_matches_monai(mode):
     import torch
 
     z, y, _, _ = inputs(10, (2, 6, 5))
-    loss = _monai("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
+    loss = monai_loss("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
                   reduction="none")
-    ref = loss(_t(z), torch.tensor(y)).numpy()
+    ref = loss(channels_first(z, np.float64), torch.tensor(y)).numpy()
     ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     z3, y3 = random_logits(11, (2, 3, 4, 5, C)), random_labels(11, (2, 3, 4, 5), C)
-    ref = loss(_t(z3), torch.tensor(y3)).numpy()
+    ref = loss(channels_first(z3, np.float64), torch.tensor(y3)).numpy()
     np.testing.assert_allclose(
         generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
         ref, rtol=1e-5, atol=1e-6)

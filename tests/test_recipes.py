@@ -20,6 +20,7 @@ from jaxseg_losses.recipes import (
 )
 from jaxseg_losses.region import dice_loss, generalized_dice_loss
 from tests.helpers import (
+    channels_first,
     one_hot_np,
     random_labels,
     random_logits,
@@ -97,11 +98,6 @@ def test_bce_dice_options_are_routed():
 # --------------------------------------------------------------------------- dice + ce (MONAI)
 
 
-def _torch(x):
-    torch = pytest.importorskip("torch")
-    return torch.as_tensor(np.moveaxis(np.asarray(x, np.float32), -1, 1))
-
-
 @pytest.mark.parametrize(
     "options",
     [
@@ -123,7 +119,7 @@ def test_dice_ce_matches_monai(options):
         squared_pred=options.get("squared", False),
         lambda_dice=options.get("dice_weight", 1.0), lambda_ce=options.get("ce_weight", 1.0),
         label_smoothing=options.get("label_smoothing", 0.0),
-    )(_torch(LOGITS), torch.as_tensor(LABELS[:, None].astype(np.int64)))
+    )(channels_first(LOGITS, np.float32), torch.as_tensor(LABELS[:, None].astype(np.int64)))
     np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 
 
@@ -138,7 +134,7 @@ def test_dice_ce_matches_monai_with_class_weights():
     ours = dice_ce_loss(logits, labels, class_weights=weights)
     reference = monai_losses.DiceCELoss(
         to_onehot_y=True, softmax=True, weight=torch.as_tensor(weights)
-    )(_torch(logits), torch.as_tensor(labels[:, None].astype(np.int64)))
+    )(channels_first(logits, np.float32), torch.as_tensor(labels[:, None].astype(np.int64)))
     np.testing.assert_allclose(float(ours[0]), float(reference), rtol=1e-5)
 
 
@@ -147,7 +143,8 @@ def test_dice_ce_binary_matches_monai_sigmoid():
     torch = pytest.importorskip("torch")
     ours = dice_ce_loss(BIN_LOGITS, BIN_LABELS, mode="binary", class_weights=[2.0])
     reference = monai_losses.DiceCELoss(sigmoid=True, weight=torch.tensor([2.0]))(
-        _torch(BIN_LOGITS), torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
+        channels_first(BIN_LOGITS, np.float32),
+        torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
     )
     np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 
@@ -182,7 +179,7 @@ def test_dice_focal_differs_from_monai_multiclass_activation():
     """MONAI's DiceFocalLoss(softmax=True) feeds its focal part the sigmoid of the logits."""
     monai_losses = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
-    logits_t = _torch(LOGITS)
+    logits_t = channels_first(LOGITS, np.float32)
     labels_t = torch.as_tensor(LABELS[:, None].astype(np.int64))
     monai_total = float(
         monai_losses.DiceFocalLoss(to_onehot_y=True, softmax=True)(logits_t, labels_t)
@@ -204,7 +201,8 @@ def test_dice_focal_binary_matches_monai():
     torch = pytest.importorskip("torch")
     ours = dice_focal_loss(BIN_LOGITS, BIN_LABELS, mode="binary", gamma=1.5, focal_weight=2.0)
     reference = monai_losses.DiceFocalLoss(sigmoid=True, gamma=1.5, lambda_focal=2.0)(
-        _torch(BIN_LOGITS), torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
+        channels_first(BIN_LOGITS, np.float32),
+        torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
     )
     np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 

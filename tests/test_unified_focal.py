@@ -17,11 +17,12 @@ from jaxseg_losses.pixelwise import (
     asymmetric_unified_focal_loss,
 )
 from tests.helpers import (
+    C,
     assert_finite_value_and_grad,
+    inputs,
     random_labels,
     random_logits,
 )
-from tests.test_overlap import C, inputs
 
 # --------------------------------------------------------------------------- NumPy references
 

@@ -227,7 +227,7 @@ def weighted_cross_entropy(
       >>> logits = jnp.zeros((1, 4, 4, 1))
       >>> labels = jnp.zeros((1, 4, 4), int).at[0, 0, 0].set(1)
       >>> weighted_cross_entropy(logits, labels, mode="binary", beta=1.0)  # plain BCE = log 2
-      Array([0.6931472], dtype=float32)
+      Array([0.693147], dtype=float32)
     """
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,

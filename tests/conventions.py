@@ -1,9 +1,13 @@
 """The conventions every loss shares, checked once from the table in ``tests/cases.py``.
 
+The checks live here; ``tests/test_conventions_region.py`` and
+``tests/test_conventions_pixel_spatial.py`` run them on two halves of the table (the module's
+``CASE_NAMES``), so that the halves go to different workers (``--dist loadfile``).
+
 Each case is compiled once: :func:`_probe` evaluates everything the checks below compare (value,
-gradient, finite differences, vmap, bfloat16, extreme logits, perfect / empty / full /
-one-pixel labels, masks, ``ignore_index``, batch-global forms, one-hot labels, 3-D) in one
-jitted call, and each test asserts one convention on its result. The eager call is compared
+gradient, finite differences, vmap, bfloat16, extreme logits, perfect / empty / full / one-pixel
+labels, masks, ``ignore_index``, batch-global forms, one-hot labels, 3-D) in one jitted call,
+and each test asserts one convention on its result. The eager call is compared
 with the compiled one. Family files keep the papers' references and peer cross-checks.
 """
 
@@ -15,13 +19,11 @@ import inspect
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import jaxseg_losses
 from tests.cases import CASES, SPATIAL, SPATIAL_3D, LossCase
 from tests.helpers import random_labels, random_logits
 
-NAMES = sorted(CASES)
 FD_EPS = 1e-3  # finite-difference step (float32, logits of scale 1)
 
 
@@ -131,19 +133,42 @@ def _results(name: str) -> tuple[dict, dict, np.ndarray]:
     return out, data, np.asarray(case(data["z"], data["y"]))
 
 
-def _cases(predicate=lambda case: True):
-    return [pytest.param(n, id=n) for n in NAMES if predicate(CASES[n])]
+def cases_of(*families: str) -> list[str]:
+    """The table's cases whose loss is defined in one of these modules of the package."""
+    def family(case: LossCase) -> str:
+        return case.fn.__module__.removeprefix("jaxseg_losses.").split(".")[0]
+
+    return sorted(name for name, case in CASES.items() if family(case) in families)
+
+
+def applies_to(predicate):
+    """Marks a check as applying to the cases where ``predicate(case)`` holds."""
+    def mark(check):
+        check.applies_to = predicate
+        return check
+    return mark
+
+
+def pytest_generate_tests(metafunc):
+    """``name``: the cases of the test module's ``CASE_NAMES`` that the check applies to."""
+    if "name" in metafunc.fixturenames:
+        predicate = getattr(metafunc.function, "applies_to", lambda case: True)
+        names = [n for n in metafunc.module.CASE_NAMES if predicate(CASES[n])]
+        metafunc.parametrize("name", names, ids=names)
 
 
 def _is_loss(name: str) -> bool:
     return name.endswith("_loss") or name.endswith("cross_entropy")
 
 
-def test_every_public_loss_is_in_the_table():
+def check_every_public_loss_is_in_the_table():
     public = {getattr(jaxseg_losses, n) for n in jaxseg_losses.__all__ if _is_loss(n)}
     covered = {case.fn for case in CASES.values()}
     missing = sorted(fn.__name__ for fn in public - covered)
     assert not missing, f"add these losses to tests/cases.py: {missing}"
+    halves = cases_of("region", "lovasz", "recipes"), cases_of(
+        "pixelwise", "boundary", "topology", "adjacency")
+    assert sorted(halves[0] + halves[1]) == sorted(CASES), "a case in neither conventions file"
     for name, case in CASES.items():  # every option of a row is a real keyword
         params = inspect.signature(case.fn).parameters
         assert set(case.options) <= set(params), name
@@ -153,7 +178,6 @@ def test_every_public_loss_is_in_the_table():
             assert "axis_name" in params, name
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_shape_dtype_and_jit_equals_eager(name):
     out, _, eager = _results(name)
     assert out["value"].shape == (2,) and out["value"].dtype == np.float32
@@ -162,27 +186,23 @@ def test_shape_dtype_and_jit_equals_eager(name):
     assert np.all(np.isfinite(out["value"])) and np.all(np.isfinite(out["grad"]))
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_gradient_matches_finite_differences(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["directional"], out["finite_difference"], rtol=1e-2,
                                atol=1e-2)
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_vmap_over_examples(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["vmap"], out["value"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_bfloat16_predictions_compute_in_float32(name):
     out, _, _ = _results(name)
     assert out["bf16"].dtype == np.float32 and out["bf16"].shape == (2,)
     np.testing.assert_allclose(out["bf16"], out["value"], rtol=0.05, atol=0.05)
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_extreme_logits_and_degenerate_labels_are_finite(name):
     out, _, _ = _results(name)
     flags = [k for k in out if k.endswith("_finite")]
@@ -191,7 +211,7 @@ def test_extreme_logits_and_degenerate_labels_are_finite(name):
     assert len(flags) >= 7
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.perfect is not None))
+@applies_to(lambda c: c.perfect is not None)
 def test_perfect_prediction(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["perfect"], CASES[name].perfect, atol=1e-6)
@@ -200,14 +220,14 @@ def test_perfect_prediction(name):
         assert out["perfect_probabilities_grad_finite"]
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.masked_zero))
+@applies_to(lambda c: c.masked_zero)
 def test_everything_masked_is_zero_with_zero_gradient(name):
     out, _, _ = _results(name)
     assert np.all(out["masked"] == 0.0), out["masked"]
     assert np.all(out["masked_grad"] == 0.0)
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.labels))
+@applies_to(lambda c: c.labels)
 def test_excluded_pixels_change_neither_value_nor_gradient(name):
     out, data, _ = _results(name)
     np.testing.assert_allclose(out["ignore_changed"], out["ignore"], rtol=1e-6, atol=1e-7)
@@ -217,26 +237,26 @@ def test_excluded_pixels_change_neither_value_nor_gradient(name):
     assert np.all(np.isfinite(out["ignore_grad"]))
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.labels and c.mask_is_ignore))
+@applies_to(lambda c: c.labels and c.mask_is_ignore)
 def test_mask_equals_ignore_index(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["keep_mask"], out["ignore"], rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.labels and c.local))
+@applies_to(lambda c: c.labels and c.local)
 def test_masking_a_row_equals_cropping_it(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["crop"], out["keep_mask"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.labels))
+@applies_to(lambda c: c.labels)
 def test_integer_labels_equal_one_hot(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["one_hot"], out["value"], rtol=2e-5, atol=1e-5)
     np.testing.assert_allclose(out["one_hot_grad"], out["grad"], rtol=2e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.global_form))
+@applies_to(lambda c: c.global_form)
 def test_batch_global_form(name):
     out, _, _ = _results(name)
     assert out["global"].shape == (2,) and np.all(np.isfinite(out["global"]))
@@ -248,13 +268,12 @@ def test_batch_global_form(name):
                                    atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _cases(lambda c: c.global_form == "axis_name"))
+@applies_to(lambda c: c.global_form == "axis_name")
 def test_axis_name_pools_statistics_over_the_named_axis(name):
     out, _, _ = _results(name)
     np.testing.assert_allclose(out["axis_name"], out["global"], rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("name", _cases())
 def test_three_spatial_axes(name):
     out, _, _ = _results(name)
     assert out["3d"].shape == (2,) and np.all(np.isfinite(out["3d"]))

@@ -1,0 +1,12 @@
+"""The shared conventions (``tests/conventions.py``) on the region losses, Lovász and the compound
+recipes; ``test_conventions_pixel_spatial.py`` has the rest of the table (two files, so that the
+two halves run on different workers)."""
+
+from tests.conventions import *  # noqa: F403 - the checks, parametrized by CASE_NAMES
+from tests.conventions import cases_of, check_every_public_loss_is_in_the_table
+
+CASE_NAMES = cases_of("region", "lovasz", "recipes")
+
+
+def test_every_public_loss_is_in_the_table():
+    check_every_public_loss_is_in_the_table()
