@@ -55,12 +55,12 @@ def blobs(seed: int, shape, num_classes: int = 3) -> np.ndarray:
     return np.digitize(noise, edges).astype(np.int32)
 
 
-def inputs(seed, shape, mode="multiclass", scale=2.0):
+def inputs(seed, shape, mode="multiclass", scale=2.0, labels=random_labels):
     """(logits, labels, float64 probabilities, float64 dense targets) of ``C`` classes (1 channel
-    and 0/1 labels for ``mode="binary"``)."""
+    and 0/1 labels for ``mode="binary"``); ``labels(seed, shape, num_classes)`` draws the map."""
     num = 1 if mode == "binary" else C
     z = random_logits(seed, shape + (num,), scale)
-    y = random_labels(seed, shape, 2 if mode == "binary" else C)
+    y = labels(seed, shape, 2 if mode == "binary" else C)
     p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
     g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
     return z, y, p, g

@@ -20,6 +20,7 @@ from jaxseg_losses.pixelwise import (
     topk_cross_entropy,
 )
 from tests.helpers import (
+    inputs,
     one_hot_np,
     random_labels,
     random_logits,
@@ -29,14 +30,6 @@ from tests.helpers import (
 
 C = 3
 SHAPE = (2, 6, 5)
-
-
-def inputs(seed, shape=SHAPE, mode="multiclass", scale=2.0):
-    num = 1 if mode == "binary" else C
-    z = random_logits(seed, shape + (num,), scale)
-    y = random_labels(seed, shape, 2 if mode == "binary" else C)
-    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
-    return z, y, g
 
 
 def np_pixel_ce(z, g, mode):
@@ -67,7 +60,7 @@ def ref_topk(ce, v, k, per_image=True):
 @pytest.mark.parametrize("per_image", [True, False])
 @pytest.mark.parametrize("k", [10.0, 33.0, 100.0])
 def test_topk_matches_reference(mode, per_image, k):
-    z, y, g = inputs(1, mode=mode)
+    z, y, _, g = inputs(1, SHAPE, mode=mode)
     ce = np_pixel_ce(z, g, mode)
     v = np.ones(SHAPE)
     ours = topk_cross_entropy(z, y, mode=mode, k=k, per_image=per_image)
@@ -76,7 +69,7 @@ def test_topk_matches_reference(mode, per_image, k):
 
 
 def test_topk_respects_masks_and_ignore_index():
-    z, y, g = inputs(2)
+    z, y, _, g = inputs(2, SHAPE)
     ce = np_pixel_ce(z, g, "multiclass")
     v = (np.random.default_rng(2).uniform(size=SHAPE) > 0.4).astype(float)
     np.testing.assert_allclose(topk_cross_entropy(z, y, k=20, mask=v), ref_topk(ce, v, 20),
@@ -109,9 +102,9 @@ def test_topk_ties_share_the_last_places():
 
 
 def test_topk_documented_identities():
-    z, y, _ = inputs(3)
+    z, y, _, _ = inputs(3, SHAPE)
     np.testing.assert_allclose(topk_cross_entropy(z, y, k=100), cross_entropy(z, y), rtol=1e-5)
-    zb, yb, _ = inputs(3, mode="binary")
+    zb, yb, _, _ = inputs(3, SHAPE, mode="binary")
     np.testing.assert_allclose(topk_cross_entropy(zb, yb, mode="binary", k=100),
                                binary_cross_entropy(zb, yb), rtol=1e-5)
     # k small enough keeps one pixel per example: the maximum CE.
@@ -121,7 +114,7 @@ def test_topk_documented_identities():
 
 @pytest.mark.parametrize("mode", ["multiclass", "binary", "multilabel"])
 def test_poly_matches_reference_and_optax(mode):
-    z, y, g = inputs(4, mode=mode)
+    z, y, _, g = inputs(4, SHAPE, mode=mode)
     p = softmax_np(z) if mode == "multiclass" else sigmoid_np(z)
     if mode == "multiclass":
         pixel = np_pixel_ce(z, g, mode) + 2.0 * (g * (1 - p)).sum(-1)
@@ -143,7 +136,7 @@ def test_poly_matches_reference_and_optax(mode):
 
 
 def test_poly_epsilon_zero_is_cross_entropy():
-    z, y, g = inputs(5)
+    z, y, _, g = inputs(5, SHAPE)
     np.testing.assert_allclose(poly_cross_entropy(z, y, epsilon=0.0), cross_entropy(z, y),
                                rtol=1e-6)
     soft = np.random.default_rng(5).dirichlet(np.ones(C), size=SHAPE).astype(np.float32)
@@ -158,13 +151,13 @@ def test_poly_epsilon_zero_is_cross_entropy():
                          ids=lambda f: f.__name__)
 def test_confidently_wrong_logits_cost_their_size(loss):
     """The log-sum-exp form: -log p of a logit 1e4 below the others is ~1e4, not inf."""
-    _, y, g = inputs(7, (2, 4, 3))
+    _, y, _, g = inputs(7, (2, 4, 3))
     wrong = loss(jnp.asarray((1 - 2 * g) * 1e4, jnp.float32), y)
     assert np.all(np.asarray(wrong) > 1e3) and np.all(np.isfinite(np.asarray(wrong)))
 
 
 def test_bad_calls_raise_clear_errors():
-    z, y, _ = inputs(9)
+    z, y, _, _ = inputs(9, SHAPE)
     with pytest.raises(ValueError, match=r"k: expected a percentage in \(0, 100\]"):
         topk_cross_entropy(z, y, k=0)
     with pytest.raises(ValueError, match=r"k: expected a percentage in \(0, 100\]"):

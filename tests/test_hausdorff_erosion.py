@@ -12,12 +12,11 @@ from jax.experimental import checkify
 from scipy import ndimage
 
 from jaxseg_losses.boundary import hausdorff_erosion_loss
+from tests import helpers
 from tests.helpers import (
     one_hot_np,
     random_labels,
     random_logits,
-    sigmoid_np,
-    softmax_np,
 )
 from tests.jit_cache import jitted
 
@@ -46,14 +45,14 @@ def ref_her(p, g, alpha=2.0, iterations=10, v=None):
     return out
 
 
+def blob_labels(seed, shape, num_classes):
+    """Median-filtered random labels: blobs, not noise."""
+    y = random_labels(seed, shape, num_classes)
+    return ndimage.median_filter(y, size=(1,) + (3,) * (len(shape) - 1))
+
+
 def inputs(seed, shape, mode="multiclass", scale=3.0):
-    num = 1 if mode == "binary" else C
-    z = random_logits(seed, shape + (num,), scale)
-    y = random_labels(seed, shape, 2 if mode == "binary" else C)
-    y = ndimage.median_filter(y, size=(1,) + (3,) * (len(shape) - 1))  # blobs, not noise
-    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
-    p = softmax_np(z) if mode == "multiclass" else sigmoid_np(z)
-    return z, y, p, g
+    return helpers.inputs(seed, shape, mode, scale, labels=blob_labels)
 
 
 @pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5), (2, 15)])

@@ -13,13 +13,13 @@ from scipy import ndimage
 
 from jaxseg_losses.region import dice_loss
 from jaxseg_losses.topology import cldice_loss, dice_cldice_loss, soft_skeleton
+from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
     one_hot_np,
     random_labels,
     random_logits,
     sigmoid_np,
-    softmax_np,
 )
 from tests.jit_cache import jitted
 
@@ -117,12 +117,7 @@ def test_soft_skeleton_of_binary_shapes():
 
 
 def inputs(seed, shape, mode="multiclass", scale=2.0):
-    num = 1 if mode == "binary" else C
-    z = random_logits(seed, shape + (num,), scale)
-    y = tubes(seed, shape, 2 if mode == "binary" else C)
-    p = sigmoid_np(z) if mode != "multiclass" else softmax_np(z)
-    g = y[..., None].astype(np.float64) if mode == "binary" else one_hot_np(y, C)
-    return z, y, p, g
+    return helpers.inputs(seed, shape, mode, scale, labels=tubes)
 
 
 @pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
