@@ -1,6 +1,14 @@
-"""One compiled function per (loss, static options), so tests do not re-trace eager calls."""
+"""One compiled function per (loss, static options), so tests do not run losses eagerly.
+
+An eager call runs a loss primitive by primitive, and every primitive on a new shape is its own
+XLA compilation (about 50 ms on CPU): a loss on a new shape costs seconds eagerly, a fraction of
+that compiled once.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import functools
 
 import jax
 import numpy as np
@@ -23,3 +31,45 @@ def jitted(fn, **static):
     if key not in _CACHE:
         _CACHE[key] = jax.jit(lambda z, y, mask=None: fn(z, y, mask=mask, **static))
     return _CACHE[key]
+
+
+def _is_array(value) -> bool:
+    return isinstance(value, np.ndarray | jax.Array)
+
+
+_EAGER = [False]
+
+
+@contextlib.contextmanager
+def eager_calls():
+    """Inside (or on a test, as a decorator): :func:`auto_jit` functions run eagerly, for the
+    value errors only eager calls raise."""
+    _EAGER[0] = True
+    try:
+        yield
+    finally:
+        _EAGER[0] = False
+
+
+def auto_jit(fn):
+    """``fn`` compiled, its array arguments traced and every other argument static.
+
+    Call sites stay as they are (``loss(z, y, smooth=0.5, mask=m)``); a non-array positional
+    argument falls back to the eager call. Errors that only eager calls raise (values: labels out
+    of range, probabilities outside [0, 1]) need :func:`eager_calls` or ``auto_jit(fn).eager``;
+    shape and option errors are raised while tracing, so compiled calls raise them too.
+    """
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if _EAGER[0] or not all(_is_array(a) for a in args):
+            return fn(*args, **kwargs)
+        traced = {k: v for k, v in kwargs.items() if _is_array(v)}
+        static = {k: v for k, v in kwargs.items() if k not in traced}
+        key = ("auto", fn, len(args), tuple(sorted(traced)),
+               tuple(sorted((k, _key(v)) for k, v in static.items())))
+        if key not in _CACHE:
+            _CACHE[key] = jax.jit(lambda a, t: fn(*a, **t, **static))
+        return _CACHE[key](args, traced)
+
+    call.eager = fn
+    return call

@@ -27,6 +27,10 @@ from jaxseg_losses.adjacency import (
     soft_adjacency,
 )
 from tests.helpers import one_hot_np, random_labels, random_logits, sigmoid_np, softmax_np
+from tests.jit_cache import auto_jit, eager_calls
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+nonadjacency_loss = auto_jit(nonadjacency_loss)
 
 C = 4
 IGNORE = 255
@@ -417,6 +421,7 @@ def test_nonadjacency_term_ignores_labels():
 # --------------------------------------------------------------------------- bad input
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_inputs_raise_with_shapes():
     z = random_logits(16, (2, 4, 5, 3))
     with pytest.raises(ValueError, match=r"prior: .*\(3, 3\).*got shape \(4, 4\)"):
@@ -453,6 +458,7 @@ def test_bad_inputs_raise_with_shapes():
         adjacency_prior(0)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_value_errors_eager_and_checkify_under_jit():
     y = random_labels(17, (2, 4, 5), 3)
     bad = y.copy()

@@ -28,6 +28,12 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import auto_jit
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds here.
+active_contour_loss, boundary_loss, distance_penalized_cross_entropy = map(
+    auto_jit, (active_contour_loss, boundary_loss, distance_penalized_cross_entropy))
+hausdorff_dt_loss, log_hausdorff_dt_loss = map(auto_jit, (hausdorff_dt_loss, log_hausdorff_dt_loss))
 
 C = 3
 

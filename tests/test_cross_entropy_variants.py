@@ -27,6 +27,13 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import auto_jit, eager_calls
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+binary_cross_entropy = auto_jit(binary_cross_entropy)
+cross_entropy = auto_jit(cross_entropy)
+poly_cross_entropy = auto_jit(poly_cross_entropy)
+topk_cross_entropy = auto_jit(topk_cross_entropy)
 
 C = 3
 SHAPE = (2, 6, 5)
@@ -156,6 +163,7 @@ def test_confidently_wrong_logits_cost_their_size(loss):
     assert np.all(np.asarray(wrong) > 1e3) and np.all(np.isfinite(np.asarray(wrong)))
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(9, SHAPE)
     with pytest.raises(ValueError, match=r"k: expected a percentage in \(0, 100\]"):

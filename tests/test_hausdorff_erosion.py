@@ -18,7 +18,10 @@ from tests.helpers import (
     random_labels,
     random_logits,
 )
-from tests.jit_cache import jitted
+from tests.jit_cache import auto_jit, eager_calls, jitted
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+hausdorff_erosion_loss = auto_jit(hausdorff_erosion_loss)
 
 C = 3
 
@@ -111,6 +114,7 @@ def test_empty_masks_and_excluded_pixels():
     assert np.all(np.asarray(grad)[ignored] == 0)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(7, (2, 6, 5))
     with pytest.raises(ValueError, match="iterations: expected a value >= 1"):

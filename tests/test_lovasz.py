@@ -21,6 +21,10 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 
 from jaxseg_losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from tests.jit_cache import auto_jit, eager_calls
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+(lovasz_hinge_loss, lovasz_softmax_loss,) = map(auto_jit, (lovasz_hinge_loss, lovasz_softmax_loss,))
 
 IGNORE = 255
 
@@ -386,6 +390,7 @@ def test_empty_and_full_masks():
     )
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_inputs_raise():
     logits, labels = make_inputs(18, (1, 3, 3), num_classes=3)
     with pytest.raises(ValueError, match="classes"):

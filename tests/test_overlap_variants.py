@@ -35,7 +35,17 @@ from tests.helpers import (
     random_logits,
     ref_gdl,
 )
-from tests.jit_cache import jitted
+from tests.jit_cache import auto_jit, eager_calls, jitted
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+asymmetric_similarity_loss = auto_jit(asymmetric_similarity_loss)
+dice_loss = auto_jit(dice_loss)
+distance_penalized_dice_loss = auto_jit(distance_penalized_dice_loss)
+generalized_dice_loss = auto_jit(generalized_dice_loss)
+generalized_wasserstein_dice_loss = auto_jit(generalized_wasserstein_dice_loss)
+mcc_loss = auto_jit(mcc_loss)
+penalty_generalized_dice_loss = auto_jit(penalty_generalized_dice_loss)
+tversky_loss = auto_jit(tversky_loss)
 
 M = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
 
@@ -277,6 +287,7 @@ def test_binary_mode_where_defined():
         np.testing.assert_allclose(fn(gb * 2e4 - 1e4, yb, mode="binary"), 0.0, atol=1e-6)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(18, (2, 4, 3))
     with pytest.raises(ValueError, match=r"distance_matrix: expected shape \(C, C\) = \(3, 3\)"):

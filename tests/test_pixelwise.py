@@ -28,6 +28,14 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import auto_jit, eager_calls
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+binary_cross_entropy = auto_jit(binary_cross_entropy)
+conservative_loss = auto_jit(conservative_loss)
+cross_entropy = auto_jit(cross_entropy)
+focal_loss = auto_jit(focal_loss)
+weighted_cross_entropy = auto_jit(weighted_cross_entropy)
 
 SHAPE_2D = (2, 6, 5)
 SHAPE_3D = (2, 3, 4, 5)
@@ -261,6 +269,7 @@ def test_bad_calls_raise_clear_errors():
         focal_loss(z, y, gamma=-1.0)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_value_errors_eager_and_checkify_under_jit():
     z, y = random_logits(17, (2, 4, 3, 3)), random_labels(17, (2, 4, 3), 3)
     bad = y.copy()

@@ -27,6 +27,19 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
+from tests.jit_cache import auto_jit
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+bce_dice_loss = auto_jit(bce_dice_loss)
+binary_cross_entropy = auto_jit(binary_cross_entropy)
+boundary_loss = auto_jit(boundary_loss)
+combo_loss = auto_jit(combo_loss)
+cross_entropy = auto_jit(cross_entropy)
+dice_ce_loss = auto_jit(dice_ce_loss)
+dice_focal_loss = auto_jit(dice_focal_loss)
+dice_loss = auto_jit(dice_loss)
+focal_loss = auto_jit(focal_loss)
+generalized_dice_loss = auto_jit(generalized_dice_loss)
 
 B, H, W, C = 2, 6, 5, 3
 LOGITS = random_logits(0, (B, H, W, C))

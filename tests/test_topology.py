@@ -21,7 +21,12 @@ from tests.helpers import (
     random_logits,
     sigmoid_np,
 )
-from tests.jit_cache import jitted
+from tests.jit_cache import auto_jit, eager_calls, jitted
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+cldice_loss = auto_jit(cldice_loss)
+dice_cldice_loss = auto_jit(dice_cldice_loss)
+dice_loss = auto_jit(dice_loss)
 
 C = 3
 
@@ -239,6 +244,7 @@ def test_perfect_empty_and_masked():
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(15, (2, 6, 5))
     with pytest.raises(ValueError, match="iterations: expected a value >= 0"):

@@ -23,6 +23,12 @@ from tests.helpers import (
     random_labels,
     random_logits,
 )
+from tests.jit_cache import auto_jit, eager_calls
+
+# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
+asymmetric_focal_loss = auto_jit(asymmetric_focal_loss)
+asymmetric_focal_tversky_loss = auto_jit(asymmetric_focal_tversky_loss)
+asymmetric_unified_focal_loss = auto_jit(asymmetric_unified_focal_loss)
 
 # --------------------------------------------------------------------------- NumPy references
 
@@ -145,6 +151,7 @@ def test_empty_truth_and_masks(loss):
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
 
 
+@eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(11, (2, 4, 3))
     with pytest.raises(ValueError, match=r"delta: expected a value >= 0.0 and <= 1.0"):
