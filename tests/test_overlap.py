@@ -36,16 +36,6 @@ from tests.helpers import (
     ref_gdl,
     softmax_np,
 )
-from tests.jit_cache import auto_jit, eager_calls
-
-# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-dice_loss = auto_jit(dice_loss)
-exp_log_loss = auto_jit(exp_log_loss)
-focal_tversky_loss = auto_jit(focal_tversky_loss)
-generalized_dice_loss = auto_jit(generalized_dice_loss)
-jaccard_loss = auto_jit(jaccard_loss)
-sensitivity_specificity_loss = auto_jit(sensitivity_specificity_loss)
-tversky_loss = auto_jit(tversky_loss)
 
 SHAPE_2D = (2, 4, 3)  # one small shape for most tests: shared compilation caches
 SHAPE_3D = (2, 2, 3, 2)
@@ -556,7 +546,6 @@ def test_bad_calls_raise_clear_errors():
         sensitivity_specificity_loss(z, y, mask=np.ones((2, 3), bool))
 
 
-@eager_calls()  # value errors are raised by eager calls
 def test_value_errors_eager_and_checkify_under_jit():
     z, y, _, _ = inputs(25, SHAPE_2D)
     bad = y.copy()
