@@ -134,22 +134,24 @@ def test_grads_jit_vmap_bf16():
     preds = outputs(5, [(6, 4), (3, 2)])
     y = random_labels(5, (2, 6, 4), C)
     ds = deep_supervision(dice_loss)
-    check_grads(lambda a, b: ds([a, b], y), tuple(preds), order=1, modes=["rev"], atol=1e-2,
-                rtol=1e-2)
-    np.testing.assert_allclose(jax.jit(ds)(preds, y), ds(preds, y), rtol=1e-6)
-    mapped = jax.vmap(lambda a, b, t: ds([a[None], b[None]], t[None])[0])(*preds, y)
-    np.testing.assert_allclose(mapped, ds(preds, y), rtol=1e-5)
-    low = ds([p.astype(jnp.bfloat16) for p in preds], y)
+    compiled = jax.jit(ds)  # one compilation per input shape instead of eager primitives
+    value = compiled(preds, y)
+    np.testing.assert_allclose(value, ds(preds, y), rtol=1e-6)
+    check_grads(lambda a, b: compiled([a, b], y), tuple(preds), order=1, modes=["rev"],
+                atol=1e-2, rtol=1e-2)
+    mapped = jax.jit(jax.vmap(lambda a, b, t: ds([a[None], b[None]], t[None])[0]))(*preds, y)
+    np.testing.assert_allclose(mapped, value, rtol=1e-5)
+    low = compiled([p.astype(jnp.bfloat16) for p in preds], y)
     assert low.dtype == jnp.float32 and low.shape == (2,)
-    np.testing.assert_allclose(low, ds(preds, y), rtol=0.05, atol=0.02)
+    np.testing.assert_allclose(low, value, rtol=0.05, atol=0.02)
     extreme = [jnp.sign(p) * 1e4 for p in preds]
-    assert_finite_value_and_grad(lambda a, t: ds([a, extreme[1]], t), extreme[0], y)
-    assert_finite_value_and_grad(lambda b, t: ds([extreme[0], b], t), extreme[1], y)
+    assert_finite_value_and_grad(lambda a, t: compiled([a, extreme[1]], t), extreme[0], y)
+    assert_finite_value_and_grad(lambda b, t: compiled([extreme[0], b], t), extreme[1], y)
     # Empty truth at every scale: perfect empty predictions give 0.
     empty = np.zeros((2, 6, 4), np.int32)
     perfect = [jnp.asarray(one_hot_np(np.zeros((2, *s), int), C) * 2e4 - 1e4, jnp.float32)
                for s in [(6, 4), (3, 2)]]
-    np.testing.assert_allclose(ds(perfect, empty), 0.0, atol=1e-6)
+    np.testing.assert_allclose(compiled(perfect, empty), 0.0, atol=1e-6)
 
 
 def test_bad_calls_raise_clear_errors():
