@@ -8,9 +8,12 @@ Conventions (see the package docstring for the user-facing version):
 * ``mode`` is ``"multiclass"`` (softmax), ``"multilabel"`` (sigmoid per channel) or
   ``"binary"`` (sigmoid, ``C == 1``);
 * shapes and dtypes are checked at trace time (free under ``jit``); values (labels out of range,
-  probabilities outside [0, 1], NaN) raise ``ValueError`` on concrete (eager) inputs and are
-  ``checkify.debug_check`` s under tracing, so ``checkify.checkify(f, errors=checkify.user_checks)``
-  reports them inside ``jit``.
+  probabilities outside [0, 1], NaN or infinite predictions, bad option values) raise
+  ``ValueError`` on concrete (eager) inputs and are ``checkify.debug_check`` s under tracing, so
+  ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
+* without checkify, bad values never turn into a plausible number: bad predictions, dense
+  targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
+  integer labels are excluded like ``ignore_index`` in every mode.
 """
 
 from __future__ import annotations
@@ -141,8 +144,11 @@ def check_predictions(predictions: jax.typing.ArrayLike, *, name: str = "predict
         )
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(f"{name}: expected a floating dtype; got {x.dtype}")
-    if x.shape[-1] < 1:
-        raise ValueError(f"{name}: the class axis (last) is empty; got shape {shape_str(x.shape)}")
+    if 0 in x.shape:
+        raise ValueError(
+            f"{name}: nothing to score, every axis (batch B, spatial, classes C) needs at least "
+            f"one entry; got shape {shape_str(x.shape)}"
+        )
     return x.astype(jnp.float32)
 
 
@@ -180,13 +186,18 @@ def check_class_vector(
             f"{name}: expected a scalar or shape ({num_classes},) (one value per class); "
             f"got shape {shape_str(v.shape)}"
         )
-    if is_concrete(v) and bool(np.any(np.asarray(v) < 0)):
-        raise ValueError(f"{name}: values must be non-negative; got {np.asarray(v)}")
+    ok = jnp.all(jnp.isfinite(v) & (v >= 0))
+    if is_concrete(v):
+        if not bool(ok):
+            raise ValueError(f"{name}: values must be finite and non-negative; got {np.asarray(v)}")
+    else:
+        value_check(ok, f"{name}: values must be finite and non-negative")
     return v
 
 
 def value_check(ok: jax.Array, message: str, **fmt: jax.Array) -> None:
     """Raises ``ValueError`` now on concrete input, or records a checkify check under tracing."""
+    fmt = {k: jnp.asarray(v) for k, v in fmt.items()}
     if is_concrete(ok, *fmt.values()):
         if not bool(np.asarray(ok)):
             raise ValueError(message.format(**{k: np.asarray(v) for k, v in fmt.items()}))
@@ -194,16 +205,32 @@ def value_check(ok: jax.Array, message: str, **fmt: jax.Array) -> None:
         checkify.debug_check(ok, message, **fmt)
 
 
-def check_prediction_values(predictions: jax.Array, from_logits: bool) -> None:
-    value_check(~jnp.any(jnp.isnan(predictions)), "predictions: contain NaN")
-    if not from_logits:
+def nan_unless(ok: jax.Array, values: jax.Array) -> jax.Array:
+    """``values`` where ``ok``, NaN elsewhere: a bad input value stays visible in the result
+    (NaN value and gradient) when it was not checked (under ``jit`` without checkify)."""
+    return jnp.where(ok, values, jnp.nan)
+
+
+def check_prediction_values(predictions: jax.Array, from_logits: bool, *,
+                            name: str = "predictions") -> jax.Array:
+    """Value checks of float32 predictions; returns them with every bad entry set to NaN.
+
+    Logits must be finite (+-inf has no loss value here; mask a class with a large finite
+    logit such as -1e4 instead); probabilities (``from_logits=False``) must lie in [0, 1].
+    """
+    if from_logits:
+        ok = jnp.isfinite(predictions)
+        value_check(jnp.all(ok), f"{name}: logits must be finite; got NaN or +-inf")
+    else:
+        ok = (predictions >= 0) & (predictions <= 1)
         value_check(
-            jnp.all((predictions >= 0) & (predictions <= 1)),
-            "predictions: from_logits=False expects probabilities in [0, 1]; "
-            "got values in [{lo}, {hi}]",
+            jnp.all(ok),
+            f"{name}: from_logits=False expects probabilities in [0, 1]; "
+            "got values in [{lo}, {hi}] (or NaN)",
             lo=jnp.min(predictions),
             hi=jnp.max(predictions),
         )
+    return nan_unless(ok, predictions)
 
 
 def prepare(
@@ -224,7 +251,7 @@ def prepare(
     preds = check_predictions(predictions)
     num_classes = preds.shape[-1]
     check_mode(mode, num_classes)
-    check_prediction_values(preds, from_logits)
+    preds = check_prediction_values(preds, from_logits)
     targets, valid = dense_targets(
         labels, preds.shape, mode=mode, ignore_index=ignore_index
     )
@@ -257,14 +284,16 @@ def dense_targets(
             )
         y, kept = _index_labels(y, ignore_index)
         num_labels = 2 if mode == "binary" else num_classes
+        in_range = (y >= 0) & (y < num_labels)
         value_check(
-            jnp.all(~kept | ((y >= 0) & (y < num_labels))),
+            jnp.all(~kept | in_range),
             f"labels: class indices must lie in [0, {num_labels - 1}]"
             + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
             + "; got values in [{lo}, {hi}]",
             lo=jnp.min(jnp.where(kept, y, 0)),
             hi=jnp.max(jnp.where(kept, y, 0)),
         )
+        kept = kept & in_range  # unchecked (jit): excluded like ignore_index, in every mode
         if mode == "binary":
             targets = (y == 1)[..., None].astype(jnp.float32)
         else:
@@ -278,14 +307,15 @@ def dense_targets(
                 f"{shape_str(index_shape)}; with dense labels {shape_str(y.shape)} pass mask="
             )
         y = y.astype(jnp.float32)
+        ok = (y >= 0) & (y <= 1)
         value_check(
-            jnp.all((y >= 0) & (y <= 1)),
+            jnp.all(ok),
             "labels: dense targets must lie in [0, 1] (NaN is not allowed); "
             "got values in [{lo}, {hi}]",
             lo=jnp.min(y),
             hi=jnp.max(y),
         )
-        return y, jnp.ones(index_shape, jnp.float32)
+        return nan_unless(ok, y), jnp.ones(index_shape, jnp.float32)
     raise ValueError(
         f"labels: expected class indices of shape (B, *spatial) = {shape_str(index_shape)} or "
         f"dense targets of shape (B, *spatial, C) = {shape_str(predictions_shape)}; "
@@ -315,19 +345,30 @@ def resolve_mask(mask: jax.typing.ArrayLike | None, index_shape: tuple[int, ...]
             f"to it); got shape {shape_str(m.shape)}"
         )
     m = m.astype(jnp.float32)
-    value_check(~jnp.any(jnp.isnan(m) | (m < 0)), "mask: values must be >= 0 and not NaN")
-    return jnp.broadcast_to(m, index_shape)
+    ok = (m >= 0) & jnp.isfinite(m)
+    value_check(jnp.all(ok), "mask: values must be finite and >= 0")
+    return jnp.broadcast_to(nan_unless(ok, m), index_shape)
 
 
 def check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
                   strict: bool = False) -> None:
-    """Range check of a scalar option when its value is known (skipped for tracers)."""
+    """Range check of a finite scalar option: ``ValueError`` naming it when its value is known,
+    a checkify check when it is traced."""
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name}: expected a scalar; got shape {np.shape(value)}")
+    bounds = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
+    bounds += " (finite)"
     if not is_concrete(value):
+        v = jnp.asarray(value, jnp.float32)
+        ok = jnp.isfinite(v) & ((v > low) if strict else (v >= low))
+        if high is not None:
+            ok = ok & (v <= high)
+        value_check(ok, f"{name}: expected a value {bounds}; got {{value}}", value=v)
         return
-    v = np.asarray(value, dtype=np.float64)
-    if v.ndim != 0:
-        raise ValueError(f"{name}: expected a scalar; got shape {v.shape}")
+    try:
+        v = float(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number; got {value!r}") from None
     ok = (v > low if strict else v >= low) and (high is None or v <= high)
-    if not ok or np.isnan(v):
-        bounds = f"{'>' if strict else '>='} {low}" + ("" if high is None else f" and <= {high}")
-        raise ValueError(f"{name}: expected a value {bounds}; got {float(v)}")
+    if not ok or not np.isfinite(v):
+        raise ValueError(f"{name}: expected a value {bounds}; got {v}")

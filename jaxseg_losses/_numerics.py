@@ -18,9 +18,17 @@ def safe_divide(numerator: jax.Array, denominator: jax.Array, fill: float = 0.0)
 
 
 def safe_power(base: jax.Array, exponent) -> jax.Array:
-    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``."""
+    """``base ** exponent`` for ``base >= 0`` with a finite gradient at ``base == 0``; NaN stays
+    NaN (``0 * base`` carries it past the comparison)."""
     positive = base > 0
-    return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, 0.0 ** exponent)
+    at_zero = 0.0 ** exponent + 0.0 * base
+    return jnp.where(positive, jnp.where(positive, base, 1.0) ** exponent, at_zero)
+
+
+def safe_sqrt(x: jax.Array) -> jax.Array:
+    """``sqrt(x)`` for ``x >= 0`` with a zero (not infinite) gradient at 0; NaN stays NaN."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0 * x)
 
 
 def masked_mean(values: jax.Array, weights: jax.Array, axis) -> jax.Array:

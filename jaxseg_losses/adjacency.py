@@ -410,7 +410,7 @@ def soft_adjacency(
               [0.5, 0.5]]], dtype=float32)
     """
     p = check_predictions(probabilities, name="probabilities")
-    check_prediction_values(p, from_logits=False)
+    p = check_prediction_values(p, from_logits=False, name="probabilities")
     return _soft_adjacency(p, connectivity, include_self, mask, normalize)
 
 
@@ -650,7 +650,7 @@ def nonadjacency_loss(
         )
     counts = _check_prior(prior, num_classes, preds.shape)
     check_number("weight", weight)
-    check_prediction_values(preds, from_logits)
+    preds = check_prediction_values(preds, from_logits)
     max_nonzero = _max_nonzero(connectivity, preds.ndim - 2)
     valid = resolve_mask(mask, preds.shape[:-1])
     return _nonadjacency(

@@ -435,6 +435,10 @@ def active_contour_loss(
       0.0001
     """
     check_choice("aggregate", aggregate, ("mean", "sum"))
+    check_number("region_weight", region_weight)
+    check_number("epsilon", epsilon, strict=True)
+    for name, value in (("inside_value", inside_value), ("outside_value", outside_value)):
+        check_number(name, value, high=1.0)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -554,8 +558,7 @@ def hausdorff_erosion_loss(
         raise TypeError(f"iterations: expected an int; got {type(iterations).__name__}")
     if iterations < 1:
         raise ValueError(f"iterations: expected a value >= 1; got {iterations}")
-    if alpha < 0:
-        raise ValueError(f"alpha: expected a value >= 0; got {alpha}")
+    check_number("alpha", alpha)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxseg_losses._inputs import shape_str
+from jaxseg_losses._inputs import is_concrete, shape_str, value_check
 
 __all__ = (
     "Accepts",
@@ -144,12 +144,36 @@ def _describe(fn: LossFn) -> str:
     return repr(name) if name is not None else repr(fn)
 
 
-def weight_value(weight: optax.ScalarOrSchedule, step: jax.typing.ArrayLike) -> jax.Array:
+def check_weight(weight: Any, name: str = "weight") -> None:
+    """A weight is a finite number, a scalar array or a callable schedule (checked at build)."""
+    if callable(weight):
+        return
+    if isinstance(weight, (bool, str, bytes)) or weight is None:
+        raise TypeError(f"{name}: expected a number or an optax schedule; got {weight!r}")
+    try:
+        value = jnp.asarray(weight)
+    except TypeError:
+        raise TypeError(
+            f"{name}: expected a number or an optax schedule; got {weight!r}"
+        ) from None
+    if value.ndim != 0 or not jnp.issubdtype(value.dtype, jnp.number):
+        raise TypeError(f"{name}: expected a scalar number; got {weight!r}")
+    if is_concrete(value) and not bool(jnp.isfinite(value)):
+        raise ValueError(f"{name}: expected a finite number; got {weight!r}")
+
+
+def weight_value(
+    weight: optax.ScalarOrSchedule, step: jax.typing.ArrayLike, *, name: str = "weight"
+) -> jax.Array:
     """The float32 value of a weight at ``step``: ``weight(step)`` for a schedule, else itself.
+
+    A non-finite value (a NaN schedule, a NaN step) raises ``ValueError`` naming ``name``
+    eagerly, and is a checkify check under ``jit`` (the sum is then NaN).
 
     Args:
       weight: a number or an optax schedule.
       step: the step count (may be traced).
+      name: how errors name the weight.
 
     Returns:
       A float32 scalar.
@@ -159,10 +183,17 @@ def weight_value(weight: optax.ScalarOrSchedule, step: jax.typing.ArrayLike) -> 
       >>> float(weight_value(optax.linear_schedule(0.0, 1.0, 10), 5))
       0.5
     """
-    value = weight(step) if callable(weight) else weight
-    value = jnp.asarray(value, jnp.float32)
+    if callable(weight):
+        value_check(jnp.all(jnp.isfinite(jnp.asarray(step, jnp.float32))),
+                    f"step: expected a finite step count for {name}; got {{step}}", step=step)
+        weight = weight(step)
+    if weight is None or isinstance(weight, (str, bytes)):
+        raise TypeError(f"{name}: expected a number; got {weight!r}")
+    value = jnp.asarray(weight, jnp.float32)
     if value.ndim != 0:
-        raise ValueError(f"weight: expected a scalar; got shape {shape_str(value.shape)}")
+        raise ValueError(f"{name}: expected a scalar; got shape {shape_str(value.shape)}")
+    value_check(jnp.isfinite(value), f"{name}: expected a finite value; got {{value}}",
+                value=value)
     return value
 
 
@@ -193,6 +224,7 @@ def weighted(fn: LossFn, weight: optax.ScalarOrSchedule, **options: Any) -> Term
       >>> term.weight
       0.5
     """
+    check_weight(weight)
     return Term(_bind(fn, options), weight)
 
 
@@ -239,6 +271,7 @@ def _as_term(item: Any) -> tuple[str, Term]:
         term = Term(item[1], 1.0)
     if not callable(term.fn):
         raise TypeError(f"named_sum: term {name!r} is not callable; got {term.fn!r}")
+    check_weight(term.weight, f"named_sum: the weight of term {name!r}")
     if not name or "/" in name or name == "weight":
         raise ValueError(
             f"named_sum: term names must be non-empty, contain no '/' and not be 'weight' "
@@ -296,6 +329,8 @@ class CombinedLoss:
             nested: Mapping[str, jax.Array] = {}
             if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], Mapping):
                 out, nested = out
+            if out is None or isinstance(out, (str, bytes)):
+                raise TypeError(f"term {name!r}: expected an array of losses; got {out!r}")
             value = jnp.asarray(out, jnp.float32)
             if value.ndim != 1 or (total is not None and value.shape != total.shape):
                 expected = "(B,)" if total is None else shape_str(total.shape)
@@ -303,7 +338,8 @@ class CombinedLoss:
                     f"term {name!r}: expected a per-example loss of shape {expected}; got shape "
                     f"{shape_str(value.shape)} (use reduction='example')"
                 )
-            weight = weight_value(term.weight, step)
+            value_check(~jnp.any(jnp.isnan(value)), f"term {name!r}: returned NaN")
+            weight = weight_value(term.weight, step, name=f"the weight of term {name!r}")
             total = weight * value if total is None else total + weight * value
             aux[name] = value
             aux[f"{name}/weight"] = weight

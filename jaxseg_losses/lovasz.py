@@ -89,7 +89,7 @@ def _rows(x: jax.Array, per_image: bool) -> jax.Array:
 def _valid_rows(valid: jax.Array, per_image: bool) -> jax.Array:
     """``(B, *spatial)`` weights -> ``(G, 1, N)`` booleans (kept where > 0)."""
     groups = valid.shape[0] if per_image else 1
-    return (valid > 0).reshape(groups, 1, -1)
+    return (valid > 0).reshape(groups, -1)[:, None]  # merge, then add the axis: sharding-safe
 
 
 def _finish(values: jax.Array, batch: int, per_image: bool) -> jax.Array:

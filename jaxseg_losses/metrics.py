@@ -26,36 +26,67 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import shape_str
+from jaxseg_losses._inputs import shape_str, value_check
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_edt, per_channel
 
 
 def _as_masks(
     predictions: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, num_classes: int | None
-) -> tuple[jax.Array, jax.Array]:
-    """Both inputs -> boolean one-hot masks ``(B, *spatial, C)``."""
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Both inputs -> boolean one-hot masks ``(B, *spatial, C)`` and a ``(B,)`` flag of the
+    examples with a NaN mask value (their metrics are NaN; eager calls raise instead).
+
+    Values follow the losses' rules: class indices outside ``[0, num_classes - 1]`` raise
+    eagerly, are reported by checkify under ``jit`` and otherwise belong to no class.
+    """
     pred, true = jnp.asarray(predictions), jnp.asarray(labels)
     if pred.shape != true.shape:
         raise ValueError(
             f"labels: expected the shape of predictions {shape_str(pred.shape)}; "
             f"got shape {shape_str(true.shape)}"
         )
+    if 0 in pred.shape:
+        raise ValueError(
+            "predictions: nothing to score, every axis needs at least one entry; got shape "
+            f"{shape_str(pred.shape)}"
+        )
     if num_classes is not None:
-        if not jnp.issubdtype(pred.dtype, jnp.integer) or pred.ndim not in (2, 3, 4):
-            raise TypeError(
-                "predictions: with num_classes, expected integer label maps (B, *spatial) with 1 "
-                f"to 3 spatial axes; got {pred.dtype} of shape {shape_str(pred.shape)}"
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes: expected an integer >= 1; got {num_classes!r}")
+        for name, x in (("predictions", pred), ("labels", true)):
+            if not jnp.issubdtype(x.dtype, jnp.integer) or x.ndim not in (2, 3, 4):
+                raise TypeError(
+                    f"{name}: with num_classes, expected integer label maps (B, *spatial) with "
+                    f"1 to 3 spatial axes; got {x.dtype} of shape {shape_str(x.shape)}"
+                )
+            value_check(
+                jnp.all((x >= 0) & (x < num_classes)),
+                f"{name}: class indices must lie in [0, {num_classes - 1}]; "
+                "got values in [{lo}, {hi}]",
+                lo=jnp.min(x), hi=jnp.max(x),
             )
         classes = jnp.arange(num_classes)
-        return pred[..., None] == classes, true[..., None] == classes
+        bad = jnp.zeros(pred.shape[:1], bool)
+        return pred[..., None] == classes, true[..., None] == classes, bad
     if pred.ndim not in (3, 4, 5):
         raise ValueError(
             "predictions: expected dense masks (B, *spatial, C) with 1 to 3 spatial axes (or "
             f"integer maps with num_classes=); got shape {shape_str(pred.shape)}"
         )
+    bad = jnp.zeros(pred.shape[:1], bool)
+    for name, x in (("predictions", pred), ("labels", true)):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            nan = jnp.any(jnp.isnan(x), axis=tuple(range(1, x.ndim)))
+            value_check(~jnp.any(nan), f"{name}: dense masks contain NaN")
+            bad = bad | nan
     binarise = lambda x: x if x.dtype == jnp.bool_ else x > 0.5
-    return binarise(pred), binarise(true)
+    return binarise(pred), binarise(true), bad
+
+
+def _nan_where(bad: jax.Array, values: jax.Array) -> jax.Array:
+    """``(B, C)`` metric values, NaN for the examples flagged by :func:`_as_masks`."""
+    return jnp.where(bad[:, None], jnp.nan, values)
 
 
 def _counts(pred: jax.Array, true: jax.Array):
@@ -92,11 +123,11 @@ def dice_score(
       >>> dice_score(jnp.array([[0, 1, 0, 0]]), truth, num_classes=2)
       Array([[0.8      , 0.6666667]], dtype=float32)
     """
-    pred, true = _as_masks(predictions, labels, num_classes)
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score)
+    return _nan_where(bad, safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score))
 
 
 def iou_score(
@@ -128,11 +159,11 @@ def iou_score(
       >>> iou_score(jnp.array([[0, 1, 0, 0]]), jnp.array([[0, 1, 1, 0]]), num_classes=2)
       Array([[0.6666667, 0.5      ]], dtype=float32)
     """
-    pred, true = _as_masks(predictions, labels, num_classes)
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score)
+    return _nan_where(bad, safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score))
 
 
 def surface_mask(masks: jax.Array) -> jax.Array:
@@ -243,7 +274,7 @@ def hausdorff_distance(
     """
     if percentile is not None and not 0 <= percentile <= 100:
         raise ValueError(f"percentile: expected a value in [0, 100] or None; got {percentile}")
-    pred, true = _as_masks(predictions, labels, num_classes)
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
     forward, backward, pred_surface, true_surface = _surface_distances(
         pred, true, sampling, include_background
     )
@@ -258,7 +289,8 @@ def hausdorff_distance(
     if not directed:
         value = jnp.maximum(value, reduce(backward, true_surface))
     axes = tuple(range(1, pred_surface.ndim - 1))
-    return _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    return _nan_where(bad, value)
 
 
 def average_surface_distance(
@@ -292,7 +324,7 @@ def average_surface_distance(
       >>> average_surface_distance(truth, truth, num_classes=2)
       Array([[0., 0.]], dtype=float32)
     """
-    pred, true = _as_masks(predictions, labels, num_classes)
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
     forward, backward, pred_surface, true_surface = _surface_distances(
         pred, true, sampling, include_background
     )
@@ -303,7 +335,8 @@ def average_surface_distance(
         total = total + jnp.sum(jnp.where(true_surface, backward, 0.0), axis=axes)
         count = count + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
     value = safe_divide(total, count)
-    return _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    return _nan_where(bad, value)
 
 
 __all__ = [

@@ -27,9 +27,10 @@ from jaxseg_losses._inputs import (
     MODES,
     Mode,
     check_choice,
+    check_number,
     prepare,
 )
-from jaxseg_losses._region import DEFAULT_SMOOTH
+from jaxseg_losses._region import DEFAULT_SMOOTH, aggregate
 from jaxseg_losses.combine import (
     Accepts,
     CombinedLoss,
@@ -301,9 +302,18 @@ def _combo_cross_entropy(
 
 
 def _dice_score_sum(predictions, labels, **options) -> jax.Array:
-    r""":math:`\sum_k \mathrm{Dice}_k` per example (the Combo loss's region term, a score)."""
+    r""":math:`\sum_k \mathrm{Dice}_k` per example (the Combo loss's region term, a score); 0
+    where no pixel is scored (everything masked), so that the loss is 0 there like every loss's,
+    not the perfect score."""
     per_class = dice_loss(predictions, labels, reduction="class", **options)
-    return jnp.sum(1.0 - per_class, axis=-1)
+    prep = prepare(
+        predictions, labels, mode=options.get("mode", "binary"),
+        from_logits=options.get("from_logits", True), mask=options.get("mask"),
+        ignore_index=options.get("ignore_index"),
+    )
+    scored = aggregate(prep.valid[..., None], options.get("per_image", True),
+                       options.get("axis_name"))[:, 0] > 0  # (B,) or (1,) batch-global
+    return jnp.where(scored, jnp.sum(1.0 - per_class, axis=-1), 0.0)
 
 
 _dice_score_sum.accepted_kwargs = Accepts(accepted_kwargs(dice_loss).names - {"reduction"}, False)
@@ -374,11 +384,10 @@ def combo_loss(
     """
     check_choice("mode", mode, MODES)
     for name, value in (("alpha", alpha), ("beta", beta)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name}: expected a value in [0, 1]; got {value}")
+        check_number(name, value, high=1.0)
     loss = _combined(
-        ("wce", _combo_cross_entropy, float(alpha)),
-        ("dice_score", _dice_score_sum, -(1.0 - float(alpha))),
+        ("wce", _combo_cross_entropy, alpha),
+        ("dice_score", _dice_score_sum, -(1.0 - alpha)),
     )
     return _finish(
         loss, predictions, labels, return_aux, mode=mode, from_logits=from_logits, beta=beta,

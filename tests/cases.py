@@ -144,7 +144,7 @@ CASES: dict[str, LossCase] = {
     "bce_dice": LossCase(jsl.bce_dice_loss, binary=True, **_COMPOUND),
     "dice_ce": LossCase(jsl.dice_ce_loss, **_COMPOUND),
     "dice_focal": LossCase(jsl.dice_focal_loss, **_COMPOUND),
-    # Combo = alpha CE - (1 - alpha) Dice: -0.5 at a perfect prediction (the paper's form); with
-    # nothing to score it gives -0.5 too, which the hostile-input issue (#18) is to settle.
-    "combo": LossCase(jsl.combo_loss, binary=True, perfect=-0.5, masked_zero=False, **_COMPOUND),
+    # Combo = alpha CE - (1 - alpha) Dice: -0.5 at a perfect prediction (the paper's form); 0
+    # with nothing to score, like every loss.
+    "combo": LossCase(jsl.combo_loss, binary=True, perfect=-0.5, **_COMPOUND),
 }

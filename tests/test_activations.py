@@ -206,16 +206,26 @@ def test_integer_labels_many_classes(name):
     _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
 
 
-def test_unchecked_out_of_range_labels_match_one_hot():
-    """Under jit without checkify, labels outside [0, C) give all-zero targets on both paths."""
-    from jaxseg_losses import cross_entropy, dice_loss
+def test_unchecked_out_of_range_labels_are_excluded():
+    """Under jit without checkify, labels outside [0, C) are left out like ignore_index (every
+    mode), never scored as background or as a pixel of no class."""
+    from jaxseg_losses import binary_cross_entropy, cross_entropy, dice_loss
 
     z = jnp.asarray(random_logits(9, (1, 4, 4, 3)))
     labels = np.random.default_rng(9).integers(0, 3, (1, 4, 4))
     labels[0, 0, :2] = [7, -3]
-    dense = np.eye(3, dtype=np.float32)[np.clip(labels, 0, 2)]
-    dense[0, 0, :2] = 0.0
+    ignored = np.where((labels < 0) | (labels > 2), 99, labels)
     for loss in (cross_entropy, dice_loss):
         np.testing.assert_allclose(
-            jax.jit(loss)(z, labels), jax.jit(loss)(z, dense), rtol=1e-5, atol=1e-6
+            jax.jit(loss)(z, labels), jax.jit(loss)(z, ignored, ignore_index=99), rtol=1e-6,
+            atol=1e-7,
         )
+    binary = np.where(labels > 0, 1, 0)
+    binary_ignored = binary.copy()
+    binary[0, 0, :2], binary_ignored[0, 0, :2] = [2, -1], 99
+    np.testing.assert_allclose(
+        jax.jit(binary_cross_entropy)(z[..., :1], binary),
+        jax.jit(binary_cross_entropy)(z[..., :1], binary_ignored, ignore_index=99),
+        rtol=1e-6, atol=1e-7)
+
+

@@ -292,7 +292,7 @@ def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(18, (2, 4, 3))
     with pytest.raises(ValueError, match=r"distance_matrix: expected shape \(C, C\) = \(3, 3\)"):
         generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
-    with pytest.raises(ValueError, match="distance_matrix: values must be >= 0"):
+    with pytest.raises(ValueError, match="distance_matrix: values must be finite and >= 0"):
         generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
     with pytest.raises(ValueError, match="weighting_mode: expected one of"):
         generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")

@@ -27,6 +27,7 @@ from jaxseg_losses._inputs import (
     Prepared,
     check_class_vector,
     check_number,
+    is_concrete,
     prepare,
 )
 from jaxseg_losses._numerics import reduce_pixels, safe_divide, safe_power
@@ -40,9 +41,8 @@ __all__ = (
 )
 
 def _smooth(targets: jax.Array, label_smoothing: float) -> jax.Array:
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"label_smoothing: expected a value in [0, 1]; got {label_smoothing}")
-    if label_smoothing == 0.0:
+    check_number("label_smoothing", label_smoothing, high=1.0)
+    if is_concrete(label_smoothing) and label_smoothing == 0.0:
         return targets
     return targets * (1.0 - label_smoothing) + label_smoothing / targets.shape[-1]
 

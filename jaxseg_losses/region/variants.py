@@ -24,8 +24,9 @@ from jaxseg_losses._inputs import (
     is_concrete,
     prepare,
     shape_str,
+    value_check,
 )
-from jaxseg_losses._numerics import safe_divide
+from jaxseg_losses._numerics import safe_divide, safe_sqrt
 from jaxseg_losses._region import (
     DEFAULT_SMOOTH,
     aggregate,
@@ -47,12 +48,6 @@ __all__ = (
 )
 
 WASSERSTEIN_WEIGHTINGS = ("default", "GDL")
-
-
-def _safe_sqrt(x: jax.Array) -> jax.Array:
-    """``sqrt(x)`` for ``x >= 0`` with a zero (not infinite) gradient at 0."""
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
 
 
 # --------------------------------------------------------------------------- MCC
@@ -139,7 +134,7 @@ def mcc_loss(
     n2 = n * n
     numerator = tp * tn_n - fp * fn + safe_divide(jnp.asarray(nr, jnp.float32), n2)
     product = (tp + fp) * (tp + fn) * (tn_n + fp) * (tn_n + fn)
-    denominator = _safe_sqrt(product + safe_divide(jnp.asarray(dr, jnp.float32), n2 * n2))
+    denominator = safe_sqrt(product + safe_divide(jnp.asarray(dr, jnp.float32), n2 * n2))
     mcc = safe_divide(numerator, denominator)
     perfect = (s.fp == 0) & (s.fn == 0)
     per_class = jnp.where(perfect, 0.0, 1.0 - mcc)
@@ -159,13 +154,13 @@ def _check_distance_matrix(matrix, num_classes: int) -> jax.Array:
             f"distance_matrix: expected shape (C, C) = ({num_classes}, {num_classes}) (one row "
             f"and column per class); got shape {shape_str(m.shape)}"
         )
+    ok = jnp.all(jnp.isfinite(m) & (m >= 0)) & (jnp.max(m) > 0)
+    message = "distance_matrix: values must be finite and >= 0, with a positive maximum"
     if is_concrete(m):
-        values = np.asarray(m)
-        if np.any(values < 0) or np.any(np.isnan(values)) or values.max() <= 0:
-            raise ValueError(
-                "distance_matrix: values must be >= 0, not NaN, with a positive maximum; "
-                f"got {values}"
-            )
+        if not bool(ok):
+            raise ValueError(f"{message}; got {np.asarray(m)}")
+    else:
+        value_check(ok, message)
     return m / jnp.max(m)
 
 
