@@ -180,7 +180,7 @@ def check_class_vector(
         return None
     v = jnp.asarray(values, jnp.float32)
     if v.ndim == 0:
-        return jnp.broadcast_to(v, (num_classes,))
+        v = jnp.broadcast_to(v, (num_classes,))
     if v.shape != (num_classes,):
         raise ValueError(
             f"{name}: expected a scalar or shape ({num_classes},) (one value per class); "
@@ -315,7 +315,9 @@ def dense_targets(
             lo=jnp.min(y),
             hi=jnp.max(y),
         )
-        return nan_unless(ok, y), jnp.ones(index_shape, jnp.float32)
+        # The pixel's weight is NaN too: losses that only compare targets (distance maps,
+        # sorting) still carry the NaN through their weighted sums.
+        return nan_unless(ok, y), nan_unless(jnp.all(ok, axis=-1), jnp.ones(index_shape))
     raise ValueError(
         f"labels: expected class indices of shape (B, *spatial) = {shape_str(index_shape)} or "
         f"dense targets of shape (B, *spatial, C) = {shape_str(predictions_shape)}; "

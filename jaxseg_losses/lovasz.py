@@ -70,13 +70,16 @@ def _lovasz_extension(
 
     ``errors`` (differentiable) are sorted by ``sort_key`` in decreasing order; invalid pixels are
     put last with error 0 and foreground 0, which makes them inert (see the module docstring).
+    ``valid`` holds the pixel weights (kept where > 0); a NaN weight makes the result NaN.
     """
+    nan_carrier = 0.0 * jnp.sum(valid, axis=-1)  # a comparison would drop a NaN weight
+    valid = valid > 0
     key = jax.lax.stop_gradient(jnp.where(valid, sort_key, -jnp.inf))
     perm = jnp.argsort(key, axis=-1, descending=True, stable=True)
     errors_sorted = jnp.take_along_axis(jnp.where(valid, errors, 0.0), perm, axis=-1)
     fg_sorted = jnp.take_along_axis(jnp.where(valid, fg, 0.0), perm, axis=-1)
     grad = jax.lax.stop_gradient(_lovasz_grad(fg_sorted))
-    return jnp.sum(errors_sorted * grad, axis=-1)
+    return jnp.sum(errors_sorted * grad, axis=-1) + nan_carrier
 
 
 def _rows(x: jax.Array, per_image: bool) -> jax.Array:
@@ -87,9 +90,9 @@ def _rows(x: jax.Array, per_image: bool) -> jax.Array:
 
 
 def _valid_rows(valid: jax.Array, per_image: bool) -> jax.Array:
-    """``(B, *spatial)`` weights -> ``(G, 1, N)`` booleans (kept where > 0)."""
+    """``(B, *spatial)`` weights -> ``(G, 1, N)`` weights (pixels kept where > 0)."""
     groups = valid.shape[0] if per_image else 1
-    return (valid > 0).reshape(groups, -1)[:, None]  # merge, then add the axis: sharding-safe
+    return valid.reshape(groups, -1)[:, None]  # merge, then add the axis: sharding-safe
 
 
 def _finish(values: jax.Array, batch: int, per_image: bool) -> jax.Array:
@@ -182,9 +185,10 @@ def lovasz_softmax_loss(
     errors = jnp.abs(fg - probs)
     per_class = _lovasz_extension(errors, fg, valid, errors)  # (G, C_kept)
     if classes == "present":
-        counted = (jnp.sum(jnp.where(valid, fg, 0.0), axis=-1) > 0).astype(jnp.float32)
+        counted = (jnp.sum(jnp.where(valid > 0, fg, 0.0), axis=-1) > 0).astype(jnp.float32)
     else:
-        counted = jnp.broadcast_to(jnp.any(valid, axis=-1), per_class.shape).astype(jnp.float32)
+        counted = jnp.broadcast_to(jnp.any(valid > 0, axis=-1), per_class.shape)
+        counted = counted.astype(jnp.float32)
     per_class = per_class * counted
     if reduction == "class":
         return _finish(per_class, batch, per_image)

@@ -30,6 +30,7 @@ from jaxseg_losses._inputs import (
     check_number,
     prepare,
 )
+from jaxseg_losses._numerics import per_example_mean
 from jaxseg_losses._region import DEFAULT_SMOOTH, aggregate
 from jaxseg_losses.combine import (
     Accepts,
@@ -64,6 +65,12 @@ def _combined(*terms: tuple) -> CombinedLoss:
         return _cached_sum(*terms)
     except TypeError:  # an unhashable weight (a jax array): build it for this call
         return named_sum(*terms)
+
+
+def _check_weights(**weights) -> None:
+    """The recipes' term weights: finite and >= 0, named by their option."""
+    for name, value in weights.items():
+        check_number(name, value)
 
 
 def _finish(loss: CombinedLoss, predictions, labels, return_aux: bool, **options: Any):
@@ -121,6 +128,7 @@ def bce_dice_loss(
       Array([1.3598138], dtype=float32)
     """
     check_choice("mode", mode, SIGMOID_MODES)
+    _check_weights(bce_weight=bce_weight, dice_weight=dice_weight)
     loss = _combined(("bce", binary_cross_entropy, bce_weight), ("dice", dice_loss, dice_weight))
     return _finish(
         loss, predictions, labels, return_aux, mode=mode, from_logits=from_logits,
@@ -212,6 +220,7 @@ def dice_ce_loss(
         ce = binary_cross_entropy
         if mode == "binary":  # MONAI gives its BCEWithLogitsLoss the weight as pos_weight
             options["pos_weight"] = class_weights
+    _check_weights(dice_weight=dice_weight, ce_weight=ce_weight)
     loss = _combined(("dice", dice_loss, dice_weight), ("ce", ce, ce_weight))
     return _finish(loss, predictions, labels, return_aux, **options)
 
@@ -273,6 +282,7 @@ def dice_focal_loss(
       Array([0.6732868], dtype=float32)
     """
     check_choice("mode", mode, MODES)
+    _check_weights(dice_weight=dice_weight, focal_weight=focal_weight)
     loss = _combined(("dice", dice_loss, dice_weight), ("focal", focal_loss, focal_weight))
     return _finish(
         loss, predictions, labels, return_aux, mode=mode, from_logits=from_logits,
@@ -294,11 +304,7 @@ def _combo_cross_entropy(
     pixel = -jnp.mean(
         beta * y * prep.log_p() + (1.0 - beta) * (1.0 - y) * prep.log_not_p(), axis=-1
     )
-    axes = tuple(range(1, pixel.ndim))
-    total = jnp.sum(prep.valid, axis=axes)
-    return jnp.where(
-        total > 0, jnp.sum(pixel * prep.valid, axis=axes) / jnp.maximum(total, 1e-30), 0.0
-    )
+    return per_example_mean(pixel, prep.valid)
 
 
 def _dice_score_sum(predictions, labels, **options) -> jax.Array:
@@ -311,9 +317,9 @@ def _dice_score_sum(predictions, labels, **options) -> jax.Array:
         from_logits=options.get("from_logits", True), mask=options.get("mask"),
         ignore_index=options.get("ignore_index"),
     )
-    scored = aggregate(prep.valid[..., None], options.get("per_image", True),
-                       options.get("axis_name"))[:, 0] > 0  # (B,) or (1,) batch-global
-    return jnp.where(scored, jnp.sum(1.0 - per_class, axis=-1), 0.0)
+    count = aggregate(prep.valid[..., None], options.get("per_image", True),
+                      options.get("axis_name"))[:, 0]  # (B,) or (1,) batch-global
+    return jnp.where(count == 0, 0.0, jnp.sum(1.0 - per_class, axis=-1))  # NaN stays NaN
 
 
 _dice_score_sum.accepted_kwargs = Accepts(accepted_kwargs(dice_loss).names - {"reduction"}, False)

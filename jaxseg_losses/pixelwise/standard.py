@@ -346,6 +346,7 @@ def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
         return None
     a = jnp.asarray(alpha, jnp.float32)
     if a.ndim == 0:
+        check_number("alpha", a, high=1.0)
         return jnp.full((num_classes,), a).at[0].set(1.0 - a)
     return check_class_vector(a, num_classes, name="alpha")
 

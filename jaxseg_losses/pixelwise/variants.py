@@ -14,7 +14,7 @@ import jax.numpy as jnp
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
-    is_concrete,
+    check_number,
     prepare,
 )
 from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide
@@ -85,8 +85,7 @@ def topk_cross_entropy(
       >>> topk_cross_entropy(probs, labels, mode="binary", from_logits=False, k=50)
       Array([0.94856], dtype=float32)
     """
-    if is_concrete(k) and not 0 < float(k) <= 100:
-        raise ValueError(f"k: expected a percentage in (0, 100]; got {k}")
+    check_number("k", k, strict=True, high=100.0)  # a percentage
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
@@ -183,8 +182,7 @@ def poly_cross_entropy(
       >>> poly_cross_entropy(logits, jnp.array([[[0, 1], [2, 3]]]))
       Array([2.8862944], dtype=float32)
     """
-    if is_concrete(epsilon) and float(epsilon) < -1:
-        raise ValueError(f"epsilon: expected a value >= -1; got {epsilon}")
+    check_number("epsilon", epsilon, low=-1.0)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
