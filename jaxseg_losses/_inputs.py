@@ -277,6 +277,8 @@ def dense_targets(
     y = jnp.asarray(labels)
     num_classes = predictions_shape[-1]
     index_shape = tuple(predictions_shape[:-1])
+    if mode == "binary" and y.shape == index_shape and jnp.issubdtype(y.dtype, jnp.floating):
+        y = y[..., None]  # a float mask (B, *spatial) in binary mode: dense targets
     if y.shape == index_shape:
         if not (jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_):
             raise TypeError(
@@ -320,10 +322,19 @@ def dense_targets(
         # The pixel's weight is NaN too: losses that only compare targets (distance maps,
         # sorting) still carry the NaN through their weighted sums.
         return nan_unless(ok, y), nan_unless(jnp.all(ok, axis=-1), jnp.ones(index_shape))
+    hint = ""
+    if len(predictions_shape) >= 4 and y.shape in (
+        (predictions_shape[0], *predictions_shape[2:]), tuple(predictions_shape)[:1]
+        + (1, *predictions_shape[2:])
+    ):
+        hint = (
+            ". The predictions look channels-first (B, C, *spatial); this library takes "
+            "channels last: pass jnp.moveaxis(predictions, 1, -1)"
+        )
     raise ValueError(
         f"labels: expected class indices of shape (B, *spatial) = {shape_str(index_shape)} or "
         f"dense targets of shape (B, *spatial, C) = {shape_str(predictions_shape)}; "
-        f"got shape {shape_str(y.shape)}"
+        f"got shape {shape_str(y.shape)}{hint}"
     )
 
 

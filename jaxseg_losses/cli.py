@@ -2,7 +2,7 @@
 them) and ``jaxseg-losses list`` (the losses, their options, the schedules and the datasets).
 
 Also ``python -m jaxseg_losses``. Needs the ``experiment`` extra (``pip install
-"jaxseg_losses[experiment]"``: tqdm and matplotlib).
+"jaxseg_losses[experiment]"``: Flax, tqdm and matplotlib; tqdm only for the progress bars).
 """
 
 from __future__ import annotations
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list(args)
         return _compare(args)
     except ModuleNotFoundError as exc:
-        if exc.name in ("tqdm", "matplotlib"):
+        if exc.name in ("flax", "tqdm", "matplotlib"):
             print(f"jaxseg-losses: error: {exc.name} is missing; install the experiment extra: "
                   'pip install "jaxseg_losses[experiment]"', file=sys.stderr)
             return 2

@@ -17,7 +17,9 @@ TINY = ["--size", "16", "--n-train", "4", "--n-test", "2", "--steps", "3", "--ba
         "--features", "4", "--depth", "1", "--eval-every", "2", "--no-progress"]
 
 
-def test_compare_end_to_end(tmp_path, capsys):
+def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
+    for module in ("tqdm", "tqdm.auto"):  # --no-progress works without tqdm installed
+        monkeypatch.setitem(sys.modules, module, None)
     out = tmp_path / "out"
     code = main(["compare", "--data", "blobs", *TINY, "--out", str(out),
                  "--loss", "ce", "--loss", "0.5*dice + boundary@linear(0.01, 1.0)"])

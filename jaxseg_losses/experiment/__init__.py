@@ -2,6 +2,6 @@
 
 ``data`` (built-in seeded datasets, ``.npz`` loader), ``model`` (a small Flax NNX U-Net, 2D/3D),
 ``registry`` (loss names, the loss-spec parser, the combined loss), ``train`` (training and
-evaluation loop), ``report`` (tables and figure). Needs the ``experiment`` extra (tqdm,
-matplotlib).
+evaluation loop), ``report`` (tables and figure). Needs the ``experiment`` extra (Flax,
+tqdm, matplotlib).
 """

@@ -170,6 +170,30 @@ def _make_model(dataset: Dataset, config: TrainConfig) -> tuple[UNet, nnx.Optimi
                    config.depth, config.seed, config.learning_rate)
 
 
+class _NoProgress:
+    """Stands in for a tqdm bar with ``progress=False``, so tqdm is not needed then."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info) -> bool:
+        return False
+
+    def set_postfix(self, *args, **kwargs) -> None:
+        pass
+
+    set_postfix_str = update = set_postfix
+
+
+def _progress_bar(progress: bool, *, total: int, desc: str, position: int | None):
+    if not progress:
+        return _NoProgress()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=True, position=position,
+                dynamic_ncols=True)
+
+
 def train_one(
     spec: LossSpec | str,
     dataset: Dataset,
@@ -180,8 +204,6 @@ def train_one(
     position: int | None = None,
 ) -> RunResult:
     """Trains and evaluates one loss spec."""
-    from tqdm.auto import tqdm
-
     if isinstance(spec, str):
         spec = parse(spec)
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
@@ -221,8 +243,8 @@ def train_one(
         return float(jnp.mean(dice_fn(_model_predict(graphdef, state, test_images), test_labels)))
 
     times = []
-    bar = tqdm(total=config.steps, desc=f"{spec.label[:38]:38s}", unit="step", leave=True,
-               disable=not progress, position=position, dynamic_ncols=True)
+    bar = _progress_bar(progress, total=config.steps, desc=f"{spec.label[:38]:38s}",
+                        position=position)
     result.curve_steps.append(0)
     result.curve_dice.append(validation_dice(state))
     aux: dict[str, jax.Array] = {}
