@@ -9,7 +9,9 @@ so this extension rewrites, in every docstring it loads:
 * ``:func:`~a.b```, ``:class:``, ``:mod:``, ``:data:``, ``:attr:``, ``:meth:`` -> `` `b` ``;
 * runs of ``>>>`` lines (with their outputs) -> fenced ``pycon`` code blocks;
 * grouped arguments (``mask, ignore_index: as in ...``) in ``Args:`` -> one entry per name, so
-  that every parameter gets its row in the rendered table.
+  that every parameter gets its row in the rendered table;
+* numbered-list items continued at the reST indent (3 spaces after ``1. ``) -> 4 spaces, which
+  Python-Markdown needs to keep a block (a formula) and the paragraphs after it in the item.
 
 Used by ``mkdocs.yml`` only; nothing in the library imports it.
 """
@@ -74,9 +76,34 @@ def _split_groups(lines: list[str]) -> list[str]:
     return out
 
 
+_NUMBERED_ITEM = re.compile(r"^(\s*)(\d+\.)\s+\S")
+
+
+def _indent_numbered_items(lines: list[str]) -> list[str]:
+    """Shifts the continuation lines of ``1. text`` items to 4 spaces past the marker's indent."""
+    out: list[str] = []
+    shift = None  # spaces to add to the open item's continuation lines
+    content = 0
+    for line in lines:
+        match = _NUMBERED_ITEM.match(line)
+        if match:
+            if shift is not None and out and out[-1].strip():
+                out.append("")  # else the item is read as a lazy line of the previous one
+            base = len(match.group(1))
+            content = base + len(match.group(2)) + 1
+            shift = base + 4 - content
+        elif shift is not None and line.strip():
+            if _indent(line) >= content:
+                line = " " * shift + line
+            else:
+                shift = None
+        out.append(line)
+    return out
+
+
 def convert(text: str) -> str:
     """Returns ``text`` with the reST constructs above replaced by Markdown."""
-    lines = _split_groups(text.splitlines())
+    lines = _indent_numbered_items(_split_groups(text.splitlines()))
     out: list[str] = []
     i = 0
     while i < len(lines):

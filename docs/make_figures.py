@@ -27,7 +27,7 @@ from jaxseg_losses import (  # noqa: E402
     focal_loss,
     hausdorff_dt_loss,
     lovasz,
-    overlap,
+    region,
     signed_distance_map,
     topology,
 )
@@ -77,17 +77,24 @@ def overlap_curves():
     for s in shifts:
         guess = jax.nn.one_hot(jnp.asarray(disc(size, (16, 16 + s), 8))[None].astype(int), 2)
         kw = dict(from_logits=False, include_background=False)
-        curves["dice"].append(overlap.dice_loss(guess, labels, **kw)[0])
-        curves["jaccard"].append(overlap.jaccard_loss(guess, labels, **kw)[0])
+        curves["dice"].append(region.dice_loss(guess, labels, **kw)[0])
+        curves["jaccard"].append(region.jaccard_loss(guess, labels, **kw)[0])
         curves["tversky (0.3, 0.7)"].append(
-            overlap.tversky_loss(guess, labels, alpha=0.3, beta=0.7, **kw)[0])
-        curves["focal tversky"].append(overlap.focal_tversky_loss(guess, labels, **kw)[0])
+            region.tversky_loss(guess, labels, alpha=0.3, beta=0.7, **kw)[0])
+        curves["focal tversky"].append(region.focal_tversky_loss(guess, labels, **kw)[0])
         curves["lovasz softmax"].append(
             lovasz.lovasz_softmax_loss(guess, labels, from_logits=False,
                                        include_background=False)[0])
+    # Two pairs coincide on this example; drawn wide under a dotted twin so both stay visible:
+    # Tversky with alpha + beta = 1 equals Dice when FP = FN (a sliding disc), and Lovász-softmax
+    # equals Jaccard on hard (one-hot) predictions.
+    styles = {"dice": dict(lw=4, alpha=0.5), "jaccard": dict(lw=4, alpha=0.5),
+              "tversky (0.3, 0.7)": dict(ls=":", lw=2), "lovasz softmax": dict(ls=":", lw=2)}
+    labels_shown = {"tversky (0.3, 0.7)": "tversky (0.3, 0.7) = dice here (FP = FN)",
+                    "lovasz softmax": "lovasz softmax = jaccard here (hard masks)"}
     fig, ax = plt.subplots(figsize=(5, 3.2))
     for name, values in curves.items():
-        ax.plot(shifts, values, label=name, ls="--" if name.startswith("lovasz") else "-")
+        ax.plot(shifts, values, label=labels_shown.get(name, name), **styles.get(name, {}))
     ax.set_xlabel("shift of the predicted disc (pixels, radius 8)")
     ax.set_ylabel("loss")
     ax.legend(fontsize=8)

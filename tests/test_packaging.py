@@ -25,6 +25,19 @@ def test_run_time_requirements_are_lean_and_unpinned():
     assert "-c .ci/constraints.txt" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_the_docs_figure_script_imports_existing_names():
+    """docs/make_figures.py runs by hand; a renamed module must not break it unnoticed."""
+    import ast
+
+    import jaxseg_losses
+
+    tree = ast.parse((ROOT / "docs" / "make_figures.py").read_text())
+    names = [alias.name for node in ast.walk(tree)
+             if isinstance(node, ast.ImportFrom) and node.module == "jaxseg_losses"
+             for alias in node.names]
+    assert names and [n for n in names if not hasattr(jaxseg_losses, n)] == []
+
+
 def test_the_repository_address_is_written_once():
     repository = PROJECT["urls"]["Repository"]
     owner_name = repository.removeprefix("https://github.com/")
