@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -30,6 +30,10 @@
 # * the result has one value per example, shape `(B,)`: take `.mean()` in the train step.
 #
 # Set `JAXSEG_NOTEBOOK_TEST=1` to run on tiny arrays (that is what CI does).
+#
+# On Colab any runtime type works (CPU is enough here). The install cell only adds this library;
+# if pip ever upgrades JAX itself, restart the session (**Runtime > Restart session**) before
+# running the next cell, so the new JAX is the one imported.
 
 # %%
 # On Colab: install the library (Colab already ships JAX; the library needs jax>=0.7.1).
@@ -47,6 +51,7 @@ import time
 
 import jax
 import jax.numpy as jnp
+import matplotlib.pyplot as plt
 import numpy as np
 import optax
 
@@ -202,6 +207,37 @@ for r in rows:
 for r in rows:
     assert r["jit vs eager"] < 1e-4 * max(1.0, abs(r["mean value"])), r
     assert r["vmap vs batch"] < 1e-4 * max(1.0, abs(r["mean value"])), r
+
+# %% [markdown]
+# ## How the families respond as the prediction sharpens
+#
+# The same batch with the logits scaled from unsure (0) to very confident (8 x the one-hot
+# truth, no noise). Pixel-wise losses fall towards 0 on every pixel; the region losses measure
+# overlap, so they reach 0 only when the soft prediction covers the truth; focal loss goes flat
+# early (it stops caring about pixels that are already right); the boundary loss (a signed
+# distance, Kervadec et al.) becomes negative as the prediction fills the object.
+
+# %%
+scales = np.linspace(0.0, 8.0, 9 if TEST_MODE else 33)
+sweep = {
+    "cross-entropy": jsl.cross_entropy,
+    "focal (gamma=2)": jsl.focal_loss,
+    "Dice": jsl.dice_loss,
+    "Lovász-softmax": jsl.lovasz_softmax_loss,
+    "boundary": jsl.boundary_loss,
+}
+fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
+for name, loss in sweep.items():
+    compiled = jax.jit(lambda z, loss=loss: loss(z, labels).mean())
+    ax = right if name == "boundary" else left  # its scale is the objects' size in pixels
+    ax.plot(scales, [float(compiled(s * (2.0 * one_hot - 1.0))) for s in scales], label=name)
+for ax, title in ((left, "pixel-wise and region losses"), (right, "boundary loss")):
+    ax.axhline(0.0, color="grey", lw=0.5)
+    ax.set_xlabel("logit scale s (logits = s * (2 * one-hot - 1))")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+left.set_ylabel("mean loss over the batch")
+plt.show()
 
 # %% [markdown]
 # ## Options shared by every loss

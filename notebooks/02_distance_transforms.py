@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -52,6 +52,7 @@ import jaxseg_losses as jsl
 TEST_MODE = os.environ.get("JAXSEG_NOTEBOOK_TEST") == "1"
 SIZE = 24 if TEST_MODE else 128  # 2D image side
 DEPTH = 8 if TEST_MODE else 48  # 3D volume side
+plt.rcParams["figure.dpi"] = 64  # the notebook is stored with its figures: keep them small
 print(f"jax {jax.__version__} on {jax.default_backend()}; test mode: {TEST_MODE}")
 
 
