@@ -62,8 +62,10 @@ from jaxseg_losses.lovasz import (
 from jaxseg_losses.metrics import (
     average_surface_distance,
     dice_score,
+    generalized_dice_score,
     hausdorff_distance,
     iou_score,
+    surface_dice,
     surface_mask,
 )
 from jaxseg_losses.multiscale import (
@@ -156,6 +158,7 @@ __all__ = (
     "focal_tversky_loss",
     "forbidden_pairs",
     "generalized_dice_loss",
+    "generalized_dice_score",
     "generalized_wasserstein_dice_loss",
     "hausdorff_distance",
     "hausdorff_dt_loss",
@@ -183,6 +186,7 @@ __all__ = (
     "soft_dilate",
     "soft_erode",
     "soft_skeleton",
+    "surface_dice",
     "surface_mask",
     "Term",
     "topk_cross_entropy",

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import shape_str, value_check
+from jaxseg_losses._inputs import check_choice, shape_str, value_check
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_edt, per_channel
 
@@ -164,6 +164,63 @@ def iou_score(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
     return _nan_where(bad, safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score))
+
+
+GDS_WEIGHTS = ("square", "simple", "uniform")
+
+
+def generalized_dice_score(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    num_classes: int | None = None,
+    include_background: bool = True,
+    weight_type: str = "square",
+    empty_score: float = 1.0,
+) -> jax.Array:
+    r"""Generalized Dice score per example, the classes pooled with volume weights (Sudre et al.,
+    DLMIA 2017):
+
+    .. math::
+        GDS = \frac{2 \sum_c w_c |P_c \cap G_c|}{\sum_c w_c (|P_c| + |G_c|)},\qquad
+        w_c = 1 / |G_c|^2\ (\text{square}),\ 1 / |G_c|\ (\text{simple}),\ 1\ (\text{uniform})
+
+    A class absent from the truth would get an infinite weight; as in MONAI it gets the largest
+    finite weight of the example (1 if there is none). Equals MONAI's
+    ``compute_generalized_dice(..., sum_over_classes=True)`` (whose per-class form is plain
+    Dice, :func:`dice_score`). Nothing in either mask: ``empty_score`` (MONAI: 1).
+
+    Args:
+      predictions, labels, num_classes, include_background: as :func:`dice_score`.
+      weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+      empty_score: value when every kept class is empty in both masks. Default 1.
+
+    Returns:
+      ``(B,)`` float32 scores in [0, 1].
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import generalized_dice_score
+      >>> truth = jnp.array([[0, 1, 1, 2]])
+      >>> generalized_dice_score(truth, truth, num_classes=3)
+      Array([1.], dtype=float32)
+    """
+    check_choice("weight_type", weight_type, GDS_WEIGHTS)
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    tp, pred_sum, true_sum = _counts(
+        keep_classes(pred, include_background), keep_classes(true, include_background)
+    )
+    if weight_type == "uniform":
+        weights = jnp.ones_like(true_sum)
+    else:
+        volume = true_sum if weight_type == "simple" else true_sum * true_sum
+        finite = volume > 0
+        weights = jnp.where(finite, 1.0 / jnp.where(finite, volume, 1.0), 0.0)
+        largest = jnp.max(weights, axis=-1, keepdims=True)
+        weights = jnp.where(finite, weights, jnp.where(largest > 0, largest, 1.0))
+    numerator = 2.0 * jnp.sum(weights * tp, axis=-1)
+    denominator = jnp.sum(weights * (pred_sum + true_sum), axis=-1)
+    return _nan_where(bad, safe_divide(numerator, denominator, fill=empty_score)[:, None])[:, 0]
 
 
 def surface_mask(masks: jax.Array) -> jax.Array:
@@ -339,10 +396,82 @@ def average_surface_distance(
     return _nan_where(bad, value)
 
 
+def surface_dice(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    tolerance: float | Sequence[float],
+    num_classes: int | None = None,
+    sampling: Sequence[float] | None = None,
+    include_background: bool = True,
+    empty_score: float = 1.0,
+) -> jax.Array:
+    r"""Surface Dice (normalised surface distance, NSD) at a tolerance, per example and class.
+
+    The fraction of both surfaces that lies within ``tolerance`` of the other surface
+    (Nikolov et al., *Clinically applicable segmentation of head and neck anatomy for
+    radiotherapy*, JMIR 2021):
+
+    .. math::
+        NSD_	au = rac{|\{s \in \partial P: d(s, \partial G) \le 	au\}|
+                         + |\{s \in \partial G: d(s, \partial P) \le 	au\}|}
+                        {|\partial P| + |\partial G|}
+
+    Surfaces and distances as :func:`hausdorff_distance` (MONAI's ``get_mask_edges``, the exact
+    EDT with ``sampling``), so it equals MONAI's ``compute_surface_dice`` with
+    ``use_subvoxels=False`` and ``spacing=sampling``, except for two empty masks: MONAI gives
+    NaN there, this gives ``empty_score`` (1: nothing to find, nothing found). One empty mask
+    gives 0 (the other surface has no counterpart).
+
+    Args:
+      predictions, labels, num_classes, include_background: as :func:`dice_score`.
+      tolerance: :math:`	au \ge 0` in the units of ``sampling``, one number or one per kept
+        class (``(C,)``, or ``(C - 1,)`` without background), as MONAI's ``class_thresholds``.
+      sampling: voxel spacing per spatial axis. Default ``None`` (unit).
+      empty_score: value when both masks are empty. Default 1.
+
+    Returns:
+      ``(B, C)`` float32 scores in [0, 1] (``(B, C - 1)`` without background).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses import surface_dice
+      >>> truth = jnp.zeros((1, 8, 8), int).at[0, 2:6, 2:6].set(1)
+      >>> shifted = jnp.zeros((1, 8, 8), int).at[0, 2:6, 3:7].set(1)
+      >>> surface_dice(shifted, truth, num_classes=2, tolerance=1.0, include_background=False)
+      Array([[1.]], dtype=float32)
+      >>> surface_dice(shifted, truth, num_classes=2, tolerance=0.0, include_background=False)
+      Array([[0.5]], dtype=float32)
+    """
+    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    forward, backward, pred_surface, true_surface = _surface_distances(
+        pred, true, sampling, include_background
+    )
+    kept = pred_surface.shape[-1]
+    tau = jnp.asarray(tolerance, jnp.float32)
+    if tau.ndim == 0:
+        tau = jnp.broadcast_to(tau, (kept,))
+    if tau.shape != (kept,):
+        raise ValueError(
+            f"tolerance: expected a number or one per kept class, shape ({kept},); got shape "
+            f"{shape_str(tau.shape)}"
+        )
+    value_check(jnp.all(jnp.isfinite(tau) & (tau >= 0)),
+                "tolerance: values must be finite and >= 0; got {tau}", tau=tau)
+    axes = tuple(range(1, pred_surface.ndim - 1))
+    correct = jnp.sum(pred_surface & (forward <= tau), axis=axes, dtype=jnp.float32)
+    correct = correct + jnp.sum(true_surface & (backward <= tau), axis=axes, dtype=jnp.float32)
+    total = jnp.sum(pred_surface, axis=axes, dtype=jnp.float32)
+    total = total + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
+    return _nan_where(bad, safe_divide(correct, total, fill=empty_score))
+
+
 __all__ = [
     "average_surface_distance",
     "dice_score",
+    "generalized_dice_score",
     "hausdorff_distance",
     "iou_score",
+    "surface_dice",
     "surface_mask",
 ]

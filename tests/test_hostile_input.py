@@ -176,11 +176,19 @@ def test_traced_bad_option_is_reported_by_checkify(name, option, bad):
 
 # --------------------------------------------------------------------------- the other entries
 
-METRICS = [jsl.dice_score, jsl.iou_score, jsl.hausdorff_distance, jsl.average_surface_distance]
+METRICS = {
+    "dice_score": jsl.dice_score,
+    "iou_score": jsl.iou_score,
+    "hausdorff_distance": jsl.hausdorff_distance,
+    "average_surface_distance": jsl.average_surface_distance,
+    "surface_dice": functools.partial(jsl.surface_dice, tolerance=1.0),
+    "generalized_dice_score": jsl.generalized_dice_score,
+}
 
 
-@pytest.mark.parametrize("metric", METRICS, ids=lambda f: f.__name__)
-def test_metric_bad_values(metric):
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_metric_bad_values(name):
+    metric = METRICS[name]
     pred = random_labels(4, (2, *SPATIAL), C)
     true = random_labels(5, (2, *SPATIAL), C)
     checked = jax.jit(checkify.checkify(functools.partial(metric, num_classes=C),
@@ -236,7 +244,7 @@ def test_every_public_function_of_predictions_is_covered():
         in ("predictions", "probabilities")
     }
     covered = {case.fn.__name__ for case in CASES.values()}
-    covered |= {f.__name__ for f in METRICS} | set(OTHER_PREDICTION_FUNCTIONS)
+    covered |= set(METRICS) | set(OTHER_PREDICTION_FUNCTIONS)
     assert takes_predictions - covered == set()
 
 

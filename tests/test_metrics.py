@@ -11,8 +11,10 @@ from scipy import ndimage
 from jaxseg_losses import (
     average_surface_distance,
     dice_score,
+    generalized_dice_score,
     hausdorff_distance,
     iou_score,
+    surface_dice,
     surface_mask,
 )
 from tests.helpers import blobs, one_hot_np
@@ -30,6 +32,19 @@ def hd_reference(pred, true, percentile=None, sampling=None):
     if percentile is None:
         return max(d_to_true.max(), d_to_pred.max())
     return max(np.percentile(d_to_true, percentile), np.percentile(d_to_pred, percentile))
+
+
+def nsd_reference(pred, true, tolerance, sampling=None):
+    """SciPy: the normalised surface distance from its definition (Nikolov et al. 2021)."""
+    sp, st = surface_reference(pred), surface_reference(true)
+    if not sp.any() and not st.any():
+        return 1.0
+    d_to_true = ndimage.distance_transform_edt(~st, sampling=sampling)[sp] if st.any() else (
+        np.full(sp.sum(), np.inf))
+    d_to_pred = ndimage.distance_transform_edt(~sp, sampling=sampling)[st] if sp.any() else (
+        np.full(st.sum(), np.inf))
+    correct = (d_to_true <= tolerance).sum() + (d_to_pred <= tolerance).sum()
+    return correct / (sp.sum() + st.sum())
 
 
 def test_dice_and_iou_match_counts():
@@ -79,6 +94,54 @@ def test_hausdorff_matches_scipy_reference(sampling, percentile):
             np.testing.assert_allclose(ours[b, c], ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("sampling", [None, (1.5, 0.7)])
+def test_surface_dice_matches_scipy_reference(sampling):
+    pred, true = blobs(9, (2, 20, 17)), blobs(10, (2, 20, 17))
+    pred[1] = 0  # example 1: classes 1 and 2 missing from the prediction (NSD 0)
+    tolerance = np.array([0.0, 1.0, 2.5], np.float32)
+    ours = np.asarray(surface_dice(pred, true, num_classes=3, tolerance=tolerance,
+                                   sampling=sampling))
+    for b in range(2):
+        for c in range(3):
+            ref = nsd_reference(pred[b] == c, true[b] == c, tolerance[c], sampling)
+            np.testing.assert_allclose(ours[b, c], ref, rtol=1e-6, err_msg=f"{b}, {c}")
+    empty = np.zeros((1, 6, 6), np.int32)
+    assert float(surface_dice(empty, empty, num_classes=2, tolerance=1.0)[0, 1]) == 1.0
+    dense = surface_dice(one_hot_np(pred, 3), one_hot_np(true, 3), tolerance=tolerance[1:],
+                         include_background=False, sampling=sampling)
+    np.testing.assert_allclose(dense, ours[:, 1:], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"tolerance: expected a number or one per kept class"):
+        surface_dice(pred, true, num_classes=3, tolerance=[1.0, 2.0])
+    with pytest.raises(ValueError, match="tolerance: values must be finite and >= 0"):
+        surface_dice(pred, true, num_classes=3, tolerance=-1.0)
+
+
+@pytest.mark.parametrize("weight_type", ["square", "simple", "uniform"])
+def test_generalized_dice_score_matches_reference_and_monai(weight_type):
+    torch = pytest.importorskip("torch")
+    monai_metrics = pytest.importorskip("monai.metrics")
+    pred, true = blobs(11, (3, 14, 13)), blobs(12, (3, 14, 13))
+    true[2][true[2] == 2] = 1  # example 2: class 2 absent from the truth (the weight rule)
+    ours = np.asarray(generalized_dice_score(pred, true, num_classes=3, weight_type=weight_type))
+    for b in range(3):  # NumPy, from the definition
+        p, t = one_hot_np(pred[b], 3).reshape(-1, 3), one_hot_np(true[b], 3).reshape(-1, 3)
+        volume = t.sum(0).astype(float)
+        with np.errstate(divide="ignore"):
+            w = {"square": 1 / volume**2, "simple": 1 / volume, "uniform": np.ones(3)}[weight_type]
+        finite = np.isfinite(w)
+        w[~finite] = w[finite].max() if finite.any() else 1.0
+        ref = 2 * (w * (p * t).sum(0)).sum() / (w * (p.sum(0) + t.sum(0))).sum()
+        np.testing.assert_allclose(ours[b], ref, rtol=1e-5)
+    monai = monai_metrics.compute_generalized_dice(
+        torch.tensor(one_hot_np(pred, 3)).movedim(-1, 1),
+        torch.tensor(one_hot_np(true, 3)).movedim(-1, 1),
+        weight_type=weight_type, sum_over_classes=True).numpy()[:, 0]
+    np.testing.assert_allclose(ours, monai, rtol=1e-5)
+    empty = np.zeros((1, 5, 5), np.int32)
+    score = generalized_dice_score(empty, empty, num_classes=2, include_background=False)
+    assert float(score[0]) == 1.0
+
+
 def test_metrics_match_monai_2d_and_3d_anisotropic():
     torch = pytest.importorskip("torch")
     monai_metrics = pytest.importorskip("monai.metrics")
@@ -102,6 +165,12 @@ def test_metrics_match_monai_2d_and_3d_anisotropic():
                 pred, true, num_classes=3, symmetric=symmetric, sampling=spacing
             )
             np.testing.assert_allclose(ours, ref, rtol=1e-5)
+        tolerance = [0.5, 1.0, 2.0]
+        ref = monai_metrics.compute_surface_dice(
+            p, t, class_thresholds=tolerance, include_background=True, spacing=list(spacing)
+        ).numpy()
+        ours = surface_dice(pred, true, num_classes=3, tolerance=tolerance, sampling=spacing)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5)
 
 
 def test_metrics_jit_and_errors():
