@@ -186,12 +186,8 @@ def check_class_vector(
             f"{name}: expected a scalar or shape ({num_classes},) (one value per class); "
             f"got shape {shape_str(v.shape)}"
         )
-    ok = jnp.all(jnp.isfinite(v) & (v >= 0))
-    if is_concrete(v):
-        if not bool(ok):
-            raise ValueError(f"{name}: values must be finite and non-negative; got {np.asarray(v)}")
-    else:
-        value_check(ok, f"{name}: values must be finite and non-negative")
+    value_check(jnp.all(jnp.isfinite(v) & (v >= 0)),
+                f"{name}: values must be finite and non-negative; got {{values}}", values=v)
     return v
 
 

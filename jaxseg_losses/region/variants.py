@@ -15,13 +15,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxseg_losses._inputs import (
     Mode,
     check_choice,
     check_number,
-    is_concrete,
     prepare,
     shape_str,
     value_check,
@@ -154,13 +152,9 @@ def _check_distance_matrix(matrix, num_classes: int) -> jax.Array:
             f"distance_matrix: expected shape (C, C) = ({num_classes}, {num_classes}) (one row "
             f"and column per class); got shape {shape_str(m.shape)}"
         )
-    ok = jnp.all(jnp.isfinite(m) & (m >= 0)) & (jnp.max(m) > 0)
-    message = "distance_matrix: values must be finite and >= 0, with a positive maximum"
-    if is_concrete(m):
-        if not bool(ok):
-            raise ValueError(f"{message}; got {np.asarray(m)}")
-    else:
-        value_check(ok, message)
+    value_check(jnp.all(jnp.isfinite(m) & (m >= 0)) & (jnp.max(m) > 0),
+                "distance_matrix: values must be finite and >= 0, with a positive maximum; "
+                "got {matrix}", matrix=m)
     return m / jnp.max(m)
 
 
