@@ -154,9 +154,13 @@ def boundary_loss(
     return pixel_class_mean(terms, prep.valid)
 
 
+HAUSDORFF_REDUCTIONS = ("example", "class")
+
+
 def _hausdorff_terms(
     prep: Prepared, alpha: float, sampling, include_background: bool
 ) -> jax.Array:
+    """The per-class Hausdorff-DT terms, ``(B, C_kept)``."""
     check_number("alpha", alpha, strict=True)
     probs = keep_classes(prep.probabilities(), include_background)
     targets = keep_classes(prep.targets, include_background)
@@ -168,7 +172,8 @@ def _hausdorff_terms(
     )
     pred_field, true_field = jnp.split(fields, 2, axis=-1)
     distance = pred_field**alpha + true_field**alpha
-    return pixel_class_mean((probs - targets) ** 2 * distance, prep.valid)
+    return masked_mean((probs - targets) ** 2 * distance, prep.valid[..., None],
+                       axis=spatial_axes(probs.ndim))
 
 
 def hausdorff_dt_loss(
@@ -182,6 +187,7 @@ def hausdorff_dt_loss(
     include_background: bool = True,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
+    reduction: str = "example",
 ) -> jax.Array:
     r"""Hausdorff distance-transform loss (Karimi & Salcudean, IEEE TMI 2019).
 
@@ -207,9 +213,12 @@ def hausdorff_dt_loss(
       include_background: keep channel 0. Default ``True``.
       ignore_index, mask: pixels excluded from the mean; in the thresholded prediction they take
         the truth's value, so they add no boundary to its distance field.
+      reduction: ``"example"`` (default) -> ``(B,)``, the mean over the kept classes;
+        ``"class"`` -> ``(B, C_kept)``, each class's term (MONAI's ``reduction="none"``,
+        averaged over the pixels).
 
     Returns:
-      ``(B,)`` float32 losses; 0 for a perfect hard prediction.
+      ``(B,)`` float32 losses (or ``(B, C_kept)``); 0 for a perfect hard prediction.
 
     Example:
       >>> import jax.numpy as jnp
@@ -218,11 +227,13 @@ def hausdorff_dt_loss(
       >>> hausdorff_dt_loss(jnp.eye(2)[labels], labels, from_logits=False)
       Array([0.], dtype=float32)
     """
+    check_choice("reduction", reduction, HAUSDORFF_REDUCTIONS)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
-    return _hausdorff_terms(prep, alpha, sampling, include_background)
+    per_class = _hausdorff_terms(prep, alpha, sampling, include_background)
+    return per_class if reduction == "class" else jnp.mean(per_class, axis=-1)
 
 
 def log_hausdorff_dt_loss(
@@ -236,6 +247,7 @@ def log_hausdorff_dt_loss(
     include_background: bool = True,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
+    reduction: str = "example",
 ) -> jax.Array:
     r"""Logarithmic Hausdorff-DT loss: :math:`\log(1 + L_{HD})` per example.
 
@@ -253,9 +265,11 @@ def log_hausdorff_dt_loss(
       include_background: keep channel 0. Default ``True``.
       ignore_index: integer label excluded from the mean. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
+      reduction: ``"example"`` (default) -> ``(B,)``, :math:`\log(1 + L_{HD})`; ``"class"``
+        -> ``(B, C_kept)``, :math:`\log(1 + L_{HD,k})` of each class's term.
 
     Returns:
-      ``(B,)`` float32 losses.
+      ``(B,)`` float32 losses (or ``(B, C_kept)``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -264,11 +278,13 @@ def log_hausdorff_dt_loss(
       >>> log_hausdorff_dt_loss(jnp.zeros((1, 6, 6, 2)), labels).shape
       (1,)
     """
+    check_choice("reduction", reduction, HAUSDORFF_REDUCTIONS)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
-    return jnp.log1p(_hausdorff_terms(prep, alpha, sampling, include_background))
+    per_class = _hausdorff_terms(prep, alpha, sampling, include_background)
+    return jnp.log1p(per_class if reduction == "class" else jnp.mean(per_class, axis=-1))
 
 
 def boundary_weight_map(

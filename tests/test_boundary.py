@@ -93,8 +93,14 @@ def test_hausdorff_dt_matches_monai(shape, include_background):
     loss = monai_loss("HausdorffDTLoss", softmax=True, include_background=include_background,
                       reduction="none")
     ref = loss(channels_first(z), channels_first(one_hot_np(y, C))).numpy()
-    ref = ref.reshape(shape[0], -1).mean(-1)
-    np.testing.assert_allclose(ours, ref, rtol=1e-5)
+    per_class = ref.reshape(ref.shape[0], ref.shape[1], -1).mean(-1)  # (B, C_kept)
+    np.testing.assert_allclose(ours, per_class.mean(-1), rtol=1e-5)
+    np.testing.assert_allclose(
+        hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
+        per_class, rtol=1e-5)
+    np.testing.assert_allclose(
+        log_hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
+        np.log1p(per_class), rtol=1e-5)
     log_loss = monai_loss("LogHausdorffDTLoss", softmax=True,
                           include_background=include_background)
     single = log_loss(channels_first(z[:1]), channels_first(one_hot_np(y[:1], C))).item()

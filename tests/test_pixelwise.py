@@ -137,6 +137,12 @@ def test_binary_cross_entropy_matches_reference_and_optax():
     np.testing.assert_allclose(
         binary_cross_entropy(z, t, pos_weight=3.0), bce_reference(z, t, 3.0), rtol=1e-5
     )
+    # Label smoothing a: targets (1 - a) y + a / 2 (Keras; smp's smooth_factor s = a / 2).
+    smoothed = 0.8 * t + 0.1
+    np.testing.assert_allclose(binary_cross_entropy(z, t, label_smoothing=0.2),
+                               bce_reference(z, smoothed), rtol=1e-5)
+    ref = optax.sigmoid_binary_cross_entropy(z, smoothed).reshape(2, -1).mean(-1)
+    np.testing.assert_allclose(binary_cross_entropy(z, t, label_smoothing=0.2), ref, rtol=1e-5)
 
 
 def test_weighted_cross_entropy_relations():

@@ -40,11 +40,15 @@ __all__ = (
     "weighted_cross_entropy",
 )
 
-def _smooth(targets: jax.Array, label_smoothing: float) -> jax.Array:
+def _smooth(targets: jax.Array, label_smoothing: float, categories: int | None = None
+            ) -> jax.Array:
+    """``(1 - a) y + a / K`` (optax's ``smooth_labels``); ``K`` the classes of the softmax, or 2
+    for each sigmoid channel (Keras' binary label smoothing)."""
     check_number("label_smoothing", label_smoothing, high=1.0)
     if is_concrete(label_smoothing) and label_smoothing == 0.0:
         return targets
-    return targets * (1.0 - label_smoothing) + label_smoothing / targets.shape[-1]
+    categories = targets.shape[-1] if categories is None else categories
+    return targets * (1.0 - label_smoothing) + label_smoothing / categories
 
 
 def _softmax_cross_entropy(
@@ -63,10 +67,10 @@ def _softmax_cross_entropy(
 
 
 def _sigmoid_cross_entropy(
-    prep: Prepared, pos_weight: jax.Array | None, reduction: str
+    prep: Prepared, pos_weight: jax.Array | None, reduction: str, label_smoothing: float = 0.0
 ) -> jax.Array:
     log_p, log_not_p = prep.log_p(), prep.log_not_p()
-    y = prep.targets
+    y = _smooth(prep.targets, label_smoothing, categories=2)
     positive = y * log_p if pos_weight is None else pos_weight * y * log_p
     pixel = -jnp.mean(positive + (1.0 - y) * log_not_p, axis=-1)
     return reduce_pixels(pixel, prep.valid, reduction)
@@ -130,6 +134,7 @@ def binary_cross_entropy(
     *,
     from_logits: bool = True,
     pos_weight: jax.typing.ArrayLike | None = None,
+    label_smoothing: float = 0.0,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
     reduction: str = "example",
@@ -151,6 +156,10 @@ def binary_cross_entropy(
         one-hot encoded) or dense ``(B, *spatial, C)`` targets in [0, 1].
       from_logits: whether ``predictions`` are logits. Default ``True``.
       pos_weight: optional scalar or ``(C,)`` weight of the positive term. Default ``None``.
+      label_smoothing: :math:`a \in [0, 1]`: targets :math:`(1 - a)\,y + a/2` (as Keras'
+        ``BinaryCrossentropy(label_smoothing=a)`` and ``optax.smooth_labels`` with two
+        categories; segmentation-models-pytorch's ``smooth_factor`` :math:`s` is
+        :math:`a = 2s`). Default 0.
       ignore_index: integer label excluded from value and gradient. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
       reduction: ``"example"`` -> ``(B,)``; ``"pixel"`` -> ``(B, *spatial)``.
@@ -166,7 +175,7 @@ def binary_cross_entropy(
     """
     prep = _sigmoid_prepare(predictions, labels, from_logits, mask, ignore_index)
     weights = check_class_vector(pos_weight, prep.num_classes, name="pos_weight")
-    return _sigmoid_cross_entropy(prep, weights, reduction)
+    return _sigmoid_cross_entropy(prep, weights, reduction, label_smoothing)
 
 
 def _sigmoid_prepare(predictions, labels, from_logits, mask, ignore_index) -> Prepared:
