@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice, shape_str, value_check
+from jaxseg_losses._inputs import check_choice, check_class_vector, shape_str, value_check
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_edt, per_channel
 
@@ -447,17 +447,7 @@ def surface_dice(
     forward, backward, pred_surface, true_surface = _surface_distances(
         pred, true, sampling, include_background
     )
-    kept = pred_surface.shape[-1]
-    tau = jnp.asarray(tolerance, jnp.float32)
-    if tau.ndim == 0:
-        tau = jnp.broadcast_to(tau, (kept,))
-    if tau.shape != (kept,):
-        raise ValueError(
-            f"tolerance: expected a number or one per kept class, shape ({kept},); got shape "
-            f"{shape_str(tau.shape)}"
-        )
-    value_check(jnp.all(jnp.isfinite(tau) & (tau >= 0)),
-                "tolerance: values must be finite and >= 0; got {tau}", tau=tau)
+    tau = check_class_vector(tolerance, pred_surface.shape[-1], name="tolerance")
     axes = tuple(range(1, pred_surface.ndim - 1))
     correct = jnp.sum(pred_surface & (forward <= tau), axis=axes, dtype=jnp.float32)
     correct = correct + jnp.sum(true_surface & (backward <= tau), axis=axes, dtype=jnp.float32)
