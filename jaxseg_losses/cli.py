@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 
@@ -22,6 +24,9 @@ DEFAULT_LOSSES = (
     "dice + ce",
     "gdl + boundary@linear(0.01, 1.0)",
 )
+
+DEFAULT_SEEDS = 3
+N_TRAIN, N_TEST = 48, 16
 
 SPEC_HELP = """\
 loss specs (--loss, repeat it for several runs; quote specs with spaces or parentheses):
@@ -66,23 +71,37 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--steps", type=_positive_int, default=150,
                          help="training steps per loss. Default: 150")
     compare.add_argument("--batch-size", type=_positive_int, default=8, help="Default: 8")
-    compare.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate. "
-                                                                "Default: 3e-3")
+    compare.add_argument("--lr", type=_positive_float, default=3e-3,
+                         help="Adam learning rate. Default: 3e-3")
     compare.add_argument("--size", type=_positive_int, default=None,
                          help="side of built-in images (multiple of 2**depth). Default: 64 (2D), "
                               "32 (3D)")
-    compare.add_argument("--n-train", type=_positive_int, default=48,
-                         help="built-in training images. Default: 48")
-    compare.add_argument("--n-test", type=_positive_int, default=16,
-                         help="built-in test images. Default: 16")
+    compare.add_argument("--n-train", type=_positive_int, default=None,
+                         help=f"built-in training images. Default: {N_TRAIN}")
+    compare.add_argument("--n-test", type=_positive_int, default=None,
+                         help=f"built-in test images. Default: {N_TEST}")
     compare.add_argument("--num-classes", type=_positive_int, default=None,
                          help="classes of user data. Default: max label + 1")
+    compare.add_argument("--relabel", action="store_true",
+                         help="user data: map the sorted distinct label values to 0..K-1 (a "
+                              "0/255 mask becomes 0/1)")
     compare.add_argument("--features", type=_positive_int, default=8,
                          help="U-Net channels at the first level. Default: 8")
     compare.add_argument("--depth", type=_positive_int, default=2,
                          help="U-Net poolings. Default: 2")
     compare.add_argument("--seed", type=int, default=0,
-                         help="seed of data, initialisation and batches. Default: 0")
+                         help="seed of the data and of the first replica. Default: 0")
+    compare.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
+                         help="replicas per loss, seeds SEED..SEED+K-1 for initialisation and "
+                              "batch order, trained together; the table gives means, spread and "
+                              f"95%% intervals. Default: {DEFAULT_SEEDS}")
+    compare.add_argument("--replicas", choices=("auto", "vmap", "loop"), default="auto",
+                         help="how the replicas share the compiled step: vmap (one program, "
+                              "sharded over the devices), loop (one call per replica; faster "
+                              "on a CPU), auto: loop on one CPU device, else vmap")
+    compare.add_argument("--distributed", action="store_true",
+                         help="call jax.distributed.initialize() first (multi-host: run the same "
+                              "command on every host)")
     compare.add_argument("--eval-every", type=_positive_int, default=25,
                          help="steps between test-Dice points of the curves. Default: 25")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
@@ -97,10 +116,47 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
     return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text}")
+    return value
+
+
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--loss -1*dice`` -> ``--loss=-1*dice``: argparse takes a value that starts with '-'
+    for an option, so the spec parser could not say what is wrong with it."""
+    argv, out = list(argv), []
+    for i, arg in enumerate(argv):
+        if i and argv[i - 1] == "--loss" and arg.startswith("-") and not arg.startswith("--"):
+            out[-1] = f"--loss={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _check_out_dir(path: str) -> None:
+    """Fails before training if results could not be written to ``path``."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"--out: {path!r} is a file, not a folder; give a folder name")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--out: cannot write to {path!r} ({exc.strerror or exc})") from exc
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -132,40 +188,63 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    import jax
+
+    if args.distributed:  # before anything touches a device
+        jax.distributed.initialize()
     from jaxseg_losses.experiment.build import BuildContext, check_loss
-    from jaxseg_losses.experiment.data import load_data
+    from jaxseg_losses.experiment.data import BUILTIN, load_data
     from jaxseg_losses.experiment.registry import parse
     from jaxseg_losses.experiment.report import describe_run, markdown_table, write_results
     from jaxseg_losses.experiment.train import TrainConfig, run_comparison
 
     start = time.perf_counter()
     specs = [parse(text) for text in (args.losses or DEFAULT_LOSSES)]
-    dataset = load_data(args.data, n_train=args.n_train, n_test=args.n_test, size=args.size,
-                        seed=args.seed, num_classes=args.num_classes)
+    if args.data not in BUILTIN:
+        given = [f"--{name.replace('_', '-')}" for name in ("size", "n_train", "n_test")
+                 if getattr(args, name) is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only for the built-in data sets; "
+                             f"{args.data!r} is used as it is (its examples are split 3:1 into "
+                             "train and test)")
+    elif args.relabel:
+        raise ValueError("--relabel: only for user data (--data FILE.npz)")
+    lead = jax.process_index() == 0
+    if lead:
+        _check_out_dir(args.out)
+    dataset = load_data(args.data, n_train=args.n_train or N_TRAIN, n_test=args.n_test or N_TEST,
+                        size=args.size, seed=args.seed, num_classes=args.num_classes,
+                        relabel=args.relabel)
     factor = 2**args.depth
     if any(s % factor for s in dataset.spatial_shape):
         raise ValueError(f"--data: spatial shape {dataset.spatial_shape} is not divisible by "
                          f"2**depth = {factor}; crop or pad the images, or lower --depth")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                          features=args.features, depth=args.depth, seed=args.seed,
-                         eval_every=args.eval_every, augment=not args.no_augment)
+                         eval_every=args.eval_every, augment=not args.no_augment,
+                         seeds=args.seeds, replicas=args.replicas)
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     for spec in specs:  # every spec is checked before the first one trains
         check_loss(spec, ctx, dataset.spatial_shape)
-    print(describe_run(dataset, config), flush=True)
-    results = run_comparison(specs, dataset, config, progress=not args.no_progress)
-    paths = write_results(results, dataset, config, args.out, figure=not args.no_figure)
-    print()
-    print(markdown_table(results))
-    print(f"\nsaved: {', '.join(os.path.relpath(p) for p in paths.values())}")
-    print(f"total {time.perf_counter() - start:.1f} s")
+    devices = jax.devices()
+    if lead:
+        print(describe_run(dataset, config, devices), flush=True)
+    results = run_comparison(specs, dataset, config, progress=lead and not args.no_progress,
+                             devices=devices)
+    if lead:
+        paths = write_results(results, dataset, config, args.out, figure=not args.no_figure,
+                              devices=devices)
+        print()
+        print(markdown_table(results))
+        print(f"\nsaved: {', '.join(os.path.relpath(p) for p in paths.values())}")
+        print(f"total {time.perf_counter() - start:.1f} s")
     return 1 if any(r.error for r in results) else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jaxseg-losses`` and ``python -m jaxseg_losses``; returns the exit code."""
     parser = _build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     try:
         if args.command == "list":
             return _list(args)

@@ -21,23 +21,35 @@ def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
     for module in ("tqdm", "tqdm.auto"):  # --no-progress works without tqdm installed
         monkeypatch.setitem(sys.modules, module, None)
     out = tmp_path / "out"
-    code = main(["compare", "--data", "blobs", *TINY, "--out", str(out),
+    code = main(["compare", "--data", "blobs", *TINY, "--seeds", "2", "--out", str(out),
                  "--loss", "ce", "--loss", "0.5*dice + boundary@linear(0.01, 1.0)"])
     printed = capsys.readouterr().out
     assert code == 0
     assert "| `ce` |" in printed and "| `0.5*dice + boundary@linear(0.01, 1)` |" in printed
-    assert "Dice ↑" in printed and "HD95 ↓" in printed
-    assert sorted(os.listdir(out)) == ["figure.png", "results.csv", "results.json", "results.md"]
+    assert "Dice ↑" in printed and "HD95 ↓" in printed and "Dice 95 % CI" in printed
+    assert "2 seeds (0..1" in printed and "2 losses x 2 seed(s)" in printed
+    assert sorted(os.listdir(out)) == ["figure.png", "results.csv", "results.json", "results.md",
+                                       "results_per_seed.csv"]
     assert (out / "figure.png").stat().st_size > 10_000
     rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
     assert [r["loss"] for r in rows] == ["ce", "0.5*dice + boundary@linear(0.01, 1)"]
+    assert {r["rank"] for r in rows} == {"1", "2"} and rows[0]["seeds"] == "2"
+    seeds = list(csv.DictReader(open(out / "results_per_seed.csv", encoding="utf-8")))
+    assert [(r["loss"], r["seed"]) for r in seeds][:2] == [("ce", "0"), ("ce", "1")]
     payload = json.loads((out / "results.json").read_text())
     assert payload["config"]["steps"] == 3 and payload["dataset"]["name"] == "blobs"
-    for result in payload["results"]:
+    assert payload["config"]["seeds"] == 2
+    for row, result in zip(rows, payload["results"], strict=True):
         assert 0.0 <= result["dice"] <= 1.0 and 0.0 <= result["iou"] <= result["dice"] + 1e-6
         assert result["hd95"] >= 0 and result["assd"] >= 0
         assert result["ms_per_step"] > 0 and result["compile_s"] > 0
-        assert len(result["train_loss"]) == 3 and result["curve_steps"] == [0, 2, 3]
+        assert result["seeds"] == [0, 1] and len(result["per_seed"]["dice"]) == 2
+        assert result["dice"] == pytest.approx(np.mean(result["per_seed"]["dice"]))
+        assert float(row["dice_mean"]) == pytest.approx(result["dice"])
+        summary = result["summary"]["dice"]
+        assert summary["ci95_low"] <= summary["mean"] <= summary["ci95_high"]
+        assert np.shape(result["train_loss"]) == (2, 3) and result["curve_steps"] == [0, 2, 3]
+        assert np.shape(result["curve_dice"]) == (2, 3)
     combined = payload["results"][1]["final_terms"]
     assert set(combined) == {"dice", "dice/weight", "boundary", "boundary/weight"}
     assert combined["dice/weight"] == pytest.approx(0.5)
@@ -53,31 +65,66 @@ def test_compare_on_user_npz(tmp_path, capsys):
     images = np.stack([labels, rng.normal(size=labels.shape)], axis=-1).astype(np.float32)
     path = tmp_path / "mine.npz"
     np.savez(path, images=images, labels=labels)
-    code = main(["compare", "--data", str(path), *TINY, "--out", str(tmp_path / "o"),
+    code = main(["compare", "--data", str(path), *TINY[6:], "--seeds", "1",
+                 "--out", str(tmp_path / "o"),
                  "--no-figure", "--loss", "nonadjacency + ce"])
     printed = capsys.readouterr().out
     assert code == 0 and "mine.npz" in printed and "| `nonadjacency + ce` |" in printed
     assert not (tmp_path / "o" / "figure.png").exists()
 
 
+def _npz(path, labels, n=4):
+    labels = np.broadcast_to(np.asarray(labels), (n, *np.shape(labels)))
+    np.savez(path, images=np.zeros(labels.shape, np.float32), labels=labels)
+    return str(path)
+
+
+def test_sparse_labels_need_relabel(tmp_path, capsys):
+    mask = np.zeros((16, 16), np.int64)
+    mask[4:10, 4:10] = 255
+    path = _npz(tmp_path / "mask.npz", mask)
+    assert main(["compare", "--data", path, "--loss", "dice", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "{0, 255}" in err and "256 classes" in err and "--relabel" in err
+    out = tmp_path / "o"
+    code = main(["compare", "--data", path, "--relabel", *TINY[6:], "--seeds", "1", "--loss",
+                 "dice", "--no-figure", "--out", str(out)])
+    assert code == 0 and "2 classes" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv,message", [
+    (["compare", "--loss", "-1*dice"], "a weight must be > 0; got -1"),
+    (["compare", "--loss", "0*dice + ce"], "a weight must be > 0; got 0"),
+    (["compare", "--loss", "dice - ce"], "terms are added"),
+    (["compare", "--loss", "focal(gamma=abc)"], "gamma: expected a number; got 'abc'"),
+    (["compare", "--data", "{tmp}/empty.npz"], "empty.npz: holds no examples"),
+    (["compare", "--data", "{tmp}/text.npz"], "text.npz: cannot be read"),
+    (["compare", "--data", "{tmp}/mask.npz", "--size", "32", "--n-train", "4"],
+     "--size, --n-train: only for the built-in data sets"),
+    (["compare", "--relabel"], "--relabel: only for user data"),
+    (["compare", "--out", "{tmp}/text.npz"], "is a file, not a folder"),
     (["compare", "--loss", "dice +"], "expected a loss name"),
     (["compare", "--loss", "focal(gamma=-1)"], "gamma: expected a value >= 0"),
     (["compare", "--loss", "dice(gama=1)"], r"unknown option\(s\) \['gama'\]"),
     (["compare", "--data", "missing.npz"], "missing.npz: no such file"),
     (["compare", "--data", "blobs", "--size", "18"], "not divisible by 2\\*\\*depth = 4"),
 ])
-def test_compare_errors(argv, message, capsys):
-    assert main(argv) == 2
+def test_compare_errors(argv, message, capsys, tmp_path):
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros((0, 8, 8), int))
+    (tmp_path / "text.npz").write_text("not an archive")
+    _npz(tmp_path / "mask.npz", np.eye(8, dtype=int))
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxseg-losses: error:")
     assert __import__("re").search(message, err), err
 
 
 def test_bad_arguments_exit_through_argparse(capsys):
-    with pytest.raises(SystemExit) as info:
-        main(["compare", "--steps", "0"])
-    assert info.value.code == 2
+    for argv in (["--steps", "0"], ["--lr", "0"], ["--lr", "-1e-3"], ["--lr", "abc"],
+                 ["--seeds", "0"], ["--replicas", "pmap"]):
+        with pytest.raises(SystemExit) as info:
+            main(["compare", *argv])
+        assert info.value.code == 2
     with pytest.raises(SystemExit):
         main([])
 

@@ -266,15 +266,16 @@ class DataError(ValueError):
 
 def load_npz(
     path: str | os.PathLike, *, test_fraction: float = 0.25, seed: int = 0,
-    num_classes: int | None = None,
+    num_classes: int | None = None, relabel: bool = False,
 ) -> Dataset:
     """Loads user data from a ``.npz`` file with ``images`` and ``labels``.
 
     ``images``: ``(N, *spatial)`` or ``(N, *spatial, channels)``, any real dtype, finite.
-    ``labels``: ``(N, *spatial)`` integer class indices >= 0 (floats holding whole numbers and
-    booleans are accepted). 2 or 3 spatial axes. An optional ``spacing`` array gives the voxel
-    spacing per spatial axis. The examples are shuffled with ``seed`` and split into train and
-    test (``test_fraction``, at least one of each); images are standardised with train statistics.
+    ``labels``: ``(N, *spatial)`` integer class indices ``0..K-1`` (floats holding whole numbers
+    and booleans are accepted; other values: see ``relabel`` of :func:`dataset_from_arrays`).
+    2 or 3 spatial axes. An optional ``spacing`` array gives the voxel spacing per spatial axis.
+    The examples are shuffled with ``seed`` and split into train and test (``test_fraction``,
+    at least one of each); images are standardised with train statistics.
 
     Raises:
       DataError (a ``ValueError``) naming the problem: missing file or key, not an npz, shapes
@@ -302,14 +303,20 @@ def load_npz(
         except ValueError as exc:  # object arrays need pickle
             raise DataError(f"{path}: an array could not be loaded ({exc})") from exc
     return dataset_from_arrays(images, labels, name=os.path.basename(path), spacing=spacing,
-                               test_fraction=test_fraction, seed=seed, num_classes=num_classes)
+                               test_fraction=test_fraction, seed=seed, num_classes=num_classes,
+                               relabel=relabel)
 
 
 def dataset_from_arrays(
     images, labels, *, name: str = "arrays", spacing=None, test_fraction: float = 0.25,
-    seed: int = 0, num_classes: int | None = None,
+    seed: int = 0, num_classes: int | None = None, relabel: bool = False,
 ) -> Dataset:
-    """Validates user arrays (see :func:`load_npz`) and splits them into a :class:`Dataset`."""
+    """Validates user arrays (see :func:`load_npz`) and splits them into a :class:`Dataset`.
+
+    Label values must be ``0..K-1``: sparse values (a 0/255 mask, labels such as 1000) are an
+    error unless ``num_classes`` says how many classes there are or ``relabel=True`` maps the
+    sorted distinct values to ``0..K-1``.
+    """
     images, labels = np.asarray(images), np.asarray(labels)
     if labels.ndim not in (3, 4):
         raise DataError(f"{name}: 'labels' must be (N, *spatial) with 2 or 3 spatial axes; got "
@@ -336,12 +343,28 @@ def dataset_from_arrays(
                             "take argmax over the class axis first)")
     elif labels.dtype.kind not in "biu":
         raise DataError(f"{name}: 'labels' must be integer class indices; got dtype {labels.dtype}")
+    if labels.shape[0] == 0 or labels.size == 0:
+        raise DataError(f"{name}: holds no examples ('labels' has shape {labels.shape})")
     labels = labels.astype(np.int64)
-    if labels.size and labels.min() < 0:
+    if relabel:
+        values, labels = np.unique(labels, return_inverse=True)
+        labels = labels.reshape(images.shape[:-1])
+        if num_classes is None:
+            num_classes = max(2, len(values))
+    if labels.min() < 0:
         raise DataError(f"{name}: 'labels' contains negative values ({labels.min()}); class "
-                        "indices start at 0")
+                        "indices start at 0 (--relabel maps the sorted values to 0..K-1)")
     found = int(labels.max()) + 1
     if num_classes is None:
+        values = np.unique(labels)
+        if len(values) < found:
+            shown = ", ".join(str(v) for v in values[:8]) + (", ..." if len(values) > 8 else "")
+            raise DataError(
+                f"{name}: 'labels' holds the values {{{shown}}}, {len(values)} distinct values "
+                f"but the largest is {found - 1}, which would make {found} classes; map them "
+                f"to 0..{len(values) - 1} (--relabel does it: the sorted values become "
+                f"0..{len(values) - 1}), or give --num-classes {found} if the missing classes "
+                "are real")
         num_classes = found
     elif found > num_classes:
         raise DataError(f"{name}: 'labels' has class {found - 1} but num_classes={num_classes}")
@@ -373,12 +396,12 @@ def dataset_from_arrays(
 
 def load_data(
     data: str, *, n_train: int = 48, n_test: int = 16, size: int | None = None, seed: int = 0,
-    num_classes: int | None = None,
+    num_classes: int | None = None, relabel: bool = False,
 ) -> Dataset:
     """A built-in name or a path to an ``.npz`` file (anything ending in ``.npz`` or existing)."""
     if data in BUILTIN:
         return make_dataset(data, n_train=n_train, n_test=n_test, size=size, seed=seed)
     if data.endswith(".npz") or os.path.exists(data):
-        return load_npz(data, seed=seed, num_classes=num_classes)
+        return load_npz(data, seed=seed, num_classes=num_classes, relabel=relabel)
     raise DataError(f"--data: {data!r} is neither a built-in dataset {tuple(BUILTIN)} nor an "
                     "existing .npz file")

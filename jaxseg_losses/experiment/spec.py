@@ -29,6 +29,7 @@ The names come from :mod:`jaxseg_losses.experiment.registry`, and
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -112,7 +113,9 @@ def _tokenise(text: str) -> list[tuple[str, str, int]]:
             pos += 1
         match = _TOKEN.match(text, pos)
         if match is None or match.end() == pos:
-            raise SpecError(_point(text, pos, f"unexpected character {text[pos]!r}"))
+            hint = (" (terms are added: 'dice + 0.5*ce'; weights are positive)"
+                    if text[pos] == "-" else "")
+            raise SpecError(_point(text, pos, f"unexpected character {text[pos]!r}{hint}"))
         kind = match.lastgroup
         start = match.start(kind)
         tokens.append((kind, match.group(kind), start))
@@ -161,8 +164,14 @@ class _Parser:
     def term(self) -> TermSpec:
         weight = 1.0
         if self.peek(kind="number"):
+            weight_pos = self.tokens[self.i][2]
             weight = float(self.take(kind="number"))
             self.take("*", what="'*' after the weight")
+            if not (math.isfinite(weight) and weight > 0):
+                raise SpecError(_point(self.text, weight_pos, f"a weight must be > 0; got "
+                                       f"{_num(weight)} (a negative weight would maximise that "
+                                       "loss; for less influence write a smaller positive "
+                                       "weight, as in '0.1*dice + ce')"))
         name_pos = self.tokens[self.i][2] if self.i < len(self.tokens) else len(self.text)
         name = self.take(kind="name", what="a loss name")
         canonical = self.names.get(name.lower())

@@ -33,17 +33,32 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxseg_losses.experiment.build import BuildContext, build_loss, check_loss
 from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.model import UNet
 from jaxseg_losses.experiment.registry import parse
 from jaxseg_losses.experiment.spec import LossSpec
+from jaxseg_losses.experiment.stats import Summary, summarize
+
+REPLICA_MODES = ("auto", "vmap", "loop")
+METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters shared by every loss of a comparison."""
+    """Hyper-parameters shared by every loss of a comparison.
+
+    ``seeds`` replicas per loss use the seeds ``seed, seed + 1, ..., seed + seeds - 1`` for the
+    initialisation and the batch order (the data set is the same for all). ``replicas`` says
+    how the replicas share the compiled step: ``"vmap"`` batches them into one program
+    (``jax.vmap`` over the replica axis of the NNX state, sharded over the devices), ``"loop"``
+    calls one compiled single-replica step per replica (XLA:CPU runs a vmapped convolution with
+    per-replica weights as a grouped convolution, about 9x slower than the replicas one after
+    the other); ``"auto"``: ``"loop"`` on a single CPU device, ``"vmap"`` otherwise.
+    """
 
     steps: int = 300
     batch_size: int = 8
@@ -53,31 +68,67 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 25
     augment: bool = True
+    seeds: int = 1
+    replicas: str = "auto"
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "features", "depth", "eval_every", "seeds"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected an integer >= 1; got {getattr(self, name)}")
+        if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
+            raise ValueError(f"learning rate: expected a finite value > 0; got "
+                             f"{self.learning_rate}")
+        if self.replicas not in REPLICA_MODES:
+            raise ValueError(f"replicas: expected one of {REPLICA_MODES}; got {self.replicas!r}")
+
+    @property
+    def seed_list(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
 
 
 @dataclasses.dataclass
 class RunResult:
-    """Outcome of one loss spec."""
+    """Outcome of one loss spec over its seeds.
+
+    ``per_seed[key]`` holds one value per seed for every key of :data:`METRIC_KEYS`: Dice,
+    IoU, HD95 and ASSD averaged over test images and foreground classes, ``missed`` (image,
+    class) pairs with an infinite distance, and ``collapsed`` (1 when the run predicted no
+    foreground pixel in any test image, else 0). A seed whose loss became non-finite has NaN
+    metrics. ``train_loss[r]`` and ``curve_dice[r]`` are replica ``r``'s curves;
+    ``predictions`` are the first seed's test predictions (for the figure).
+    """
 
     label: str
-    dice: float = math.nan
-    iou: float = math.nan
-    hd95: float = math.nan
-    assd: float = math.nan
-    missed: int = 0
+    seeds: list[int] = dataclasses.field(default_factory=list)
+    per_seed: dict[str, list[float]] = dataclasses.field(default_factory=dict)
     ms_per_step: float = math.nan
     compile_s: float = math.nan
-    train_loss: list[float] = dataclasses.field(default_factory=list)
+    train_loss: list[list[float]] = dataclasses.field(default_factory=list)
     curve_steps: list[int] = dataclasses.field(default_factory=list)
-    curve_dice: list[float] = dataclasses.field(default_factory=list)
+    curve_dice: list[list[float]] = dataclasses.field(default_factory=list)
     final_terms: dict[str, float] = dataclasses.field(default_factory=dict)
     predictions: np.ndarray | None = None
     error: str | None = None
 
+    def summary(self, key: str) -> Summary:
+        """Mean, spread and 95 % interval over the seeds of one metric."""
+        return summarize(self.per_seed.get(key, []))
+
+    @property
+    def dice(self) -> float:
+        return self.summary("dice").mean
+
+    @property
+    def hd95(self) -> float:
+        return self.summary("hd95").mean
+
     def metrics(self) -> dict[str, Any]:
-        return {"loss": self.label, "dice": self.dice, "iou": self.iou, "hd95": self.hd95,
-                "assd": self.assd, "missed": self.missed, "ms_per_step": self.ms_per_step,
-                "compile_s": self.compile_s, "error": self.error}
+        """The means over seeds (``collapsed``: the number of collapsed runs)."""
+        means = {key: self.summary(key).mean for key in METRIC_KEYS}
+        means["collapsed"] = int(np.nansum(self.per_seed.get("collapsed", [])))
+        return {"loss": self.label, **means, "seeds": len(self.seeds),
+                "ms_per_step": self.ms_per_step, "compile_s": self.compile_s,
+                "error": self.error}
 
 
 # --------------------------------------------------------------------------- metrics
@@ -121,30 +172,53 @@ def _dice_only(num_classes: int) -> Callable:
                                                    include_background=False))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def _predict(graphdef, params, images: jax.Array) -> jax.Array:
-    """Argmax label map; ``graphdef`` is static, so every loss shares one compilation."""
-    return jnp.argmax(nnx.merge(graphdef, params)(images), axis=-1).astype(jnp.int32)
-
-
-def _model_predict(graphdef, state, images: jax.Array) -> jax.Array:
+def _predict_one(graphdef, state, images: jax.Array) -> jax.Array:
+    """Argmax label map of one replica's model."""
     model, _ = nnx.merge(graphdef, state)
-    return _predict(*nnx.split(model), images)
+    return jnp.argmax(model(images), axis=-1).astype(jnp.int32)
+
+
+# ``graphdef`` is static: every loss (same model, same optimiser) shares one compilation.
+_predict = jax.jit(_predict_one, static_argnums=0)
+
+
+@functools.lru_cache(maxsize=8)
+def _vmapped_predict(graphdef, mesh: Mesh, split_replicas: bool) -> Callable:
+    predict = jax.vmap(functools.partial(_predict_one, graphdef), in_axes=(0, None))
+    if split_replicas:
+        predict = _per_device(predict, mesh, (P("devices"), P()))
+    return jax.jit(predict, out_shardings=NamedSharding(mesh, P()))
+
+
+def _per_device(fn: Callable, mesh: Mesh, in_specs: tuple) -> Callable:
+    """``fn`` (vmapped over replicas) run by each device on its own replicas (``shard_map``).
+
+    Explicit rather than left to GSPMD: XLA's SPMD partitioner splits the grouped convolution
+    that ``vmap`` makes of per-replica convolution weights into an invalid one (feature groups
+    not divisible), found with 8 replicas on 8 devices.
+    """
+    return jax.shard_map(fn, mesh=mesh, in_specs=in_specs, out_specs=P("devices"))
 
 
 # --------------------------------------------------------------------------- training
 
 
-def _batch_plan(n_train: int, ndim: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Batch indices ``(steps, batch)`` and flips ``(steps, ndim)``, the same for every loss."""
-    rng = np.random.default_rng(config.seed + 1)
-    replace = config.batch_size > n_train
-    indices = np.stack([rng.choice(n_train, config.batch_size, replace=replace)
-                        for _ in range(config.steps)]).astype(np.int32)
-    flips = rng.integers(0, 2, size=(config.steps, ndim)).astype(bool)
-    if not config.augment:
-        flips[:] = False
-    return indices, flips
+def _batch_plans(n_train: int, ndim: int, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Batch indices ``(seeds, steps, batch)`` and flips ``(seeds, steps, ndim)``.
+
+    Seed ``s`` draws its plan from ``s + 1`` whatever the loss and the number of seeds, so
+    every loss sees the same batches for the same seed (paired comparisons) and replica ``r``
+    of a multi-seed run equals a one-seed run with seed ``seed + r``.
+    """
+    indices, flips = [], []
+    for seed in config.seed_list:
+        rng = np.random.default_rng(seed + 1)
+        replace = config.batch_size > n_train
+        indices.append(np.stack([rng.choice(n_train, config.batch_size, replace=replace)
+                                 for _ in range(config.steps)]))
+        flip = rng.integers(0, 2, size=(config.steps, ndim)).astype(bool)
+        flips.append(flip if config.augment else np.zeros_like(flip))
+    return np.stack(indices).astype(np.int32), np.stack(flips)
 
 
 def _flip(x: jax.Array, flips: jax.Array, ndim: int) -> jax.Array:
@@ -153,21 +227,125 @@ def _flip(x: jax.Array, flips: jax.Array, ndim: int) -> jax.Array:
     return x
 
 
-@functools.partial(nnx.jit, static_argnums=tuple(range(7)))
+@functools.partial(nnx.jit, static_argnums=(0, 1, 2, 3, 4, 6))
 def _create(channels, num_classes, ndim, features, depth, seed, learning_rate):
-    """Model and optimiser, initialised in one compiled call, cached across losses.
+    """Model and optimiser, initialised in one compiled call, shared by every loss and seed.
 
     The key is an ``rbg`` key: XLA:CPU takes about 13 s of CPU to compile the threefry
-    initialisers of this small U-Net and about 2 s with ``rbg`` (measured on a 2-core CPU).
+    initialisers of this small U-Net and about 2 s with ``rbg`` (measured on a 2-core CPU). The
+    seed is traced, so all seeds share the compilation; the replicas are initialised one by one
+    (not under ``vmap``, which does not promise the same ``rbg`` bits).
     """
     model = UNet(channels, num_classes, ndim=ndim, features=features, depth=depth,
                  rngs=nnx.Rngs(jax.random.key(seed, impl="rbg")))
     return model, nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
 
 
-def _make_model(dataset: Dataset, config: TrainConfig) -> tuple[UNet, nnx.Optimizer]:
-    return _create(dataset.channels, dataset.num_classes, dataset.ndim, config.features,
-                   config.depth, config.seed, config.learning_rate)
+def _initial_states(dataset: Dataset, config: TrainConfig) -> tuple[Any, list[Any]]:
+    """The graph definition and one initial (model, optimiser) state per seed."""
+    states, graphdef = [], None
+    for seed in config.seed_list:
+        model, optimizer = _create(dataset.channels, dataset.num_classes, dataset.ndim,
+                                   config.features, config.depth, jnp.uint32(seed),
+                                   config.learning_rate)
+        graphdef, state = nnx.split((model, optimizer))
+        states.append(state)
+    return graphdef, states
+
+
+def _put(x: Any, sharding: NamedSharding) -> jax.Array:
+    """Places a host array on a mesh; every process holds the whole array (multi-host safe)."""
+    x = np.asarray(x)
+    return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+
+def replica_mode(config: TrainConfig, devices: Sequence[jax.Device]) -> str:
+    """``config.replicas`` with ``"auto"`` resolved (see :class:`TrainConfig`)."""
+    if config.replicas != "auto":
+        return config.replicas
+    return "loop" if len(devices) == 1 and devices[0].platform == "cpu" else "vmap"
+
+
+def device_layout(config: TrainConfig, devices: Sequence[jax.Device]) -> str:
+    """What is split over the devices: ``"replicas"``, ``"batch"`` or ``"none"``.
+
+    The replica axis when the number of seeds is a multiple of the number of devices, else the
+    batch when the batch size is; with one device, or neither, nothing is split.
+    """
+    n = len(devices)
+    if n == 1 or replica_mode(config, devices) == "loop":
+        return "none"
+    if config.seeds % n == 0:
+        return "replicas"
+    return "batch" if config.batch_size % n == 0 else "none"
+
+
+class _Replicas:
+    """The replicas' states and the compiled step that advances all of them by one batch.
+
+    ``vmap``: one stacked state ``(seeds, ...)`` on a mesh of ``devices``, split as
+    :func:`device_layout` says (GSPMD inserts the collectives: a loss that pools its statistics
+    over the batch sees the whole batch); ``loop``: one state per seed on ``devices[0]``.
+    """
+
+    def __init__(self, train_step: Callable, graphdef, states: list, data: dict[str, Any],
+                 plan: tuple[np.ndarray, np.ndarray], config: TrainConfig,
+                 devices: Sequence[jax.Device]):
+        self.graphdef = graphdef
+        self.mode = replica_mode(config, devices)
+        start = time.perf_counter()
+        if self.mode == "loop":
+            device = devices[0]
+            put = functools.partial(jax.device_put, device=device)
+            self.data = {k: put(v) for k, v in data.items()}
+            self.states = [put(s) for s in states]
+            self.plans = [(put(i), put(f)) for i, f in zip(*plan, strict=True)]
+            self.step_fn = jax.jit(train_step, donate_argnums=0).lower(
+                self.states[0], self.data["images"], self.data["labels"], *self.plans[0],
+                0).compile()
+        else:
+            mesh = Mesh(np.asarray(devices), ("devices",))
+            layout = device_layout(config, devices)
+            self.replicated = NamedSharding(mesh, P())
+            split = NamedSharding(mesh, P("devices"))
+            state_sharding = split if layout == "replicas" else self.replicated
+            index_sharding = {"replicas": split, "batch": NamedSharding(mesh, P(None, None,
+                              "devices"))}.get(layout, self.replicated)
+            stacked = jax.tree.map(lambda *x: np.stack(x), *jax.device_get(states))
+            self.state = jax.tree.map(lambda x: _put(x, state_sharding), stacked)
+            self.data = {k: _put(v, self.replicated) for k, v in data.items()}
+            self.plan = (_put(plan[0], index_sharding), _put(plan[1], state_sharding))
+            batched = jax.vmap(train_step, in_axes=(0, None, None, 0, 0, None))
+            self.split_replicas = layout == "replicas"
+            if self.split_replicas:
+                batched = _per_device(batched, mesh, (P("devices"), P(), P(), P("devices"),
+                                                      P("devices"), P()))
+            self.mesh = mesh
+            self.step_fn = jax.jit(batched, donate_argnums=0, out_shardings=(
+                state_sharding, self.replicated, self.replicated)).lower(
+                self.state, self.data["images"], self.data["labels"], *self.plan, 0).compile()
+        self.compile_s = time.perf_counter() - start
+
+    def step(self, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One train step of every replica; returns the losses ``(seeds,)`` and terms."""
+        images, labels = self.data["images"], self.data["labels"]
+        if self.mode == "loop":
+            outputs = [self.step_fn(state, images, labels, *plan, i)
+                       for state, plan in zip(self.states, self.plans, strict=True)]
+            self.states = [out[0] for out in outputs]
+            losses = np.array([float(out[1]) for out in outputs])  # synchronises
+            aux = {k: np.array([float(out[2][k]) for out in outputs]) for k in outputs[0][2]}
+            return losses, aux
+        self.state, losses, aux = self.step_fn(self.state, images, labels, *self.plan, i)
+        return np.asarray(losses), {k: np.asarray(v) for k, v in aux.items()}
+
+    def predict(self, images: jax.Array) -> np.ndarray:
+        """Argmax label maps ``(seeds, N, *spatial)``."""
+        if self.mode == "loop":
+            return np.stack([np.asarray(_predict(self.graphdef, state, images))
+                             for state in self.states])
+        predict = _vmapped_predict(self.graphdef, self.mesh, self.split_replicas)
+        return np.asarray(predict(self.state, images))
 
 
 class _NoProgress:
@@ -202,23 +380,27 @@ def train_one(
     plan: tuple[np.ndarray, np.ndarray] | None = None,
     progress: bool = True,
     position: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
 ) -> RunResult:
-    """Trains and evaluates one loss spec."""
+    """Trains and evaluates one loss spec, ``config.seeds`` replicas at once.
+
+    ``devices``: where to run (default: all devices, ``jax.devices()``).
+    """
     if isinstance(spec, str):
         spec = parse(spec)
+    devices = list(devices or jax.devices())
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     loss_fn = build_loss(spec, ctx)
-    result = RunResult(spec.label)
-    ndim = dataset.ndim
-    indices, flips = plan if plan is not None else _batch_plan(len(dataset.train_labels), ndim,
-                                                               config)
-    model, optimizer = _make_model(dataset, config)
-    graphdef, state = nnx.split((model, optimizer))
+    result = RunResult(spec.label, seeds=config.seed_list)
+    ndim, seeds = dataset.ndim, config.seeds
+    if plan is None:
+        plan = _batch_plans(len(dataset.train_labels), ndim, config)
+    graphdef, states = _initial_states(dataset, config)
 
-    def train_step(state, images, labels, index, flip):
+    def train_step(state, images, labels, indices, flips, i):
         model, optimizer = nnx.merge(graphdef, state)
-        x = _flip(images[index], flip, ndim)
-        y = _flip(labels[index], flip, ndim)
+        x = _flip(images[indices[i]], flips[i], ndim)
+        y = _flip(labels[indices[i]], flips[i], ndim)
         step = optimizer.step[...]
 
         def objective(model):
@@ -229,51 +411,62 @@ def train_one(
         optimizer.update(model, grads)
         return nnx.state((model, optimizer)), loss, aux
 
-    train_images = jnp.asarray(dataset.train_images)
-    train_labels = jnp.asarray(dataset.train_labels)
+    data = {"images": dataset.train_images, "labels": dataset.train_labels}
+    replicas = _Replicas(train_step, graphdef, states, data, plan, config, devices)
+    result.compile_s = replicas.compile_s
     test_images = jnp.asarray(dataset.test_images)
-    test_labels = jnp.asarray(dataset.test_labels)
-    start = time.perf_counter()
-    step_fn = jax.jit(train_step, donate_argnums=0).lower(
-        state, train_images, train_labels, indices[0], flips[0]).compile()
-    result.compile_s = time.perf_counter() - start
+    test_labels = jnp.asarray(np.tile(dataset.test_labels, (seeds,) + (1,) * ndim))
     dice_fn = _dice_only(dataset.num_classes)
 
-    def validation_dice(state) -> float:
-        return float(jnp.mean(dice_fn(_model_predict(graphdef, state, test_images), test_labels)))
+    def predict() -> np.ndarray:
+        return replicas.predict(test_images)
 
-    times = []
+    def validation_dice(predictions: np.ndarray) -> np.ndarray:
+        scores = dice_fn(predictions.reshape(test_labels.shape), test_labels)
+        return np.asarray(scores).reshape(seeds, -1).mean(axis=1)
+
+    times, curves, losses = [], [validation_dice(predict())], []
+    result.curve_steps.append(0)
+    diverged: dict[int, int] = {}
+    aux: dict[str, np.ndarray] = {}
     bar = _progress_bar(progress, total=config.steps, desc=f"{spec.label[:38]:38s}",
                         position=position)
-    result.curve_steps.append(0)
-    result.curve_dice.append(validation_dice(state))
-    aux: dict[str, jax.Array] = {}
     with bar:
         for i in range(config.steps):
             t0 = time.perf_counter()
-            state, loss, aux = step_fn(state, train_images, train_labels, indices[i], flips[i])
-            loss = float(loss)  # synchronises
+            loss, aux = replicas.step(i)
             times.append(time.perf_counter() - t0)
-            result.train_loss.append(loss)
-            if not math.isfinite(loss):
-                result.error = f"non-finite loss at step {i}"
-                bar.set_postfix_str(result.error)
+            losses.append(loss)
+            for r in np.flatnonzero(~np.isfinite(loss)):
+                diverged.setdefault(int(r), i)
+            if len(diverged) == seeds:
+                bar.set_postfix_str("non-finite loss")
                 break
             if (i + 1) % config.eval_every == 0 or i + 1 == config.steps:
                 result.curve_steps.append(i + 1)
-                result.curve_dice.append(validation_dice(state))
-                bar.set_postfix(loss=f"{loss:.4f}", dice=f"{result.curve_dice[-1]:.3f}")
+                curves.append(validation_dice(predict()))
+                bar.set_postfix(loss=f"{np.nanmean(loss):.4f}", dice=f"{curves[-1].mean():.3f}")
             bar.update(1)
     result.ms_per_step = 1e3 * float(np.median(times[1:] if len(times) > 1 else times))
-    result.final_terms = {k: float(v) for k, v in aux.items()}
-    predictions = _model_predict(graphdef, state, test_images)
-    result.predictions = np.asarray(predictions, np.int8)
+    result.train_loss = np.stack(losses, axis=1).tolist()
+    result.curve_dice = np.stack(curves, axis=1).tolist()
+    result.final_terms = {k: float(np.nanmean(v)) for k, v in aux.items()}
+    if diverged:
+        result.error = "; ".join(f"seed {result.seeds[r]}: non-finite loss at step {i}"
+                                 for r, i in sorted(diverged.items()))
+    predictions = predict()
+    result.predictions = predictions[0].astype(np.int8)
     evaluate = _evaluator(dataset.num_classes, tuple(float(s) for s in dataset.spacing),
                           dataset.spatial_shape)
-    scores = {k: np.asarray(v) for k, v in evaluate(predictions, test_labels).items()}
-    result.dice, result.iou = float(scores["dice"].mean()), float(scores["iou"].mean())
-    result.hd95, result.assd = float(scores["hd95"].mean()), float(scores["assd"].mean())
-    result.missed = int(scores["missed"].sum())
+    scores = evaluate(jnp.asarray(predictions.reshape(test_labels.shape)), test_labels)
+    per_seed = {k: np.asarray(v, np.float64).reshape(seeds, -1) for k, v in scores.items()}
+    values = {k: per_seed[k].mean(axis=1) for k in ("dice", "iou", "hd95", "assd")}
+    values["missed"] = per_seed["missed"].sum(axis=1)
+    values["collapsed"] = (predictions.reshape(seeds, -1) == 0).all(axis=1).astype(float)
+    for r in diverged:
+        for v in values.values():
+            v[r] = math.nan
+    result.per_seed = {k: v.tolist() for k, v in values.items()}
     return result
 
 
@@ -283,8 +476,9 @@ def run_comparison(
     config: TrainConfig,
     *,
     progress: bool = True,
+    devices: Sequence[jax.Device] | None = None,
 ) -> list[RunResult]:
-    """Trains every spec (same model init, same batches) and returns one result per spec.
+    """Trains every spec (same initialisations, same batches per seed); one result per spec.
 
     All specs are parsed and built before any training, so a bad spec fails at once.
     """
@@ -292,5 +486,6 @@ def run_comparison(
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     for spec in specs:
         check_loss(spec, ctx, dataset.spatial_shape)
-    plan = _batch_plan(len(dataset.train_labels), dataset.ndim, config)
-    return [train_one(spec, dataset, config, plan=plan, progress=progress) for spec in specs]
+    plan = _batch_plans(len(dataset.train_labels), dataset.ndim, config)
+    return [train_one(spec, dataset, config, plan=plan, progress=progress, devices=devices)
+            for spec in specs]
