@@ -17,10 +17,20 @@ Empty masks (documented, never NaN):
 Surfaces follow MONAI's ``get_mask_edges`` (no ``spacing``-dependent sub-voxel edges): a pixel
 is on the surface when it belongs to the mask and one of its face neighbours (4-connectivity in
 2D, 6 in 3D) does not, the outside of the image counting as background.
+
+Distance metrics (``distance_metric``, the surface metrics, as MONAI's option of that name):
+``"euclidean"`` (default, :func:`~jaxseg_losses.distance.distance_transform_edt`),
+``"chessboard"`` (:math:`\max_k s_k |\Delta_k|`) and ``"taxicab"`` (:math:`\sum_k s_k
+|\Delta_k|`), both from :func:`~jaxseg_losses.distance.distance_transform_cdt`, for index
+offsets :math:`\Delta` and the spacing :math:`s` = ``sampling``. With unit ``sampling`` they equal
+MONAI's (SciPy's ``distance_transform_cdt``). MONAI ignores ``spacing`` for these two and counts
+voxel steps; here ``sampling`` weights each step, so distances and ``surface_dice``'s
+``tolerance`` stay in one unit for every metric: pass ``sampling=None`` for MONAI's numbers.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
@@ -28,7 +38,7 @@ import jax.numpy as jnp
 
 from jaxseg_losses._inputs import check_choice, check_class_vector, shape_str, value_check
 from jaxseg_losses._numerics import keep_classes, safe_divide
-from jaxseg_losses.distance import distance_transform_edt, per_channel
+from jaxseg_losses.distance import distance_transform_cdt, distance_transform_edt, per_channel
 
 
 def _as_masks(
@@ -256,12 +266,20 @@ def surface_mask(masks: jax.Array) -> jax.Array:
     return masks & ~eroded
 
 
-def _surface_distances(pred, true, sampling, include_background):
+DISTANCE_METRICS = ("euclidean", "chessboard", "taxicab")
+
+
+def _surface_distances(pred, true, sampling, include_background, distance_metric):
+    check_choice("distance_metric", distance_metric, DISTANCE_METRICS)
+    if distance_metric == "euclidean":
+        transform = distance_transform_edt
+    else:
+        transform = functools.partial(distance_transform_cdt, metric=distance_metric)
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     pred_surface, true_surface = surface_mask(pred), surface_mask(true)
     # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
-    forward = per_channel(distance_transform_edt, ~true_surface, sampling=sampling)
-    backward = per_channel(distance_transform_edt, ~pred_surface, sampling=sampling)
+    forward = per_channel(transform, ~true_surface, sampling=sampling)
+    backward = per_channel(transform, ~pred_surface, sampling=sampling)
     return forward, backward, pred_surface, true_surface
 
 
@@ -301,6 +319,7 @@ def hausdorff_distance(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     directed: bool = False,
+    distance_metric: str = "euclidean",
 ) -> jax.Array:
     r"""Hausdorff distance between the surfaces of prediction and truth, per example and class.
 
@@ -317,6 +336,9 @@ def hausdorff_distance(
       percentile: ``None`` (default) for the maximum, or a value in [0, 100].
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       directed: only the prediction-to-truth direction. Default ``False``.
+      distance_metric: ``"euclidean"`` (default), ``"chessboard"`` or ``"taxicab"``, as MONAI's
+        option of that name (see the module docstring: with ``sampling``, the chessboard and
+        taxicab distances are in its units, where MONAI counts voxel steps).
 
     Returns:
       ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
@@ -333,7 +355,7 @@ def hausdorff_distance(
         raise ValueError(f"percentile: expected a value in [0, 100] or None; got {percentile}")
     pred, true, bad = _as_masks(predictions, labels, num_classes)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
 
     def reduce(distances, members):
@@ -358,6 +380,7 @@ def average_surface_distance(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     symmetric: bool = True,
+    distance_metric: str = "euclidean",
 ) -> jax.Array:
     r"""Average surface distance per example and class.
 
@@ -370,6 +393,7 @@ def average_surface_distance(
       predictions, labels, num_classes, include_background: as :func:`dice_score`.
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       symmetric: average both directions. Default ``True``.
+      distance_metric: as :func:`hausdorff_distance`.
 
     Returns:
       ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
@@ -383,7 +407,7 @@ def average_surface_distance(
     """
     pred, true, bad = _as_masks(predictions, labels, num_classes)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
     axes = tuple(range(1, pred_surface.ndim - 1))
     total = jnp.sum(jnp.where(pred_surface, forward, 0.0), axis=axes)
@@ -405,6 +429,7 @@ def surface_dice(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    distance_metric: str = "euclidean",
 ) -> jax.Array:
     r"""Surface Dice (normalised surface distance, NSD) at a tolerance, per example and class.
 
@@ -413,9 +438,9 @@ def surface_dice(
     radiotherapy*, JMIR 2021):
 
     .. math::
-        NSD_	au = rac{|\{s \in \partial P: d(s, \partial G) \le 	au\}|
-                         + |\{s \in \partial G: d(s, \partial P) \le 	au\}|}
-                        {|\partial P| + |\partial G|}
+        NSD_\tau = \frac{|\{s \in \partial P: d(s, \partial G) \le \tau\}|
+                        + |\{s \in \partial G: d(s, \partial P) \le \tau\}|}
+                       {|\partial P| + |\partial G|}
 
     Surfaces and distances as :func:`hausdorff_distance` (MONAI's ``get_mask_edges``, the exact
     EDT with ``sampling``), so it equals MONAI's ``compute_surface_dice`` with
@@ -425,10 +450,11 @@ def surface_dice(
 
     Args:
       predictions, labels, num_classes, include_background: as :func:`dice_score`.
-      tolerance: :math:`	au \ge 0` in the units of ``sampling``, one number or one per kept
+      tolerance: :math:`\tau \ge 0` in the units of ``sampling``, one number or one per kept
         class (``(C,)``, or ``(C - 1,)`` without background), as MONAI's ``class_thresholds``.
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       empty_score: value when both masks are empty. Default 1.
+      distance_metric: as :func:`hausdorff_distance`.
 
     Returns:
       ``(B, C)`` float32 scores in [0, 1] (``(B, C - 1)`` without background).
@@ -445,7 +471,7 @@ def surface_dice(
     """
     pred, true, bad = _as_masks(predictions, labels, num_classes)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
     tau = check_class_vector(tolerance, pred_surface.shape[-1], name="tolerance")
     axes = tuple(range(1, pred_surface.ndim - 1))

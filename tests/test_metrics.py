@@ -185,3 +185,66 @@ def test_metrics_jit_and_errors():
         dice_score(pred.astype(np.float32), true.astype(np.float32), num_classes=3)
     with pytest.raises(ValueError, match="percentile"):
         hausdorff_distance(pred, true, num_classes=3, percentile=120)
+
+
+def brute_distance(metric, sampling):
+    """Distance to the nearest zero element from its definition (every pair), for a reference
+    that shares no code with the library: L1 / L-inf of the spacing-weighted index offsets."""
+    def transform(mask):
+        zeros = np.argwhere(~mask)
+        offsets = np.abs(np.argwhere(np.ones_like(mask))[:, None] - zeros[None])
+        steps = offsets * np.asarray(sampling or (1.0,) * mask.ndim)
+        dist = steps.sum(-1) if metric == "taxicab" else steps.max(-1)
+        return dist.min(1).reshape(mask.shape)
+    return transform
+
+
+@pytest.mark.parametrize("metric", ["chessboard", "taxicab"])
+@pytest.mark.parametrize("sampling", [None, (1.5, 0.7)])
+def test_surface_metrics_with_cdt_distances_match_reference(metric, sampling):
+    pred, true = blobs(13, (2, 15, 13)), blobs(14, (2, 15, 13))
+    options = dict(num_classes=3, sampling=sampling, distance_metric=metric)
+    hd = np.asarray(hausdorff_distance(pred, true, **options))
+    hd95 = np.asarray(hausdorff_distance(pred, true, percentile=95, **options))
+    asd = np.asarray(average_surface_distance(pred, true, **options))
+    nsd = np.asarray(surface_dice(pred, true, tolerance=1.5, **options))
+    transform = brute_distance(metric, sampling)
+    for b in range(2):
+        for c in range(3):
+            sp, st = surface_reference(pred[b] == c), surface_reference(true[b] == c)
+            d_to_true, d_to_pred = transform(~st)[sp], transform(~sp)[st]
+            np.testing.assert_allclose(hd[b, c], max(d_to_true.max(), d_to_pred.max()), 1e-6)
+            np.testing.assert_allclose(hd95[b, c], max(np.percentile(d_to_true, 95),
+                                                       np.percentile(d_to_pred, 95)), 1e-6)
+            both = np.concatenate([d_to_true, d_to_pred])
+            np.testing.assert_allclose(asd[b, c], both.mean(), 1e-6)
+            np.testing.assert_allclose(nsd[b, c], (both <= 1.5).mean(), 1e-6)
+    with pytest.raises(ValueError, match="distance_metric: expected one of"):
+        hausdorff_distance(pred, true, num_classes=3, distance_metric="manhattan")
+
+
+@pytest.mark.parametrize("metric", ["chessboard", "taxicab"])
+def test_surface_metrics_with_cdt_distances_match_monai(metric):
+    """MONAI takes these distances from SciPy's distance_transform_cdt, in voxel steps."""
+    torch = pytest.importorskip("torch")
+    monai_metrics = pytest.importorskip("monai.metrics")
+    for shape in [(2, 16, 14), (2, 9, 8, 7)]:
+        pred, true = blobs(15, shape), blobs(16, shape)
+        p = torch.tensor(one_hot_np(pred, 3)).movedim(-1, 1)
+        t = torch.tensor(one_hot_np(true, 3)).movedim(-1, 1)
+        options = dict(num_classes=3, distance_metric=metric)
+        for percentile in (None, 95):
+            ref = monai_metrics.compute_hausdorff_distance(
+                p, t, include_background=True, percentile=percentile, distance_metric=metric)
+            ours = hausdorff_distance(pred, true, percentile=percentile, **options)
+            np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
+        for symmetric in (False, True):
+            ref = monai_metrics.compute_average_surface_distance(
+                p, t, include_background=True, symmetric=symmetric, distance_metric=metric)
+            ours = average_surface_distance(pred, true, symmetric=symmetric, **options)
+            np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
+        tolerance = [0.0, 1.0, 2.0]
+        ref = monai_metrics.compute_surface_dice(
+            p, t, class_thresholds=tolerance, include_background=True, distance_metric=metric)
+        ours = surface_dice(pred, true, tolerance=tolerance, **options)
+        np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
