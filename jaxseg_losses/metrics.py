@@ -9,7 +9,8 @@ runs on CPU, GPU and TPU; the surface metrics use the exact EDT of
 Empty masks (documented, never NaN):
 
 * Dice / IoU: empty prediction and empty truth score ``empty_score`` (default 1: nothing to
-  find, nothing found).
+  find, nothing found); with ``ignore_empty=True`` every empty truth gives NaN instead (MONAI's
+  ``ignore_empty=True``, its default), to be skipped by ``jnp.nanmean``.
 * Hausdorff / surface distances: both empty -> 0; exactly one empty -> ``+inf`` (the distance
   to a surface that does not exist). MONAI gives NaN for the first case and inf for the second;
   filter with ``jnp.isfinite`` before averaging over a data set.
@@ -99,6 +100,11 @@ def _nan_where(bad: jax.Array, values: jax.Array) -> jax.Array:
     return jnp.where(bad[:, None], jnp.nan, values)
 
 
+def _ignore_empty(score: jax.Array, true_sum: jax.Array, ignore_empty: bool) -> jax.Array:
+    """MONAI's ``ignore_empty=True``: NaN where the truth is empty, so that ``nanmean`` skips it."""
+    return jnp.where(true_sum > 0, score, jnp.nan) if ignore_empty else score
+
+
 def _counts(pred: jax.Array, true: jax.Array):
     axes = tuple(range(1, pred.ndim - 1))
     total = lambda m: jnp.sum(m, axis=axes, dtype=jnp.float32)
@@ -112,6 +118,7 @@ def dice_score(
     num_classes: int | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    ignore_empty: bool = False,
 ) -> jax.Array:
     r"""Dice coefficient per example and class, :math:`2|P \cap G| / (|P| + |G|)`.
 
@@ -122,9 +129,14 @@ def dice_score(
       num_classes: number of classes for integer maps. Default ``None`` (dense masks).
       include_background: keep class 0. Default ``True``.
       empty_score: value when both masks are empty. Default 1.
+      ignore_empty: ``True`` gives NaN wherever the truth is empty (whatever the prediction),
+        MONAI's ``ignore_empty=True``: ``jnp.nanmean`` over the batch is then MONAI's
+        aggregate, and ``jnp.sum(~jnp.isnan(scores), axis=0)`` its count of scored entries
+        (``get_not_nans``). Default ``False``: empty truth scores ``empty_score`` against an
+        empty prediction and 0 against any other (MONAI's ``ignore_empty=False``).
 
     Returns:
-      ``(B, C)`` float32 scores in [0, 1].
+      ``(B, C)`` float32 scores in [0, 1] (NaN for an empty truth with ``ignore_empty``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -137,7 +149,8 @@ def dice_score(
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return _nan_where(bad, safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score))
+    score = safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score)
+    return _nan_where(bad, _ignore_empty(score, true_sum, ignore_empty))
 
 
 def iou_score(
@@ -147,6 +160,7 @@ def iou_score(
     num_classes: int | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    ignore_empty: bool = False,
 ) -> jax.Array:
     r"""Intersection over union (Jaccard index) per example and class.
 
@@ -159,9 +173,14 @@ def iou_score(
       num_classes: number of classes for integer maps. Default ``None`` (dense masks).
       include_background: keep class 0. Default ``True``.
       empty_score: value when both masks are empty. Default 1.
+      ignore_empty: ``True`` gives NaN wherever the truth is empty (whatever the prediction),
+        MONAI's ``ignore_empty=True``: ``jnp.nanmean`` over the batch is then MONAI's
+        aggregate, and ``jnp.sum(~jnp.isnan(scores), axis=0)`` its count of scored entries
+        (``get_not_nans``). Default ``False``: empty truth scores ``empty_score`` against an
+        empty prediction and 0 against any other (MONAI's ``ignore_empty=False``).
 
     Returns:
-      ``(B, C)`` float32 scores in [0, 1].
+      ``(B, C)`` float32 scores in [0, 1] (NaN for an empty truth with ``ignore_empty``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -173,7 +192,8 @@ def iou_score(
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return _nan_where(bad, safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score))
+    score = safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score)
+    return _nan_where(bad, _ignore_empty(score, true_sum, ignore_empty))
 
 
 GDS_WEIGHTS = ("square", "simple", "uniform")

@@ -248,3 +248,38 @@ def test_surface_metrics_with_cdt_distances_match_monai(metric):
             p, t, class_thresholds=tolerance, include_background=True, distance_metric=metric)
         ours = surface_dice(pred, true, tolerance=tolerance, **options)
         np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("ignore_empty", [False, True])
+def test_ignore_empty_matches_reference_and_monai(ignore_empty):
+    torch = pytest.importorskip("torch")
+    monai_metrics = pytest.importorskip("monai.metrics")
+    pred, true = blobs(17, (3, 10, 11)), blobs(18, (3, 10, 11))
+    true[0][true[0] == 2] = 1  # example 0: class 2 absent from the truth, present in pred
+    true[1][true[1] == 2] = 1
+    pred[1][pred[1] == 2] = 0  # example 1: class 2 absent from both
+    dice = np.asarray(dice_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
+    iou = np.asarray(iou_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
+    for b in range(3):  # NumPy, from the definition and MONAI's documented rule
+        for c in range(3):
+            p, t = pred[b] == c, true[b] == c
+            if not t.any():
+                expected = np.nan if ignore_empty else float(not p.any())
+                np.testing.assert_equal([dice[b, c], iou[b, c]], [expected, expected])
+                continue
+            np.testing.assert_allclose(dice[b, c], 2 * (p & t).sum() / (p.sum() + t.sum()), 1e-6)
+            np.testing.assert_allclose(iou[b, c], (p & t).sum() / (p | t).sum(), 1e-6)
+    assert np.isnan(dice[:2, 2]).all() == ignore_empty
+    p = torch.tensor(one_hot_np(pred, 3)).movedim(-1, 1)
+    t = torch.tensor(one_hot_np(true, 3)).movedim(-1, 1)
+    monai_dice = monai_metrics.compute_dice(p, t, ignore_empty=ignore_empty).numpy()
+    monai_iou = monai_metrics.compute_iou(p, t, ignore_empty=ignore_empty).numpy()
+    np.testing.assert_allclose(dice, monai_dice, rtol=1e-6)
+    np.testing.assert_allclose(iou, monai_iou, rtol=1e-6)
+    # nanmean over the batch is MONAI's aggregate (reduction="mean_batch"), with its counts.
+    metric = monai_metrics.DiceMetric(ignore_empty=ignore_empty, reduction="mean_batch",
+                                      get_not_nans=True)
+    metric(p, t)
+    aggregate, not_nans = metric.aggregate()
+    np.testing.assert_allclose(np.nanmean(dice, axis=0), aggregate.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(np.sum(~np.isnan(dice), axis=0), not_nans.numpy())
