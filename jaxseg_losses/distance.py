@@ -678,8 +678,8 @@ def _chessboard(x: jax.Array, sampling: jax.Array) -> jax.Array:
         table = lax.cumsum(table, axis=axis)
     # table[b, i_1, ..] = number of zeros in [0, i_1) x [0, i_2) ...: a zero row/column in front.
     table = jnp.pad(table, [(0, 0)] + [(1, 0)] * len(spatial))
-    strides = [math.prod(table.shape[k + 1:]) for k in range(table.ndim)]
-    flat = table.reshape(-1)
+    strides = [math.prod(table.shape[k + 2:]) for k in range(len(spatial))]
+    table = table.reshape(x.shape[0], -1)  # flat per image: indices stay below 2**31
     # Candidates m * s_k (m < n_k) sorted; widths[c, k] = the largest m with m * s_k <= cand[c]
     # (the products are formed the same way on both sides, so a candidate reaches itself).
     steps = [lax.iota(jnp.int32, n).astype(jnp.float32) * sampling[k]
@@ -688,7 +688,7 @@ def _chessboard(x: jax.Array, sampling: jax.Array) -> jax.Array:
     widths = [jnp.sum(v[None, :] <= cand[:, None], axis=1, dtype=jnp.int32) - 1 for v in steps]
     count = cand.shape[0]
     position = [lax.broadcasted_iota(jnp.int32, x.shape, a) for a in range(1, x.ndim)]
-    base = lax.broadcasted_iota(jnp.int32, x.shape, 0) * strides[0]
+    batch = lax.broadcasted_iota(jnp.int32, x.shape, 0)
 
     def box_has_zero(c):
         corners = []
@@ -696,13 +696,11 @@ def _chessboard(x: jax.Array, sampling: jax.Array) -> jax.Array:
             w = widths[k][c]
             corners.append((jnp.maximum(position[k] - w, 0), jnp.minimum(position[k] + w + 1, n)))
         total = jnp.zeros(x.shape, jnp.int32)
-        for pick in range(1 << len(spatial)):
-            index, sign = base, 1
-            for k in range(len(spatial)):
-                high = (pick >> k) & 1
-                index = index + corners[k][high] * strides[k + 1]
-                sign = sign if high else -sign
-            total = total + sign * flat[index]
+        for pick in range(1 << len(spatial)):  # inclusion-exclusion over the box corners
+            upper = [(pick >> k) & 1 for k in range(len(spatial))]
+            index = sum(corners[k][u] * strides[k] for k, u in enumerate(upper))
+            corner = table[batch, index]
+            total = total + (corner if sum(upper) % 2 == len(spatial) % 2 else -corner)
         return total > 0
 
     low = jnp.zeros(x.shape, jnp.int32)
