@@ -6,7 +6,7 @@ Every metric returns ``(B, C)`` values (``(B, C - 1)`` without background), jit-
 runs on CPU, GPU and TPU; the surface metrics use the exact EDT of
 :mod:`jaxseg_losses.distance`.
 
-Empty masks (documented, never NaN):
+Empty masks (documented; NaN only where ``ignore_empty=True`` asks for it):
 
 * Dice / IoU: empty prediction and empty truth score ``empty_score`` (default 1: nothing to
   find, nothing found); with ``ignore_empty=True`` every empty truth gives NaN instead (MONAI's
