@@ -52,6 +52,7 @@ from jaxseg_losses.combine import (
 )
 from jaxseg_losses.distance import (
     distance_field,
+    distance_transform_cdt,
     distance_transform_edt,
     signed_distance_map,
 )
@@ -152,6 +153,7 @@ __all__ = (
     "distance_field",
     "distance_penalized_cross_entropy",
     "distance_penalized_dice_loss",
+    "distance_transform_cdt",
     "distance_transform_edt",
     "exp_log_loss",
     "focal_loss",

@@ -282,17 +282,8 @@ def dense_targets(
                 f"dtype; got {y.dtype}. Dense (one-hot or soft) targets must have shape "
                 f"{shape_str(predictions_shape)}"
             )
-        y, kept = _index_labels(y, ignore_index)
         num_labels = 2 if mode == "binary" else num_classes
-        in_range = (y >= 0) & (y < num_labels)
-        value_check(
-            jnp.all(~kept | in_range),
-            f"labels: class indices must lie in [0, {num_labels - 1}]"
-            + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
-            + "; got values in [{lo}, {hi}]",
-            lo=jnp.min(jnp.where(kept, y, 0)),
-            hi=jnp.max(jnp.where(kept, y, 0)),
-        )
+        y, kept, in_range = check_class_indices(y, num_labels, ignore_index=ignore_index)
         kept = kept & in_range  # unchecked (jit): excluded like ignore_index, in every mode
         if mode == "binary":
             targets = (y == 1)[..., None].astype(jnp.float32)
@@ -301,11 +292,7 @@ def dense_targets(
         targets = targets * kept[..., None]
         return targets, kept.astype(jnp.float32)
     if y.shape == tuple(predictions_shape):
-        if ignore_index is not None:
-            raise ValueError(
-                "ignore_index: only applies to integer class-index labels of shape "
-                f"{shape_str(index_shape)}; with dense labels {shape_str(y.shape)} pass mask="
-            )
+        check_no_ignore_index(ignore_index, index_shape, y.shape)
         y = y.astype(jnp.float32)
         ok = (y >= 0) & (y <= 1)
         value_check(
@@ -332,6 +319,42 @@ def dense_targets(
         f"dense targets of shape (B, *spatial, C) = {shape_str(predictions_shape)}; "
         f"got shape {shape_str(y.shape)}{hint}"
     )
+
+
+def check_class_indices(
+    labels: jax.typing.ArrayLike,
+    num_labels: int,
+    *,
+    ignore_index: int | None = None,
+    name: str = "labels",
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Range check of integer class indices (dtype and shape checked by the caller).
+
+    Returns ``(int32 indices, kept, in_range)``, all of the labels' shape: ``kept`` is "not
+    ``ignore_index``", ``in_range`` is "in ``[0, num_labels - 1]``". A kept index out of range
+    raises ``ValueError`` on concrete input and is a checkify check under tracing; unchecked,
+    the caller decides what ``~in_range`` means (the losses exclude the pixel).
+    """
+    y, kept = _index_labels(labels, ignore_index)
+    in_range = (y >= 0) & (y < num_labels)
+    value_check(
+        jnp.all(~kept | in_range),
+        f"{name}: class indices must lie in [0, {num_labels - 1}]"
+        + ("" if ignore_index is None else f" or equal ignore_index={ignore_index}")
+        + "; got values in [{lo}, {hi}]",
+        lo=jnp.min(jnp.where(kept, y, 0)),
+        hi=jnp.max(jnp.where(kept, y, 0)),
+    )
+    return y, kept, in_range
+
+
+def check_no_ignore_index(ignore_index: int | None, index_shape, dense_shape) -> None:
+    """``ignore_index`` names a class index: with dense labels, exclusion is ``mask=``'s job."""
+    if ignore_index is not None:
+        raise ValueError(
+            "ignore_index: only applies to integer class-index labels of shape "
+            f"{shape_str(index_shape)}; with dense labels {shape_str(dense_shape)} pass mask="
+        )
 
 
 def _index_labels(labels: jax.typing.ArrayLike, ignore_index: int | None):

@@ -76,9 +76,15 @@ import jax.numpy as jnp
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxseg_losses._inputs import check_choice
 from jaxseg_losses._sharding import explicit_sharding_spec
 
-__all__ = ["distance_transform_edt", "signed_distance_map", "distance_field"]
+__all__ = [
+    "distance_transform_cdt",
+    "distance_transform_edt",
+    "signed_distance_map",
+    "distance_field",
+]
 
 # Axes up to this length use the brute-force min-plus pass; longer axes the linear-time
 # envelope. Measured on a 2-core CPU (BENCHMARKS.md): brute force wins clearly at n = 64-128,
@@ -325,6 +331,12 @@ def _edt(
     the images are independent, and the flattened line layout below cannot merge a sharded axis.
     """
     local = functools.partial(_edt_local, nsp=nsp, fill_value=fill_value, two_sided=two_sided)
+    return _per_device(local, fg, sampling, nsp)
+
+
+def _per_device(local, fg: jax.Array, sampling: jax.Array, nsp: int) -> jax.Array:
+    """``local(fg, sampling)``, per device in ``shard_map`` when the batch of ``fg`` is sharded
+    over an Explicit mesh (the images are independent; the spatial axes are made whole)."""
     spec = explicit_sharding_spec(fg)
     if spec is None:
         return local(fg, sampling)
@@ -552,6 +564,154 @@ def distance_transform_edt(
     spacing = _resolve_sampling(sampling, nsp)
     out = _edt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
     return lax.stop_gradient(out)
+
+
+CDT_METRICS = ("chessboard", "taxicab")
+
+
+def distance_transform_cdt(
+    mask: ArrayLike,
+    *,
+    metric: str = "chessboard",
+    sampling: float | Sequence[float] | None = None,
+    spatial_dims: int | None = None,
+    fill_value: float = math.inf,
+) -> jax.Array:
+    r"""Exact chessboard (:math:`L_\infty`) or taxicab (:math:`L_1`) distance transform of a batch
+    of masks.
+
+    Every non-zero element gets the distance to the nearest zero element of the same image,
+    zero elements get 0; with unit ``sampling`` equal to
+    ``scipy.ndimage.distance_transform_cdt(mask, metric=...)`` applied per image (exact integers).
+
+    Distances with ``sampling`` :math:`s` are measured in its units, over the index offsets
+    :math:`\Delta_k` to the nearest zero element:
+
+    * ``"taxicab"``: :math:`\sum_k s_k |\Delta_k|`, the length of the shortest path of face
+      steps, each step along axis :math:`k` costing :math:`s_k`;
+    * ``"chessboard"``: :math:`\max_k s_k |\Delta_k|`, the smallest box of half-widths
+      :math:`r / s_k` that reaches a zero element.
+
+    (SciPy's ``distance_transform_cdt`` has no ``sampling``; MONAI's surface metrics with these
+    metrics ignore ``spacing``, i.e. measure in voxel steps: pass ``sampling=None`` for that.)
+
+    Algorithm, loop-free on every backend (a fixed, small number of fused kernels):
+
+    * taxicab: per axis the min-plus transform ``g[i] = min_j f[j] + |i - j| s``, which is
+      ``i s + cummin_j (f[j] - j s)`` forwards and its mirror backwards (``lax.cummin``, a
+      parallel prefix scan): O(N) work per axis. Unit spacing keeps every value an exact integer
+      in float32; other spacings round like any float32 sum.
+    * chessboard: a summed-area table of the zero elements (one ``lax.cumsum`` per axis) answers
+      "is there a zero element in the box of half-widths ``w`` around this element" with
+      :math:`2^d` gathers; each element binary-searches the sorted candidate distances
+      :math:`\{m s_k\}` for the smallest box that holds one: :math:`\lceil \log_2 K \rceil`
+      dependent steps for :math:`K = \sum_k n_k` candidates, O(N 2^d log K) work.
+
+    Args:
+        mask: ``(B, *spatial)`` array of bool, int or float; non-zero = foreground.
+        metric: ``"chessboard"`` (default, as SciPy) or ``"taxicab"``.
+        sampling: voxel spacing, one positive float per spatial axis (or one float for all),
+            passed to the compiled code as data. Default: 1 for every axis.
+        spatial_dims: number of trailing spatial axes. Default ``mask.ndim - 1``.
+        fill_value: result for the elements of an image with no zero element at all. Default
+            ``+inf`` (SciPy gives -1 there).
+
+    Returns:
+        float32 array of ``mask.shape``, without gradient (``lax.stop_gradient``).
+
+    Raises:
+        ValueError: an unknown ``metric``, and the errors of :func:`distance_transform_edt`.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> m = jnp.ones((1, 3, 3)).at[0, 0, 0].set(0)
+        >>> distance_transform_cdt(m, metric="taxicab")[0].tolist()
+        [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
+        >>> distance_transform_cdt(m, metric="chessboard")[0].tolist()
+        [[0.0, 1.0, 2.0], [1.0, 1.0, 2.0], [2.0, 2.0, 2.0]]
+    """
+    check_choice("metric", metric, CDT_METRICS)
+    mask = lax.stop_gradient(jnp.asarray(mask))
+    nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
+    spacing = _resolve_sampling(sampling, nsp)
+    out = _cdt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value), metric)
+    return lax.stop_gradient(out)
+
+
+@functools.partial(jax.jit, static_argnames=("nsp", "fill_value", "metric"))
+def _cdt(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float, metric: str):
+    local = functools.partial(_cdt_local, nsp=nsp, fill_value=fill_value, metric=metric)
+    return _per_device(local, fg, sampling, nsp)
+
+
+def _cdt_local(
+    fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float, metric: str
+) -> jax.Array:
+    x = fg.reshape((-1, *fg.shape[fg.ndim - nsp:]))  # one batch axis, then spatial axes
+    if x.size == 0:
+        return jnp.zeros(fg.shape, jnp.float32)
+    dist = (_taxicab if metric == "taxicab" else _chessboard)(x, sampling)
+    if fill_value != math.inf:
+        dist = jnp.where(jnp.isinf(dist), jnp.float32(fill_value), dist)
+    return dist.reshape(fg.shape)
+
+
+def _taxicab(x: jax.Array, sampling: jax.Array) -> jax.Array:
+    """L1 distance to the nearest background element of (B, *spatial): per spatial axis the
+    min-plus transform with linear cost, as two cumulative minima."""
+    dist = jnp.where(x, jnp.inf, 0.0).astype(jnp.float32)
+    for axis in range(1, x.ndim):
+        offset = lax.broadcasted_iota(jnp.int32, x.shape, axis).astype(jnp.float32)
+        offset = offset * sampling[axis - 1]
+        before = lax.cummin(dist - offset, axis=axis) + offset  # min_{j<=i} f[j] + (i - j) s
+        after = lax.cummin(dist + offset, axis=axis, reverse=True) - offset
+        dist = jnp.minimum(before, after)
+    return dist
+
+
+def _chessboard(x: jax.Array, sampling: jax.Array) -> jax.Array:
+    """L-inf distance to the nearest background element of (B, *spatial): a binary search over
+    the candidate distances, each step one box query per element on a summed-area table."""
+    spatial = x.shape[1:]
+    table = (~x).astype(jnp.int32)
+    for axis in range(1, x.ndim):
+        table = lax.cumsum(table, axis=axis)
+    # table[b, i_1, ..] = number of zeros in [0, i_1) x [0, i_2) ...: a zero row/column in front.
+    table = jnp.pad(table, [(0, 0)] + [(1, 0)] * len(spatial))
+    strides = [math.prod(table.shape[k + 2:]) for k in range(len(spatial))]
+    table = table.reshape(x.shape[0], -1)  # flat per image: indices stay below 2**31
+    # Candidates m * s_k (m < n_k) sorted; widths[c, k] = the largest m with m * s_k <= cand[c]
+    # (the products are formed the same way on both sides, so a candidate reaches itself).
+    steps = [lax.iota(jnp.int32, n).astype(jnp.float32) * sampling[k]
+             for k, n in enumerate(spatial)]
+    cand = jnp.sort(jnp.concatenate(steps))
+    widths = [jnp.sum(v[None, :] <= cand[:, None], axis=1, dtype=jnp.int32) - 1 for v in steps]
+    count = cand.shape[0]
+    position = [lax.broadcasted_iota(jnp.int32, x.shape, a) for a in range(1, x.ndim)]
+    batch = lax.broadcasted_iota(jnp.int32, x.shape, 0)
+
+    def box_has_zero(c):
+        corners = []
+        for k, n in enumerate(spatial):
+            w = widths[k][c]
+            corners.append((jnp.maximum(position[k] - w, 0), jnp.minimum(position[k] + w + 1, n)))
+        total = jnp.zeros(x.shape, jnp.int32)
+        for pick in range(1 << len(spatial)):  # inclusion-exclusion over the box corners
+            upper = [(pick >> k) & 1 for k in range(len(spatial))]
+            index = sum(corners[k][u] * strides[k] for k, u in enumerate(upper))
+            corner = table[batch, index]
+            total = total + (corner if sum(upper) % 2 == len(spatial) % 2 else -corner)
+        return total > 0
+
+    low = jnp.zeros(x.shape, jnp.int32)
+    high = jnp.full(x.shape, count, jnp.int32)  # count: no zero element in the image
+    for _ in range(count.bit_length()):  # the smallest c in [0, count] whose box has a zero
+        mid = (low + high) // 2
+        found = box_has_zero(jnp.minimum(mid, count - 1))
+        active = low < high
+        high = jnp.where(active & found, mid, high)
+        low = jnp.where(active & ~found, mid + 1, low)
+    return jnp.where(high < count, cand[jnp.minimum(high, count - 1)], jnp.inf)
 
 
 def _two_sided(fg: jax.Array, spacing: tuple[float, ...], nsp: int):

@@ -6,39 +6,77 @@ Every metric returns ``(B, C)`` values (``(B, C - 1)`` without background), jit-
 runs on CPU, GPU and TPU; the surface metrics use the exact EDT of
 :mod:`jaxseg_losses.distance`.
 
-Empty masks (documented, never NaN):
+Empty masks (documented; NaN only where ``ignore_empty=True`` asks for it):
 
 * Dice / IoU: empty prediction and empty truth score ``empty_score`` (default 1: nothing to
-  find, nothing found).
+  find, nothing found); with ``ignore_empty=True`` every empty truth gives NaN instead (MONAI's
+  ``ignore_empty=True``, its default), to be skipped by ``jnp.nanmean``.
 * Hausdorff / surface distances: both empty -> 0; exactly one empty -> ``+inf`` (the distance
   to a surface that does not exist). MONAI gives NaN for the first case and inf for the second;
   filter with ``jnp.isfinite`` before averaging over a data set.
 
+Bad values use the losses' checks: class indices outside ``[0, num_classes - 1]`` (other than
+a truth ``ignore_index``), NaN in dense masks and NaN, infinite or negative ``mask`` values raise
+``ValueError`` eagerly and are checkify checks under ``jit``; unchecked, the example's metrics
+are NaN (never a plausible number). Float label maps with ``num_classes`` are a ``TypeError``.
+
+Excluded pixels (``mask`` zeros, truth pixels equal to ``ignore_index``) are removed from both
+masks before anything is counted, as MONAI multiplies both by its ignore mask. For the surface
+metrics they act like the outside of the image: surfaces are taken on the masks without them,
+so a kept object pixel next to an excluded one is a surface pixel of its mask (as at the image
+border), and distances are measured straight across excluded pixels. Scoring a region of
+interest is then scoring the image cropped to it (see :func:`hausdorff_distance`'s example).
+
 Surfaces follow MONAI's ``get_mask_edges`` (no ``spacing``-dependent sub-voxel edges): a pixel
 is on the surface when it belongs to the mask and one of its face neighbours (4-connectivity in
 2D, 6 in 3D) does not, the outside of the image counting as background.
+
+Distance metrics (``distance_metric``, the surface metrics, as MONAI's option of that name):
+``"euclidean"`` (default, :func:`~jaxseg_losses.distance.distance_transform_edt`),
+``"chessboard"`` (:math:`\max_k s_k |\Delta_k|`) and ``"taxicab"`` (:math:`\sum_k s_k
+|\Delta_k|`), both from :func:`~jaxseg_losses.distance.distance_transform_cdt`, for index
+offsets :math:`\Delta` and the spacing :math:`s` = ``sampling``. With unit ``sampling`` they equal
+MONAI's (SciPy's ``distance_transform_cdt``). MONAI ignores ``spacing`` for these two and counts
+voxel steps; here ``sampling`` weights each step, so distances and ``surface_dice``'s
+``tolerance`` stay in one unit for every metric: pass ``sampling=None`` for MONAI's numbers.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice, check_class_vector, shape_str, value_check
+from jaxseg_losses._inputs import (
+    check_choice,
+    check_class_indices,
+    check_class_vector,
+    check_no_ignore_index,
+    resolve_mask,
+    shape_str,
+    value_check,
+)
 from jaxseg_losses._numerics import keep_classes, safe_divide
-from jaxseg_losses.distance import distance_transform_edt, per_channel
+from jaxseg_losses.distance import distance_transform_cdt, distance_transform_edt, per_channel
 
 
 def _as_masks(
-    predictions: jax.typing.ArrayLike, labels: jax.typing.ArrayLike, num_classes: int | None
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Both inputs -> boolean one-hot masks ``(B, *spatial, C)`` and a ``(B,)`` flag of the
-    examples with a NaN mask value (their metrics are NaN; eager calls raise instead).
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    num_classes: int | None,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Both inputs -> boolean one-hot masks ``(B, *spatial, C)`` that hold only the scored
+    pixels, a ``(B,)`` flag of the examples with a bad value (their metrics are NaN; eager calls
+    raise instead) and a ``(C,)`` flag of the class named by ``ignore_index`` (NaN: not scored).
 
-    Values follow the losses' rules: class indices outside ``[0, num_classes - 1]`` raise
-    eagerly, are reported by checkify under ``jit`` and otherwise belong to no class.
+    Values follow the losses' checks (:func:`check_class_indices`, :func:`resolve_mask`): class
+    indices outside ``[0, num_classes - 1]`` (other than a truth ``ignore_index``), NaN in dense
+    masks and NaN, infinite or negative ``mask`` values raise eagerly and are reported by
+    checkify under ``jit``; unchecked, they make the example's metrics NaN.
     """
     pred, true = jnp.asarray(predictions), jnp.asarray(labels)
     if pred.shape != true.shape:
@@ -60,33 +98,45 @@ def _as_masks(
                     f"{name}: with num_classes, expected integer label maps (B, *spatial) with "
                     f"1 to 3 spatial axes; got {x.dtype} of shape {shape_str(x.shape)}"
                 )
-            value_check(
-                jnp.all((x >= 0) & (x < num_classes)),
-                f"{name}: class indices must lie in [0, {num_classes - 1}]; "
-                "got values in [{lo}, {hi}]",
-                lo=jnp.min(x), hi=jnp.max(x),
-            )
+        pred, _, pred_ok = check_class_indices(pred, num_classes, name="predictions")
+        true, scored, true_ok = check_class_indices(true, num_classes, ignore_index=ignore_index)
+        bad = ~pred_ok | (scored & ~true_ok)
         classes = jnp.arange(num_classes)
-        bad = jnp.zeros(pred.shape[:1], bool)
-        return pred[..., None] == classes, true[..., None] == classes, bad
-    if pred.ndim not in (3, 4, 5):
-        raise ValueError(
-            "predictions: expected dense masks (B, *spatial, C) with 1 to 3 spatial axes (or "
-            f"integer maps with num_classes=); got shape {shape_str(pred.shape)}"
-        )
-    bad = jnp.zeros(pred.shape[:1], bool)
-    for name, x in (("predictions", pred), ("labels", true)):
-        if jnp.issubdtype(x.dtype, jnp.floating):
-            nan = jnp.any(jnp.isnan(x), axis=tuple(range(1, x.ndim)))
-            value_check(~jnp.any(nan), f"{name}: dense masks contain NaN")
-            bad = bad | nan
-    binarise = lambda x: x if x.dtype == jnp.bool_ else x > 0.5
-    return binarise(pred), binarise(true), bad
+        pred, true = pred[..., None] == classes, true[..., None] == classes
+        void = classes == (-1 if ignore_index is None else ignore_index)
+    else:
+        if pred.ndim not in (3, 4, 5):
+            raise ValueError(
+                "predictions: expected dense masks (B, *spatial, C) with 1 to 3 spatial axes "
+                f"(or integer maps with num_classes=); got shape {shape_str(pred.shape)}"
+            )
+        check_no_ignore_index(ignore_index, pred.shape[:-1], pred.shape)
+        bad = jnp.zeros(pred.shape[:-1], bool)
+        for name, x in (("predictions", pred), ("labels", true)):
+            if jnp.issubdtype(x.dtype, jnp.floating):
+                nan = jnp.any(jnp.isnan(x), axis=-1)
+                value_check(~jnp.any(nan), f"{name}: dense masks contain NaN")
+                bad = bad | nan
+        binarise = lambda x: x if x.dtype == jnp.bool_ else x > 0.5
+        pred, true = binarise(pred), binarise(true)
+        scored = jnp.ones(bad.shape, bool)
+        void = jnp.zeros(pred.shape[-1:], bool)
+    weights = resolve_mask(mask, bad.shape)  # NaN where a mask value is bad
+    scored = scored & (weights > 0)
+    bad = jnp.any(bad | jnp.isnan(weights), axis=tuple(range(1, bad.ndim)))
+    return pred & scored[..., None], true & scored[..., None], bad, void
 
 
-def _nan_where(bad: jax.Array, values: jax.Array) -> jax.Array:
-    """``(B, C)`` metric values, NaN for the examples flagged by :func:`_as_masks`."""
-    return jnp.where(bad[:, None], jnp.nan, values)
+def _nan_where(bad: jax.Array, void: jax.Array, values: jax.Array, include_background: bool):
+    """``(B, C)`` metric values, NaN for the examples flagged by :func:`_as_masks` and for the
+    ``ignore_index`` class."""
+    void = keep_classes(void, include_background)
+    return jnp.where(bad[:, None] | void, jnp.nan, values)
+
+
+def _ignore_empty(score: jax.Array, true_sum: jax.Array, ignore_empty: bool) -> jax.Array:
+    """MONAI's ``ignore_empty=True``: NaN where the truth is empty, so that ``nanmean`` skips it."""
+    return jnp.where(true_sum > 0, score, jnp.nan) if ignore_empty else score
 
 
 def _counts(pred: jax.Array, true: jax.Array):
@@ -102,6 +152,9 @@ def dice_score(
     num_classes: int | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    ignore_empty: bool = False,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Dice coefficient per example and class, :math:`2|P \cap G| / (|P| + |G|)`.
 
@@ -112,9 +165,19 @@ def dice_score(
       num_classes: number of classes for integer maps. Default ``None`` (dense masks).
       include_background: keep class 0. Default ``True``.
       empty_score: value when both masks are empty. Default 1.
+      ignore_empty: ``True`` gives NaN wherever the truth is empty (whatever the prediction),
+        MONAI's ``ignore_empty=True``: ``jnp.nanmean`` over the batch is then MONAI's
+        aggregate, and ``jnp.sum(~jnp.isnan(scores), axis=0)`` its count of scored entries
+        (``get_not_nans``). Default ``False``: empty truth scores ``empty_score`` against an
+        empty prediction and 0 against any other (MONAI's ``ignore_empty=False``).
+      mask: ``(B, *spatial)`` pixels to score, non-zero = scored (bool or numbers, finite and
+        >= 0). Excluded pixels count in neither the prediction nor the truth. Default ``None``.
+      ignore_index: a truth label whose pixels are excluded as ``mask``'s zeros (integer maps
+        only; dense masks take ``mask``). A class index in ``[0, C - 1]`` also leaves that class
+        unscored: its column is NaN. Default ``None``.
 
     Returns:
-      ``(B, C)`` float32 scores in [0, 1].
+      ``(B, C)`` float32 scores in [0, 1] (NaN for an empty truth with ``ignore_empty``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -123,11 +186,12 @@ def dice_score(
       >>> dice_score(jnp.array([[0, 1, 0, 0]]), truth, num_classes=2)
       Array([[0.8      , 0.6666667]], dtype=float32)
     """
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return _nan_where(bad, safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score))
+    score = safe_divide(2.0 * tp, pred_sum + true_sum, fill=empty_score)
+    return _nan_where(bad, void, _ignore_empty(score, true_sum, ignore_empty), include_background)
 
 
 def iou_score(
@@ -137,6 +201,9 @@ def iou_score(
     num_classes: int | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    ignore_empty: bool = False,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Intersection over union (Jaccard index) per example and class.
 
@@ -149,9 +216,19 @@ def iou_score(
       num_classes: number of classes for integer maps. Default ``None`` (dense masks).
       include_background: keep class 0. Default ``True``.
       empty_score: value when both masks are empty. Default 1.
+      ignore_empty: ``True`` gives NaN wherever the truth is empty (whatever the prediction),
+        MONAI's ``ignore_empty=True``: ``jnp.nanmean`` over the batch is then MONAI's
+        aggregate, and ``jnp.sum(~jnp.isnan(scores), axis=0)`` its count of scored entries
+        (``get_not_nans``). Default ``False``: empty truth scores ``empty_score`` against an
+        empty prediction and 0 against any other (MONAI's ``ignore_empty=False``).
+      mask: ``(B, *spatial)`` pixels to score, non-zero = scored (bool or numbers, finite and
+        >= 0). Excluded pixels count in neither the prediction nor the truth. Default ``None``.
+      ignore_index: a truth label whose pixels are excluded as ``mask``'s zeros (integer maps
+        only; dense masks take ``mask``). A class index in ``[0, C - 1]`` also leaves that class
+        unscored: its column is NaN. Default ``None``.
 
     Returns:
-      ``(B, C)`` float32 scores in [0, 1].
+      ``(B, C)`` float32 scores in [0, 1] (NaN for an empty truth with ``ignore_empty``).
 
     Example:
       >>> import jax.numpy as jnp
@@ -159,11 +236,12 @@ def iou_score(
       >>> iou_score(jnp.array([[0, 1, 0, 0]]), jnp.array([[0, 1, 1, 0]]), num_classes=2)
       Array([[0.6666667, 0.5      ]], dtype=float32)
     """
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
-    return _nan_where(bad, safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score))
+    score = safe_divide(tp, pred_sum + true_sum - tp, fill=empty_score)
+    return _nan_where(bad, void, _ignore_empty(score, true_sum, ignore_empty), include_background)
 
 
 GDS_WEIGHTS = ("square", "simple", "uniform")
@@ -177,6 +255,8 @@ def generalized_dice_score(
     include_background: bool = True,
     weight_type: str = "square",
     empty_score: float = 1.0,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Generalized Dice score per example, the classes pooled with volume weights (Sudre et al.,
     DLMIA 2017):
@@ -188,10 +268,12 @@ def generalized_dice_score(
     A class absent from the truth would get an infinite weight; as in MONAI it gets the largest
     finite weight of the example (1 if there is none). Equals MONAI's
     ``compute_generalized_dice(..., sum_over_classes=True)`` (whose per-class form is plain
-    Dice, :func:`dice_score`). Nothing in either mask: ``empty_score`` (MONAI: 1).
+    Dice, :func:`dice_score`). Nothing in either mask: ``empty_score`` (MONAI: 1). A class
+    named by ``ignore_index`` leaves the pool, as in MONAI.
 
     Args:
-      predictions, labels, num_classes, include_background: as :func:`dice_score`.
+      predictions, labels, num_classes, include_background, mask, ignore_index: as
+        :func:`dice_score` (excluded pixels in the surface metrics: see the module docstring).
       weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
       empty_score: value when every kept class is empty in both masks. Default 1.
 
@@ -206,7 +288,7 @@ def generalized_dice_score(
       Array([1.], dtype=float32)
     """
     check_choice("weight_type", weight_type, GDS_WEIGHTS)
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     tp, pred_sum, true_sum = _counts(
         keep_classes(pred, include_background), keep_classes(true, include_background)
     )
@@ -218,9 +300,10 @@ def generalized_dice_score(
         weights = jnp.where(finite, 1.0 / jnp.where(finite, volume, 1.0), 0.0)
         largest = jnp.max(weights, axis=-1, keepdims=True)
         weights = jnp.where(finite, weights, jnp.where(largest > 0, largest, 1.0))
+    weights = jnp.where(keep_classes(void, include_background), 0.0, weights)  # ignore_index
     numerator = 2.0 * jnp.sum(weights * tp, axis=-1)
     denominator = jnp.sum(weights * (pred_sum + true_sum), axis=-1)
-    return _nan_where(bad, safe_divide(numerator, denominator, fill=empty_score)[:, None])[:, 0]
+    return jnp.where(bad, jnp.nan, safe_divide(numerator, denominator, fill=empty_score))
 
 
 def surface_mask(masks: jax.Array) -> jax.Array:
@@ -256,12 +339,20 @@ def surface_mask(masks: jax.Array) -> jax.Array:
     return masks & ~eroded
 
 
-def _surface_distances(pred, true, sampling, include_background):
+DISTANCE_METRICS = ("euclidean", "chessboard", "taxicab")
+
+
+def _surface_distances(pred, true, sampling, include_background, distance_metric):
+    check_choice("distance_metric", distance_metric, DISTANCE_METRICS)
+    if distance_metric == "euclidean":
+        transform = distance_transform_edt
+    else:
+        transform = functools.partial(distance_transform_cdt, metric=distance_metric)
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     pred_surface, true_surface = surface_mask(pred), surface_mask(true)
     # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
-    forward = per_channel(distance_transform_edt, ~true_surface, sampling=sampling)
-    backward = per_channel(distance_transform_edt, ~pred_surface, sampling=sampling)
+    forward = per_channel(transform, ~true_surface, sampling=sampling)
+    backward = per_channel(transform, ~pred_surface, sampling=sampling)
     return forward, backward, pred_surface, true_surface
 
 
@@ -301,6 +392,9 @@ def hausdorff_distance(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     directed: bool = False,
+    distance_metric: str = "euclidean",
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Hausdorff distance between the surfaces of prediction and truth, per example and class.
 
@@ -313,10 +407,14 @@ def hausdorff_distance(
     masks, with ``spacing`` as ``sampling``.
 
     Args:
-      predictions, labels, num_classes, include_background: as :func:`dice_score`.
+      predictions, labels, num_classes, include_background, mask, ignore_index: as
+        :func:`dice_score` (excluded pixels in the surface metrics: see the module docstring).
       percentile: ``None`` (default) for the maximum, or a value in [0, 100].
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       directed: only the prediction-to-truth direction. Default ``False``.
+      distance_metric: ``"euclidean"`` (default), ``"chessboard"`` or ``"taxicab"``, as MONAI's
+        option of that name (see the module docstring: with ``sampling``, the chessboard and
+        taxicab distances are in its units, where MONAI counts voxel steps).
 
     Returns:
       ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
@@ -328,12 +426,15 @@ def hausdorff_distance(
       >>> pred = jnp.zeros((1, 7, 7), int).at[0, 2:5, 2:6].set(1)
       >>> hausdorff_distance(pred, truth, num_classes=2)[:, 1]
       Array([1.], dtype=float32)
+      >>> keep = jnp.ones((1, 7, 7)).at[0, :, 5].set(0)  # column 5 not scored
+      >>> hausdorff_distance(pred, truth, num_classes=2, mask=keep)[:, 1]
+      Array([0.], dtype=float32)
     """
     if percentile is not None and not 0 <= percentile <= 100:
         raise ValueError(f"percentile: expected a value in [0, 100] or None; got {percentile}")
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
 
     def reduce(distances, members):
@@ -347,7 +448,7 @@ def hausdorff_distance(
         value = jnp.maximum(value, reduce(backward, true_surface))
     axes = tuple(range(1, pred_surface.ndim - 1))
     value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
-    return _nan_where(bad, value)
+    return _nan_where(bad, void, value, include_background)
 
 
 def average_surface_distance(
@@ -358,6 +459,9 @@ def average_surface_distance(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     symmetric: bool = True,
+    distance_metric: str = "euclidean",
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Average surface distance per example and class.
 
@@ -367,9 +471,11 @@ def average_surface_distance(
     (whose default is ``symmetric=False``).
 
     Args:
-      predictions, labels, num_classes, include_background: as :func:`dice_score`.
+      predictions, labels, num_classes, include_background, mask, ignore_index: as
+        :func:`dice_score` (excluded pixels in the surface metrics: see the module docstring).
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       symmetric: average both directions. Default ``True``.
+      distance_metric: as :func:`hausdorff_distance`.
 
     Returns:
       ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
@@ -381,9 +487,9 @@ def average_surface_distance(
       >>> average_surface_distance(truth, truth, num_classes=2)
       Array([[0., 0.]], dtype=float32)
     """
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
     axes = tuple(range(1, pred_surface.ndim - 1))
     total = jnp.sum(jnp.where(pred_surface, forward, 0.0), axis=axes)
@@ -393,7 +499,7 @@ def average_surface_distance(
         count = count + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
     value = safe_divide(total, count)
     value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
-    return _nan_where(bad, value)
+    return _nan_where(bad, void, value, include_background)
 
 
 def surface_dice(
@@ -405,6 +511,9 @@ def surface_dice(
     sampling: Sequence[float] | None = None,
     include_background: bool = True,
     empty_score: float = 1.0,
+    distance_metric: str = "euclidean",
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Surface Dice (normalised surface distance, NSD) at a tolerance, per example and class.
 
@@ -413,9 +522,9 @@ def surface_dice(
     radiotherapy*, JMIR 2021):
 
     .. math::
-        NSD_	au = rac{|\{s \in \partial P: d(s, \partial G) \le 	au\}|
-                         + |\{s \in \partial G: d(s, \partial P) \le 	au\}|}
-                        {|\partial P| + |\partial G|}
+        NSD_\tau = \frac{|\{s \in \partial P: d(s, \partial G) \le \tau\}|
+                        + |\{s \in \partial G: d(s, \partial P) \le \tau\}|}
+                       {|\partial P| + |\partial G|}
 
     Surfaces and distances as :func:`hausdorff_distance` (MONAI's ``get_mask_edges``, the exact
     EDT with ``sampling``), so it equals MONAI's ``compute_surface_dice`` with
@@ -424,11 +533,13 @@ def surface_dice(
     gives 0 (the other surface has no counterpart).
 
     Args:
-      predictions, labels, num_classes, include_background: as :func:`dice_score`.
-      tolerance: :math:`	au \ge 0` in the units of ``sampling``, one number or one per kept
+      predictions, labels, num_classes, include_background, mask, ignore_index: as
+        :func:`dice_score` (excluded pixels in the surface metrics: see the module docstring).
+      tolerance: :math:`\tau \ge 0` in the units of ``sampling``, one number or one per kept
         class (``(C,)``, or ``(C - 1,)`` without background), as MONAI's ``class_thresholds``.
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       empty_score: value when both masks are empty. Default 1.
+      distance_metric: as :func:`hausdorff_distance`.
 
     Returns:
       ``(B, C)`` float32 scores in [0, 1] (``(B, C - 1)`` without background).
@@ -443,9 +554,9 @@ def surface_dice(
       >>> surface_dice(shifted, truth, num_classes=2, tolerance=0.0, include_background=False)
       Array([[0.5]], dtype=float32)
     """
-    pred, true, bad = _as_masks(predictions, labels, num_classes)
+    pred, true, bad, void = _as_masks(predictions, labels, num_classes, mask, ignore_index)
     forward, backward, pred_surface, true_surface = _surface_distances(
-        pred, true, sampling, include_background
+        pred, true, sampling, include_background, distance_metric
     )
     tau = check_class_vector(tolerance, pred_surface.shape[-1], name="tolerance")
     axes = tuple(range(1, pred_surface.ndim - 1))
@@ -453,7 +564,8 @@ def surface_dice(
     correct = correct + jnp.sum(true_surface & (backward <= tau), axis=axes, dtype=jnp.float32)
     total = jnp.sum(pred_surface, axis=axes, dtype=jnp.float32)
     total = total + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
-    return _nan_where(bad, safe_divide(correct, total, fill=empty_score))
+    return _nan_where(bad, void, safe_divide(correct, total, fill=empty_score),
+                      include_background)
 
 
 __all__ = [

@@ -474,3 +474,63 @@ def test_distance_field_matches_monai_semantics():
         return
     monai = HausdorffDTLoss().distance_field(torch.from_numpy(probs[:, None])).numpy()[:, 0]
     np.testing.assert_allclose(got, monai, rtol=1e-6)
+
+
+# ------------------------------------------------------------------- chessboard and taxicab
+
+
+def cdt_reference(mask, metric, sampling):
+    """Brute force from the definition: min over zero elements of sum_k / max_k s_k |d_k|."""
+    zeros = np.argwhere(~mask)
+    if len(zeros) == 0:
+        return np.full(mask.shape, np.inf)
+    steps = np.abs(np.argwhere(np.ones_like(mask))[:, None, :] - zeros[None]) * np.asarray(sampling)
+    dist = steps.sum(-1) if metric == "taxicab" else steps.max(-1)
+    return dist.min(1).reshape(mask.shape)
+
+
+@pytest.mark.parametrize("metric", ["taxicab", "chessboard"])
+@pytest.mark.parametrize("shape", [(3, 19, 23), (2, 9, 7, 11), (2, 1, 6), (2, 40)])
+def test_cdt_matches_scipy(shape, metric):
+    """Unit spacing: SciPy's distance_transform_cdt, exactly (its -1 without a zero -> +inf)."""
+    rng = np.random.default_rng(len(shape) * 100 + shape[-1])
+    masks = rng.random(shape) < np.linspace(0.5, 0.99, shape[0]).reshape((-1,) + (1,) * (
+        len(shape) - 1))
+    masks[-1] = True  # no zero at all
+    ours = np.asarray(jsl.distance_transform_cdt(masks, metric=metric))
+    for b in range(shape[0]):
+        ref = ndi.distance_transform_cdt(masks[b], metric=metric).astype(np.float64)
+        ref[ref < 0] = np.inf
+        np.testing.assert_array_equal(ours[b], ref, err_msg=f"{metric} {b}")
+    zero = jsl.distance_transform_cdt(masks, metric=metric, fill_value=0.0)
+    assert np.all(np.asarray(zero)[-1] == 0)
+
+
+@pytest.mark.parametrize("metric", ["taxicab", "chessboard"])
+@pytest.mark.parametrize("sampling", [(1.5, 0.7), (2.0, 1.0, 0.3)])
+def test_cdt_anisotropic_matches_definition(metric, sampling):
+    shape = (2, 11, 9) if len(sampling) == 2 else (2, 6, 7, 5)
+    masks = np.random.default_rng(7).random(shape) < 0.9
+    ours = np.asarray(jsl.distance_transform_cdt(masks, metric=metric, sampling=sampling))
+    for b in range(shape[0]):
+        np.testing.assert_allclose(ours[b], cdt_reference(masks[b], metric, sampling),
+                                   rtol=1e-6, atol=1e-6)
+
+
+def test_cdt_jit_vmap_errors_and_loop_free_programs():
+    masks = np.random.default_rng(8).random((2, 3, 8, 9)) < 0.8
+    for metric in ("taxicab", "chessboard"):
+        eager = jsl.distance_transform_cdt(masks, metric=metric, spatial_dims=2)
+        vmapped = jax.jit(jax.vmap(lambda m, metric=metric: jsl.distance_transform_cdt(
+            m, metric=metric)))(masks)
+        np.testing.assert_array_equal(eager, vmapped)
+        for platforms in (["cpu"], ["cuda", "tpu"]):  # no while loop on any backend
+            text = export.export(
+                jax.jit(lambda m, metric=metric: jsl.distance_transform_cdt(m, metric=metric)),
+                platforms=platforms,
+            )(S((16, 512, 512), jnp.bool_)).mlir_module()
+            assert "stablehlo.while" not in text, (metric, platforms)
+    with pytest.raises(ValueError, match="metric: expected one of"):
+        jsl.distance_transform_cdt(masks, metric="euclidean")
+    with pytest.raises(ValueError, match="sampling must be finite and positive"):
+        jsl.distance_transform_cdt(masks[0], sampling=(1.0, 0.0))

@@ -191,21 +191,39 @@ def test_metric_bad_values(name):
     metric = METRICS[name]
     pred = random_labels(4, (2, *SPATIAL), C)
     true = random_labels(5, (2, *SPATIAL), C)
-    checked = jax.jit(checkify.checkify(functools.partial(metric, num_classes=C),
-                                        errors=checkify.user_checks))
+    ones = np.ones(pred.shape, np.float32)
+    checked = jax.jit(checkify.checkify(
+        lambda p, y, m: metric(p, y, num_classes=C, mask=m, ignore_index=IGNORED),
+        errors=checkify.user_checks))
+    err, good = checked(pred, _with(true, PIXEL, IGNORED), ones)
+    assert err.get() is None and not np.any(np.isnan(good))
     for which in ("predictions", "labels"):
         for bad in (C, -1):
             args = [pred, true]
             args[which == "labels"] = _with(args[which == "labels"], PIXEL, bad)
             with pytest.raises(ValueError, match=rf"{which}: class indices must lie in"):
                 metric(*args, num_classes=C)
-            err, _ = checked(*args)
+            err, value = checked(*args, ones)
             _reported(err, which, "class indices must lie in")
+            assert np.all(np.isnan(value[0])) and not np.any(np.isnan(value[1])), value
+    with pytest.raises(ValueError, match=rf"or equal ignore_index={IGNORED}"):
+        metric(pred, _with(true, PIXEL, C), num_classes=C, ignore_index=IGNORED)
+    for bad in (np.nan, -1.0, np.inf):
+        mask = _with(ones, PIXEL, bad)
+        with pytest.raises(ValueError, match="mask: values must be finite and >= 0"):
+            metric(pred, true, num_classes=C, mask=mask)
+        err, value = checked(pred, true, mask)
+        _reported(err, "mask: values must be finite")
+        assert np.all(np.isnan(value[0])) and not np.any(np.isnan(value[1])), (bad, value)
+    with pytest.raises(ValueError, match=r"mask: expected shape \(B, \*spatial\)"):
+        metric(pred, true, num_classes=C, mask=ones[:, :2])
     dense_pred, dense_true = np.eye(C)[pred], np.eye(C, dtype=np.float32)[true]
     checked_dense = jax.jit(checkify.checkify(metric, errors=checkify.user_checks))
     nan_truth = _with(dense_true, (*PIXEL, 1), np.nan)
     with pytest.raises(ValueError, match="labels: dense masks contain NaN"):
         metric(dense_pred, nan_truth)
+    with pytest.raises(ValueError, match="ignore_index: only applies to integer"):
+        metric(dense_pred, dense_true, ignore_index=IGNORED)
     err, value = checked_dense(dense_pred, nan_truth)
     _reported(err, "dense masks contain NaN")
     assert np.all(np.isnan(value[0])) and not np.any(np.isnan(value[1]))

@@ -402,13 +402,19 @@ def test_distance_transforms_batch_sharded(axis_type):
     masks = LABELS > 0
     expected_edt = jax.jit(distance.distance_transform_edt)(masks)
     expected_sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(LABELS)
+    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt, metric=metric))
+           for metric in distance.CDT_METRICS}
+    expected_cdt = {metric: fn(masks) for metric, fn in cdt.items()}
     mesh = _mesh(axis_type)
     with jax.set_mesh(mesh):
         (m,) = _put(mesh, masks)
         (y,) = _put(mesh, LABELS)
         edt = jax.jit(distance.distance_transform_edt)(m)
         sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(y)
+        sharded_cdt = {metric: fn(m) for metric, fn in cdt.items()}
     np.testing.assert_array_equal(np.asarray(edt), np.asarray(expected_edt))
+    for metric in cdt:
+        np.testing.assert_array_equal(np.asarray(sharded_cdt[metric]), expected_cdt[metric])
     np.testing.assert_allclose(np.asarray(sdm), np.asarray(expected_sdm), rtol=RTOL, atol=ATOL)
 
 
