@@ -71,6 +71,7 @@ from jaxseg_losses.metrics import (
 from jaxseg_losses.multiscale import (
     deep_supervision,
     deep_supervision_weights,
+    multi_scale,
     resize_nearest,
 )
 from jaxseg_losses.pixelwise import (
@@ -171,6 +172,7 @@ __all__ = (
     "lovasz_softmax_loss",
     "masked",
     "mcc_loss",
+    "multi_scale",
     "nacl_loss",
     "named_sum",
     "nonadjacency_loss",
