@@ -72,6 +72,7 @@ from jaxseg_losses.metrics import (
 from jaxseg_losses.multiscale import (
     deep_supervision,
     deep_supervision_weights,
+    multi_scale,
     resize_nearest,
 )
 from jaxseg_losses.pixelwise import (
@@ -82,6 +83,7 @@ from jaxseg_losses.pixelwise import (
     conservative_loss,
     cross_entropy,
     focal_loss,
+    nacl_loss,
     poly_cross_entropy,
     topk_cross_entropy,
     weighted_cross_entropy,
@@ -172,6 +174,8 @@ __all__ = (
     "lovasz_softmax_loss",
     "masked",
     "mcc_loss",
+    "multi_scale",
+    "nacl_loss",
     "named_sum",
     "nonadjacency_loss",
     "nonadjacency_term",

@@ -11,8 +11,15 @@ labels and soft targets are not blurred. Weights follow MONAI: ``weight_mode="ex
 (at least one per level) take precedence. The weighted sum is not normalised (MONAI; nnU-Net
 normalises its weights, pass them explicitly for that).
 
-The result is an ordinary loss term ``(predictions, labels, **kwargs) -> (B,)``: it jit-compiles,
-vmaps, differentiates and composes with :mod:`jaxseg_losses.combine`.
+Multi-scale smoothing (:func:`multi_scale`, MONAI's ``MultiScaleLoss``, from DeepReg): one loss
+evaluated on the prediction and the labels blurred by a Gaussian (or Cauchy) kernel at several
+scales, averaged:
+
+.. math::
+    L(\hat y, y) = \frac{1}{S}\sum_{s} L\big(K_s * \hat y,\ K_s * y\big),\qquad K_0 = \delta
+
+Both results are ordinary loss terms ``(predictions, labels, **kwargs) -> (B,)``: they
+jit-compile, vmap, differentiate and compose with :mod:`jaxseg_losses.combine`.
 """
 
 from __future__ import annotations
@@ -24,14 +31,51 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxseg_losses._activations import MODES, Mode, probabilities
+from jaxseg_losses._filters import cauchy_kernel, gaussian_kernel, separable_filter, static_number
 from jaxseg_losses._inputs import (
     check_choice,
+    check_mode,
+    check_prediction_values,
+    check_predictions,
+    dense_targets,
+    resolve_mask,
     shape_str,
 )
+from jaxseg_losses.combine import Accepts, accepted_kwargs
 
-__all__ = ("deep_supervision", "deep_supervision_weights", "resize_nearest")
+__all__ = ("deep_supervision", "deep_supervision_weights", "multi_scale", "resize_nearest")
 
 WEIGHT_MODES = ("exp", "two", "same")
+SMOOTHING_KERNELS = ("gaussian", "cauchy")
+# MONAI's MultiScaleLoss: a sampled Gaussian reaching 3 sigma each side, not normalised.
+GAUSSIAN_TRUNCATION = 3.0
+
+
+def _labels_are_dense(y: jax.Array, predictions_shape: tuple[int, ...]) -> bool:
+    """Whether labels of this rank are dense ``(B, *spatial, C)`` (else integer ``(B,
+    *spatial)``); ``ValueError`` for another rank."""
+    rank = len(predictions_shape)
+    if y.ndim not in (rank - 1, rank):
+        raise ValueError(
+            f"labels: expected (B, *spatial) or (B, *spatial, C) of rank {rank - 1} or {rank} "
+            f"for predictions of shape {shape_str(predictions_shape)}; got shape "
+            f"{shape_str(y.shape)}"
+        )
+    return y.ndim == rank
+
+
+def _add_weighted(total, aux: dict, value, key: str, weight: float) -> jax.Array:
+    """``total + weight * value`` (``total`` ``None``: the first term). A combined loss's
+    ``(total, aux)`` value puts its entries into ``aux`` under ``"<key>/"``, with ``"<key>"``
+    (its unweighted total) and ``"<key>/weight"``."""
+    if isinstance(value, tuple):  # a combined loss: (total, aux)
+        value, term_aux = value
+        aux.update({f"{key}/{k}": v for k, v in term_aux.items()})
+        aux[key] = jnp.asarray(value, jnp.float32)
+        aux[f"{key}/weight"] = jnp.float32(weight)
+    value = jnp.asarray(value, jnp.float32)
+    return weight * value if total is None else total + weight * value
 
 
 def _source_indices(size_in: int, size_out: int) -> np.ndarray:
@@ -173,13 +217,7 @@ def deep_supervision(
         )
         y = jnp.asarray(labels)
         first = jnp.shape(outputs[0])
-        if y.ndim not in (len(first) - 1, len(first)):
-            raise ValueError(
-                f"labels: expected (B, *spatial) or (B, *spatial, C) of rank {len(first) - 1} or "
-                f"{len(first)} for predictions of shape {shape_str(first)}; got shape "
-                f"{shape_str(y.shape)}"
-            )
-        dense = y.ndim == len(first)
+        dense = _labels_are_dense(y, first)
         mask = kwargs.pop("mask", None)
         total, aux = None, {}
         for level, (output, w) in enumerate(zip(outputs, level_weights, strict=False)):
@@ -195,15 +233,172 @@ def deep_supervision(
             if mask is not None:
                 options["mask"] = resize_nearest(mask, spatial)
             value = loss(output, level_labels, **options)
-            if isinstance(value, tuple):  # a combined loss: (total, aux)
-                value, level_aux = value
-                aux.update({f"scale{level}/{k}": v for k, v in level_aux.items()})
-                aux[f"scale{level}"] = jnp.asarray(value, jnp.float32)
-                aux[f"scale{level}/weight"] = jnp.float32(w)
-            value = jnp.asarray(value, jnp.float32)
-            total = w * value if total is None else total + w * value
+            total = _add_weighted(total, aux, value, f"scale{level}", w)
         return (total, aux) if aux else total
 
     supervised.__name__ = f"deep_supervision_{getattr(loss, '__name__', 'loss')}"
     supervised.__doc__ = f"Deep supervision of {getattr(loss, '__name__', 'a loss')}."
     return supervised
+
+
+def _scale_kernel(scale: float, kernel: str) -> np.ndarray | None:
+    """The 1-D smoothing kernel of one scale (``None`` for scale 0: no smoothing)."""
+    scale = static_number("scales", scale, strict=False)
+    if scale == 0.0:
+        return None
+    if kernel == "cauchy":
+        return cauchy_kernel(scale)
+    weights = gaussian_kernel(scale, truncated=GAUSSIAN_TRUNCATION, approx="sampled")
+    if weights.sum() > 1.0:
+        raise ValueError(
+            f"scales: the sampled Gaussian of sigma={scale:g} sums to {weights.sum():.6f} > 1 "
+            "(MONAI's kernel is not normalised), so smoothed one-hot labels would leave [0, 1]; "
+            "use a scale of 0 or at least 0.75, or kernel='cauchy'"
+        )
+    return weights
+
+
+def multi_scale(
+    loss: Callable[..., jax.Array],
+    *,
+    scales: Sequence[float] | None = None,
+    kernel: str = "gaussian",
+    mode: Mode | None = None,
+) -> Callable[..., jax.Array]:
+    r"""Wraps ``loss`` so that it is the mean of ``loss`` on smoothed inputs at several scales.
+
+    .. math::
+        L(\hat y, y) = \frac{1}{S}\sum_{s \in \text{scales}}
+            \mathrm{loss}\big(K_s * \hat y,\ K_s * y\big)
+
+    :math:`K_s` is a separable kernel along every spatial axis with zero padding (MONAI's
+    ``separable_filtering``): ``"gaussian"`` the sampled Gaussian
+    :math:`e^{-x^2/2s^2}/(\sqrt{2\pi}\,s)` on :math:`|x| \le \lfloor 3s + 1/2\rfloor`, not
+    normalised; ``"cauchy"`` :math:`1/(1 + x^2/s^2)` on :math:`|x| \le \lfloor 5s\rfloor`,
+    normalised to sum 1. Scale 0 is the unsmoothed call ``loss(predictions, labels, **kwargs)``.
+    Equals MONAI ``MultiScaleLoss(loss, scales, kernel)`` (mean reduction) with a matched loss
+    (MONAI's ``forward`` takes ``(y_true, y_pred)``, in that order).
+
+    What is smoothed:
+
+    * **Labels** are smoothed as per-class maps: integer labels ``(B, *spatial)`` are one-hot
+      encoded first (``C`` classes from the predictions; 0/1 in one channel when ``C == 1``),
+      dense labels are smoothed as they are; the wrapped loss receives the smoothed dense
+      targets. ``ignore_index`` pixels have all-zero targets (they add nothing to their
+      neighbours) and are excluded with ``mask=`` (the wrapped loss must take ``mask``), as
+      are, under ``jit``, labels out of range. A ``mask=`` is passed unsmoothed. Near the border
+      the zero padding makes the smoothed one-hot targets sum to less than 1, as MONAI's.
+    * **Predictions**: with ``mode=None`` (default) they are smoothed as given, MONAI's
+      behaviour: the wrapped loss sees blurred *logits* when it takes logits (its activation
+      comes after the blur), blurred probabilities with ``from_logits=False``. Blurring logits
+      is not blurring probabilities (``softmax(K * z) != K * softmax(z)``), and zero padding
+      pulls border logits towards 0. With ``mode="multiclass"``/``"multilabel"``/``"binary"``
+      the predictions are logits of that activation: the smoothed scales blur the
+      probabilities (softmax or sigmoid of the logits) and call the wrapped loss with
+      ``from_logits=False``, so prediction and truth are blurred alike, in probability space;
+      scale 0 still passes the logits. This is the meaningful choice for a loss of
+      probabilities (Dice and the like); ``mode=None`` matches MONAI wrapping a loss with
+      ``softmax=True``.
+
+    Blurred targets are soft: a loss that scores a soft map against itself as perfect needs
+    its soft-label form (``dice_loss(..., soft_label=True)``; the plain soft Dice of a blurred
+    map with itself is not 0, in MONAI as here).
+
+    Gaussian scales must be 0 or at least about 0.75: below, MONAI's unnormalised sampled
+    Gaussian sums to more than 1 and would push smoothed labels above 1 (``ValueError``).
+
+    Empty masks: whatever ``loss`` does on every scale (an empty truth stays empty). A combined
+    loss returning ``(total, aux)`` gives ``(total, aux)`` with every entry under
+    ``"scale<s>/"`` plus ``"scale<s>"`` and ``"scale<s>/weight"`` (``1/S``).
+
+    Args:
+      loss: a loss term ``(predictions, labels, **kwargs) -> (B,)`` taking dense labels.
+      scales: the kernel scales (:math:`\sigma` in pixels, >= 0; 0 is no smoothing).
+        Default ``None``: no smoothing, the loss itself (MONAI's default).
+      kernel: ``"gaussian"`` (default) or ``"cauchy"``.
+      mode: ``None`` (default): smooth the predictions as given; or the activation of the
+        logits (``"multiclass"``, ``"multilabel"``, ``"binary"``): smooth the probabilities and
+        pass ``from_logits=False`` (the wrapped loss must take ``from_logits``; the caller
+        must not pass it).
+
+    Returns:
+      The multi-scale loss ``(predictions, labels, **kwargs) -> (B,)`` (or ``(total, aux)``).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.multiscale import multi_scale
+      >>> from jaxseg_losses.region import dice_loss
+      >>> labels = jnp.zeros((1, 8, 8), int).at[0, 2:6, 2:6].set(1)
+      >>> logits = 8.0 * (2.0 * jnp.eye(2)[labels] - 1.0)  # confident and right
+      >>> loss = multi_scale(dice_loss, scales=[0, 1, 2], mode="multiclass")
+      >>> bool(loss(logits, labels, soft_label=True)[0] < 1e-6)  # blurred alike: still ~0
+      True
+      >>> loss(logits, labels)  # the plain soft Dice of a blurred map with itself is not 0
+      Array([0.3534361], dtype=float32)
+    """
+    check_choice("kernel", kernel, SMOOTHING_KERNELS)
+    if mode is not None:
+        check_choice("mode", mode, MODES)
+    if not callable(loss):
+        raise TypeError(f"loss: expected a callable loss term; got {type(loss).__name__}")
+    scale_list = [0.0] if scales is None else list(scales)
+    if not scale_list:
+        raise ValueError("scales: expected at least one scale (0 for no smoothing); got none")
+    kernels = [_scale_kernel(s, kernel) for s in scale_list]
+    accepts = accepted_kwargs(loss)
+    if mode is not None and "from_logits" not in accepts:
+        raise TypeError(f"mode={mode!r}: the wrapped loss must take from_logits (it receives "
+                        "probabilities at the smoothed scales)")
+    weight = 1.0 / len(scale_list)
+
+    def smoothed(predictions, labels, **kwargs: Any) -> jax.Array:
+        if mode is not None and "from_logits" in kwargs:
+            raise TypeError(f"from_logits: set by multi_scale(mode={mode!r}), whose predictions "
+                            "are logits; do not pass it")
+        preds = check_predictions(predictions)
+        shape = preds.shape
+        _labels_are_dense(jnp.asarray(labels), shape)  # a rank error before any work
+        if mode is not None:
+            check_mode(mode, shape[-1])
+        total, aux = None, {}
+        blurred = None
+        for scale, weights in zip(scale_list, kernels, strict=True):
+            if weights is None:
+                value = loss(predictions, labels, **kwargs)
+            else:
+                if blurred is None:  # validated, activated and encoded once for every scale
+                    blurred = _smoothing_inputs(preds, labels, mode, accepts, kwargs)
+                p, t, options = blurred
+                ndim = len(shape) - 2
+                value = loss(separable_filter(p, [weights] * ndim),
+                             jnp.minimum(separable_filter(t, [weights] * ndim), 1.0), **options)
+            total = _add_weighted(total, aux, value, f"scale{scale:g}", weight)
+        return (total, aux) if aux else total
+
+    name = getattr(loss, "__name__", "loss")
+    smoothed.__name__ = f"multi_scale_{name}"
+    smoothed.__doc__ = f"Multi-scale smoothing of {getattr(loss, '__name__', 'a loss')}."
+    names = set(accepts.names) - ({"from_logits"} if mode is not None else set())
+    smoothed.accepted_kwargs = Accepts(frozenset(names), accepts.any_other)
+    return smoothed
+
+
+def _smoothing_inputs(preds, labels, mode, accepts, kwargs):
+    """``(predictions to blur, dense targets to blur, keywords of the smoothed calls)``."""
+    options = dict(kwargs)
+    from_logits = mode is not None or options.get("from_logits", True)
+    preds = check_prediction_values(preds, from_logits)
+    if mode is not None:
+        preds = probabilities(preds, mode=mode, from_logits=True)
+        options["from_logits"] = False
+    ignore_index = options.pop("ignore_index", None)
+    label_mode = "binary" if preds.shape[-1] == 1 else "multiclass"
+    targets, valid = dense_targets(labels, preds.shape, mode=label_mode,
+                                   ignore_index=ignore_index)
+    mask = options.pop("mask", None)
+    if "mask" in accepts:
+        options["mask"] = valid * resolve_mask(mask, preds.shape[:-1])
+    elif mask is not None or ignore_index is not None:
+        raise TypeError("mask/ignore_index: the wrapped loss takes no mask, which the smoothed "
+                        "scales need to exclude pixels")
+    return preds, targets, options

@@ -93,6 +93,12 @@ CASES: dict[str, LossCase] = {
     "topk_cross_entropy_binary": LossCase(
         jsl.topk_cross_entropy, {"mode": "binary"}, binary=True, global_form="per_image"),
     "poly_cross_entropy": LossCase(jsl.poly_cross_entropy),
+    # NACL: the penalty's target is the labels smoothed over the neighbourhood (not local; a
+    # masked pixel keeps its class there, an ignored one has none); a perfect prediction still
+    # pays the logit penalty.
+    "nacl": LossCase(jsl.nacl_loss, local=False, perfect=None, mask_is_ignore=False),
+    "nacl_gaussian_l2": LossCase(jsl.nacl_loss, {"kernel": "gaussian", "distance": "l2"},
+                                 local=False, perfect=None, mask_is_ignore=False),
     "poly_cross_entropy_binary": LossCase(jsl.poly_cross_entropy, {"mode": "binary"}, binary=True),
     "asymmetric_focal": LossCase(jsl.asymmetric_focal_loss, **_REGION),
     "asymmetric_focal_tversky": LossCase(jsl.asymmetric_focal_tversky_loss, **_REGION),

@@ -100,7 +100,8 @@ def test_loss_bad_values(name):
         np.testing.assert_allclose(value, excluded, rtol=1e-6, atol=1e-7, err_msg=str(bad))
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "dice_binary", "boundary", "lovasz_softmax"])
+@pytest.mark.parametrize("name", ["cross_entropy", "dice_binary", "boundary", "lovasz_softmax",
+                                  "nacl"])
 def test_loss_bad_dense_targets(name):
     case, classes, z, y, _ = _data(name)
     dense = (y[..., None] if case.binary else np.eye(classes)[y]).astype(np.float32)
@@ -158,6 +159,7 @@ TRACED_OPTIONS = [
     ("active_contour", "epsilon", -1.0),
     ("wasserstein_dice", "distance_matrix", np.full((C, C), -1.0, np.float32)),
     ("nonadjacency", "weight", np.float32(np.nan)),
+    ("nacl", "alpha", -1.0),
 ]
 
 

@@ -1,6 +1,10 @@
-"""Arrays as other frameworks hand them over: float binary masks, channels-first predictions."""
+"""Arrays as other frameworks hand them over: float binary masks, channels-first predictions; and
+the masked-Dice numbers that the "coming from" page compares with MONAI's MaskedDiceLoss."""
 
 from __future__ import annotations
+
+import warnings
+from pathlib import Path
 
 import jax
 import numpy as np
@@ -30,3 +34,68 @@ def test_channels_first_predictions_get_a_hint():
     with pytest.raises(ValueError, match=r"channels-first .* jnp\.moveaxis\(predictions, 1, -1\)"):
         jsl.dice_loss(z, labels)
     assert jsl.dice_loss(np.moveaxis(z, 1, -1), labels).shape == (2,)
+
+
+# --------------------------------------------------------------------------- the "Masks" example
+
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "coming_from.md"
+
+
+def _page_value(fragment: str) -> float:
+    """The number in the last cell of the row of the page's Masks table holding ``fragment``."""
+    rows = [line for line in PAGE.read_text().splitlines()
+            if line.startswith("|") and fragment in line]
+    assert len(rows) == 1, (fragment, rows)
+    return float(rows[0].rstrip(" |").rsplit("|", 1)[1])
+
+
+def _masks_example():
+    labels = np.array([[[0, 0, 0, 1], [0, 1, 1, 1], [0, 1, 1, 1], [0, 0, 0, 1]]])
+    keep = np.ones((1, 4, 4), bool)
+    keep[:, :, 3] = False
+    guess = np.where(keep, labels, 0)
+    logits = (3.0 * (2.0 * np.eye(2)[guess] - 1.0)).astype(np.float32)
+    return labels, keep, logits
+
+
+def test_masks_example_of_the_coming_from_page():
+    """The numbers of the page's Masks table: ours always, MONAI's with the release it names."""
+    labels, keep, logits = _masks_example()
+    ours = float(jsl.dice_loss(logits, labels, mask=keep)[0])
+    np.testing.assert_allclose(ours, _page_value("`jsl.dice_loss(logits, labels, mask=keep)`"),
+                               rtol=1e-3)
+    np.testing.assert_allclose(float(jsl.dice_loss(logits, labels)[0]),
+                               _page_value("no mask: `jsl.dice_loss(logits, labels)`"), rtol=1e-3)
+    # mask= is the loss of the kept pixels alone.
+    np.testing.assert_allclose(float(jsl.dice_loss(logits[:, :, :3], labels[:, :, :3])[0]), ours,
+                               rtol=1e-6)
+
+    torch = pytest.importorskip("torch")
+    monai = pytest.importorskip("monai")
+    from monai.losses import DiceLoss, MaskedDiceLoss
+
+    x = torch.from_numpy(np.ascontiguousarray(np.moveaxis(logits, -1, 1)))
+    y = torch.from_numpy(labels[:, None].astype(np.float32))
+    one_hot = torch.from_numpy(np.ascontiguousarray(
+        np.moveaxis(np.eye(2, dtype=np.float32)[labels], -1, 1)))
+    mask = torch.from_numpy(keep[:, None].astype(np.float32))
+    kept = DiceLoss(softmax=True, to_onehot_y=True)(x[..., :3], y[..., :3]).item()
+    np.testing.assert_allclose(kept, _page_value("on the 4 × 3 kept pixels only"), rtol=1e-3)
+    # MONAI <= 1.5: the mask zeroed the logits, then DiceLoss applied the softmax.
+    old = DiceLoss(softmax=True, to_onehot_y=True)(x * mask, y * mask).item()
+    np.testing.assert_allclose(old, _page_value("i.e. `DiceLoss(softmax=True"), rtol=1e-3)
+
+    release = "1.6.1"  # the release whose MaskedDiceLoss the page quotes
+    if monai.__version__ != release:
+        pytest.skip(f"the page quotes MONAI {release}'s MaskedDiceLoss; installed "
+                    f"{monai.__version__}: recompute the table's MaskedDiceLoss rows")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        integer = MaskedDiceLoss(softmax=True, to_onehot_y=True)(x, y, mask).item()
+        dense = MaskedDiceLoss(softmax=True)(x, one_hot, mask).item()
+    np.testing.assert_allclose(
+        integer, _page_value(f"MONAI {release} `MaskedDiceLoss(softmax=True, to_onehot_y=True)"),
+        rtol=1e-3)
+    np.testing.assert_allclose(
+        dense, _page_value(f"MONAI {release} `MaskedDiceLoss(softmax=True)(x, one_hot(y)"),
+        rtol=1e-3)

@@ -1,5 +1,7 @@
 """Deep supervision: nearest-exact resizing against PyTorch, weights and values against MONAI's
-DeepSupervisionLoss, composition with the combinators, and the test standard."""
+DeepSupervisionLoss, composition with the combinators, and the test standard. Multi-scale
+smoothing: a NumPy/SciPy reference of the blur and the Dice, MONAI's MultiScaleLoss, the
+combinators, the test standard."""
 
 from __future__ import annotations
 
@@ -10,16 +12,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
+from scipy import ndimage
 
 from jaxseg_losses.combine import named_sum
 from jaxseg_losses.multiscale import (
     deep_supervision,
     deep_supervision_weights,
+    multi_scale,
     resize_nearest,
 )
 from jaxseg_losses.pixelwise import cross_entropy
 from jaxseg_losses.region import dice_loss
-from tests.helpers import assert_finite_value_and_grad, one_hot_np, random_labels, random_logits
+from tests.helpers import (
+    assert_finite_value_and_grad,
+    channels_first,
+    one_hot_np,
+    random_labels,
+    random_logits,
+    softmax_np,
+)
 
 C = 3
 
@@ -186,3 +197,186 @@ def test_properties(src, dst, levels):
     w = deep_supervision_weights(levels)
     assert w[0] == 1.0 and all(a >= b for a, b in zip(w, w[1:], strict=False))
     assert min(w) >= 0.0625
+
+
+# --------------------------------------------------------------------------- multi-scale
+
+
+def ref_scale_kernel(scale, kernel):
+    """Sampled Gaussian on |x| <= floor(3 s + 1/2), not normalised; Cauchy 1 / (1 + (x/s)^2) on
+    |x| <= floor(5 s), normalised."""
+    if kernel == "gaussian":
+        tail = int(max(3 * scale, 0.5) + 0.5)
+        x = np.arange(-tail, tail + 1)
+        return np.exp(-(x**2) / (2 * scale**2)) / (np.sqrt(2 * np.pi) * scale)
+    tail = int(5 * scale)
+    k = 1 / (1 + (np.arange(-tail, tail + 1) / scale) ** 2)
+    return k / k.sum()
+
+
+def np_blur(x, scale, kernel):
+    """Correlation along every spatial axis of (B, *spatial, C), zeros outside (SciPy)."""
+    if scale == 0:
+        return x
+    w = ref_scale_kernel(scale, kernel)
+    for axis in range(1, x.ndim - 1):
+        x = ndimage.correlate1d(x, w, axis=axis, mode="constant", cval=0.0)
+    return x
+
+
+def ref_dice(p, g, v, s=1e-5):
+    """Mean over classes of 1 - (2 sum v p g + s) / (sum v p + sum v g + s), per example."""
+    axes = tuple(range(1, p.ndim - 1))
+    v = v[..., None]
+    inter = (v * p * g).sum(axes)
+    return (1 - (2 * inter + s) / ((v * p).sum(axes) + (v * g).sum(axes) + s)).mean(-1)
+
+
+SCALES = [0, 1, 1.5]
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "cauchy"])
+@pytest.mark.parametrize("spatial", [(9, 8), (6, 5, 4)], ids=["2d", "3d"])
+def test_multi_scale_matches_reference(kernel, spatial):
+    z = random_logits(10, (2, *spatial, C), scale=2.0)
+    y = random_labels(10, (2, *spatial), C)
+    g = one_hot_np(y, C)
+    mask = (np.random.default_rng(10).random(y.shape) > 0.3).astype(np.float32)
+    on_logits = jax.jit(lambda p, t, m: multi_scale(dice_loss, scales=SCALES, kernel=kernel)(
+        p, t, mask=m))
+    on_probabilities = jax.jit(lambda p, t, m: multi_scale(
+        dice_loss, scales=SCALES, kernel=kernel, mode="multiclass")(p, t, mask=m))
+    # mode=None: the logits are blurred, then the loss's softmax (MONAI's order).
+    want = np.mean([ref_dice(softmax_np(np_blur(z, s, kernel)), np_blur(g, s, kernel), mask)
+                    for s in SCALES], axis=0)
+    np.testing.assert_allclose(on_logits(z, y, mask), want, rtol=1e-5, atol=1e-6)
+    # mode="multiclass": softmax, then the blur of the probabilities.
+    want = np.mean([ref_dice(np_blur(softmax_np(z), s, kernel), np_blur(g, s, kernel), mask)
+                    for s in SCALES], axis=0)
+    np.testing.assert_allclose(on_probabilities(z, y, mask), want, rtol=1e-5, atol=1e-6)
+    # Dense labels are blurred as they are: one-hot labels give the same values.
+    np.testing.assert_allclose(on_probabilities(z, g.astype(np.float32), mask), want,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_multi_scale_ignore_index_and_out_of_range_labels_are_excluded():
+    z = random_logits(11, (2, 8, 7, C), scale=2.0)
+    y = random_labels(11, (2, 8, 7), C)
+    ignored = np.zeros(y.shape, bool)
+    ignored[:, 2:4, 3] = True
+    y_ign = np.where(ignored, 9, y)
+    g = one_hot_np(y, C) * ~ignored[..., None]  # an ignored pixel adds nothing to its neighbours
+    keep = (~ignored).astype(float)
+    loss = multi_scale(dice_loss, scales=[1, 2], mode="multiclass")
+    want = np.mean([ref_dice(np_blur(softmax_np(z), s, "gaussian"), np_blur(g, s, "gaussian"),
+                             keep) for s in (1, 2)], axis=0)
+    compiled = jax.jit(lambda p, t: loss(p, t, ignore_index=9))
+    np.testing.assert_allclose(compiled(z, y_ign), want, rtol=1e-5, atol=1e-6)
+    # Under jit an out-of-range label is excluded like ignore_index (never background).
+    np.testing.assert_allclose(jax.jit(loss)(z, np.where(ignored, C, y)), want, rtol=1e-5,
+                               atol=1e-6)
+    with pytest.raises(ValueError, match=r"labels: class indices must lie in \[0, 2\]"):
+        loss(z, np.where(ignored, C, y))
+
+
+@pytest.mark.parametrize("spatial", [(9, 8), (6, 7, 5)], ids=["2d", "3d"])
+def test_multi_scale_matches_monai(spatial):
+    pytest.importorskip("torch")
+    losses = pytest.importorskip("monai.losses")
+    z = random_logits(12, (2, *spatial, C), scale=2.0)
+    y = random_labels(12, (2, *spatial), C)
+    g = channels_first(one_hot_np(y, C), np.float32)
+    p = channels_first(softmax_np(z), np.float32)
+    worst = 0.0
+    for kernel in ("gaussian", "cauchy"):
+        scales = [0, 1, 2]
+        # MONAI blurs what it is given: logits before DiceLoss's softmax ...
+        ref = losses.MultiScaleLoss(losses.DiceLoss(softmax=True), scales=scales, kernel=kernel)
+        got = multi_scale(dice_loss, scales=scales, kernel=kernel)(z, y)
+        worst = max(worst, abs(float(got.mean()) / ref(g, channels_first(z)).item() - 1))
+        # ... or probabilities, which mode="multiclass" blurs from the logits.
+        ref = losses.MultiScaleLoss(losses.DiceLoss(), scales=scales, kernel=kernel)
+        got = multi_scale(dice_loss, scales=scales, kernel=kernel, mode="multiclass")(z, y)
+        worst = max(worst, abs(float(got.mean()) / ref(g, p).item() - 1))
+    assert worst < 1e-5, worst
+    # scales=None: the loss itself.
+    ref = losses.MultiScaleLoss(losses.DiceLoss(softmax=True))(g, channels_first(z)).item()
+    np.testing.assert_allclose(multi_scale(dice_loss)(z, y).mean(), ref, rtol=1e-5)
+
+
+def test_multi_scale_composes_with_named_sum():
+    z = jnp.asarray(random_logits(13, (2, 8, 6, C)))
+    y = random_labels(13, (2, 8, 6), C)
+    mask = np.random.default_rng(13).random(y.shape) > 0.2
+    inner = named_sum(("dice", dice_loss), ("ce", cross_entropy))
+    total, aux = multi_scale(inner, scales=[0, 1])(z, y, mask=mask)
+    smoothed_dice = multi_scale(dice_loss, scales=[0, 1])(z, y, mask=mask)
+    smoothed_ce = multi_scale(cross_entropy, scales=[0, 1])(z, y, mask=mask)
+    np.testing.assert_allclose(total, smoothed_dice + smoothed_ce, rtol=1e-6)
+    assert {"scale0/dice", "scale1/ce", "scale1", "scale1/weight"} <= set(aux)
+    np.testing.assert_allclose(aux["scale1/weight"], 0.5)
+    # A multi-scale loss is a term: the mask reaches it; with mode= it takes no from_logits.
+    wrapped = multi_scale(dice_loss, scales=[0, 1], mode="multiclass")
+    assert "mask" in wrapped.accepted_kwargs and "from_logits" not in wrapped.accepted_kwargs
+    outer = named_sum(("ms", wrapped), ("ce", cross_entropy))
+    total, aux = outer(z, y, mask=mask)
+    np.testing.assert_allclose(aux["ms"], wrapped(z, y, mask=mask), rtol=1e-6)
+
+
+def test_multi_scale_grads_jit_vmap_bf16():
+    z = jnp.asarray(random_logits(14, (2, 6, 5, C)))
+    y = random_labels(14, (2, 6, 5), C)
+    loss = multi_scale(dice_loss, scales=[0, 1], mode="multiclass")
+    compiled = jax.jit(loss)
+    value = compiled(z, y)
+    np.testing.assert_allclose(value, loss(z, y), rtol=1e-6)
+    check_grads(lambda p: compiled(p, y), (z,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+    mapped = jax.jit(jax.vmap(lambda p, t: loss(p[None], t[None])[0]))(z, y)
+    np.testing.assert_allclose(mapped, value, rtol=1e-5)
+    low = compiled(z.astype(jnp.bfloat16), y)
+    assert low.dtype == jnp.float32 and low.shape == (2,)
+    np.testing.assert_allclose(low, value, rtol=0.05, atol=0.02)
+    assert_finite_value_and_grad(compiled, jnp.sign(z) * 1e4, y)
+    # Empty truth, empty prediction: 0 at every scale with the soft-label Dice.
+    empty = np.zeros((2, 6, 5), np.int32)
+    perfect = jnp.asarray(one_hot_np(empty, C) * 2e4 - 1e4, jnp.float32)
+    np.testing.assert_allclose(loss(perfect, empty, soft_label=True), 0.0, atol=1e-6)
+
+
+def test_multi_scale_bad_calls_raise_clear_errors():
+    z = random_logits(15, (2, 6, 5, C))
+    y = random_labels(15, (2, 6, 5), C)
+    with pytest.raises(ValueError, match=r"scales: the sampled Gaussian of sigma=0.5 sums to"):
+        multi_scale(dice_loss, scales=[0, 0.5])
+    multi_scale(dice_loss, scales=[0.5], kernel="cauchy")  # a normalised kernel: fine
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="scales: expected a value >= 0"):
+            multi_scale(dice_loss, scales=[bad])
+    with pytest.raises(ValueError, match="scales: expected at least one scale"):
+        multi_scale(dice_loss, scales=[])
+    with pytest.raises(ValueError, match="kernel: expected one of"):
+        multi_scale(dice_loss, kernel="box")
+    with pytest.raises(ValueError, match="mode: expected one of"):
+        multi_scale(dice_loss, mode="softmax")
+    with pytest.raises(TypeError, match="loss: expected a callable"):
+        multi_scale("dice")
+
+    def no_options(p, t):
+        return dice_loss(p, t)
+
+    with pytest.raises(TypeError, match="the wrapped loss must take from_logits"):
+        multi_scale(no_options, scales=[1], mode="multiclass")
+    with pytest.raises(TypeError, match="mask/ignore_index: the wrapped loss takes no mask"):
+        multi_scale(no_options, scales=[1])(z, y, ignore_index=9)
+    with pytest.raises(TypeError, match="from_logits: set by multi_scale"):
+        multi_scale(dice_loss, scales=[1], mode="multiclass")(z, y, from_logits=False)
+    with pytest.raises(ValueError, match="labels: expected"):
+        multi_scale(dice_loss, scales=[1])(z, y[..., None, None])
+    with pytest.raises(ValueError, match="predictions: logits must be finite"):
+        multi_scale(dice_loss, scales=[1])(np.where(y[..., None] == 0, np.nan, z), y)
+    with pytest.raises(ValueError, match="expects probabilities in"):
+        multi_scale(dice_loss, scales=[1])(z, y, from_logits=False)
+    with pytest.raises(ValueError, match=r"labels: dense targets must lie in \[0, 1\]"):
+        multi_scale(dice_loss, scales=[1])(z, one_hot_np(y, C) * 1.5)
+    with pytest.raises(ValueError, match="mode='binary' expects predictions with C == 1"):
+        multi_scale(dice_loss, scales=[1], mode="binary")(z, y)

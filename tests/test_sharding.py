@@ -92,6 +92,9 @@ CASES = {
     "bce_multilabel": (pixelwise.binary_cross_entropy, LOGITS, LABELS),
     "focal_softmax": (pixelwise.focal_loss, LOGITS, LABELS),
     "weighted_ce_balanced": (pixelwise.weighted_cross_entropy, LOGITS, LABELS),
+    # NACL: its target is a convolution of the labels over the (unsharded) spatial axes
+    "nacl_gaussian": (functools.partial(pixelwise.nacl_loss, kernel="gaussian", mask=MASK),
+                      LOGITS, LABELS),
     # region (region.py), per image and batch-global
     "dice": (region.dice_loss, LOGITS, LABELS),
     "dice_global_masked": (
@@ -170,7 +173,8 @@ def _many_values_and_grads(losses):
 # Families compiled together. Under an Explicit mesh the distance transform runs per device in
 # a shard_map (distance._edt), since its flattened line layout cannot merge a sharded batch axis.
 GROUPS = {
-    "pixelwise": ("cross_entropy", "bce_multilabel", "focal_softmax", "weighted_ce_balanced"),
+    "pixelwise": ("cross_entropy", "bce_multilabel", "focal_softmax", "weighted_ce_balanced",
+                  "nacl_gaussian"),
     "region": (
         "dice", "dice_global_masked", "jaccard_global", "tversky_global", "sens_spec_global",
         "gdl", "gdl_global", "exp_log_global", "mcc_global",

@@ -102,6 +102,9 @@ _ENTRIES = (
               "top-k cross-entropy: mean CE of the k% hardest pixels", aliases=("topk",)),
     LossEntry("poly_ce", jsl.poly_cross_entropy, "pixel-wise",
               "Poly-1 cross-entropy (Leng et al. 2022)", aliases=("poly",)),
+    LossEntry("nacl", jsl.nacl_loss, "pixel-wise",
+              "neighbour-aware calibration loss (Murugesan et al. 2023): CE + alpha "
+              "|tau - logits|, tau the neighbours' class proportions"),
     LossEntry("penalty_gdl", jsl.penalty_generalized_dice_loss, "overlap",
               "penalty generalized Dice loss (Yang et al.)"),
     LossEntry("asym_similarity", jsl.asymmetric_similarity_loss, "overlap",

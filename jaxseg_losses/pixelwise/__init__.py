@@ -4,9 +4,12 @@
   conservative loss (the conventions of the family are in its docstring);
 * :mod:`~jaxseg_losses.pixelwise.variants`: top-k (hard-pixel) and Poly-1 cross-entropy;
 * :mod:`~jaxseg_losses.pixelwise.unified_focal`: the asymmetric focal family of the Unified
-  Focal loss (Yeung et al. 2022), with its region term and the unified sum.
+  Focal loss (Yeung et al. 2022), with its region term and the unified sum;
+* :mod:`~jaxseg_losses.pixelwise.calibration`: the neighbour-aware calibration loss (NACL,
+  Murugesan et al. 2023), cross-entropy plus a penalty towards the neighbours' class proportions.
 """
 
+from jaxseg_losses.pixelwise.calibration import nacl_loss
 from jaxseg_losses.pixelwise.standard import (
     binary_cross_entropy,
     conservative_loss,
@@ -29,6 +32,7 @@ __all__ = (
     "conservative_loss",
     "cross_entropy",
     "focal_loss",
+    "nacl_loss",
     "poly_cross_entropy",
     "topk_cross_entropy",
     "weighted_cross_entropy",
