@@ -13,7 +13,8 @@ Conventions (see the package docstring for the user-facing version):
   ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
 * without checkify, bad values never turn into a plausible number: bad predictions, dense
   targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
-  integer labels are excluded like ``ignore_index`` in every mode.
+  integer labels are excluded like ``ignore_index`` by every loss in every mode (the metrics
+  give NaN for that example instead).
 """
 
 from __future__ import annotations

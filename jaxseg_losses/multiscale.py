@@ -238,6 +238,8 @@ def deep_supervision(
 
     supervised.__name__ = f"deep_supervision_{getattr(loss, '__name__', 'loss')}"
     supervised.__doc__ = f"Deep supervision of {getattr(loss, '__name__', 'a loss')}."
+    # What the wrapped loss accepts, so that a combinator routes only those keywords here.
+    supervised.accepted_kwargs = accepted_kwargs(loss)
     return supervised
 
 

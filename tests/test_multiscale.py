@@ -14,14 +14,14 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 from scipy import ndimage
 
-from jaxseg_losses.combine import named_sum
+from jaxseg_losses.combine import accepted_kwargs, named_sum
 from jaxseg_losses.multiscale import (
     deep_supervision,
     deep_supervision_weights,
     multi_scale,
     resize_nearest,
 )
-from jaxseg_losses.pixelwise import cross_entropy
+from jaxseg_losses.pixelwise import cross_entropy, focal_loss
 from jaxseg_losses.region import dice_loss
 from tests.helpers import (
     assert_finite_value_and_grad,
@@ -139,6 +139,14 @@ def test_composes_with_named_sum():
     outer = named_sum(("ds", deep_supervision(dice_loss)))
     total, aux = outer(preds, y)
     np.testing.assert_allclose(total, deep_supervision(dice_loss)(preds, y), rtol=1e-6)
+    # It declares what the wrapped loss accepts, so a keyword meant for another term (here
+    # `step` of a schedule, `alpha` of focal) is not forwarded to it.
+    assert accepted_kwargs(deep_supervision(dice_loss)) == accepted_kwargs(dice_loss)
+    mixed = named_sum(("dice", deep_supervision(dice_loss)),
+                      ("focal", deep_supervision(focal_loss)))
+    total, _ = mixed(preds, y, alpha=0.25, step=3)
+    np.testing.assert_allclose(total, deep_supervision(dice_loss)(preds, y)
+                               + deep_supervision(focal_loss)(preds, y, alpha=0.25), rtol=1e-6)
 
 
 def test_grads_jit_vmap_bf16():

@@ -28,8 +28,8 @@ RANK_NOTE = (
     "rank: by mean test Dice; `≈1`: tied with the best, the 95 % interval of the paired per-seed "
     "difference (this loss minus the best, same seed = same initialisation and batches) "
     "contains 0. Δ Dice: that mean difference and interval. ± is the standard deviation over "
-    "seeds, [a, b] the 95 % t interval of the mean; 'collapsed': runs that predicted no "
-    "foreground on the whole test set."
+    "seeds, [a, b] the 95 % t interval of the mean (within the metric's range); 'collapsed': "
+    "runs that predicted no foreground on the whole test set."
 )
 
 
@@ -52,7 +52,7 @@ def _interval(summary: Summary, fmt: str) -> str:
 
 def standings(results: Sequence[RunResult]) -> dict[str, Standing]:
     """Rank of each loss by mean test Dice, with ties judged on paired differences."""
-    return rank({r.label: r.per_seed.get("dice", [math.nan]) for r in results})
+    return rank({r.label: r.per_seed.get("dice", [math.nan]) for r in results}, span=1.0)
 
 
 def markdown_table(results: Sequence[RunResult]) -> str:
@@ -318,13 +318,16 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     for color, result in zip(_colors(len(results)), results, strict=True):
         curves = np.asarray(result.curve_dice, float)
         ax.plot(result.curve_steps, curves.mean(axis=0), marker=".", color=color,
-                label=result.label[:30], lw=1)
-        ax.fill_between(result.curve_steps, curves.min(axis=0), curves.max(axis=0), color=color,
-                        alpha=0.2, lw=0)
+                label=result.label[:30], lw=1.5)
+        if len(curves) > 1:  # a mean of seeds that split (0 and 0.85) hides that: show each
+            ax.plot(result.curve_steps, curves.T, color=color, lw=0.5, alpha=0.5)
+            ax.fill_between(result.curve_steps, curves.min(axis=0), curves.max(axis=0),
+                            color=color, alpha=0.08, lw=0)
     ax.set_xlabel("step")
     ax.set_ylabel("Dice")
     ax.set_ylim(-0.03, 1.03)  # curves at 0 stay visible above the axis
-    ax.set_title(f"test Dice (foreground) during training, mean ({band})", fontsize=9)
+    ax.set_title(f"test Dice (foreground) during training: mean, thin: each seed ({band})",
+                 fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -58,8 +58,13 @@ class Summary:
                 "ci95_high": self.high, "n": self.n}
 
 
-def summarize(values: Sequence[float]) -> Summary:
-    """Summary of the finite entries of ``values`` (a diverged seed is NaN and left out)."""
+def summarize(values: Sequence[float], bounds: tuple[float, float] = (-math.inf, math.inf)
+              ) -> Summary:
+    """Summary of the finite entries of ``values`` (a diverged seed is NaN and left out).
+
+    ``bounds``: the range of the metric (Dice: ``(0, 1)``); the interval is intersected with it,
+    since the mean cannot leave it (with few seeds the t interval easily would).
+    """
     x = np.asarray(values, np.float64)
     x = x[np.isfinite(x)]
     n = int(x.size)
@@ -70,7 +75,7 @@ def summarize(values: Sequence[float]) -> Summary:
         return Summary(mean, math.nan, math.nan, math.nan, 1)
     std = float(x.std(ddof=1))
     half = t_quantile(0.975, n - 1) * std / math.sqrt(n)
-    return Summary(mean, std, mean - half, mean + half, n)
+    return Summary(mean, std, max(mean - half, bounds[0]), min(mean + half, bounds[1]), n)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,14 +92,15 @@ class Standing:
     tied: bool
 
 
-def rank(per_seed: Mapping[str, Sequence[float]], *, higher_is_better: bool = True
-         ) -> dict[str, Standing]:
+def rank(per_seed: Mapping[str, Sequence[float]], *, higher_is_better: bool = True,
+         span: float = math.inf) -> dict[str, Standing]:
     """Ranks losses by the mean of a per-seed metric; ties are judged on paired differences.
 
     Args:
       per_seed: loss label -> values per seed (the same seeds, in the same order, for every
         loss; NaN for a seed that diverged, which drops that seed from the pair).
       higher_is_better: True for Dice/IoU, False for distances.
+      span: the width of the metric's range (1 for Dice); differences stay within +-span.
 
     Returns:
       label -> :class:`Standing`. Rank 1 is the best mean; a loss whose paired difference to
@@ -102,13 +108,14 @@ def rank(per_seed: Mapping[str, Sequence[float]], *, higher_is_better: bool = Tr
       is tied: there is no interval).
     """
     sign = 1.0 if higher_is_better else -1.0
+    bounds = (-span, span)
     values = {k: sign * np.asarray(v, np.float64) for k, v in per_seed.items()}
     means = {k: np.nanmean(v) if np.isfinite(v).any() else -np.inf for k, v in values.items()}
     order = sorted(values, key=lambda k: -means[k])
     best = values[order[0]]
     standings = {}
     for position, label in enumerate(order, start=1):
-        difference = summarize(values[label] - best)
+        difference = summarize(values[label] - best, bounds)
         tied = position == 1 or (difference.n > 1 and difference.low <= 0.0 <= difference.high)
         standings[label] = Standing(position, difference, tied)
     return standings

@@ -45,6 +45,7 @@ from jaxseg_losses.experiment.stats import Summary, summarize
 
 REPLICA_MODES = ("auto", "vmap", "loop")
 METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
+_BOUNDS = {"dice": (0.0, 1.0), "iou": (0.0, 1.0), "collapsed": (0.0, 1.0)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +113,7 @@ class RunResult:
 
     def summary(self, key: str) -> Summary:
         """Mean, spread and 95 % interval over the seeds of one metric."""
-        return summarize(self.per_seed.get(key, []))
+        return summarize(self.per_seed.get(key, []), _BOUNDS.get(key, (0.0, math.inf)))
 
     @property
     def dice(self) -> float:
