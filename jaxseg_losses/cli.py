@@ -100,8 +100,16 @@ def _build_parser() -> argparse.ArgumentParser:
                               "sharded over the devices), loop (one call per replica; faster "
                               "on a CPU), auto: loop on one CPU device, else vmap")
     compare.add_argument("--distributed", action="store_true",
-                         help="call jax.distributed.initialize() first (multi-host: run the same "
-                              "command on every host)")
+                         help="multi-host: call jax.distributed.initialize() first and use every "
+                              "host's devices; run the same command on every host (TPU pod "
+                              "slices, SLURM and Open MPI are detected; elsewhere give the three "
+                              "options below)")
+    compare.add_argument("--coordinator", metavar="HOST:PORT", default=None,
+                         help="with --distributed: address of process 0")
+    compare.add_argument("--num-processes", type=_positive_int, default=None,
+                         help="with --distributed: number of processes (hosts)")
+    compare.add_argument("--process-id", type=int, default=None,
+                         help="with --distributed: this process's index, 0..N-1")
     compare.add_argument("--eval-every", type=_positive_int, default=25,
                          help="steps between test-Dice points of the curves. Default: 25")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
@@ -171,12 +179,15 @@ def _list(args: argparse.Namespace) -> int:
                          indent=1, default=repr))
         return 0
     print("losses (--loss NAME, options as NAME(key=value, ...)):")
+    name_width = max(len(row["name"]) for row in rows) + 2
+    family_width = max(len(row["family"]) for row in rows) + 2
+    indent = " " * (2 + name_width + family_width)
     for row in rows:
         aliases = f" (alias {', '.join(row['aliases'])})" if row["aliases"] else ""
-        print(f"  {row['name']:15s} {row['family']:11s} {row['summary']}{aliases}")
-        if row.get("options"):
-            options = ", ".join(f"{k}={format_default(v)}" for k, v in row["options"].items())
-            print(f"  {'':15s} {'':11s} {row['function']}({options})")
+        print(f"  {row['name']:{name_width}s}{row['family']:{family_width}s}{row['summary']}"
+              f"{aliases}")
+        options = ", ".join(f"{k}={format_default(v)}" for k, v in row.get("options", {}).items())
+        print(f"{indent}{row['function']}({options})")
     print("\nschedules (NAME@SCHEDULE):")
     for text in SCHEDULES.values():
         print(f"  {text}")
@@ -190,8 +201,12 @@ def _list(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import jax
 
+    cluster = {"coordinator_address": args.coordinator, "num_processes": args.num_processes,
+               "process_id": args.process_id}
     if args.distributed:  # before anything touches a device
-        jax.distributed.initialize()
+        jax.distributed.initialize(**{k: v for k, v in cluster.items() if v is not None})
+    elif any(v is not None for v in cluster.values()):
+        raise ValueError("--coordinator, --num-processes and --process-id need --distributed")
     from jaxseg_losses.experiment.build import BuildContext, check_loss
     from jaxseg_losses.experiment.data import BUILTIN, load_data
     from jaxseg_losses.experiment.registry import parse
