@@ -3,11 +3,11 @@ the Combo loss, and the boundary-loss recipe (generalized Dice + boundary loss, 
 
 Each compound loss is a :func:`~jaxseg_losses.combine.named_sum` of library losses, built once per
 set of weights (cached) and called with the options as keyword arguments: the combinator routes
-each option to the terms that accept it (``smooth``, ``per_image``, ``axis_name`` and
-``include_background`` reach the Dice term only; ``gamma``/``alpha`` the focal term only;
-``mask``, ``ignore_index`` and ``from_logits`` every term). The functions return the ``(B,)``
-total like every loss; ``return_aux=True`` returns ``(total, aux)`` with each term's unweighted
-``(B,)`` value and weight, as the combinators do.
+each option to the terms that accept it (``smooth``, ``per_image`` and ``axis_name`` reach the
+Dice term only; ``include_background`` the Dice and focal terms; ``gamma``/``alpha`` the focal
+term only; ``mask``, ``ignore_index`` and ``from_logits`` every term). The functions return the
+``(B,)`` total like every loss; ``return_aux=True`` returns ``(total, aux)`` with each term's
+unweighted ``(B,)`` value and weight, as the combinators do.
 
 Batch-global statistics (``per_image=False``, with ``axis_name`` inside ``shard_map``) apply to
 the Dice part; the pixel-wise part is a per-example mean, which already averages correctly.
@@ -256,7 +256,9 @@ def dice_focal_loss(
     *sigmoid* focal loss; this function does not copy that. The AnatomyNet paper's
     :math:`\lambda` could not be re-checked; the default weights are 1 and 1 (as SegLoss's
     ``DC_and_Focal_loss``). ``gamma``, ``alpha`` go to the focal term; ``smooth``,
-    ``include_background``, ``class_weights``, ``per_image``, ``axis_name`` to the Dice term.
+    ``per_image``, ``axis_name`` to the Dice term; ``include_background`` and ``class_weights``
+    to both (as MONAI's ``DiceFocalLoss`` passes ``include_background`` and ``weight`` to both
+    parts; the focal term reads ``class_weights`` as :func:`~jaxseg_losses.focal_loss` does).
     Aux names: ``"dice"``, ``"focal"``.
 
     Args:
@@ -267,7 +269,8 @@ def dice_focal_loss(
       dice_weight, focal_weight: term weights. Default 1 and 1.
       gamma: focusing exponent. Default 2.
       alpha: focal class balance (see :func:`~jaxseg_losses.focal_loss`). Default ``None``.
-      smooth, include_background, class_weights, per_image, axis_name: Dice options.
+      smooth, per_image, axis_name: Dice options.
+      include_background, class_weights: options of both terms.
       mask, ignore_index: pixels excluded from both terms.
       return_aux: also return the aux dict. Default ``False``.
 

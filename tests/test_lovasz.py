@@ -8,9 +8,6 @@ differences of :math:`\\Delta_J(M_i) = |M_i| / |G \\cup M_i|` over the top-``i``
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +18,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 
 from jaxseg_losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from tests.helpers import smp_module
 from tests.jit_cache import auto_jit, eager_calls
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
@@ -298,36 +296,9 @@ def test_hinge_margins_at_least_one_give_zero():
 # --------------------------------------------------------------------------- smp cross-check
 
 
-def _import_smp_lovasz():
-    """smp's ``LovaszLoss``; stubs the package root when ``import segmentation_models_pytorch``
-    fails (its ``__init__`` imports timm -> torchvision, broken beside torch 2.13 here)."""
-    pytest.importorskip("torch")
-    try:
-        from segmentation_models_pytorch.losses import LovaszLoss
-        return LovaszLoss
-    except Exception:  # noqa: BLE001 - any import-time failure of smp's root package
-        pass
-    spec = importlib.util.find_spec("segmentation_models_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("segmentation-models-pytorch is not installed")
-    before = set(sys.modules)
-    stub = types.ModuleType("segmentation_models_pytorch")
-    stub.__path__ = list(spec.submodule_search_locations)
-    sys.modules["segmentation_models_pytorch"] = stub
-    try:
-        from segmentation_models_pytorch.losses import LovaszLoss
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"segmentation_models_pytorch.losses does not import, even stubbed: {exc}")
-    finally:  # leave sys.modules as found, so other tests get the real package (or its error)
-        for name in set(sys.modules) - before:
-            if name.startswith("segmentation_models_pytorch"):
-                del sys.modules[name]
-    return LovaszLoss
-
-
 @pytest.mark.parametrize("per_image", [True, False])
 def test_cross_check_smp_lovasz_loss(per_image):
-    LovaszLoss = _import_smp_lovasz()
+    LovaszLoss = smp_module("losses").LovaszLoss
     import torch
 
     logits, labels = make_inputs(11, ignore_frac=0.2)

@@ -26,6 +26,7 @@ from tests.helpers import (
     random_labels,
     random_logits,
     sigmoid_np,
+    smp_module,
     softmax_np,
 )
 from tests.jit_cache import auto_jit, eager_calls
@@ -65,20 +66,40 @@ def bce_reference(z, t, pos_weight=1.0):
     return per.reshape(z.shape[0], -1).mean(-1)
 
 
-def focal_sigmoid_reference(z, t, gamma, alpha=None):
-    p = sigmoid_np(z)
-    pt = np.where(t == 1, p, 1 - p)
-    at = 1.0 if alpha is None else np.where(t == 1, alpha, 1 - alpha)
-    per = -at * (1 - pt) ** gamma * np.log(pt)
-    return per.reshape(z.shape[0], -1).mean(-1)
+def focal_reference(z, t, gamma, *, softmax, alpha=None, weights=None,
+                    include_background=True, valid=None):
+    """Focal loss per example from Lin et al.'s per-term formula, with the class options.
 
-
-def focal_softmax_reference(z, y, gamma, alpha=None):
-    p = softmax_np(z)
-    pt = np.take_along_axis(p, y[..., None], -1)[..., 0]
-    at = 1.0 if alpha is None else np.asarray(alpha)[y]
-    per = -at * (1 - pt) ** gamma * np.log(pt)
-    return per.reshape(z.shape[0], -1).mean(-1)
+    ``t``: dense targets (B, *spatial, C) or integer labels (softmax). Softmax: class terms
+    ``-w_c a_c t_c (1 - p_c)^g log p_c`` summed, over ``sum_x v sum_c w_c t_c`` (the valid count
+    without weights); sigmoid: the channel mean weighted by ``w_c / sum w`` of
+    ``-a_t (1 - p_t)^g log p_t``. ``include_background=False`` sets ``w_0 = 0``.
+    """
+    z = np.asarray(z, np.float64)
+    num_classes = z.shape[-1]
+    if softmax and t.ndim == z.ndim - 1:
+        t = one_hot_np(t, num_classes)
+    t = np.asarray(t, np.float64)
+    w = np.ones(num_classes) if weights is None else np.array(weights, np.float64)
+    weighted = weights is not None or (not include_background and num_classes > 1)
+    if not include_background and num_classes > 1:
+        w[0] = 0.0
+    valid = np.ones(z.shape[:-1]) if valid is None else valid
+    if softmax:
+        p = softmax_np(z)
+        a = np.ones(num_classes) if alpha is None else np.asarray(alpha, np.float64)
+        if a.ndim == 0:
+            a = np.array([1 - a] + [a] * (num_classes - 1))
+        per = -(w * a * t * (1 - p) ** gamma * np.log(p)).sum(-1)
+        denominator = (w * t).sum(-1) if weighted else np.ones(z.shape[:-1])
+    else:
+        p = sigmoid_np(z)
+        pt = t * p + (1 - t) * (1 - p)
+        at = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - np.asarray(alpha))
+        per = (w / w.sum() * -at * (1 - pt) ** gamma * np.log(pt)).sum(-1)
+        denominator = np.ones(z.shape[:-1])
+    axes = tuple(range(1, z.ndim - 1))
+    return (per * valid).sum(axes) / (denominator * valid).sum(axes)
 
 
 def conservative_reference(pt, lam=5.0, a=math.e):
@@ -174,7 +195,8 @@ def test_sigmoid_focal_matches_reference_optax_and_monai(alpha):
     z = random_logits(7, SHAPE_2D + (2,))
     t = (np.random.default_rng(7).random(SHAPE_2D + (2,)) > 0.6).astype(np.float32)
     ours = focal_loss(z, t, mode="multilabel", alpha=alpha)
-    np.testing.assert_allclose(ours, focal_sigmoid_reference(z, t, 2.0, alpha), rtol=1e-5)
+    ref = focal_reference(z, t, 2.0, softmax=False, alpha=alpha)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
     optax_ref = optax.sigmoid_focal_loss(z, t, alpha=alpha).reshape(2, -1).mean(-1)
     np.testing.assert_allclose(ours, optax_ref, rtol=1e-5)
     monai = pytest.importorskip("monai.losses")
@@ -190,7 +212,8 @@ def test_softmax_focal_matches_reference_and_monai_times_c():
     z, y = random_logits(8, SHAPE_2D + (C,)), random_labels(8, SHAPE_2D, C)
     alpha = np.array([0.1, 0.3, 0.3, 0.3], np.float32)
     ours = focal_loss(z, y, alpha=alpha, gamma=1.5)
-    np.testing.assert_allclose(ours, focal_softmax_reference(z, y, 1.5, alpha), rtol=1e-5)
+    ref = focal_reference(z, y, 1.5, softmax=True, alpha=alpha)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
     monai = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
     loss = monai.FocalLoss(use_softmax=True, gamma=1.5, alpha=0.7, to_onehot_y=True)
@@ -198,6 +221,87 @@ def test_softmax_focal_matches_reference_and_monai_times_c():
     for b in range(2):  # MONAI averages over classes too: ours = C x MONAI
         ref = loss(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1, None]))
         np.testing.assert_allclose(scalar[b], C * ref.item(), rtol=1e-5)
+
+
+FOCAL_WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25], np.float32)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_sigmoid_focal_class_options_match_reference_monai_and_smp(include_background):
+    z = random_logits(21, SHAPE_2D + (C,))
+    t = (np.random.default_rng(21).random(SHAPE_2D + (C,)) > 0.6).astype(np.float32)
+    kept = slice(None) if include_background else slice(1, None)
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    smp_focal = smp_module("losses").FocalLoss
+    first = lambda x, b: torch.tensor(x[b : b + 1]).movedim(-1, 1)
+    for weights in (None, FOCAL_WEIGHTS):
+        options = dict(mode="multilabel", include_background=include_background,
+                       class_weights=weights)
+        ours = focal_loss(z, t, alpha=0.25, **options)
+        ref = focal_reference(z, t, 2.0, softmax=False, alpha=0.25, weights=weights,
+                              include_background=include_background)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5)
+        # MONAI's weight scales each channel without renormalising: ours times mean(w).
+        monai_weight = None if weights is None else weights[kept]
+        scale = 1.0 if weights is None else float(np.mean(weights[kept]))
+        loss = monai.FocalLoss(include_background=include_background, alpha=0.25,
+                               weight=monai_weight)
+        for b in range(2):
+            np.testing.assert_allclose(ours[b] * scale, loss(first(z, b), first(t, b)).item(),
+                                       rtol=1e-5)
+        if include_background:  # smp: the class losses' weighted mean, each over the pixels
+            plain = focal_loss(z, t, mode="multilabel", class_weights=weights)
+            loss = smp_focal("multilabel", class_weights=weights)
+            for b in range(2):
+                np.testing.assert_allclose(plain[b], loss(first(z, b), first(t, b)).item(),
+                                           rtol=1e-5)
+
+
+def test_softmax_focal_class_options_match_reference_monai_and_cross_entropy():
+    z, y = random_logits(22, SHAPE_2D + (C,)), random_labels(22, SHAPE_2D, C)
+    y[0, 0, :3] = 7  # ignored pixels
+    valid = (y != 7).astype(np.float64)
+    dense = one_hot_np(np.where(y == 7, 0, y), C) * valid[..., None]
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    for weights in (None, FOCAL_WEIGHTS):
+        for include_background in (True, False):
+            options = dict(include_background=include_background, class_weights=weights,
+                           ignore_index=7, gamma=1.5, alpha=0.7)
+            ours = focal_loss(z, y, **options)
+            ref = focal_reference(z, dense, 1.5, softmax=True, alpha=0.7, weights=weights,
+                                  include_background=include_background, valid=valid)
+            np.testing.assert_allclose(ours, ref, rtol=1e-5)
+            dense_options = {**options, "ignore_index": None}
+            from_dense = focal_loss(z, dense.astype(np.float32), mask=valid, **dense_options)
+            np.testing.assert_allclose(from_dense, ours, rtol=1e-5)
+    # gamma = 0: cross-entropy with the same (normalised) class weights, background weight 0.
+    no_background = FOCAL_WEIGHTS * np.array([0, 1, 1, 1], np.float32)
+    np.testing.assert_allclose(
+        focal_loss(z, y, gamma=0.0, class_weights=FOCAL_WEIGHTS, include_background=False,
+                   ignore_index=7),
+        cross_entropy(z, y, class_weights=no_background, ignore_index=7), rtol=1e-5)
+    # MONAI (use_softmax) multiplies class c by weight[c], as by alpha[c]: our alpha vector;
+    # MONAI averages over the C channels too.
+    first = lambda x, b: torch.tensor(x[b : b + 1]).movedim(-1, 1)
+    labels = lambda b: torch.tensor(y[b : b + 1, None].clip(0, C - 1))
+    y_plain = y.clip(0, C - 1)
+    alpha_vector = focal_loss(z, y_plain, alpha=FOCAL_WEIGHTS, gamma=1.5)
+    weight = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5, weight=FOCAL_WEIGHTS)
+    for b in range(2):
+        np.testing.assert_allclose(alpha_vector[b], C * weight(first(z, b), labels(b)).item(),
+                                   rtol=1e-5)
+    # include_background=False: MONAI with weight 0 on class 0 averages over all C x N terms,
+    # ours over the N_fg foreground pixels.
+    foreground = focal_loss(z, y_plain, include_background=False, gamma=1.5)
+    zero_background = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5,
+                                       weight=[0.0, 1.0, 1.0, 1.0])
+    pixels = np.prod(SHAPE_2D[1:])
+    for b in range(2):
+        n_fg = np.sum(y_plain[b] != 0)
+        want = zero_background(first(z, b), labels(b)).item() * C * pixels / n_fg
+        np.testing.assert_allclose(foreground[b], want, rtol=1e-5)
 
 
 def test_conservative_values_and_claimed_behaviour():

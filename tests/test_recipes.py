@@ -188,6 +188,14 @@ def test_dice_focal_multiclass_uses_the_softmax_focal():
     np.testing.assert_allclose(total, reference_dice + 0.5 * reference_focal, rtol=1e-5)
 
 
+def test_dice_focal_passes_class_options_to_both_terms():
+    weights = np.linspace(0.5, 2.0, C, dtype=np.float32)
+    options = dict(include_background=False, class_weights=weights)
+    _, aux = dice_focal_loss(LOGITS, LABELS, return_aux=True, **options)
+    np.testing.assert_allclose(aux["focal"], focal_loss(LOGITS, LABELS, **options), rtol=1e-6)
+    np.testing.assert_allclose(aux["dice"], dice_loss(LOGITS, LABELS, **options), rtol=1e-6)
+
+
 def test_dice_focal_differs_from_monai_multiclass_activation():
     """MONAI's DiceFocalLoss(softmax=True) feeds its focal part the sigmoid of the logits."""
     monai_losses = pytest.importorskip("monai.losses")

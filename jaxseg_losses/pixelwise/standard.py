@@ -270,6 +270,8 @@ def focal_loss(
     mode: Mode = "multiclass",
     gamma: float = 2.0,
     alpha: jax.typing.ArrayLike | None = None,
+    include_background: bool = True,
+    class_weights: jax.typing.ArrayLike | None = None,
     from_logits: bool = True,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -280,22 +282,35 @@ def focal_loss(
     Sigmoid form (``mode="binary"`` / ``"multilabel"``), per channel, averaged over channels:
 
     .. math::
-        \ell = -\alpha_t (1 - p_t)^\gamma \log p_t ,\quad
+        \ell = -\sum_c \omega_c\, \alpha_t (1 - p_t)^\gamma \log p_t ,\quad
         p_t = p\,y + (1-p)(1-y),\quad \alpha_t = \alpha y + (1-\alpha)(1-y)
 
-    (written as :math:`(1-p_t)^\gamma \cdot \mathrm{BCE}` so soft labels work, as optax). With
-    ``gamma=2, alpha=None`` it equals ``optax.sigmoid_focal_loss(...).mean()`` and MONAI's
-    ``FocalLoss()``.
+    (written as :math:`(1-p_t)^\gamma \cdot \mathrm{BCE}` so soft labels work, as optax), with
+    channel weights :math:`\omega_c = w_c / \sum_{k} w_k` over the kept channels (``1/C`` without
+    ``class_weights``). With ``gamma=2, alpha=None`` it equals
+    ``optax.sigmoid_focal_loss(...).mean()`` and MONAI's ``FocalLoss()``.
 
     Softmax form (``mode="multiclass"``), summed over classes per pixel:
 
     .. math::
-        \ell = -\sum_c \alpha_c\, y_c (1 - p_c)^\gamma \log p_c
+        \ell = -\sum_c w_c\,\alpha_c\, y_c (1 - p_c)^\gamma \log p_c ,\qquad
+        L_b = \frac{\sum_x v\,\ell}{\sum_x v \sum_c w_c\, y_c}
 
-    A scalar ``alpha`` means :math:`\alpha_0 = 1-\alpha` for the background class 0 and
-    :math:`\alpha` for the others (MONAI's convention). MONAI's ``FocalLoss(use_softmax=True)``
-    averages over classes *and* pixels, so its value is ours divided by ``C``. With
-    ``gamma=0, alpha=None`` the softmax form is :func:`cross_entropy`.
+    The denominator is PyTorch's ``CrossEntropyLoss(weight=w)`` normalisation (so
+    ``gamma=0`` gives :func:`cross_entropy` with the same ``class_weights``); without
+    ``class_weights`` and with the background kept it is the valid-pixel count. ``alpha`` is not
+    normalised: a scalar ``alpha`` means :math:`\alpha_0 = 1-\alpha` for the background class 0
+    and :math:`\alpha` for the others (MONAI's convention); a vector is one factor per class,
+    which is what MONAI's ``FocalLoss(use_softmax=True)`` does with either its ``alpha`` or its
+    ``weight`` vector. MONAI averages over classes *and* pixels, so its value is ours divided
+    by ``C``. With ``gamma=0, alpha=None`` the softmax form is :func:`cross_entropy`.
+
+    ``include_background=False`` drops class 0 after the softmax (its probability still counts
+    in the other classes' softmax, as in the region losses): sigmoid form, channel 0 leaves the
+    channel mean (MONAI ``FocalLoss(include_background=False)``); softmax form, class 0 gets
+    weight :math:`w_0 = 0`, so background pixels leave the sum and the denominator (MONAI drops
+    the channel *before* its softmax instead; see the "coming from" page). No effect when
+    ``C == 1``.
 
     Args:
       predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
@@ -303,10 +318,16 @@ def focal_loss(
       mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
       gamma: focusing exponent :math:`\gamma \ge 0`. Default 2.
       alpha: ``None`` (default, no balancing), a scalar in [0, 1] or a ``(C,)`` vector.
+      include_background: ``False`` drops class 0 (see above). Default ``True``.
+      class_weights: optional ``(C,)`` non-negative weights :math:`w_c` of a normalised class
+        mean (see above): the sigmoid form's weighted channel mean (segmentation-models-pytorch
+        ``FocalLoss(class_weights=w)``; MONAI's ``FocalLoss(weight=w)`` is this times
+        :math:`\mathrm{mean}(w)`), the softmax form's weighted pixel mean. Default ``None``.
       from_logits, ignore_index, mask, reduction: as in :func:`cross_entropy`.
 
     Returns:
-      ``(B,)`` float32 losses (or the per-pixel map).
+      ``(B,)`` float32 losses (or the per-pixel map). An example with no valid pixel (or,
+      softmax form, none of a kept class with a non-zero weight) gives 0.
 
     Example:
       >>> import jax.numpy as jnp
@@ -321,23 +342,14 @@ def focal_loss(
         mask=mask, ignore_index=ignore_index,
     )
     num_classes = prep.num_classes
-    log_pt = prep.label_log_p()
-    if log_pt is not None:  # integer labels: only the labelled class has a term
-        pixel = -safe_power(-jnp.expm1(log_pt), gamma) * log_pt
-        alpha_c = _softmax_alpha(alpha, num_classes)
-        if alpha_c is not None:
-            pixel = pixel * prep.target_weight(alpha_c)
-        return reduce_pixels(pixel, prep.valid, reduction)
+    weights = check_class_vector(class_weights, num_classes, name="class_weights")
+    if not include_background and num_classes > 1:
+        weights = jnp.ones((num_classes,)) if weights is None else weights
+        weights = weights.at[0].set(0.0)
+    if mode == "multiclass":
+        return _softmax_focal(prep, gamma, _softmax_alpha(alpha, num_classes), weights, reduction)
     y = prep.targets
     p = prep.probabilities()
-    if mode == "multiclass":
-        log_p = prep.log_p()
-        # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
-        terms = -y * safe_power(jnp.clip(1.0 - p, 0.0, 1.0), gamma) * log_p
-        alpha_c = _softmax_alpha(alpha, num_classes)
-        if alpha_c is not None:
-            terms = terms * alpha_c
-        return reduce_pixels(jnp.sum(terms, axis=-1), prep.valid, reduction)
     if from_logits:  # sigma(-z) = 1 - p without cancellation
         one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
     else:
@@ -347,7 +359,37 @@ def focal_loss(
     if alpha is not None:
         a = check_class_vector(alpha, num_classes, name="alpha")
         terms = terms * (a * y + (1.0 - a) * (1.0 - y))
-    return reduce_pixels(jnp.mean(terms, axis=-1), prep.valid, reduction)
+    if weights is None:
+        pixel = jnp.mean(terms, axis=-1)
+    else:
+        pixel = safe_divide(jnp.sum(terms * weights, axis=-1), jnp.sum(weights))
+    return reduce_pixels(pixel, prep.valid, reduction)
+
+
+def _softmax_focal(
+    prep: Prepared, gamma, alpha_c: jax.Array | None, weights: jax.Array | None, reduction: str
+) -> jax.Array:
+    """The softmax focal loss; ``weights`` normalise as :func:`_softmax_cross_entropy`."""
+    log_pt = prep.label_log_p()
+    if log_pt is not None:  # integer labels: only the labelled class has a term
+        pixel = -safe_power(-jnp.expm1(log_pt), gamma) * log_pt
+        factors = alpha_c if weights is None else (
+            weights if alpha_c is None else alpha_c * weights)
+        if factors is not None:
+            pixel = pixel * prep.target_weight(factors)
+    else:
+        y = prep.targets
+        p = prep.probabilities()
+        # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
+        terms = -y * safe_power(jnp.clip(1.0 - p, 0.0, 1.0), gamma) * prep.log_p()
+        for factor in (alpha_c, weights):
+            if factor is not None:
+                terms = terms * factor
+        pixel = jnp.sum(terms, axis=-1)
+    if weights is None:
+        return reduce_pixels(pixel, prep.valid, reduction)
+    normaliser = prep.valid * prep.target_weight(weights)
+    return reduce_pixels(pixel, prep.valid, reduction, normaliser=normaliser)
 
 
 def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
