@@ -88,6 +88,9 @@ CASES: dict[str, LossCase] = {
     "focal_softmax": LossCase(jsl.focal_loss),
     "focal_multilabel": LossCase(jsl.focal_loss, {"mode": "multilabel"}),
     "focal_binary": LossCase(jsl.focal_loss, {"mode": "binary"}, binary=True),
+    "focal_normalized": LossCase(
+        jsl.focal_loss, {"normalized": True, "include_background": False,
+                         "class_weights": np.array([1.0, 2.0, 0.5], np.float32)}),
     "conservative": LossCase(jsl.conservative_loss, perfect=None),
     "topk_cross_entropy": LossCase(jsl.topk_cross_entropy, global_form="per_image"),
     "topk_cross_entropy_binary": LossCase(

@@ -67,14 +67,22 @@ def bce_reference(z, t, pos_weight=1.0):
 
 
 def focal_reference(z, t, gamma, *, softmax, alpha=None, weights=None,
-                    include_background=True, valid=None):
+                    include_background=True, valid=None, normalized=False, threshold=None):
     """Focal loss per example from Lin et al.'s per-term formula, with the class options.
 
     ``t``: dense targets (B, *spatial, C) or integer labels (softmax). Softmax: class terms
-    ``-w_c a_c t_c (1 - p_c)^g log p_c`` summed, over ``sum_x v sum_c w_c t_c`` (the valid count
+    ``-w_c a_c t_c f_c log p_c`` summed, over ``sum_x v sum_c w_c t_c`` (the valid count
     without weights); sigmoid: the channel mean weighted by ``w_c / sum w`` of
-    ``-a_t (1 - p_t)^g log p_t``. ``include_background=False`` sets ``w_0 = 0``.
+    ``-a_t f log p_t``. ``include_background=False`` sets ``w_0 = 0``. ``f = (1 - p_t)^g``, or
+    with ``threshold`` (Sergievskiy & Ponamarev's reduced focal loss) 1 where ``p_t < th`` and
+    ``((1 - p_t) / th)^g`` elsewhere; ``normalized`` (Sofiiuk et al.) divides by the summed
+    (weighted) factors ``f`` instead of the weights.
     """
+
+    def factor(pt):
+        f = (1 - pt) ** gamma
+        return f if threshold is None else np.where(pt < threshold, 1.0, f / threshold**gamma)
+
     z = np.asarray(z, np.float64)
     num_classes = z.shape[-1]
     if softmax and t.ndim == z.ndim - 1:
@@ -90,14 +98,16 @@ def focal_reference(z, t, gamma, *, softmax, alpha=None, weights=None,
         a = np.ones(num_classes) if alpha is None else np.asarray(alpha, np.float64)
         if a.ndim == 0:
             a = np.array([1 - a] + [a] * (num_classes - 1))
-        per = -(w * a * t * (1 - p) ** gamma * np.log(p)).sum(-1)
+        per = -(w * a * t * factor(p) * np.log(p)).sum(-1)
         denominator = (w * t).sum(-1) if weighted else np.ones(z.shape[:-1])
+        if normalized:
+            denominator = (w * t * factor(p)).sum(-1)
     else:
         p = sigmoid_np(z)
         pt = t * p + (1 - t) * (1 - p)
         at = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - np.asarray(alpha))
-        per = (w / w.sum() * -at * (1 - pt) ** gamma * np.log(pt)).sum(-1)
-        denominator = np.ones(z.shape[:-1])
+        per = (w / w.sum() * -at * factor(pt) * np.log(pt)).sum(-1)
+        denominator = (w / w.sum() * factor(pt)).sum(-1) if normalized else np.ones(z.shape[:-1])
     axes = tuple(range(1, z.ndim - 1))
     return (per * valid).sum(axes) / (denominator * valid).sum(axes)
 
@@ -302,6 +312,59 @@ def test_softmax_focal_class_options_match_reference_monai_and_cross_entropy():
         n_fg = np.sum(y_plain[b] != 0)
         want = zero_background(first(z, b), labels(b)).item() * C * pixels / n_fg
         np.testing.assert_allclose(foreground[b], want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threshold", [None, 0.5, 0.3])
+def test_focal_normalized_and_reduced_match_reference_and_smp(threshold):
+    z, y = random_logits(23, SHAPE_2D + (C,)), random_labels(23, SHAPE_2D, C)
+    t = (np.random.default_rng(23).random(SHAPE_2D + (C,)) > 0.6).astype(np.float32)
+    weights = FOCAL_WEIGHTS
+    options = dict(reduced_threshold=threshold, gamma=1.5)
+    for normalized in (False, True):
+        for softmax, labels, mode in ((True, y, "multiclass"), (False, t, "multilabel")):
+            ours = focal_loss(z, labels, mode=mode, normalized=normalized, alpha=0.3,
+                              class_weights=weights, include_background=False, **options)
+            ref = focal_reference(z, labels, 1.5, softmax=softmax, alpha=0.3, weights=weights,
+                                  include_background=False, normalized=normalized,
+                                  threshold=threshold)
+            np.testing.assert_allclose(ours, ref, rtol=1e-5, err_msg=f"{mode} {normalized}")
+    # smp's functional forms, reduction="sum" on one example: the same normalised ratio.
+    functional = smp_module("losses._functional")
+    torch = pytest.importorskip("torch")
+    binary = focal_loss(z[..., :1], t[..., :1], mode="binary", alpha=0.25, normalized=True,
+                        **options)
+    softmax = focal_loss(z, y, normalized=True, **options)
+    plain_binary = focal_loss(z[..., :1], t[..., :1], mode="binary", **options)
+    smp_focal = smp_module("losses").FocalLoss("binary", gamma=1.5, reduced_threshold=threshold)
+    for b in range(2):
+        want = functional.focal_loss_with_logits(
+            torch.tensor(z[b, ..., 0]), torch.tensor(t[b, ..., 0]), gamma=1.5, alpha=0.25,
+            reduction="sum", normalized=True, reduced_threshold=threshold)
+        np.testing.assert_allclose(binary[b], want.item(), rtol=1e-5)
+        want = functional.softmax_focal_loss_with_logits(
+            torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]).long(),
+            gamma=1.5, reduction="sum", normalized=True, reduced_threshold=threshold)
+        np.testing.assert_allclose(softmax[b], want.item(), rtol=1e-5)
+        want = smp_focal(torch.tensor(z[b : b + 1, ..., 0]), torch.tensor(t[b : b + 1, ..., 0]))
+        np.testing.assert_allclose(plain_binary[b], want.item(), rtol=1e-5)
+
+
+def test_focal_normalized_limits_and_bad_threshold():
+    z, y = random_logits(24, SHAPE_2D + (C,)), random_labels(24, SHAPE_2D, C)
+    # gamma = 0: every factor is 1, normalising changes nothing.
+    np.testing.assert_allclose(focal_loss(z, y, gamma=0.0, normalized=True),
+                               cross_entropy(z, y), rtol=1e-5)
+    # threshold 1: every pixel has p_t < 1, the reduced loss is plain cross-entropy.
+    np.testing.assert_allclose(focal_loss(z, y, reduced_threshold=1.0), cross_entropy(z, y),
+                               rtol=1e-5)
+    perfect = (np.eye(C)[y] * 2e4 - 1e4).astype(np.float32)
+    for normalized in (False, True):
+        assert_finite_value_and_grad(focal_loss, perfect, y, normalized=normalized,
+                                     reduced_threshold=0.5)
+        np.testing.assert_allclose(focal_loss(perfect, y, normalized=normalized), 0.0, atol=1e-6)
+    for bad in (0.0, -0.5, 1.5, np.nan):
+        with pytest.raises(ValueError, match="reduced_threshold"):
+            focal_loss(z, y, reduced_threshold=bad)
 
 
 def test_conservative_values_and_claimed_behaviour():

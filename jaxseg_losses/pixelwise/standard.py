@@ -17,6 +17,7 @@ probabilities given with ``from_logits=False`` are clipped to ``[1e-7, 1 - 1e-7]
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -272,6 +273,8 @@ def focal_loss(
     alpha: jax.typing.ArrayLike | None = None,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    normalized: bool = False,
+    reduced_threshold: float | None = None,
     from_logits: bool = True,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -305,6 +308,23 @@ def focal_loss(
     ``weight`` vector. MONAI averages over classes *and* pixels, so its value is ours divided
     by ``C``. With ``gamma=0, alpha=None`` the softmax form is :func:`cross_entropy`.
 
+    ``normalized=True`` (segmentation-models-pytorch's option; the normalised focal loss of
+    Sofiiuk et al., AdaptIS, arXiv 1909.07829) divides by the sum of the focal factors
+    :math:`f` instead of the pixel count: :math:`L_b = \sum_x v\,\ell / \sum_x v \sum_c
+    \omega_c f_c` (sigmoid) or :math:`\sum_x v\,\ell / \sum_x v \sum_c w_c\,y_c f_c`
+    (softmax), so the loss keeps the scale of the cross-entropy while the factors shrink.
+    :math:`\alpha` is not in the normaliser, and the normaliser is differentiated, both as smp;
+    where every factor is 0 (a perfect prediction) the loss is 0 (smp clamps the normaliser at
+    ``eps=1e-6``). ``gamma=0`` makes it the plain loss. smp's value equals this with its
+    ``reduction="sum"`` on one example (its ``"mean"`` divides once more by the element count,
+    and its ``FocalLoss`` class normalises each channel over the whole batch).
+
+    ``reduced_threshold`` :math:`t_h` (Reduced Focal Loss, Sergievskiy & Ponamarev 2018, arXiv
+    1903.01347; smp's option of the same name): the factor is 1 (plain cross-entropy) where
+    :math:`p_t < t_h` and :math:`((1-p_t)/t_h)^\gamma` elsewhere, as smp writes it (the factor
+    is continuous at :math:`p_t = t_h` only for :math:`t_h = 1/2`). It combines with
+    ``normalized`` (the reduced factors are summed).
+
     ``include_background=False`` drops class 0 after the softmax (its probability still counts
     in the other classes' softmax, as in the region losses): sigmoid form, channel 0 leaves the
     channel mean (MONAI ``FocalLoss(include_background=False)``); softmax form, class 0 gets
@@ -323,6 +343,9 @@ def focal_loss(
         mean (see above): the sigmoid form's weighted channel mean (segmentation-models-pytorch
         ``FocalLoss(class_weights=w)``; MONAI's ``FocalLoss(weight=w)`` is this times
         :math:`\mathrm{mean}(w)`), the softmax form's weighted pixel mean. Default ``None``.
+      normalized: divide by the sum of the focal factors (see above). Default ``False``.
+      reduced_threshold: :math:`t_h \in (0, 1]` of the reduced focal loss, or ``None``
+        (default, the plain focal factor).
       from_logits, ignore_index, mask, reduction: as in :func:`cross_entropy`.
 
     Returns:
@@ -337,6 +360,8 @@ def focal_loss(
       Array([0.1732868], dtype=float32)
     """
     check_number("gamma", gamma)
+    if reduced_threshold is not None:
+        check_number("reduced_threshold", reduced_threshold, high=1.0, strict=True)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -346,8 +371,10 @@ def focal_loss(
     if not include_background and num_classes > 1:
         weights = jnp.ones((num_classes,)) if weights is None else weights
         weights = weights.at[0].set(0.0)
+    factor = functools.partial(_focal_factor, gamma=gamma, reduced_threshold=reduced_threshold)
     if mode == "multiclass":
-        return _softmax_focal(prep, gamma, _softmax_alpha(alpha, num_classes), weights, reduction)
+        alpha_c = _softmax_alpha(alpha, num_classes)
+        return _softmax_focal(prep, factor, alpha_c, weights, normalized, reduction)
     y = prep.targets
     p = prep.probabilities()
     if from_logits:  # sigma(-z) = 1 - p without cancellation
@@ -355,40 +382,61 @@ def focal_loss(
     else:
         one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
     bce = -(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
-    terms = bce * safe_power(one_minus_pt, gamma)
+    focal = factor(one_minus_pt)
+    terms = bce * focal
     if alpha is not None:
         a = check_class_vector(alpha, num_classes, name="alpha")
         terms = terms * (a * y + (1.0 - a) * (1.0 - y))
-    if weights is None:
-        pixel = jnp.mean(terms, axis=-1)
-    else:
-        pixel = safe_divide(jnp.sum(terms * weights, axis=-1), jnp.sum(weights))
-    return reduce_pixels(pixel, prep.valid, reduction)
+
+    def channel_mean(values):  # the (weighted) mean over the kept channels
+        if weights is None:
+            return jnp.mean(values, axis=-1)
+        return safe_divide(jnp.sum(values * weights, axis=-1), jnp.sum(weights))
+
+    normaliser = prep.valid * channel_mean(focal) if normalized else None
+    return reduce_pixels(channel_mean(terms), prep.valid, reduction, normaliser=normaliser)
+
+
+def _focal_factor(one_minus_pt: jax.Array, gamma, reduced_threshold) -> jax.Array:
+    """:math:`(1 - p_t)^\\gamma`, or the reduced focal factor: 1 where :math:`p_t < t_h`,
+    :math:`((1 - p_t)/t_h)^\\gamma` elsewhere (NaN stays NaN)."""
+    factor = safe_power(one_minus_pt, gamma)
+    if reduced_threshold is None:
+        return factor
+    return jnp.where(one_minus_pt > 1.0 - reduced_threshold, 1.0,
+                     factor / reduced_threshold ** gamma)
 
 
 def _softmax_focal(
-    prep: Prepared, gamma, alpha_c: jax.Array | None, weights: jax.Array | None, reduction: str
+    prep: Prepared, factor, alpha_c: jax.Array | None, weights: jax.Array | None,
+    normalized: bool, reduction: str,
 ) -> jax.Array:
-    """The softmax focal loss; ``weights`` normalise as :func:`_softmax_cross_entropy`."""
+    """The softmax focal loss; ``weights`` normalise as :func:`_softmax_cross_entropy`,
+    ``normalized`` divides by the (weighted) focal factors of the labels instead."""
     log_pt = prep.label_log_p()
     if log_pt is not None:  # integer labels: only the labelled class has a term
-        pixel = -safe_power(-jnp.expm1(log_pt), gamma) * log_pt
-        factors = alpha_c if weights is None else (
-            weights if alpha_c is None else alpha_c * weights)
-        if factors is not None:
-            pixel = pixel * prep.target_weight(factors)
+        focal = factor(-jnp.expm1(log_pt))
+        pixel = -focal * log_pt
+        if alpha_c is not None:
+            pixel = pixel * prep.target_weight(alpha_c)
+        norm = None
+        if weights is not None:
+            norm = prep.target_weight(weights)
+            pixel, focal = pixel * norm, focal * norm
     else:
         y = prep.targets
         p = prep.probabilities()
         # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
-        terms = -y * safe_power(jnp.clip(1.0 - p, 0.0, 1.0), gamma) * prep.log_p()
-        for factor in (alpha_c, weights):
-            if factor is not None:
-                terms = terms * factor
-        pixel = jnp.sum(terms, axis=-1)
-    if weights is None:
-        return reduce_pixels(pixel, prep.valid, reduction)
-    normaliser = prep.valid * prep.target_weight(weights)
+        weighted_y = y if weights is None else y * weights
+        focal = weighted_y * factor(jnp.clip(1.0 - p, 0.0, 1.0))
+        terms = -focal * prep.log_p()
+        if alpha_c is not None:
+            terms = terms * alpha_c
+        pixel, focal = jnp.sum(terms, axis=-1), jnp.sum(focal, axis=-1)
+        norm = jnp.sum(weighted_y, axis=-1) if weights is not None else None
+    if normalized:
+        norm = focal
+    normaliser = None if norm is None else prep.valid * norm
     return reduce_pixels(pixel, prep.valid, reduction, normaliser=normaliser)
 
 
