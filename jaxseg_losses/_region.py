@@ -17,6 +17,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import PROB_EPS
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -230,6 +231,15 @@ def region_loss(
         class_weights=weights,
         reduction=reduction,
     )
+
+
+def score_loss(score: jax.Array, log_loss: bool) -> jax.Array:
+    """The loss of an overlap score in [0, 1]: ``1 - score``, or with ``log_loss``
+    segmentation-models-pytorch's ``-log(max(score, eps))`` (``eps = 1e-7``, smp's default;
+    ``jnp.maximum`` keeps NaN)."""
+    if log_loss:
+        return -jnp.log(jnp.maximum(score, PROB_EPS))
+    return 1.0 - score
 
 
 def dice_index(s: OverlapStatistics, nr, dr) -> jax.Array:

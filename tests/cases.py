@@ -107,6 +107,7 @@ CASES: dict[str, LossCase] = {
     "dice_squared": LossCase(jsl.dice_loss, {"squared": True}, **_REGION),
     "dice_multilabel": LossCase(jsl.dice_loss, {"mode": "multilabel"}, **_REGION),
     "dice_binary": LossCase(jsl.dice_loss, {"mode": "binary"}, binary=True, **_REGION),
+    "dice_log": LossCase(jsl.dice_loss, {"log_loss": True}, **_REGION),
     "jaccard": LossCase(jsl.jaccard_loss, **_REGION),
     "tversky": LossCase(jsl.tversky_loss, **_REGION),
     "focal_tversky": LossCase(jsl.focal_tversky_loss, **_REGION),

@@ -34,6 +34,7 @@ from tests.helpers import (
     ones_valid,
     random_logits,
     ref_gdl,
+    smp_module,
     softmax_np,
 )
 
@@ -410,6 +411,50 @@ def test_generalized_dice_matches_monai(w_type, batch):
                                    smooth_dr=s)
         got = generalized_dice_loss(z, y, weight_type=w_type, per_image=not batch, smooth=s)
         np.testing.assert_allclose(float(got.mean()), float(loss(zt, gt)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- smp's options
+
+SCORE_REFERENCES = {"dice": (dice_loss, ref_dice), "jaccard": (jaccard_loss, ref_jaccard),
+                    "tversky": (tversky_loss, ref_tversky)}
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_log_loss_is_minus_log_of_the_clamped_score(per_image):
+    z, y, p, g = inputs(30, SHAPE_2D)
+    mask = np.random.default_rng(30).random(SHAPE_2D) > 0.2
+    for name, (fn, ref) in SCORE_REFERENCES.items():
+        score = 1 - ref(p, g, mask[..., None].astype(float), per_image=per_image)
+        want = expand(-np.log(np.maximum(score, 1e-7)), 2)
+        got = fn(z, y, log_loss=True, per_image=per_image, mask=mask, reduction="class")
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    # A class with score 0 is clamped at eps = 1e-7 (smp's), an empty class on empty truth is 0.
+    labels = np.array([[[0, 0], [0, 1]]])
+    wrong = np.eye(3, dtype=np.float32)[np.array([[[1, 1], [1, 0]]])]
+    got = dice_loss(wrong, labels, from_logits=False, smooth=0.0, log_loss=True,
+                    reduction="class")
+    np.testing.assert_allclose(got, [[-np.log(1e-7), -np.log(1e-7), 0.0]], rtol=1e-6)
+    assert_finite_value_and_grad(dice_loss, z, y, log_loss=True, smooth=0.0)
+
+
+def test_log_loss_matches_smp():
+    losses = smp_module("losses")
+    torch = pytest.importorskip("torch")
+    z, y, _, _ = inputs(31, SHAPE_2D)
+    assert len(np.unique(y)) == C  # smp zeroes classes absent from the batch
+    zt, yt = channels_first(z), torch.from_numpy(y.astype(np.int64))
+    # smp pools the batch, uses the L1 (soft-label) overlap and writes Dice in the Tversky form
+    # with smooth s: our smooth 2 s.
+    cases = [
+        (losses.DiceLoss("multiclass", log_loss=True, smooth=0.5),
+         dice_loss(z, y, smooth=1.0, log_loss=True, soft_label=True, per_image=False)),
+        (losses.JaccardLoss("multiclass", log_loss=True, smooth=0.5),
+         jaccard_loss(z, y, smooth=0.5, log_loss=True, soft_label=True, per_image=False)),
+        (losses.TverskyLoss("multiclass", log_loss=True, smooth=0.5, alpha=0.3, beta=0.7),
+         tversky_loss(z, y, smooth=0.5, log_loss=True, soft_label=True, per_image=False)),
+    ]
+    for loss, ours in cases:
+        np.testing.assert_allclose(float(ours.mean()), float(loss(zt, yt)), rtol=1e-5)
 
 
 def test_dice_and_tversky_match_optax():

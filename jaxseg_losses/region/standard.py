@@ -74,6 +74,7 @@ from jaxseg_losses._region import (
     reduce_classes,
     region_loss,
     region_setup,
+    score_loss,
     smooth_pair,
     statistics,
     tversky_index,
@@ -173,6 +174,7 @@ def dice_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     per_image: bool = True,
@@ -203,6 +205,10 @@ def dice_loss(
       squared: V-Net squared denominator. Default ``False``.
       soft_label: L1 intersection, correct for soft targets (MONAI ``soft_label``). Default
         ``False``.
+      log_loss: ``True``: :math:`L_c = -\log \max(D_c, 10^{-7})` instead of :math:`1 - D_c`
+        (segmentation-models-pytorch's ``log_loss=True``, same clamp ``eps=1e-7``): unbounded
+        above, steeper for poor classes; 0 for a perfect (or empty-on-empty) class. Default
+        ``False``.
       include_background: ``False`` drops class 0 from the class average (no effect when
         ``C == 1``). Default ``True``.
       class_weights: optional ``(C,)`` weights of the class average
@@ -214,8 +220,9 @@ def dice_loss(
       reduction: ``"example"`` (default) -> ``(B,)``; ``"class"`` -> ``(B, C_kept)``.
 
     Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``). An empty prediction on an empty
-      ground truth gives 0 (for any ``smooth``); a fully masked example gives 0.
+      ``(B,)`` float32 losses in [0, 1] (with ``log_loss`` in [0, 16.2]; or ``(B, C_kept)``).
+      An empty prediction on an empty ground truth gives 0 (for any ``smooth``); a fully masked
+      example gives 0.
 
     Example:
       >>> import jax.numpy as jnp
@@ -228,7 +235,7 @@ def dice_loss(
     """
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - dice_index(s, nr, dr),
+        lambda s: score_loss(dice_index(s, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -245,6 +252,7 @@ def jaccard_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     per_image: bool = True,
@@ -267,8 +275,9 @@ def jaccard_loss(
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      squared, soft_label, include_background, class_weights, per_image, axis_name, mask,
-        ignore_index, reduction: as in :func:`dice_loss`.
+      squared, soft_label, log_loss, include_background, class_weights, per_image, axis_name,
+        mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of
+        the Jaccard index).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -284,7 +293,7 @@ def jaccard_loss(
     """
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - tversky_index(s, 1.0, 1.0, nr, dr),
+        lambda s: score_loss(tversky_index(s, 1.0, 1.0, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
@@ -307,6 +316,7 @@ def tversky_loss(
     beta: float = 0.7,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     per_image: bool = True,
@@ -332,8 +342,9 @@ def tversky_loss(
       alpha: weight of false positives, ``>= 0``. Default 0.3.
       beta: weight of false negatives, ``>= 0``. Default 0.7.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      soft_label, include_background, class_weights, per_image, axis_name, mask, ignore_index,
-        reduction: as in :func:`dice_loss`.
+      soft_label, log_loss, include_background, class_weights, per_image, axis_name, mask,
+        ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of the
+        Tversky index).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -350,7 +361,7 @@ def tversky_loss(
     _check_tversky(alpha, beta)
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - tversky_index(s, alpha, beta, nr, dr),
+        lambda s: score_loss(tversky_index(s, alpha, beta, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
