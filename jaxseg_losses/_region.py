@@ -29,6 +29,7 @@ from jaxseg_losses._inputs import (
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
 
 REGION_REDUCTIONS = ("example", "class")
+AVERAGES = ("macro", "micro")
 
 
 DEFAULT_SMOOTH = 1e-5
@@ -177,9 +178,31 @@ def reduce_classes(
     return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
 
 
-def check_region_reduction(reduction: str, class_weights) -> None:
-    """``reduction`` of a region loss, and ``class_weights`` only with ``"example"``."""
+def pool_classes(
+    stats: OverlapStatistics, include_background: bool, class_weights: jax.Array | None
+) -> OverlapStatistics:
+    """Micro averaging: each count summed over the kept classes (weighted by ``class_weights``,
+    Sudre's generalized-Dice form) -> ``(B or 1, 1)`` fields, before any ratio."""
+
+    def pool(values: jax.Array) -> jax.Array:
+        kept = keep_classes(values, include_background)
+        if class_weights is not None:
+            kept = kept * keep_classes(class_weights, include_background)
+        return jnp.sum(kept, axis=-1, keepdims=True)
+
+    return OverlapStatistics(*(pool(values) for values in stats))
+
+
+def check_region_reduction(reduction: str, class_weights, average: str = "macro") -> None:
+    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, and
+    ``average`` (``"micro"`` has no per-class values)."""
     check_choice("reduction", reduction, REGION_REDUCTIONS)
+    check_choice("average", average, AVERAGES)
+    if average == "micro" and reduction == "class":
+        raise ValueError(
+            "reduction='class': average='micro' pools the classes before the ratio, so there "
+            "are no per-class values; use average='macro' for them"
+        )
     if reduction == "class" and class_weights is not None:
         raise ValueError(
             "class_weights: only used by reduction='example' (reduction='class' returns the "
@@ -188,10 +211,11 @@ def check_region_reduction(reduction: str, class_weights) -> None:
 
 
 def region_setup(
-    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction
+    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction,
+    average: str = "macro",
 ) -> tuple[Prepared, jax.Array | None]:
     """Validates the shared options and inputs of a per-class region loss."""
-    check_region_reduction(reduction, class_weights)
+    check_region_reduction(reduction, class_weights, average)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
@@ -215,15 +239,22 @@ def region_loss(
     ignore_index,
     squared: bool = False,
     soft_label: bool = False,
+    average: str = "macro",
 ) -> jax.Array:
-    """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction."""
+    """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction
+    (``average="macro"``), or statistics pooled over the kept classes -> ``formula``
+    (``"micro"``)."""
     prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        average=average,
     )
     stats = statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
+    if average == "micro":
+        pooled = formula(pool_classes(stats, include_background, weights))[:, 0]
+        return jnp.broadcast_to(pooled, (prep.predictions.shape[0],))
     return reduce_classes(
         formula(stats),
         batch_size=prep.predictions.shape[0],

@@ -108,6 +108,9 @@ CASES: dict[str, LossCase] = {
     "dice_multilabel": LossCase(jsl.dice_loss, {"mode": "multilabel"}, **_REGION),
     "dice_binary": LossCase(jsl.dice_loss, {"mode": "binary"}, binary=True, **_REGION),
     "dice_log": LossCase(jsl.dice_loss, {"log_loss": True}, **_REGION),
+    "dice_micro": LossCase(jsl.dice_loss, {"average": "micro"}, **_REGION),
+    "tversky_micro": LossCase(
+        jsl.tversky_loss, {"average": "micro", "include_background": False}, **_REGION),
     "jaccard": LossCase(jsl.jaccard_loss, **_REGION),
     "tversky": LossCase(jsl.tversky_loss, **_REGION),
     "focal_tversky": LossCase(jsl.focal_tversky_loss, **_REGION),

@@ -457,6 +457,89 @@ def test_log_loss_matches_smp():
         np.testing.assert_allclose(float(ours.mean()), float(loss(zt, yt)), rtol=1e-5)
 
 
+# --------------------------------------------------------------------------- micro averaging
+
+
+def ref_micro(p, g, v, weights, per_image, s, alpha, beta, dice=False):
+    """Counts summed over classes (weighted) before one ratio (TP + s)/(TP + a FP + b FN + s);
+    Dice (a = b = 1) doubles TP."""
+    tp, fp, fn = (np.sum(np.asarray(weights) * c, -1) for c in
+                  np.moveaxis(np_counts(p, g, v, per_image), 1, 0))
+    k = 2.0 if dice else 1.0
+    return 1 - (k * tp + s[0]) / (k * tp + alpha * fp + beta * fn + s[1])
+
+
+def kornia_dice_micro(z, labels, weight, eps=1e-8, ignore_index=-100):
+    """kornia.losses.dice_loss(average="micro") per example, written from its source
+    (kornia/losses/dice.py): softmax, one-hot, ignored pixels zeroed in both, p and y scaled by
+    the class weight, sums over (C, H, W), 1 - 2 I / (card + eps)."""
+    p = softmax_np(np.asarray(z, np.float64))
+    keep = (labels != ignore_index)[..., None]
+    y = one_hot_np(np.where(labels == ignore_index, 0, labels), p.shape[-1]) * keep
+    p = p * keep * weight
+    y = y * weight
+    axes = tuple(range(1, p.ndim))
+    return 1 - 2 * (p * y).sum(axes) / ((p + y).sum(axes) + eps)
+
+
+def kornia_tversky(z, labels, alpha, beta, eps=1e-8):
+    """kornia.losses.tversky_loss per example from its source (kornia/losses/tversky.py): the
+    softmax probability of the true class summed (I) over the N pixels,
+    1 - I / (I + (alpha + beta)(N - I) + eps)."""
+    p = softmax_np(np.asarray(z, np.float64))
+    inter = np.take_along_axis(p, labels[..., None], -1).reshape(len(z), -1).sum(-1)
+    total = np.prod(labels.shape[1:])
+    return 1 - inter / (inter + (alpha + beta) * (total - inter) + eps)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_micro_average_matches_reference(per_image):
+    z, y, p, g = inputs(32, SHAPE_2D)
+    mask = np.random.default_rng(32).random(SHAPE_2D) > 0.2
+    v = mask[..., None].astype(float)
+    w = np.array([0.5, 2.0, 1.0])
+    cases = [(dice_loss, 1.0, 1.0, True), (jaccard_loss, 1.0, 1.0, False),
+             (tversky_loss, 0.3, 0.7, False)]
+    for fn, alpha, beta, dice in cases:
+        for weights, include_background in ((None, True), (w, True), (w, False)):
+            kept = np.ones(C) if weights is None else weights.copy()
+            if not include_background:
+                kept[0] = 0.0
+            want = ref_micro(p, g, v, kept, per_image, (1e-5, 1e-5), alpha, beta, dice)
+            got = fn(z, y, average="micro", mask=mask, per_image=per_image,
+                     class_weights=weights, include_background=include_background)
+            np.testing.assert_allclose(got, expand(want, 2), rtol=1e-5, err_msg=fn.__name__)
+    # Dice: the generalized Dice loss with uniform weights is the micro Dice.
+    np.testing.assert_allclose(
+        dice_loss(z, y, average="micro", smooth=0.3, per_image=per_image, mask=mask),
+        generalized_dice_loss(z, y, weight_type="uniform", smooth=0.3, per_image=per_image,
+                              mask=mask), rtol=1e-5)
+
+
+def test_micro_average_matches_kornia_formula():
+    z, y, _, _ = inputs(33, SHAPE_2D)
+    y[0, 0, :2] = -100  # kornia's default ignore_index
+    for weight, include_background in ((np.ones(C), True), (np.array([0.0, 1.0, 1.0]), False)):
+        ours = dice_loss(z, y, average="micro", smooth=(0.0, 1e-8), ignore_index=-100,
+                         include_background=include_background)
+        np.testing.assert_allclose(ours, kornia_dice_micro(z, y, weight), rtol=1e-5)
+    z, y, _, _ = inputs(34, SHAPE_2D)
+    ours = tversky_loss(z, y, alpha=0.4, beta=0.6, average="micro", smooth=(0.0, 1e-8))
+    np.testing.assert_allclose(ours, kornia_tversky(z, y, 0.4, 0.6), rtol=1e-5)
+
+
+def test_micro_average_options():
+    z, y, _, _ = inputs(35, SHAPE_2D, mode="binary")
+    # One channel: pooling changes nothing.
+    np.testing.assert_allclose(dice_loss(z, y, mode="binary", average="micro"),
+                               dice_loss(z, y, mode="binary"), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction='class'.*average='micro'"):
+        dice_loss(z, y, mode="binary", average="micro", reduction="class")
+    with pytest.raises(ValueError, match="average: expected one of"):
+        tversky_loss(z, y, mode="binary", average="weighted")
+    assert_finite_value_and_grad(jaccard_loss, z, y, mode="binary", average="micro")
+
+
 def test_dice_and_tversky_match_optax():
     z, y, _, g = inputs(14, SHAPE_2D)
     t = g.astype(np.float32)

@@ -20,7 +20,9 @@ Every loss here is *statistics -> formula -> reduction*:
    classes (plain mean without weights), ``reduction="example"`` returns ``(B,)`` and
    ``reduction="class"`` the per-class ``(B, C_kept)`` values (unweighted; combining it with
    ``class_weights`` raises). With ``per_image=False`` the global value is repeated over the
-   ``B`` examples, so ``.mean()`` is the global loss.
+   ``B`` examples, so ``.mean()`` is the global loss. Dice, Jaccard and Tversky also offer
+   ``average="micro"``: the counts are summed over the kept classes (weighted by
+   ``class_weights``) *before* the ratio, one value per example (kornia's default).
 
 Smoothing. Every ratio is written in its usual form and ``smooth`` is added to its numerator
 and denominator: Dice :math:`(2TP+s)/(2TP+FP+FN+s)` (as MONAI, nnU-Net), Jaccard
@@ -177,6 +179,7 @@ def dice_loss(
     log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -213,6 +216,14 @@ def dice_loss(
         ``C == 1``). Default ``True``.
       class_weights: optional ``(C,)`` weights of the class average
         :math:`\sum_c w_c L_c/\sum_c w_c`. Default ``None`` (plain mean).
+      average: ``"macro"`` (default): one Dice per class, then the class mean; ``"micro"``:
+        TP, FP and FN summed over the kept classes first, one ratio per example
+        (:math:`1 - (2\sum_c TP_c + s)/(\sum_c (2TP_c + FP_c + FN_c) + s)`, kornia's default
+        ``average="micro"``; for Dice it equals :func:`generalized_dice_loss` with
+        ``weight_type="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
+        are weighted, :math:`\sum_c w_c TP_c` etc. (Sudre's generalized form). It composes with
+        ``per_image=False`` (batch and classes pooled), ``mask`` and ``ignore_index`` (weighted
+        counts); ``reduction="class"`` raises (no per-class values).
       per_image: ``True`` (default): one Dice per example; ``False``: batch-global statistics.
       axis_name: ``shard_map`` axis for batch-global statistics. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
@@ -239,7 +250,7 @@ def dice_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label,
+        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
     )
 
 
@@ -255,6 +266,7 @@ def jaccard_loss(
     log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -275,9 +287,10 @@ def jaccard_loss(
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      squared, soft_label, log_loss, include_background, class_weights, per_image, axis_name,
-        mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of
-        the Jaccard index).
+      squared, soft_label, log_loss, include_background, class_weights, average, per_image,
+        axis_name, mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``:
+        :math:`-\log` of the Jaccard index; ``average="micro"``: one Jaccard index of the
+        class-summed counts).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -297,7 +310,7 @@ def jaccard_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label,
+        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
     )
 
 
@@ -319,6 +332,7 @@ def tversky_loss(
     log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -342,9 +356,10 @@ def tversky_loss(
       alpha: weight of false positives, ``>= 0``. Default 0.3.
       beta: weight of false negatives, ``>= 0``. Default 0.7.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      soft_label, log_loss, include_background, class_weights, per_image, axis_name, mask,
-        ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of the
-        Tversky index).
+      soft_label, log_loss, include_background, class_weights, average, per_image, axis_name,
+        mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of
+        the Tversky index; ``average="micro"``: one Tversky index of the class-summed counts,
+        kornia's ``tversky_loss`` with ``smooth=(0, eps)``).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -365,7 +380,7 @@ def tversky_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, soft_label=soft_label,
+        ignore_index=ignore_index, soft_label=soft_label, average=average,
     )
 
 
