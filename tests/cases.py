@@ -127,6 +127,9 @@ CASES: dict[str, LossCase] = {
     "penalty_generalized_dice": LossCase(jsl.penalty_generalized_dice_loss, **_REGION),
     # Lovász.
     "lovasz_softmax": LossCase(jsl.lovasz_softmax_loss, global_form="per_image"),
+    "lovasz_softmax_weighted": LossCase(
+        jsl.lovasz_softmax_loss, {"class_weights": np.array([0.5, 2.0, 1.0], np.float32)},
+        global_form="per_image"),
     "lovasz_hinge": LossCase(jsl.lovasz_hinge_loss, binary=True, global_form="per_image"),
     # Distance-based.
     "boundary": LossCase(jsl.boundary_loss, **_DISTANCE_MAP),

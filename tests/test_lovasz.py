@@ -49,21 +49,25 @@ def _groups(arrays, per_image: bool):
     return [tuple(arrays)]
 
 
-def ref_lovasz_softmax(probs, labels, keep, *, classes="present", per_image=True, first_class=0):
-    """Reference Lovász-Softmax: probabilities (B, *S, C), labels (B, *S), keep (B, *S) bool."""
+def ref_lovasz_softmax(probs, labels, keep, *, classes="present", per_image=True, first_class=0,
+                       weights=None):
+    """Reference Lovász-Softmax: probabilities (B, *S, C), labels (B, *S), keep (B, *S) bool;
+    ``weights`` (C,): the mean over the counted classes weighted by them."""
     probs, labels, keep = np.asarray(probs, np.float64), np.asarray(labels), np.asarray(keep, bool)
     num_classes = probs.shape[-1]
     out = []
     for p, y, k in _groups((probs, labels, keep), per_image):
         p = p.reshape(-1, num_classes)[k.reshape(-1)]  # boolean indexing: pixels removed
         y = y.reshape(-1)[k.reshape(-1)]
-        losses = []
+        losses, counted = [], []
         for c in range(first_class, num_classes):
             fg = (y == c).astype(np.float64)
             if y.size == 0 or (classes == "present" and fg.sum() == 0):
                 continue
             losses.append(ref_extension(np.abs(fg - p[:, c]), fg))
-        out.append(np.mean(losses) if losses else 0.0)
+            counted.append(c)
+        w = np.ones(num_classes) if weights is None else np.asarray(weights, np.float64)
+        out.append(np.average(losses, weights=w[counted]) if losses else 0.0)
     out = np.array(out)
     return out if per_image else np.full(probs.shape[0], out[0])
 
@@ -252,6 +256,27 @@ def test_class_reduction_shapes_and_batch_broadcast():
     batch = softmax_jit(logits, labels, per_image=False, reduction="class")
     assert batch.shape == (2, 4) and np.all(batch == batch[0])
     assert hinge_jit(logits, labels, reduction="class").shape == (2, 4)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_softmax_class_weights_give_a_weighted_class_mean(per_image):
+    logits, labels = make_inputs(12, ignore_frac=0.2)
+    labels[0][labels[0] == 2] = 0  # class 2 absent from example 0: it has no weight there
+    w = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
+    for classes, include_background in (("present", True), ("all", False)):
+        weighted = jax.jit(functools.partial(
+            lovasz_softmax_loss, classes=classes, per_image=per_image, ignore_index=IGNORE,
+            include_background=include_background))
+        want = ref_lovasz_softmax(softmax_np(logits), labels, labels != IGNORE, classes=classes,
+                                  per_image=per_image, first_class=0 if include_background else 1,
+                                  weights=w)
+        np.testing.assert_allclose(weighted(logits, labels, class_weights=w), want, rtol=1e-5)
+        np.testing.assert_allclose(weighted(logits, labels, class_weights=np.full(4, 2.0)),
+                                   weighted(logits, labels), rtol=1e-6)
+    with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
+        lovasz_softmax_loss(logits, labels, class_weights=w, reduction="class")
+    with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(4,\)"):
+        lovasz_softmax_loss(logits, labels, class_weights=w[:3])
 
 
 # --------------------------------------------------------------------------- hinge
