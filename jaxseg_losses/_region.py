@@ -30,6 +30,7 @@ from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
 
 REGION_REDUCTIONS = ("example", "class")
 AVERAGES = ("macro", "micro")
+ABSENT_CLASSES = ("score", "zero", "exclude")
 
 
 DEFAULT_SMOOTH = 1e-5
@@ -158,6 +159,26 @@ def ratio(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
     return safe_divide(numerator, denominator, fill=1.0)
 
 
+def absent_rule(
+    per_class: jax.Array,
+    class_weights: jax.Array | None,
+    present: jax.Array,
+    absent_classes: str,
+) -> tuple[jax.Array, jax.Array | None]:
+    """Applies ``absent_classes`` to ``(B or 1, C)`` per-class losses and the class weights,
+    given ``present`` (bool, the classes with truth, same shape): ``"score"`` changes nothing;
+    ``"zero"`` sets an absent class's loss to 0 (segmentation-models-pytorch's ``loss *= mask``);
+    ``"exclude"`` also gives it weight 0 in the class mean. A NaN loss stays NaN (XLA turns a
+    product with a converted mask into a select, which would hide it)."""
+    if absent_classes == "score":
+        return per_class, class_weights
+    keep_nan = 0.0 * per_class
+    if absent_classes == "exclude":
+        weights = 1.0 if class_weights is None else class_weights
+        class_weights = jnp.where(present, weights, keep_nan)
+    return jnp.where(present, per_class, keep_nan), class_weights
+
+
 def reduce_classes(
     per_class: jax.Array,
     *,
@@ -166,7 +187,10 @@ def reduce_classes(
     class_weights: jax.Array | None,
     reduction: str,
 ) -> jax.Array:
-    """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``."""
+    """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``.
+
+    ``class_weights``: ``(C,)`` or ``(B or 1, C)``; a row whose weights are all 0 gives 0.
+    """
     per_class = keep_classes(per_class, include_background)
     if reduction == "class":
         out = per_class
@@ -174,7 +198,7 @@ def reduce_classes(
         out = jnp.mean(per_class, axis=-1)
     else:
         w = keep_classes(class_weights, include_background)
-        out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w))
+        out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w, axis=-1))
     return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
 
 
@@ -193,11 +217,14 @@ def pool_classes(
     return OverlapStatistics(*(pool(values) for values in stats))
 
 
-def check_region_reduction(reduction: str, class_weights, average: str = "macro") -> None:
-    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, and
-    ``average`` (``"micro"`` has no per-class values)."""
+def check_region_reduction(
+    reduction: str, class_weights, average: str = "macro", absent_classes: str = "score"
+) -> None:
+    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, ``average``
+    (``"micro"`` has no per-class values) and ``absent_classes``."""
     check_choice("reduction", reduction, REGION_REDUCTIONS)
     check_choice("average", average, AVERAGES)
+    check_choice("absent_classes", absent_classes, ABSENT_CLASSES)
     if average == "micro" and reduction == "class":
         raise ValueError(
             "reduction='class': average='micro' pools the classes before the ratio, so there "
@@ -212,10 +239,10 @@ def check_region_reduction(reduction: str, class_weights, average: str = "macro"
 
 def region_setup(
     predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction,
-    average: str = "macro",
+    average: str = "macro", absent_classes: str = "score",
 ) -> tuple[Prepared, jax.Array | None]:
     """Validates the shared options and inputs of a per-class region loss."""
-    check_region_reduction(reduction, class_weights, average)
+    check_region_reduction(reduction, class_weights, average, absent_classes)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
@@ -240,23 +267,30 @@ def region_loss(
     squared: bool = False,
     soft_label: bool = False,
     average: str = "macro",
+    absent_classes: str = "score",
 ) -> jax.Array:
-    """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction
-    (``average="macro"``), or statistics pooled over the kept classes -> ``formula``
-    (``"micro"``)."""
+    """Shared body: prepare -> statistics -> per-class ``formula`` -> ``absent_classes`` rule ->
+    class reduction (``average="macro"``), or statistics pooled over the kept classes ->
+    ``formula`` (``"micro"``; with ``"zero"``/``"exclude"`` the absent classes' counts are left
+    out of the pool)."""
     prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
-        average=average,
+        average=average, absent_classes=absent_classes,
     )
     stats = statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
+    present = stats.sum_y > 0
     if average == "micro":
+        if absent_classes != "score":  # the absent classes' counts leave the pool
+            keep_nan = 0.0 * (stats.sum_p + stats.sum_y)
+            weights = jnp.where(present, 1.0 if weights is None else weights, keep_nan)
         pooled = formula(pool_classes(stats, include_background, weights))[:, 0]
         return jnp.broadcast_to(pooled, (prep.predictions.shape[0],))
+    per_class, weights = absent_rule(formula(stats), weights, present, absent_classes)
     return reduce_classes(
-        formula(stats),
+        per_class,
         batch_size=prep.predictions.shape[0],
         include_background=include_background,
         class_weights=weights,

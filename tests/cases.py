@@ -109,6 +109,10 @@ CASES: dict[str, LossCase] = {
     "dice_binary": LossCase(jsl.dice_loss, {"mode": "binary"}, binary=True, **_REGION),
     "dice_log": LossCase(jsl.dice_loss, {"log_loss": True}, **_REGION),
     "dice_micro": LossCase(jsl.dice_loss, {"average": "micro"}, **_REGION),
+    "dice_absent_zero": LossCase(jsl.dice_loss, {"absent_classes": "zero"}, **_REGION),
+    "jaccard_absent_exclude": LossCase(
+        jsl.jaccard_loss, {"absent_classes": "exclude", "class_weights": np.array(
+            [1.0, 2.0, 0.5], np.float32)}, **_REGION),
     "tversky_micro": LossCase(
         jsl.tversky_loss, {"average": "micro", "include_background": False}, **_REGION),
     "jaccard": LossCase(jsl.jaccard_loss, **_REGION),

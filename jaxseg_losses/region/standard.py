@@ -39,7 +39,10 @@ Empty masks. An empty prediction on an empty ground truth is a perfect score, lo
 smoothing (including ``smooth=0``: a ratio 0/0 counts as a perfect score, with zero gradient). A
 non-empty prediction on an empty ground truth gives a Dice of :math:`s/(\Sigma p + s)`, i.e. a
 loss close to 1 unless :math:`\Sigma p` is comparable to ``smooth``. An example whose pixels
-are all masked out gives loss 0 with zero gradient.
+are all masked out gives loss 0 with zero gradient. Dice, Jaccard, Tversky and focal Tversky
+take ``absent_classes="zero"`` (a class absent from the truth scores 0 whatever is predicted,
+segmentation-models-pytorch's rule) or ``"exclude"`` (it leaves the class mean) instead of
+this default ``"score"``.
 
 Options shared by these losses: ``squared=True`` (Dice, Jaccard) uses the V-Net sums
 :math:`\Sigma p^2, \Sigma y^2` (:math:`TP = \Sigma p y`, :math:`FP = \Sigma p^2 - TP`,
@@ -180,6 +183,7 @@ def dice_loss(
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -224,6 +228,14 @@ def dice_loss(
         are weighted, :math:`\sum_c w_c TP_c` etc. (Sudre's generalized form). It composes with
         ``per_image=False`` (batch and classes pooled), ``mask`` and ``ignore_index`` (weighted
         counts); ``reduction="class"`` raises (no per-class values).
+      absent_classes: the loss of a class absent from the truth (no valid truth pixel in the
+        example, or in the batch with ``per_image=False``): ``"score"`` (default) the formula
+        itself, 0 for an empty prediction and close to 1 for any predicted mass (see the
+        module's "Empty masks"); ``"zero"``: 0 whatever is predicted, still counted in the
+        class mean (segmentation-models-pytorch's rule); ``"exclude"``: left out of the
+        (weighted) class mean, 0 when no kept class is present. With ``average="micro"``
+        both leave the absent classes' counts out of the pool; ``reduction="class"`` shows
+        their losses as 0.
       per_image: ``True`` (default): one Dice per example; ``False``: batch-global statistics.
       axis_name: ``shard_map`` axis for batch-global statistics. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
@@ -251,6 +263,7 @@ def dice_loss(
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
         ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -267,6 +280,7 @@ def jaccard_loss(
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -287,8 +301,9 @@ def jaccard_loss(
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      squared, soft_label, log_loss, include_background, class_weights, average, per_image,
-        axis_name, mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``:
+      squared, soft_label, log_loss, include_background, class_weights, average,
+        absent_classes, per_image, axis_name, mask, ignore_index, reduction: as in
+        :func:`dice_loss` (``log_loss``:
         :math:`-\log` of the Jaccard index; ``average="micro"``: one Jaccard index of the
         class-summed counts).
 
@@ -311,6 +326,7 @@ def jaccard_loss(
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
         ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -333,6 +349,7 @@ def tversky_loss(
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -356,8 +373,9 @@ def tversky_loss(
       alpha: weight of false positives, ``>= 0``. Default 0.3.
       beta: weight of false negatives, ``>= 0``. Default 0.7.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      soft_label, log_loss, include_background, class_weights, average, per_image, axis_name,
-        mask, ignore_index, reduction: as in :func:`dice_loss` (``log_loss``: :math:`-\log` of
+      soft_label, log_loss, include_background, class_weights, average, absent_classes,
+        per_image, axis_name, mask, ignore_index, reduction: as in :func:`dice_loss`
+        (``log_loss``: :math:`-\log` of
         the Tversky index; ``average="micro"``: one Tversky index of the class-summed counts,
         kornia's ``tversky_loss`` with ``smooth=(0, eps)``).
 
@@ -381,6 +399,7 @@ def tversky_loss(
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
         ignore_index=ignore_index, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -397,6 +416,7 @@ def focal_tversky_loss(
     soft_label: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -423,8 +443,8 @@ def focal_tversky_loss(
       beta: weight of false negatives. Default 0.7.
       gamma: :math:`\gamma > 0`; the exponent is :math:`1/\gamma`. Default 4/3.
       smooth: :math:`s` in the Tversky index. Default ``1e-5``.
-      soft_label, include_background, class_weights, per_image, axis_name, mask, ignore_index,
-        reduction: as in :func:`dice_loss`.
+      soft_label, include_background, class_weights, absent_classes, per_image, axis_name, mask,
+        ignore_index, reduction: as in :func:`dice_loss`.
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -451,6 +471,7 @@ def focal_tversky_loss(
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
         ignore_index=ignore_index, soft_label=soft_label,
+        absent_classes=absent_classes,
     )
 
 
