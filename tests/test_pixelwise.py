@@ -148,6 +148,25 @@ def test_cross_entropy_weights_smoothing_ignore_match_torch():
     )
 
 
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_pixel_map_mean_is_smp_soft_cross_entropy(smoothing):
+    """smp's SoftCrossEntropyLoss averages over *all* pixels, the ignored ones counting 0: the
+    mean of our per-pixel map (which is 0 on excluded pixels), not our default reduction."""
+    z, y = random_logits(25, SHAPE_2D + (C,)), random_labels(25, SHAPE_2D, C)
+    y[0, :2] = 9
+    soft_ce = smp_module("losses").SoftCrossEntropyLoss(smooth_factor=smoothing, ignore_index=9)
+    torch = pytest.importorskip("torch")
+    pixel_map = cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing, reduction="pixel")
+    for b in range(2):
+        want = soft_ce(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]))
+        np.testing.assert_allclose(pixel_map[b].mean(), want.item(), rtol=1e-5)
+    valid_fraction = (y != 9).mean(axis=(1, 2))
+    np.testing.assert_allclose(
+        pixel_map.mean(axis=(1, 2)),
+        cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing) * valid_fraction,
+        rtol=1e-5)
+
+
 def test_cross_entropy_soft_labels_and_probabilities():
     z = random_logits(2, SHAPE_2D + (C,))
     soft = softmax_np(random_logits(3, SHAPE_2D + (C,)))

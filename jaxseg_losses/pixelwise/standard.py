@@ -98,6 +98,9 @@ def cross_entropy(
     ``CrossEntropyLoss(weight=w)`` normalisation, so any constant weight gives plain CE. Without
     ``class_weights`` (all :math:`w_c = 1`) it is the mean over valid pixels, equal to
     ``optax.softmax_cross_entropy_with_integer_labels(...)`` averaged over the kept pixels.
+    segmentation-models-pytorch's ``SoftCrossEntropyLoss(ignore_index=i)`` divides by *all*
+    pixels (the ignored ones count 0): that is ``reduction="pixel"`` followed by a mean over the
+    spatial axes.
 
     Args:
       predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
