@@ -158,6 +158,8 @@ CASES: dict[str, LossCase] = {
     "bce_dice": LossCase(jsl.bce_dice_loss, binary=True, **_COMPOUND),
     "dice_ce": LossCase(jsl.dice_ce_loss, **_COMPOUND),
     "dice_focal": LossCase(jsl.dice_focal_loss, **_COMPOUND),
+    "dice_ce_sigmoid_dice": LossCase(
+        jsl.dice_ce_loss, {"dice_activation": "sigmoid"}, **_COMPOUND),
     # Combo = alpha CE - (1 - alpha) Dice: -0.5 at a perfect prediction (the paper's form); 0
     # with nothing to score, like every loss.
     "combo": LossCase(jsl.combo_loss, binary=True, perfect=-0.5, **_COMPOUND),
