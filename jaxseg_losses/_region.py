@@ -3,9 +3,12 @@
 Every region loss in the package is *statistics -> formula -> reduction* through this module:
 :func:`statistics` sums the soft TP / FP / FN and volumes per (example, class) over the spatial
 axes (pooled over the batch, and ``psum``-ed over ``axis_name``, with ``per_image=False``); the
-loss applies its formula per (example, class); :func:`reduce_classes` drops the background if
-asked and averages (optionally weighted) or returns the per-class values. :func:`region_loss`
-is the three steps in one call. See :mod:`jaxseg_losses.region.standard` for the conventions.
+loss applies its formula per (example, class); :func:`absent_rule` applies the
+``absent_classes`` option; :func:`reduce_classes` drops the background if asked and averages
+(optionally weighted) or returns the per-class values. With ``average="micro"``,
+:func:`pool_classes` sums the statistics over the kept classes and the formula runs once.
+:func:`region_loss` is these steps in one call. See :mod:`jaxseg_losses.region.standard` for
+the conventions.
 """
 
 from __future__ import annotations
@@ -174,9 +177,16 @@ def absent_rule(
         return per_class, class_weights
     keep_nan = 0.0 * per_class
     if absent_classes == "exclude":
-        weights = 1.0 if class_weights is None else class_weights
-        class_weights = jnp.where(present, weights, keep_nan)
+        class_weights = present_weights(class_weights, present, keep_nan)
     return jnp.where(present, per_class, keep_nan), class_weights
+
+
+def present_weights(
+    class_weights: jax.Array | None, present: jax.Array, keep_nan: jax.Array
+) -> jax.Array:
+    """The class weights (1 without them) where ``present``, else ``keep_nan`` (0, or NaN where
+    the values they weigh are NaN)."""
+    return jnp.where(present, 1.0 if class_weights is None else class_weights, keep_nan)
 
 
 def reduce_classes(
@@ -284,8 +294,7 @@ def region_loss(
     present = stats.sum_y > 0
     if average == "micro":
         if absent_classes != "score":  # the absent classes' counts leave the pool
-            keep_nan = 0.0 * (stats.sum_p + stats.sum_y)
-            weights = jnp.where(present, 1.0 if weights is None else weights, keep_nan)
+            weights = present_weights(weights, present, 0.0 * (stats.sum_p + stats.sum_y))
         pooled = formula(pool_classes(stats, include_background, weights))[:, 0]
         return jnp.broadcast_to(pooled, (prep.predictions.shape[0],))
     per_class, weights = absent_rule(formula(stats), weights, present, absent_classes)
