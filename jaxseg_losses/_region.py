@@ -3,9 +3,12 @@
 Every region loss in the package is *statistics -> formula -> reduction* through this module:
 :func:`statistics` sums the soft TP / FP / FN and volumes per (example, class) over the spatial
 axes (pooled over the batch, and ``psum``-ed over ``axis_name``, with ``per_image=False``); the
-loss applies its formula per (example, class); :func:`reduce_classes` drops the background if
-asked and averages (optionally weighted) or returns the per-class values. :func:`region_loss`
-is the three steps in one call. See :mod:`jaxseg_losses.region.standard` for the conventions.
+loss applies its formula per (example, class); :func:`absent_rule` applies the
+``absent_classes`` option; :func:`reduce_classes` drops the background if asked and averages
+(optionally weighted) or returns the per-class values. With ``average="micro"``,
+:func:`pool_classes` sums the statistics over the kept classes and the formula runs once.
+:func:`region_loss` is these steps in one call. See :mod:`jaxseg_losses.region.standard` for
+the conventions.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import PROB_EPS
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -28,6 +32,8 @@ from jaxseg_losses._inputs import (
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
 
 REGION_REDUCTIONS = ("example", "class")
+AVERAGES = ("macro", "micro")
+ABSENT_CLASSES = ("score", "zero", "exclude")
 
 
 DEFAULT_SMOOTH = 1e-5
@@ -156,6 +162,33 @@ def ratio(numerator: jax.Array, denominator: jax.Array) -> jax.Array:
     return safe_divide(numerator, denominator, fill=1.0)
 
 
+def absent_rule(
+    per_class: jax.Array,
+    class_weights: jax.Array | None,
+    present: jax.Array,
+    absent_classes: str,
+) -> tuple[jax.Array, jax.Array | None]:
+    """Applies ``absent_classes`` to ``(B or 1, C)`` per-class losses and the class weights,
+    given ``present`` (bool, the classes with truth, same shape): ``"score"`` changes nothing;
+    ``"zero"`` sets an absent class's loss to 0 (segmentation-models-pytorch's ``loss *= mask``);
+    ``"exclude"`` also gives it weight 0 in the class mean. A NaN loss stays NaN (XLA turns a
+    product with a converted mask into a select, which would hide it)."""
+    if absent_classes == "score":
+        return per_class, class_weights
+    keep_nan = 0.0 * per_class
+    if absent_classes == "exclude":
+        class_weights = present_weights(class_weights, present, keep_nan)
+    return jnp.where(present, per_class, keep_nan), class_weights
+
+
+def present_weights(
+    class_weights: jax.Array | None, present: jax.Array, keep_nan: jax.Array
+) -> jax.Array:
+    """The class weights (1 without them) where ``present``, else ``keep_nan`` (0, or NaN where
+    the values they weigh are NaN)."""
+    return jnp.where(present, 1.0 if class_weights is None else class_weights, keep_nan)
+
+
 def reduce_classes(
     per_class: jax.Array,
     *,
@@ -164,7 +197,10 @@ def reduce_classes(
     class_weights: jax.Array | None,
     reduction: str,
 ) -> jax.Array:
-    """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``."""
+    """``(B or 1, C)`` per-class losses -> ``(B,)`` (weighted class mean) or ``(B, C_kept)``.
+
+    ``class_weights``: ``(C,)`` or ``(B or 1, C)``; a row whose weights are all 0 gives 0.
+    """
     per_class = keep_classes(per_class, include_background)
     if reduction == "class":
         out = per_class
@@ -172,13 +208,38 @@ def reduce_classes(
         out = jnp.mean(per_class, axis=-1)
     else:
         w = keep_classes(class_weights, include_background)
-        out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w))
+        out = safe_divide(jnp.sum(per_class * w, axis=-1), jnp.sum(w, axis=-1))
     return jnp.broadcast_to(out, (batch_size,) + out.shape[1:])
 
 
-def check_region_reduction(reduction: str, class_weights) -> None:
-    """``reduction`` of a region loss, and ``class_weights`` only with ``"example"``."""
+def pool_classes(
+    stats: OverlapStatistics, include_background: bool, class_weights: jax.Array | None
+) -> OverlapStatistics:
+    """Micro averaging: each count summed over the kept classes (weighted by ``class_weights``,
+    Sudre's generalized-Dice form) -> ``(B or 1, 1)`` fields, before any ratio."""
+
+    def pool(values: jax.Array) -> jax.Array:
+        kept = keep_classes(values, include_background)
+        if class_weights is not None:
+            kept = kept * keep_classes(class_weights, include_background)
+        return jnp.sum(kept, axis=-1, keepdims=True)
+
+    return OverlapStatistics(*(pool(values) for values in stats))
+
+
+def check_region_reduction(
+    reduction: str, class_weights, average: str = "macro", absent_classes: str = "score"
+) -> None:
+    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, ``average``
+    (``"micro"`` has no per-class values) and ``absent_classes``."""
     check_choice("reduction", reduction, REGION_REDUCTIONS)
+    check_choice("average", average, AVERAGES)
+    check_choice("absent_classes", absent_classes, ABSENT_CLASSES)
+    if average == "micro" and reduction == "class":
+        raise ValueError(
+            "reduction='class': average='micro' pools the classes before the ratio, so there "
+            "are no per-class values; use average='macro' for them"
+        )
     if reduction == "class" and class_weights is not None:
         raise ValueError(
             "class_weights: only used by reduction='example' (reduction='class' returns the "
@@ -187,10 +248,11 @@ def check_region_reduction(reduction: str, class_weights) -> None:
 
 
 def region_setup(
-    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction
+    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction,
+    average: str = "macro", absent_classes: str = "score",
 ) -> tuple[Prepared, jax.Array | None]:
     """Validates the shared options and inputs of a per-class region loss."""
-    check_region_reduction(reduction, class_weights)
+    check_region_reduction(reduction, class_weights, average, absent_classes)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
@@ -214,22 +276,44 @@ def region_loss(
     ignore_index,
     squared: bool = False,
     soft_label: bool = False,
+    average: str = "macro",
+    absent_classes: str = "score",
 ) -> jax.Array:
-    """Shared body: prepare -> statistics -> per-class ``formula`` -> class reduction."""
+    """Shared body: prepare -> statistics -> per-class ``formula`` -> ``absent_classes`` rule ->
+    class reduction (``average="macro"``), or statistics pooled over the kept classes ->
+    ``formula`` (``"micro"``; with ``"zero"``/``"exclude"`` the absent classes' counts are left
+    out of the pool)."""
     prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        average=average, absent_classes=absent_classes,
     )
     stats = statistics(
         prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
+    present = stats.sum_y > 0
+    if average == "micro":
+        if absent_classes != "score":  # the absent classes' counts leave the pool
+            weights = present_weights(weights, present, 0.0 * (stats.sum_p + stats.sum_y))
+        pooled = formula(pool_classes(stats, include_background, weights))[:, 0]
+        return jnp.broadcast_to(pooled, (prep.predictions.shape[0],))
+    per_class, weights = absent_rule(formula(stats), weights, present, absent_classes)
     return reduce_classes(
-        formula(stats),
+        per_class,
         batch_size=prep.predictions.shape[0],
         include_background=include_background,
         class_weights=weights,
         reduction=reduction,
     )
+
+
+def score_loss(score: jax.Array, log_loss: bool) -> jax.Array:
+    """The loss of an overlap score in [0, 1]: ``1 - score``, or with ``log_loss``
+    segmentation-models-pytorch's ``-log(max(score, eps))`` (``eps = 1e-7``, smp's default;
+    ``jnp.maximum`` keeps NaN)."""
+    if log_loss:
+        return -jnp.log(jnp.maximum(score, PROB_EPS))
+    return 1.0 - score
 
 
 def dice_index(s: OverlapStatistics, nr, dr) -> jax.Array:

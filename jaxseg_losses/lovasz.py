@@ -41,13 +41,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice, prepare
+from jaxseg_losses._inputs import check_choice, check_class_vector, prepare
 from jaxseg_losses._numerics import keep_classes, safe_divide
+from jaxseg_losses._region import check_region_reduction
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
 
 LOVASZ_CLASSES = ("present", "all")
-LOVASZ_REDUCTIONS = ("example", "class")
 
 
 def _lovasz_grad(fg_sorted: jax.Array) -> jax.Array:
@@ -109,6 +109,7 @@ def lovasz_softmax_loss(
     classes: str = "present",
     per_image: bool = True,
     include_background: bool = True,
+    class_weights: jax.typing.ArrayLike | None = None,
     from_logits: bool = True,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -131,7 +132,10 @@ def lovasz_softmax_loss(
     ``per_image=False``); for ``classes="all"`` every class. Under ``"all"`` an absent class
     contributes its largest predicted probability over the valid pixels (the reference's
     behaviour). ``include_background=False`` drops class 0 from :math:`\mathcal{C}` (its pixels
-    still count as background of the other classes).
+    still count as background of the other classes). ``class_weights`` :math:`w` make the
+    class mean a weighted one, :math:`\sum_{c\in\mathcal{C}} w_c \overline{\Delta}_{J_c} /
+    \sum_{c\in\mathcal{C}} w_c`, the rule of the region losses (and of smp's ``class_weights``
+    on its Dice and focal losses); a class outside :math:`\mathcal{C}` has no weight.
 
     Differences from the reference and from segmentation-models-pytorch ``LovaszLoss``: both
     default to ``per_image=False`` (one Lovász value over the whole batch); this library's
@@ -149,6 +153,8 @@ def lovasz_softmax_loss(
       per_image: ``True`` (default): one loss per example; ``False``: one loss over all pixels
         of the batch (sorted together), repeated ``B`` times so that ``.mean()`` is that loss.
       include_background: keep class 0 in the class average. Default ``True``.
+      class_weights: optional ``(C,)`` non-negative weights of the class mean (see above).
+        Default ``None`` (plain mean). Only with ``reduction="example"``.
       from_logits: whether ``predictions`` are logits. Default ``True``.
       ignore_index: integer label whose pixels are excluded from value and gradient. Default
         ``None``.
@@ -173,11 +179,12 @@ def lovasz_softmax_loss(
       Array([0.4166667], dtype=float32)
     """
     check_choice("classes", classes, LOVASZ_CLASSES)
-    check_choice("reduction", reduction, LOVASZ_REDUCTIONS)
+    check_region_reduction(reduction, class_weights)
     prep = prepare(
         predictions, labels, mode="multiclass", from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
+    weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     batch = prep.predictions.shape[0]
     probs = _rows(keep_classes(prep.probabilities(), include_background), per_image)  # (G, C, N)
     fg = _rows(keep_classes(prep.targets, include_background), per_image)
@@ -192,6 +199,9 @@ def lovasz_softmax_loss(
     per_class = per_class * counted
     if reduction == "class":
         return _finish(per_class, batch, per_image)
+    if weights is not None:
+        counted = counted * keep_classes(weights, include_background)
+        per_class = per_class * keep_classes(weights, include_background)
     loss = safe_divide(jnp.sum(per_class, axis=-1), jnp.sum(counted, axis=-1))
     return _finish(loss, batch, per_image)
 
@@ -252,7 +262,7 @@ def lovasz_hinge_loss(
       >>> lovasz_hinge_loss(logits, labels)
       Array([0.], dtype=float32)
     """
-    check_choice("reduction", reduction, LOVASZ_REDUCTIONS)
+    check_region_reduction(reduction, None)
     num_channels = jnp.shape(predictions)[-1] if jnp.ndim(predictions) else 0
     prep = prepare(
         predictions, labels, mode="binary" if num_channels == 1 else "multilabel",

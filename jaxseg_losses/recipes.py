@@ -3,11 +3,11 @@ the Combo loss, and the boundary-loss recipe (generalized Dice + boundary loss, 
 
 Each compound loss is a :func:`~jaxseg_losses.combine.named_sum` of library losses, built once per
 set of weights (cached) and called with the options as keyword arguments: the combinator routes
-each option to the terms that accept it (``smooth``, ``per_image``, ``axis_name`` and
-``include_background`` reach the Dice term only; ``gamma``/``alpha`` the focal term only;
-``mask``, ``ignore_index`` and ``from_logits`` every term). The functions return the ``(B,)``
-total like every loss; ``return_aux=True`` returns ``(total, aux)`` with each term's unweighted
-``(B,)`` value and weight, as the combinators do.
+each option to the terms that accept it (``smooth``, ``per_image`` and ``axis_name`` reach the
+Dice term only; ``include_background`` the Dice and focal terms; ``gamma``/``alpha`` the focal
+term only; ``mask``, ``ignore_index`` and ``from_logits`` every term). The functions return the
+``(B,)`` total like every loss; ``return_aux=True`` returns ``(total, aux)`` with each term's
+unweighted ``(B,)`` value and weight, as the combinators do.
 
 Batch-global statistics (``per_image=False``, with ``axis_name`` inside ``shard_map``) apply to
 the Dice part; the pixel-wise part is a per-example mean, which already averages correctly.
@@ -65,6 +65,41 @@ def _combined(*terms: tuple) -> CombinedLoss:
         return _cached_sum(*terms)
     except TypeError:  # an unhashable weight (a jax array): build it for this call
         return named_sum(*terms)
+
+
+DICE_ACTIVATIONS = ("softmax", "sigmoid", "none")
+
+
+def _dice_term(activation: str | None) -> Callable[..., jax.Array]:
+    """The Dice term of a recipe; with ``activation`` (MONAI's ``DiceLoss`` flags) it applies its
+    own activation whatever ``mode`` the pixel-wise term gets: ``"softmax"``
+    (``mode="multiclass"``), ``"sigmoid"`` (``"binary"``/``"multilabel"``) or ``"none"`` (the
+    predictions are probabilities for the Dice term, ``from_logits=False``). With
+    ``from_logits=False`` (probabilities for every term) no activation is applied and
+    ``"softmax"``/``"sigmoid"`` only choose the Dice term's mode."""
+    if activation is None:
+        return dice_loss
+    check_choice("dice_activation", activation, DICE_ACTIVATIONS)
+    return _activated_dice(activation)
+
+
+@functools.cache
+def _activated_dice(activation: str) -> Callable[..., jax.Array]:
+    """One Dice term per activation, so the recipes' cached combinations stay cached."""
+
+    def dice_term(predictions, labels, *, mode: Mode = "multiclass", from_logits: bool = True,
+                  **options) -> jax.Array:
+        if activation == "softmax":
+            mode = "multiclass"
+        elif activation == "sigmoid":
+            channels = jnp.shape(predictions)[-1] if jnp.ndim(predictions) else 0
+            mode = "binary" if channels == 1 else "multilabel"
+        else:
+            from_logits = False
+        return dice_loss(predictions, labels, mode=mode, from_logits=from_logits, **options)
+
+    dice_term.accepted_kwargs = accepted_kwargs(dice_loss)
+    return dice_term
 
 
 def _check_weights(**weights) -> None:
@@ -150,6 +185,7 @@ def dice_ce_loss(
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     label_smoothing: float = 0.0,
+    dice_activation: str | None = None,
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -178,6 +214,17 @@ def dice_ce_loss(
     ``sigmoid=True`` and ``C > 1`` MONAI still uses a softmax CE, this uses the sigmoid BCE.
     Aux names: ``"dice"``, ``"ce"``.
 
+    ``dice_activation`` gives the Dice term its own activation, as MONAI's flags do (its CE
+    always reads the input as logits): ``"softmax"``, ``"sigmoid"`` (on the logits) or ``"none"``
+    (the input is taken as probabilities by the Dice term only); the CE keeps ``mode`` and
+    ``from_logits``. With ``from_logits=False`` every term reads probabilities and
+    ``"softmax"``/``"sigmoid"`` only choose the Dice term's mode. So MONAI's
+    ``DiceCELoss(sigmoid=True)`` with ``C > 1`` is
+    ``mode="multiclass", dice_activation="sigmoid"``, and ``DiceCELoss(softmax=False)`` is
+    ``dice_activation="none"``. The latter on probabilities :math:`q` scores the CE of
+    :math:`\mathrm{softmax}(q)` (a second softmax, MONAI's numbers); to train on probabilities
+    use ``from_logits=False`` instead (both terms read :math:`q`, CE :math:`-\log q_y`).
+
     Args:
       predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
       labels: integer ``(B, *spatial)`` or dense ``(B, *spatial, C)`` labels.
@@ -188,6 +235,8 @@ def dice_ce_loss(
         default ``1e-5`` (MONAI's).
       class_weights: optional ``(C,)`` class weights for both terms. Default ``None``.
       label_smoothing: CE label smoothing (multiclass). Default 0.
+      dice_activation: ``None`` (default: the Dice term follows ``mode`` and ``from_logits``),
+        ``"softmax"``, ``"sigmoid"`` or ``"none"`` (see above).
       mask, ignore_index: pixels excluded from both terms.
       return_aux: also return the aux dict. Default ``False``.
 
@@ -221,7 +270,7 @@ def dice_ce_loss(
         if mode == "binary":  # MONAI gives its BCEWithLogitsLoss the weight as pos_weight
             options["pos_weight"] = class_weights
     _check_weights(dice_weight=dice_weight, ce_weight=ce_weight)
-    loss = _combined(("dice", dice_loss, dice_weight), ("ce", ce, ce_weight))
+    loss = _combined(("dice", _dice_term(dice_activation), dice_weight), ("ce", ce, ce_weight))
     return _finish(loss, predictions, labels, return_aux, **options)
 
 
@@ -238,6 +287,7 @@ def dice_focal_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    dice_activation: str | None = None,
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -253,10 +303,16 @@ def dice_focal_loss(
     :math:`-\sum_c y_c (1-p_c)^\gamma \log p_c` when ``mode="multiclass"``, the sigmoid focal loss
     otherwise (see :func:`~jaxseg_losses.focal_loss`). MONAI's ``DiceFocalLoss(softmax=True)``
     applies the softmax to its Dice part only and gives its focal part the raw logits with the
-    *sigmoid* focal loss; this function does not copy that. The AnatomyNet paper's
+    *sigmoid* focal loss; this function does not do that by default, but ``dice_activation``
+    (as in :func:`dice_ce_loss`: the Dice term's own ``"softmax"``, ``"sigmoid"`` or ``"none"``,
+    the focal term keeping ``mode``) reproduces it: ``mode="multilabel",
+    dice_activation="softmax"`` (softmax Dice, one-vs-rest sigmoid focal on the integer
+    labels' one-hot channels). The AnatomyNet paper's
     :math:`\lambda` could not be re-checked; the default weights are 1 and 1 (as SegLoss's
     ``DC_and_Focal_loss``). ``gamma``, ``alpha`` go to the focal term; ``smooth``,
-    ``include_background``, ``class_weights``, ``per_image``, ``axis_name`` to the Dice term.
+    ``per_image``, ``axis_name`` to the Dice term; ``include_background`` and ``class_weights``
+    to both (as MONAI's ``DiceFocalLoss`` passes ``include_background`` and ``weight`` to both
+    parts; the focal term reads ``class_weights`` as :func:`~jaxseg_losses.focal_loss` does).
     Aux names: ``"dice"``, ``"focal"``.
 
     Args:
@@ -267,7 +323,10 @@ def dice_focal_loss(
       dice_weight, focal_weight: term weights. Default 1 and 1.
       gamma: focusing exponent. Default 2.
       alpha: focal class balance (see :func:`~jaxseg_losses.focal_loss`). Default ``None``.
-      smooth, include_background, class_weights, per_image, axis_name: Dice options.
+      smooth, per_image, axis_name: Dice options.
+      include_background, class_weights: options of both terms.
+      dice_activation: ``None`` (default: the Dice term follows ``mode`` and ``from_logits``),
+        ``"softmax"``, ``"sigmoid"`` or ``"none"``.
       mask, ignore_index: pixels excluded from both terms.
       return_aux: also return the aux dict. Default ``False``.
 
@@ -283,7 +342,9 @@ def dice_focal_loss(
     """
     check_choice("mode", mode, MODES)
     _check_weights(dice_weight=dice_weight, focal_weight=focal_weight)
-    loss = _combined(("dice", dice_loss, dice_weight), ("focal", focal_loss, focal_weight))
+    loss = _combined(
+        ("dice", _dice_term(dice_activation), dice_weight), ("focal", focal_loss, focal_weight)
+    )
     return _finish(
         loss, predictions, labels, return_aux, mode=mode, from_logits=from_logits,
         gamma=gamma, alpha=alpha, smooth=smooth, include_background=include_background,

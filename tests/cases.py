@@ -88,6 +88,9 @@ CASES: dict[str, LossCase] = {
     "focal_softmax": LossCase(jsl.focal_loss),
     "focal_multilabel": LossCase(jsl.focal_loss, {"mode": "multilabel"}),
     "focal_binary": LossCase(jsl.focal_loss, {"mode": "binary"}, binary=True),
+    "focal_normalized": LossCase(
+        jsl.focal_loss, {"normalized": True, "include_background": False,
+                         "class_weights": np.array([1.0, 2.0, 0.5], np.float32)}),
     "conservative": LossCase(jsl.conservative_loss, perfect=None),
     "topk_cross_entropy": LossCase(jsl.topk_cross_entropy, global_form="per_image"),
     "topk_cross_entropy_binary": LossCase(
@@ -110,6 +113,14 @@ CASES: dict[str, LossCase] = {
     "dice_squared": LossCase(jsl.dice_loss, {"squared": True}, **_REGION),
     "dice_multilabel": LossCase(jsl.dice_loss, {"mode": "multilabel"}, **_REGION),
     "dice_binary": LossCase(jsl.dice_loss, {"mode": "binary"}, binary=True, **_REGION),
+    "dice_log": LossCase(jsl.dice_loss, {"log_loss": True}, **_REGION),
+    "dice_micro": LossCase(jsl.dice_loss, {"average": "micro"}, **_REGION),
+    "dice_absent_zero": LossCase(jsl.dice_loss, {"absent_classes": "zero"}, **_REGION),
+    "jaccard_absent_exclude": LossCase(
+        jsl.jaccard_loss, {"absent_classes": "exclude", "class_weights": np.array(
+            [1.0, 2.0, 0.5], np.float32)}, **_REGION),
+    "tversky_micro": LossCase(
+        jsl.tversky_loss, {"average": "micro", "include_background": False}, **_REGION),
     "jaccard": LossCase(jsl.jaccard_loss, **_REGION),
     "tversky": LossCase(jsl.tversky_loss, **_REGION),
     "focal_tversky": LossCase(jsl.focal_tversky_loss, **_REGION),
@@ -126,6 +137,9 @@ CASES: dict[str, LossCase] = {
     "penalty_generalized_dice": LossCase(jsl.penalty_generalized_dice_loss, **_REGION),
     # Lovász.
     "lovasz_softmax": LossCase(jsl.lovasz_softmax_loss, global_form="per_image"),
+    "lovasz_softmax_weighted": LossCase(
+        jsl.lovasz_softmax_loss, {"class_weights": np.array([0.5, 2.0, 1.0], np.float32)},
+        global_form="per_image"),
     "lovasz_hinge": LossCase(jsl.lovasz_hinge_loss, binary=True, global_form="per_image"),
     # Distance-based.
     "boundary": LossCase(jsl.boundary_loss, **_DISTANCE_MAP),
@@ -150,6 +164,8 @@ CASES: dict[str, LossCase] = {
     "bce_dice": LossCase(jsl.bce_dice_loss, binary=True, **_COMPOUND),
     "dice_ce": LossCase(jsl.dice_ce_loss, **_COMPOUND),
     "dice_focal": LossCase(jsl.dice_focal_loss, **_COMPOUND),
+    "dice_ce_sigmoid_dice": LossCase(
+        jsl.dice_ce_loss, {"dice_activation": "sigmoid"}, **_COMPOUND),
     # Combo = alpha CE - (1 - alpha) Dice: -0.5 at a perfect prediction (the paper's form); 0
     # with nothing to score, like every loss.
     "combo": LossCase(jsl.combo_loss, binary=True, perfect=-0.5, **_COMPOUND),

@@ -3,6 +3,11 @@ MONAI), for every test file. The conventions every loss shares are in ``tests/ca
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,3 +116,33 @@ def channels_first(x, dtype=None):
     torch = pytest.importorskip("torch")
     array = np.asarray(x) if dtype is None else np.asarray(x, dtype)
     return torch.from_numpy(np.ascontiguousarray(np.moveaxis(array, -1, 1)))
+
+
+def smp_module(name: str = "losses"):
+    """``segmentation_models_pytorch.<name>`` (e.g. ``"losses"``, ``"losses._functional"``).
+
+    Stubs the package root when ``import segmentation_models_pytorch`` fails (its ``__init__``
+    imports timm -> torchvision, broken beside the installed torch here) and leaves
+    ``sys.modules`` as found; skips the test without torch or smp.
+    """
+    pytest.importorskip("torch")
+    full = f"segmentation_models_pytorch.{name}"
+    try:
+        return importlib.import_module(full)
+    except Exception:  # noqa: BLE001 - any import-time failure of smp's root package
+        pass
+    spec = importlib.util.find_spec("segmentation_models_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("segmentation-models-pytorch is not installed")
+    before = set(sys.modules)
+    stub = types.ModuleType("segmentation_models_pytorch")
+    stub.__path__ = list(spec.submodule_search_locations)
+    sys.modules["segmentation_models_pytorch"] = stub
+    try:
+        return importlib.import_module(full)
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"{full} does not import, even stubbed: {exc}")
+    finally:  # leave sys.modules as found, so other tests get the real package (or its error)
+        for module in set(sys.modules) - before:
+            if module.startswith("segmentation_models_pytorch"):
+                del sys.modules[module]

@@ -133,7 +133,9 @@ def test_list(capsys):
     assert main(["list"]) == 0
     text = capsys.readouterr().out
     for word in ("dice", "gdl", "boundary", "nonadjacency", "linear(a, b[, f])", "vessels",
-                 "jaxseg_losses.focal_loss(gamma=2, alpha=none)"):
+                 "jaxseg_losses.focal_loss(gamma=2, alpha=none, include_background=true, "
+                 "class_weights=none, normalized=false, reduced_threshold=none)",
+                 "average='macro', absent_classes='score'", "dice_activation=none"):
         assert word in text
     assert main(["list", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)

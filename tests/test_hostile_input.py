@@ -125,7 +125,8 @@ def test_empty_batch_is_a_clear_error(name):
 
 def _float_options(fn) -> list[str]:
     """Every numeric keyword option of a loss (float defaults and the per-class vectors)."""
-    vectors = {"class_weights", "pos_weight", "alpha", "beta", "smooth", "weight"}
+    vectors = {"class_weights", "pos_weight", "alpha", "beta", "smooth", "weight",
+               "reduced_threshold"}
     return [
         p for p, v in inspect.signature(fn).parameters.items()
         if v.kind is inspect.Parameter.KEYWORD_ONLY

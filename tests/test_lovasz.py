@@ -8,9 +8,6 @@ differences of :math:`\\Delta_J(M_i) = |M_i| / |G \\cup M_i|` over the top-``i``
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +18,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 
 from jaxseg_losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
+from tests.helpers import smp_module
 from tests.jit_cache import auto_jit, eager_calls
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
@@ -51,21 +49,25 @@ def _groups(arrays, per_image: bool):
     return [tuple(arrays)]
 
 
-def ref_lovasz_softmax(probs, labels, keep, *, classes="present", per_image=True, first_class=0):
-    """Reference Lovász-Softmax: probabilities (B, *S, C), labels (B, *S), keep (B, *S) bool."""
+def ref_lovasz_softmax(probs, labels, keep, *, classes="present", per_image=True, first_class=0,
+                       weights=None):
+    """Reference Lovász-Softmax: probabilities (B, *S, C), labels (B, *S), keep (B, *S) bool;
+    ``weights`` (C,): the mean over the counted classes weighted by them."""
     probs, labels, keep = np.asarray(probs, np.float64), np.asarray(labels), np.asarray(keep, bool)
     num_classes = probs.shape[-1]
     out = []
     for p, y, k in _groups((probs, labels, keep), per_image):
         p = p.reshape(-1, num_classes)[k.reshape(-1)]  # boolean indexing: pixels removed
         y = y.reshape(-1)[k.reshape(-1)]
-        losses = []
+        losses, counted = [], []
         for c in range(first_class, num_classes):
             fg = (y == c).astype(np.float64)
             if y.size == 0 or (classes == "present" and fg.sum() == 0):
                 continue
             losses.append(ref_extension(np.abs(fg - p[:, c]), fg))
-        out.append(np.mean(losses) if losses else 0.0)
+            counted.append(c)
+        w = np.ones(num_classes) if weights is None else np.asarray(weights, np.float64)
+        out.append(np.average(losses, weights=w[counted]) if losses else 0.0)
     out = np.array(out)
     return out if per_image else np.full(probs.shape[0], out[0])
 
@@ -256,6 +258,27 @@ def test_class_reduction_shapes_and_batch_broadcast():
     assert hinge_jit(logits, labels, reduction="class").shape == (2, 4)
 
 
+@pytest.mark.parametrize("per_image", [True, False])
+def test_softmax_class_weights_give_a_weighted_class_mean(per_image):
+    logits, labels = make_inputs(12, ignore_frac=0.2)
+    labels[0][labels[0] == 2] = 0  # class 2 absent from example 0: it has no weight there
+    w = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
+    for classes, include_background in (("present", True), ("all", False)):
+        weighted = jax.jit(functools.partial(
+            lovasz_softmax_loss, classes=classes, per_image=per_image, ignore_index=IGNORE,
+            include_background=include_background))
+        want = ref_lovasz_softmax(softmax_np(logits), labels, labels != IGNORE, classes=classes,
+                                  per_image=per_image, first_class=0 if include_background else 1,
+                                  weights=w)
+        np.testing.assert_allclose(weighted(logits, labels, class_weights=w), want, rtol=1e-5)
+        np.testing.assert_allclose(weighted(logits, labels, class_weights=np.full(4, 2.0)),
+                                   weighted(logits, labels), rtol=1e-6)
+    with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
+        lovasz_softmax_loss(logits, labels, class_weights=w, reduction="class")
+    with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(4,\)"):
+        lovasz_softmax_loss(logits, labels, class_weights=w[:3])
+
+
 # --------------------------------------------------------------------------- hinge
 
 
@@ -298,36 +321,9 @@ def test_hinge_margins_at_least_one_give_zero():
 # --------------------------------------------------------------------------- smp cross-check
 
 
-def _import_smp_lovasz():
-    """smp's ``LovaszLoss``; stubs the package root when ``import segmentation_models_pytorch``
-    fails (its ``__init__`` imports timm -> torchvision, broken beside torch 2.13 here)."""
-    pytest.importorskip("torch")
-    try:
-        from segmentation_models_pytorch.losses import LovaszLoss
-        return LovaszLoss
-    except Exception:  # noqa: BLE001 - any import-time failure of smp's root package
-        pass
-    spec = importlib.util.find_spec("segmentation_models_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("segmentation-models-pytorch is not installed")
-    before = set(sys.modules)
-    stub = types.ModuleType("segmentation_models_pytorch")
-    stub.__path__ = list(spec.submodule_search_locations)
-    sys.modules["segmentation_models_pytorch"] = stub
-    try:
-        from segmentation_models_pytorch.losses import LovaszLoss
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"segmentation_models_pytorch.losses does not import, even stubbed: {exc}")
-    finally:  # leave sys.modules as found, so other tests get the real package (or its error)
-        for name in set(sys.modules) - before:
-            if name.startswith("segmentation_models_pytorch"):
-                del sys.modules[name]
-    return LovaszLoss
-
-
 @pytest.mark.parametrize("per_image", [True, False])
 def test_cross_check_smp_lovasz_loss(per_image):
-    LovaszLoss = _import_smp_lovasz()
+    LovaszLoss = smp_module("losses").LovaszLoss
     import torch
 
     logits, labels = make_inputs(11, ignore_frac=0.2)

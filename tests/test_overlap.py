@@ -34,6 +34,7 @@ from tests.helpers import (
     ones_valid,
     random_logits,
     ref_gdl,
+    smp_module,
     softmax_np,
 )
 
@@ -410,6 +411,224 @@ def test_generalized_dice_matches_monai(w_type, batch):
                                    smooth_dr=s)
         got = generalized_dice_loss(z, y, weight_type=w_type, per_image=not batch, smooth=s)
         np.testing.assert_allclose(float(got.mean()), float(loss(zt, gt)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- smp's options
+
+SCORE_REFERENCES = {"dice": (dice_loss, ref_dice), "jaccard": (jaccard_loss, ref_jaccard),
+                    "tversky": (tversky_loss, ref_tversky)}
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_log_loss_is_minus_log_of_the_clamped_score(per_image):
+    z, y, p, g = inputs(30, SHAPE_2D)
+    mask = np.random.default_rng(30).random(SHAPE_2D) > 0.2
+    for name, (fn, ref) in SCORE_REFERENCES.items():
+        score = 1 - ref(p, g, mask[..., None].astype(float), per_image=per_image)
+        want = expand(-np.log(np.maximum(score, 1e-7)), 2)
+        got = fn(z, y, log_loss=True, per_image=per_image, mask=mask, reduction="class")
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    # A class with score 0 is clamped at eps = 1e-7 (smp's), an empty class on empty truth is 0.
+    labels = np.array([[[0, 0], [0, 1]]])
+    wrong = np.eye(3, dtype=np.float32)[np.array([[[1, 1], [1, 0]]])]
+    got = dice_loss(wrong, labels, from_logits=False, smooth=0.0, log_loss=True,
+                    reduction="class")
+    np.testing.assert_allclose(got, [[-np.log(1e-7), -np.log(1e-7), 0.0]], rtol=1e-6)
+    assert_finite_value_and_grad(dice_loss, z, y, log_loss=True, smooth=0.0)
+
+
+def test_log_loss_matches_smp():
+    losses = smp_module("losses")
+    torch = pytest.importorskip("torch")
+    z, y, _, _ = inputs(31, SHAPE_2D)
+    assert len(np.unique(y)) == C  # smp zeroes classes absent from the batch
+    zt, yt = channels_first(z), torch.from_numpy(y.astype(np.int64))
+    # smp pools the batch, uses the L1 (soft-label) overlap and writes Dice in the Tversky form
+    # with smooth s: our smooth 2 s.
+    cases = [
+        (losses.DiceLoss("multiclass", log_loss=True, smooth=0.5),
+         dice_loss(z, y, smooth=1.0, log_loss=True, soft_label=True, per_image=False)),
+        (losses.JaccardLoss("multiclass", log_loss=True, smooth=0.5),
+         jaccard_loss(z, y, smooth=0.5, log_loss=True, soft_label=True, per_image=False)),
+        (losses.TverskyLoss("multiclass", log_loss=True, smooth=0.5, alpha=0.3, beta=0.7),
+         tversky_loss(z, y, smooth=0.5, log_loss=True, soft_label=True, per_image=False)),
+    ]
+    for loss, ours in cases:
+        np.testing.assert_allclose(float(ours.mean()), float(loss(zt, yt)), rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- micro averaging
+
+
+def ref_micro(p, g, v, weights, per_image, s, alpha, beta, dice=False):
+    """Counts summed over classes (weighted) before one ratio (TP + s)/(TP + a FP + b FN + s);
+    Dice (a = b = 1) doubles TP."""
+    tp, fp, fn = (np.sum(np.asarray(weights) * c, -1) for c in
+                  np.moveaxis(np_counts(p, g, v, per_image), 1, 0))
+    k = 2.0 if dice else 1.0
+    return 1 - (k * tp + s[0]) / (k * tp + alpha * fp + beta * fn + s[1])
+
+
+def kornia_dice_micro(z, labels, weight, eps=1e-8, ignore_index=-100):
+    """kornia.losses.dice_loss(average="micro") per example, written from its source
+    (kornia/losses/dice.py): softmax, one-hot, ignored pixels zeroed in both, p and y scaled by
+    the class weight, sums over (C, H, W), 1 - 2 I / (card + eps)."""
+    p = softmax_np(np.asarray(z, np.float64))
+    keep = (labels != ignore_index)[..., None]
+    y = one_hot_np(np.where(labels == ignore_index, 0, labels), p.shape[-1]) * keep
+    p = p * keep * weight
+    y = y * weight
+    axes = tuple(range(1, p.ndim))
+    return 1 - 2 * (p * y).sum(axes) / ((p + y).sum(axes) + eps)
+
+
+def kornia_tversky(z, labels, alpha, beta, eps=1e-8):
+    """kornia.losses.tversky_loss per example from its source (kornia/losses/tversky.py): the
+    softmax probability of the true class summed (I) over the N pixels,
+    1 - I / (I + (alpha + beta)(N - I) + eps)."""
+    p = softmax_np(np.asarray(z, np.float64))
+    inter = np.take_along_axis(p, labels[..., None], -1).reshape(len(z), -1).sum(-1)
+    total = np.prod(labels.shape[1:])
+    return 1 - inter / (inter + (alpha + beta) * (total - inter) + eps)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_micro_average_matches_reference(per_image):
+    z, y, p, g = inputs(32, SHAPE_2D)
+    mask = np.random.default_rng(32).random(SHAPE_2D) > 0.2
+    v = mask[..., None].astype(float)
+    w = np.array([0.5, 2.0, 1.0])
+    cases = [(dice_loss, 1.0, 1.0, True), (jaccard_loss, 1.0, 1.0, False),
+             (tversky_loss, 0.3, 0.7, False)]
+    for fn, alpha, beta, dice in cases:
+        for weights, include_background in ((None, True), (w, True), (w, False)):
+            kept = np.ones(C) if weights is None else weights.copy()
+            if not include_background:
+                kept[0] = 0.0
+            want = ref_micro(p, g, v, kept, per_image, (1e-5, 1e-5), alpha, beta, dice)
+            got = fn(z, y, average="micro", mask=mask, per_image=per_image,
+                     class_weights=weights, include_background=include_background)
+            np.testing.assert_allclose(got, expand(want, 2), rtol=1e-5, err_msg=fn.__name__)
+    # Dice: the generalized Dice loss with uniform weights is the micro Dice.
+    np.testing.assert_allclose(
+        dice_loss(z, y, average="micro", smooth=0.3, per_image=per_image, mask=mask),
+        generalized_dice_loss(z, y, weight_type="uniform", smooth=0.3, per_image=per_image,
+                              mask=mask), rtol=1e-5)
+
+
+def test_micro_average_matches_kornia_formula():
+    z, y, _, _ = inputs(33, SHAPE_2D)
+    y[0, 0, :2] = -100  # kornia's default ignore_index
+    for weight, include_background in ((np.ones(C), True), (np.array([0.0, 1.0, 1.0]), False)):
+        ours = dice_loss(z, y, average="micro", smooth=(0.0, 1e-8), ignore_index=-100,
+                         include_background=include_background)
+        np.testing.assert_allclose(ours, kornia_dice_micro(z, y, weight), rtol=1e-5)
+    z, y, _, _ = inputs(34, SHAPE_2D)
+    ours = tversky_loss(z, y, alpha=0.4, beta=0.6, average="micro", smooth=(0.0, 1e-8))
+    np.testing.assert_allclose(ours, kornia_tversky(z, y, 0.4, 0.6), rtol=1e-5)
+
+
+def test_micro_average_options():
+    z, y, _, _ = inputs(35, SHAPE_2D, mode="binary")
+    # One channel: pooling changes nothing.
+    np.testing.assert_allclose(dice_loss(z, y, mode="binary", average="micro"),
+                               dice_loss(z, y, mode="binary"), rtol=1e-6)
+    with pytest.raises(ValueError, match="reduction='class'.*average='micro'"):
+        dice_loss(z, y, mode="binary", average="micro", reduction="class")
+    with pytest.raises(ValueError, match="average: expected one of"):
+        tversky_loss(z, y, mode="binary", average="weighted")
+    assert_finite_value_and_grad(jaccard_loss, z, y, mode="binary", average="micro")
+
+
+# --------------------------------------------------------------------------- absent classes
+
+
+def absent_reference(per_class, g, v, per_image, rule, weights=None, first_class=0):
+    """Class mean of ``(G, C)`` per-class losses under the absent-class rule: ``"zero"`` sets
+    the loss of a class without truth (in the group) to 0, ``"exclude"`` also drops its
+    weight."""
+    present = np.array([(vb * gb).sum(0) > 0 for gb, vb in
+                        zip(groups(g, per_image), groups(v, per_image), strict=True)])
+    w = np.ones(per_class.shape[-1]) if weights is None else np.asarray(weights, np.float64)
+    w = np.broadcast_to(w, per_class.shape).copy()
+    losses = per_class * present
+    if rule == "exclude":
+        w = w * present
+    losses, w = losses[:, first_class:], w[:, first_class:]
+    total = w.sum(-1)
+    return np.where(total > 0, (losses * w).sum(-1) / np.where(total > 0, total, 1), 0.0)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+@pytest.mark.parametrize("rule", ["zero", "exclude"])
+def test_absent_classes_match_reference(per_image, rule):
+    z, y, p, g = inputs(36, SHAPE_2D)
+    y[0][y[0] == 2] = 0  # class 2 absent from example 0
+    if not per_image:
+        y[1][y[1] == 2] = 1  # ... and from the batch
+    g = one_hot_np(y, C)
+    mask = np.random.default_rng(36).random(SHAPE_2D) > 0.1
+    v = mask[..., None].astype(float)
+    w = np.array([0.5, 2.0, 1.0])
+    fns = [(dice_loss, ref_dice), (jaccard_loss, ref_jaccard), (tversky_loss, ref_tversky),
+           (focal_tversky_loss, ref_focal_tversky)]
+    for fn, ref in fns:
+        per_class = ref(p, g, v, per_image=per_image)
+        for weights, include_background in ((None, True), (w, False)):
+            want = absent_reference(per_class, g, v, per_image, rule, weights,
+                                    first_class=0 if include_background else 1)
+            got = fn(z, y, absent_classes=rule, per_image=per_image, mask=mask,
+                     class_weights=weights, include_background=include_background)
+            np.testing.assert_allclose(got, expand(want, 2), rtol=1e-5, atol=1e-7,
+                                       err_msg=fn.__name__)
+        shown = fn(z, y, absent_classes=rule, per_image=per_image, mask=mask, reduction="class")
+        present = np.array([(vb * gb).sum(0) > 0 for gb, vb in
+                            zip(groups(g, per_image), groups(v, per_image), strict=True)])
+        np.testing.assert_allclose(shown, expand(per_class * present, 2), rtol=1e-5, atol=1e-7)
+    # micro: the absent classes' counts leave the pool.
+    present = np.array([(vb * gb).sum(0) > 0 for gb, vb in
+                        zip(groups(g, per_image), groups(v, per_image), strict=True)])
+    want = ref_micro(p, g, v, present * w, per_image, (1e-5, 1e-5), 1.0, 1.0, dice=True)
+    got = dice_loss(z, y, absent_classes=rule, average="micro", class_weights=w, mask=mask,
+                    per_image=per_image)
+    np.testing.assert_allclose(got, expand(want, 2), rtol=1e-5)
+
+
+def test_absent_classes_match_smp():
+    losses = smp_module("losses")
+    torch = pytest.importorskip("torch")
+    z, y, _, _ = inputs(37, SHAPE_2D)
+    y[y == 1] = 0  # class 1 absent from the whole batch; smp pools the batch
+    zt, yt = channels_first(z), torch.from_numpy(y.astype(np.int64))
+    w = [0.5, 2.0, 1.0]
+    common = dict(absent_classes="zero", soft_label=True, per_image=False)
+    for log_loss in (False, True):
+        cases = [
+            (losses.DiceLoss("multiclass", log_loss=log_loss, smooth=0.5, class_weights=w),
+             dice_loss(z, y, smooth=1.0, log_loss=log_loss, class_weights=w, **common)),
+            (losses.JaccardLoss("multiclass", log_loss=log_loss, smooth=0.5),
+             jaccard_loss(z, y, smooth=0.5, log_loss=log_loss, **common)),
+            (losses.TverskyLoss("multiclass", log_loss=log_loss, alpha=0.3, beta=0.7),
+             tversky_loss(z, y, smooth=0.0, log_loss=log_loss, **common)),
+        ]
+        for loss, ours in cases:
+            np.testing.assert_allclose(float(ours.mean()), float(loss(zt, yt)), rtol=1e-5)
+    # The default rule scores the absent class: a predicted mass there costs about 1.
+    assert float(dice_loss(z, y, per_image=False)[0]) > float(
+        dice_loss(z, y, per_image=False, absent_classes="zero")[0])
+
+
+def test_absent_classes_bad_value_and_nan_targets():
+    z, y, _, g = inputs(38, SHAPE_2D)
+    with pytest.raises(ValueError, match="absent_classes: expected one of"):
+        dice_loss(z, y, absent_classes="ignore")
+    dense = g.astype(np.float32)
+    dense[0, 0, 0, 2] = np.nan  # unchecked under jit: the NaN must not be hidden by the rule
+    for rule in ("zero", "exclude"):
+        for average in ("macro", "micro"):
+            got = jax.jit(functools.partial(dice_loss, absent_classes=rule, average=average))(
+                z, dense)
+            assert np.isnan(got[0]) and np.isfinite(got[1]), (rule, average)
 
 
 def test_dice_and_tversky_match_optax():

@@ -26,6 +26,7 @@ from tests.helpers import (
     random_labels,
     random_logits,
     sigmoid_np,
+    smp_module,
     softmax_np,
 )
 from tests.jit_cache import auto_jit, eager_calls
@@ -65,20 +66,50 @@ def bce_reference(z, t, pos_weight=1.0):
     return per.reshape(z.shape[0], -1).mean(-1)
 
 
-def focal_sigmoid_reference(z, t, gamma, alpha=None):
-    p = sigmoid_np(z)
-    pt = np.where(t == 1, p, 1 - p)
-    at = 1.0 if alpha is None else np.where(t == 1, alpha, 1 - alpha)
-    per = -at * (1 - pt) ** gamma * np.log(pt)
-    return per.reshape(z.shape[0], -1).mean(-1)
+def focal_reference(z, t, gamma, *, softmax, alpha=None, weights=None,
+                    include_background=True, valid=None, normalized=False, threshold=None):
+    """Focal loss per example from Lin et al.'s per-term formula, with the class options.
 
+    ``t``: dense targets (B, *spatial, C) or integer labels (softmax). Softmax: class terms
+    ``-w_c a_c t_c f_c log p_c`` summed, over ``sum_x v sum_c w_c t_c`` (the valid count
+    without weights); sigmoid: the channel mean weighted by ``w_c / sum w`` of
+    ``-a_t f log p_t``. ``include_background=False`` sets ``w_0 = 0``. ``f = (1 - p_t)^g``, or
+    with ``threshold`` (Sergievskiy & Ponamarev's reduced focal loss) 1 where ``p_t < th`` and
+    ``((1 - p_t) / th)^g`` elsewhere; ``normalized`` (Sofiiuk et al.) divides by the summed
+    (weighted) factors ``f`` instead of the weights.
+    """
 
-def focal_softmax_reference(z, y, gamma, alpha=None):
-    p = softmax_np(z)
-    pt = np.take_along_axis(p, y[..., None], -1)[..., 0]
-    at = 1.0 if alpha is None else np.asarray(alpha)[y]
-    per = -at * (1 - pt) ** gamma * np.log(pt)
-    return per.reshape(z.shape[0], -1).mean(-1)
+    def factor(pt):
+        f = (1 - pt) ** gamma
+        return f if threshold is None else np.where(pt < threshold, 1.0, f / threshold**gamma)
+
+    z = np.asarray(z, np.float64)
+    num_classes = z.shape[-1]
+    if softmax and t.ndim == z.ndim - 1:
+        t = one_hot_np(t, num_classes)
+    t = np.asarray(t, np.float64)
+    w = np.ones(num_classes) if weights is None else np.array(weights, np.float64)
+    weighted = weights is not None or (not include_background and num_classes > 1)
+    if not include_background and num_classes > 1:
+        w[0] = 0.0
+    valid = np.ones(z.shape[:-1]) if valid is None else valid
+    if softmax:
+        p = softmax_np(z)
+        a = np.ones(num_classes) if alpha is None else np.asarray(alpha, np.float64)
+        if a.ndim == 0:
+            a = np.array([1 - a] + [a] * (num_classes - 1))
+        per = -(w * a * t * factor(p) * np.log(p)).sum(-1)
+        denominator = (w * t).sum(-1) if weighted else np.ones(z.shape[:-1])
+        if normalized:
+            denominator = (w * t * factor(p)).sum(-1)
+    else:
+        p = sigmoid_np(z)
+        pt = t * p + (1 - t) * (1 - p)
+        at = 1.0 if alpha is None else t * alpha + (1 - t) * (1 - np.asarray(alpha))
+        per = (w / w.sum() * -at * factor(pt) * np.log(pt)).sum(-1)
+        denominator = (w / w.sum() * factor(pt)).sum(-1) if normalized else np.ones(z.shape[:-1])
+    axes = tuple(range(1, z.ndim - 1))
+    return (per * valid).sum(axes) / (denominator * valid).sum(axes)
 
 
 def conservative_reference(pt, lam=5.0, a=math.e):
@@ -115,6 +146,25 @@ def test_cross_entropy_weights_smoothing_ignore_match_torch():
     np.testing.assert_allclose(
         smoothed, ce_reference(z, np.where(y == 255, 0, y), smoothing=0.1), rtol=1e-5
     )
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_pixel_map_mean_is_smp_soft_cross_entropy(smoothing):
+    """smp's SoftCrossEntropyLoss averages over *all* pixels, the ignored ones counting 0: the
+    mean of our per-pixel map (which is 0 on excluded pixels), not our default reduction."""
+    z, y = random_logits(25, SHAPE_2D + (C,)), random_labels(25, SHAPE_2D, C)
+    y[0, :2] = 9
+    soft_ce = smp_module("losses").SoftCrossEntropyLoss(smooth_factor=smoothing, ignore_index=9)
+    torch = pytest.importorskip("torch")
+    pixel_map = cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing, reduction="pixel")
+    for b in range(2):
+        want = soft_ce(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]))
+        np.testing.assert_allclose(pixel_map[b].mean(), want.item(), rtol=1e-5)
+    valid_fraction = (y != 9).mean(axis=(1, 2))
+    np.testing.assert_allclose(
+        pixel_map.mean(axis=(1, 2)),
+        cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing) * valid_fraction,
+        rtol=1e-5)
 
 
 def test_cross_entropy_soft_labels_and_probabilities():
@@ -174,7 +224,8 @@ def test_sigmoid_focal_matches_reference_optax_and_monai(alpha):
     z = random_logits(7, SHAPE_2D + (2,))
     t = (np.random.default_rng(7).random(SHAPE_2D + (2,)) > 0.6).astype(np.float32)
     ours = focal_loss(z, t, mode="multilabel", alpha=alpha)
-    np.testing.assert_allclose(ours, focal_sigmoid_reference(z, t, 2.0, alpha), rtol=1e-5)
+    ref = focal_reference(z, t, 2.0, softmax=False, alpha=alpha)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
     optax_ref = optax.sigmoid_focal_loss(z, t, alpha=alpha).reshape(2, -1).mean(-1)
     np.testing.assert_allclose(ours, optax_ref, rtol=1e-5)
     monai = pytest.importorskip("monai.losses")
@@ -190,7 +241,8 @@ def test_softmax_focal_matches_reference_and_monai_times_c():
     z, y = random_logits(8, SHAPE_2D + (C,)), random_labels(8, SHAPE_2D, C)
     alpha = np.array([0.1, 0.3, 0.3, 0.3], np.float32)
     ours = focal_loss(z, y, alpha=alpha, gamma=1.5)
-    np.testing.assert_allclose(ours, focal_softmax_reference(z, y, 1.5, alpha), rtol=1e-5)
+    ref = focal_reference(z, y, 1.5, softmax=True, alpha=alpha)
+    np.testing.assert_allclose(ours, ref, rtol=1e-5)
     monai = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
     loss = monai.FocalLoss(use_softmax=True, gamma=1.5, alpha=0.7, to_onehot_y=True)
@@ -198,6 +250,140 @@ def test_softmax_focal_matches_reference_and_monai_times_c():
     for b in range(2):  # MONAI averages over classes too: ours = C x MONAI
         ref = loss(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1, None]))
         np.testing.assert_allclose(scalar[b], C * ref.item(), rtol=1e-5)
+
+
+FOCAL_WEIGHTS = np.array([0.5, 2.0, 1.0, 0.25], np.float32)
+
+
+@pytest.mark.parametrize("include_background", [True, False])
+def test_sigmoid_focal_class_options_match_reference_monai_and_smp(include_background):
+    z = random_logits(21, SHAPE_2D + (C,))
+    t = (np.random.default_rng(21).random(SHAPE_2D + (C,)) > 0.6).astype(np.float32)
+    kept = slice(None) if include_background else slice(1, None)
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    smp_focal = smp_module("losses").FocalLoss
+    first = lambda x, b: torch.tensor(x[b : b + 1]).movedim(-1, 1)
+    for weights in (None, FOCAL_WEIGHTS):
+        options = dict(mode="multilabel", include_background=include_background,
+                       class_weights=weights)
+        ours = focal_loss(z, t, alpha=0.25, **options)
+        ref = focal_reference(z, t, 2.0, softmax=False, alpha=0.25, weights=weights,
+                              include_background=include_background)
+        np.testing.assert_allclose(ours, ref, rtol=1e-5)
+        # MONAI's weight scales each channel without renormalising: ours times mean(w).
+        monai_weight = None if weights is None else weights[kept]
+        scale = 1.0 if weights is None else float(np.mean(weights[kept]))
+        loss = monai.FocalLoss(include_background=include_background, alpha=0.25,
+                               weight=monai_weight)
+        for b in range(2):
+            np.testing.assert_allclose(ours[b] * scale, loss(first(z, b), first(t, b)).item(),
+                                       rtol=1e-5)
+        if include_background:  # smp: the class losses' weighted mean, each over the pixels
+            plain = focal_loss(z, t, mode="multilabel", class_weights=weights)
+            loss = smp_focal("multilabel", class_weights=weights)
+            for b in range(2):
+                np.testing.assert_allclose(plain[b], loss(first(z, b), first(t, b)).item(),
+                                           rtol=1e-5)
+
+
+def test_softmax_focal_class_options_match_reference_monai_and_cross_entropy():
+    z, y = random_logits(22, SHAPE_2D + (C,)), random_labels(22, SHAPE_2D, C)
+    y[0, 0, :3] = 7  # ignored pixels
+    valid = (y != 7).astype(np.float64)
+    dense = one_hot_np(np.where(y == 7, 0, y), C) * valid[..., None]
+    monai = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    for weights in (None, FOCAL_WEIGHTS):
+        for include_background in (True, False):
+            options = dict(include_background=include_background, class_weights=weights,
+                           ignore_index=7, gamma=1.5, alpha=0.7)
+            ours = focal_loss(z, y, **options)
+            ref = focal_reference(z, dense, 1.5, softmax=True, alpha=0.7, weights=weights,
+                                  include_background=include_background, valid=valid)
+            np.testing.assert_allclose(ours, ref, rtol=1e-5)
+            dense_options = {**options, "ignore_index": None}
+            from_dense = focal_loss(z, dense.astype(np.float32), mask=valid, **dense_options)
+            np.testing.assert_allclose(from_dense, ours, rtol=1e-5)
+    # gamma = 0: cross-entropy with the same (normalised) class weights, background weight 0.
+    no_background = FOCAL_WEIGHTS * np.array([0, 1, 1, 1], np.float32)
+    np.testing.assert_allclose(
+        focal_loss(z, y, gamma=0.0, class_weights=FOCAL_WEIGHTS, include_background=False,
+                   ignore_index=7),
+        cross_entropy(z, y, class_weights=no_background, ignore_index=7), rtol=1e-5)
+    # MONAI (use_softmax) multiplies class c by weight[c], as by alpha[c]: our alpha vector;
+    # MONAI averages over the C channels too.
+    first = lambda x, b: torch.tensor(x[b : b + 1]).movedim(-1, 1)
+    labels = lambda b: torch.tensor(y[b : b + 1, None].clip(0, C - 1))
+    y_plain = y.clip(0, C - 1)
+    alpha_vector = focal_loss(z, y_plain, alpha=FOCAL_WEIGHTS, gamma=1.5)
+    weight = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5, weight=FOCAL_WEIGHTS)
+    for b in range(2):
+        np.testing.assert_allclose(alpha_vector[b], C * weight(first(z, b), labels(b)).item(),
+                                   rtol=1e-5)
+    # include_background=False: MONAI with weight 0 on class 0 averages over all C x N terms,
+    # ours over the N_fg foreground pixels.
+    foreground = focal_loss(z, y_plain, include_background=False, gamma=1.5)
+    zero_background = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5,
+                                       weight=[0.0, 1.0, 1.0, 1.0])
+    pixels = np.prod(SHAPE_2D[1:])
+    for b in range(2):
+        n_fg = np.sum(y_plain[b] != 0)
+        want = zero_background(first(z, b), labels(b)).item() * C * pixels / n_fg
+        np.testing.assert_allclose(foreground[b], want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("threshold", [None, 0.5, 0.3])
+def test_focal_normalized_and_reduced_match_reference_and_smp(threshold):
+    z, y = random_logits(23, SHAPE_2D + (C,)), random_labels(23, SHAPE_2D, C)
+    t = (np.random.default_rng(23).random(SHAPE_2D + (C,)) > 0.6).astype(np.float32)
+    weights = FOCAL_WEIGHTS
+    options = dict(reduced_threshold=threshold, gamma=1.5)
+    for normalized in (False, True):
+        for softmax, labels, mode in ((True, y, "multiclass"), (False, t, "multilabel")):
+            ours = focal_loss(z, labels, mode=mode, normalized=normalized, alpha=0.3,
+                              class_weights=weights, include_background=False, **options)
+            ref = focal_reference(z, labels, 1.5, softmax=softmax, alpha=0.3, weights=weights,
+                                  include_background=False, normalized=normalized,
+                                  threshold=threshold)
+            np.testing.assert_allclose(ours, ref, rtol=1e-5, err_msg=f"{mode} {normalized}")
+    # smp's functional forms, reduction="sum" on one example: the same normalised ratio.
+    functional = smp_module("losses._functional")
+    torch = pytest.importorskip("torch")
+    binary = focal_loss(z[..., :1], t[..., :1], mode="binary", alpha=0.25, normalized=True,
+                        **options)
+    softmax = focal_loss(z, y, normalized=True, **options)
+    plain_binary = focal_loss(z[..., :1], t[..., :1], mode="binary", **options)
+    smp_focal = smp_module("losses").FocalLoss("binary", gamma=1.5, reduced_threshold=threshold)
+    for b in range(2):
+        want = functional.focal_loss_with_logits(
+            torch.tensor(z[b, ..., 0]), torch.tensor(t[b, ..., 0]), gamma=1.5, alpha=0.25,
+            reduction="sum", normalized=True, reduced_threshold=threshold)
+        np.testing.assert_allclose(binary[b], want.item(), rtol=1e-5)
+        want = functional.softmax_focal_loss_with_logits(
+            torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]).long(),
+            gamma=1.5, reduction="sum", normalized=True, reduced_threshold=threshold)
+        np.testing.assert_allclose(softmax[b], want.item(), rtol=1e-5)
+        want = smp_focal(torch.tensor(z[b : b + 1, ..., 0]), torch.tensor(t[b : b + 1, ..., 0]))
+        np.testing.assert_allclose(plain_binary[b], want.item(), rtol=1e-5)
+
+
+def test_focal_normalized_limits_and_bad_threshold():
+    z, y = random_logits(24, SHAPE_2D + (C,)), random_labels(24, SHAPE_2D, C)
+    # gamma = 0: every factor is 1, normalising changes nothing.
+    np.testing.assert_allclose(focal_loss(z, y, gamma=0.0, normalized=True),
+                               cross_entropy(z, y), rtol=1e-5)
+    # threshold 1: every pixel has p_t < 1, the reduced loss is plain cross-entropy.
+    np.testing.assert_allclose(focal_loss(z, y, reduced_threshold=1.0), cross_entropy(z, y),
+                               rtol=1e-5)
+    perfect = (np.eye(C)[y] * 2e4 - 1e4).astype(np.float32)
+    for normalized in (False, True):
+        assert_finite_value_and_grad(focal_loss, perfect, y, normalized=normalized,
+                                     reduced_threshold=0.5)
+        np.testing.assert_allclose(focal_loss(perfect, y, normalized=normalized), 0.0, atol=1e-6)
+    for bad in (0.0, -0.5, 1.5, np.nan):
+        with pytest.raises(ValueError, match="reduced_threshold"):
+            focal_loss(z, y, reduced_threshold=bad)
 
 
 def test_conservative_values_and_claimed_behaviour():

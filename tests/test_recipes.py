@@ -162,6 +162,38 @@ def test_dice_ce_binary_matches_monai_sigmoid():
     np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 
 
+def test_dice_activation_reproduces_monai_dice_ce_flags():
+    monai_losses = pytest.importorskip("monai.losses")
+    torch = pytest.importorskip("torch")
+    labels_t = torch.as_tensor(LABELS[:, None].astype(np.int64))
+    # softmax=False on probabilities q: MONAI's Dice reads q, its CE softmaxes q once more.
+    probs = softmax_np(LOGITS).astype(np.float32)
+    reference = monai_losses.DiceCELoss(to_onehot_y=True, softmax=False)(
+        channels_first(probs, np.float32), labels_t)
+    total, aux = dice_ce_loss(probs, LABELS, dice_activation="none", return_aux=True)
+    np.testing.assert_allclose(float(total.mean()), float(reference), rtol=1e-5)
+    np.testing.assert_allclose(aux["dice"], dice_loss(probs, LABELS, from_logits=False),
+                               rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], cross_entropy(probs, LABELS), rtol=1e-6)
+    # sigmoid=True with C > 1: a sigmoid Dice and MONAI's softmax CE.
+    reference = monai_losses.DiceCELoss(to_onehot_y=True, sigmoid=True)(
+        channels_first(LOGITS, np.float32), labels_t)
+    total = dice_ce_loss(LOGITS, LABELS, dice_activation="sigmoid")
+    np.testing.assert_allclose(float(total.mean()), float(reference), rtol=1e-5)
+    # softmax: the default.
+    np.testing.assert_allclose(dice_ce_loss(LOGITS, LABELS, dice_activation="softmax"),
+                               dice_ce_loss(LOGITS, LABELS), rtol=1e-6)
+    # from_logits=False: every term reads probabilities; the activation only picks the mode.
+    _, aux = dice_ce_loss(probs, LABELS, from_logits=False, dice_activation="sigmoid",
+                          return_aux=True)
+    np.testing.assert_allclose(
+        aux["dice"], dice_loss(probs, LABELS, mode="multilabel", from_logits=False), rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], cross_entropy(probs, LABELS, from_logits=False),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="dice_activation: expected one of"):
+        dice_ce_loss(LOGITS, LABELS, dice_activation="relu")
+
+
 def test_dice_ce_terms_and_modes():
     total, aux = dice_ce_loss(LOGITS, LABELS, ignore_index=2, return_aux=True)
     np.testing.assert_allclose(aux["ce"], cross_entropy(LOGITS, LABELS, ignore_index=2), rtol=1e-6)
@@ -188,8 +220,17 @@ def test_dice_focal_multiclass_uses_the_softmax_focal():
     np.testing.assert_allclose(total, reference_dice + 0.5 * reference_focal, rtol=1e-5)
 
 
+def test_dice_focal_passes_class_options_to_both_terms():
+    weights = np.linspace(0.5, 2.0, C, dtype=np.float32)
+    options = dict(include_background=False, class_weights=weights)
+    _, aux = dice_focal_loss(LOGITS, LABELS, return_aux=True, **options)
+    np.testing.assert_allclose(aux["focal"], focal_loss(LOGITS, LABELS, **options), rtol=1e-6)
+    np.testing.assert_allclose(aux["dice"], dice_loss(LOGITS, LABELS, **options), rtol=1e-6)
+
+
 def test_dice_focal_differs_from_monai_multiclass_activation():
-    """MONAI's DiceFocalLoss(softmax=True) feeds its focal part the sigmoid of the logits."""
+    """MONAI's DiceFocalLoss(softmax=True) feeds its focal part the sigmoid of the logits: not
+    our default, but dice_activation="softmax" with mode="multilabel"."""
     monai_losses = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
     logits_t = channels_first(LOGITS, np.float32)
@@ -207,6 +248,16 @@ def test_dice_focal_differs_from_monai_multiclass_activation():
     np.testing.assert_allclose(float(aux["dice"].mean()), monai_dice, rtol=1e-5)
     np.testing.assert_allclose(float(aux["focal"].mean()) / C, softmax_focal, rtol=1e-5)
     assert abs(float(aux["focal"].mean()) - sigmoid_focal) > 1e-2
+    # dice_activation reproduces MONAI: softmax Dice, one-vs-rest sigmoid focal.
+    ours = dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax")
+    np.testing.assert_allclose(float(ours.mean()), monai_total, rtol=1e-5)
+    weights = np.array([0.5, 0.8, 1.2], np.float32)  # kept ones average to 1: MONAI agrees
+    reference = monai_losses.DiceFocalLoss(
+        to_onehot_y=True, softmax=True, include_background=False, weight=weights[1:])(
+        logits_t, labels_t)
+    ours = dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax",
+                           include_background=False, class_weights=weights)
+    np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 
 
 def test_dice_focal_binary_matches_monai():

@@ -20,7 +20,9 @@ Every loss here is *statistics -> formula -> reduction*:
    classes (plain mean without weights), ``reduction="example"`` returns ``(B,)`` and
    ``reduction="class"`` the per-class ``(B, C_kept)`` values (unweighted; combining it with
    ``class_weights`` raises). With ``per_image=False`` the global value is repeated over the
-   ``B`` examples, so ``.mean()`` is the global loss.
+   ``B`` examples, so ``.mean()`` is the global loss. Dice, Jaccard and Tversky also offer
+   ``average="micro"``: the counts are summed over the kept classes (weighted by
+   ``class_weights``) *before* the ratio, one value per example (kornia's default).
 
 Smoothing. Every ratio is written in its usual form and ``smooth`` is added to its numerator
 and denominator: Dice :math:`(2TP+s)/(2TP+FP+FN+s)` (as MONAI, nnU-Net), Jaccard
@@ -37,7 +39,10 @@ Empty masks. An empty prediction on an empty ground truth is a perfect score, lo
 smoothing (including ``smooth=0``: a ratio 0/0 counts as a perfect score, with zero gradient). A
 non-empty prediction on an empty ground truth gives a Dice of :math:`s/(\Sigma p + s)`, i.e. a
 loss close to 1 unless :math:`\Sigma p` is comparable to ``smooth``. An example whose pixels
-are all masked out gives loss 0 with zero gradient.
+are all masked out gives loss 0 with zero gradient. Dice, Jaccard, Tversky and focal Tversky
+take ``absent_classes="zero"`` (a class absent from the truth scores 0 whatever is predicted,
+segmentation-models-pytorch's rule) or ``"exclude"`` (it leaves the class mean) instead of
+this default ``"score"``.
 
 Options shared by these losses: ``squared=True`` (Dice, Jaccard) uses the V-Net sums
 :math:`\Sigma p^2, \Sigma y^2` (:math:`TP = \Sigma p y`, :math:`FP = \Sigma p^2 - TP`,
@@ -74,6 +79,7 @@ from jaxseg_losses._region import (
     reduce_classes,
     region_loss,
     region_setup,
+    score_loss,
     smooth_pair,
     statistics,
     tversky_index,
@@ -173,8 +179,11 @@ def dice_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -203,10 +212,30 @@ def dice_loss(
       squared: V-Net squared denominator. Default ``False``.
       soft_label: L1 intersection, correct for soft targets (MONAI ``soft_label``). Default
         ``False``.
+      log_loss: ``True``: :math:`L_c = -\log \max(D_c, 10^{-7})` instead of :math:`1 - D_c`
+        (segmentation-models-pytorch's ``log_loss=True``, same clamp ``eps=1e-7``): unbounded
+        above, steeper for poor classes; 0 for a perfect (or empty-on-empty) class. Default
+        ``False``.
       include_background: ``False`` drops class 0 from the class average (no effect when
         ``C == 1``). Default ``True``.
       class_weights: optional ``(C,)`` weights of the class average
         :math:`\sum_c w_c L_c/\sum_c w_c`. Default ``None`` (plain mean).
+      average: ``"macro"`` (default): one Dice per class, then the class mean; ``"micro"``:
+        TP, FP and FN summed over the kept classes first, one ratio per example
+        (:math:`1 - (2\sum_c TP_c + s)/(\sum_c (2TP_c + FP_c + FN_c) + s)`, kornia's default
+        ``average="micro"``; for Dice it equals :func:`generalized_dice_loss` with
+        ``weight_type="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
+        are weighted, :math:`\sum_c w_c TP_c` etc. (Sudre's generalized form). It composes with
+        ``per_image=False`` (batch and classes pooled), ``mask`` and ``ignore_index`` (weighted
+        counts); ``reduction="class"`` raises (no per-class values).
+      absent_classes: the loss of a class absent from the truth (no valid truth pixel in the
+        example, or in the batch with ``per_image=False``): ``"score"`` (default) the formula
+        itself, 0 for an empty prediction and close to 1 for any predicted mass (see the
+        module's "Empty masks"); ``"zero"``: 0 whatever is predicted, still counted in the
+        class mean (segmentation-models-pytorch's rule); ``"exclude"``: left out of the
+        (weighted) class mean, 0 when no kept class is present. With ``average="micro"``
+        both leave the absent classes' counts out of the pool; ``reduction="class"`` shows
+        their losses as 0.
       per_image: ``True`` (default): one Dice per example; ``False``: batch-global statistics.
       axis_name: ``shard_map`` axis for batch-global statistics. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
@@ -214,8 +243,9 @@ def dice_loss(
       reduction: ``"example"`` (default) -> ``(B,)``; ``"class"`` -> ``(B, C_kept)``.
 
     Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``). An empty prediction on an empty
-      ground truth gives 0 (for any ``smooth``); a fully masked example gives 0.
+      ``(B,)`` float32 losses in [0, 1] (with ``log_loss`` in [0, 16.2]; or ``(B, C_kept)``).
+      An empty prediction on an empty ground truth gives 0 (for any ``smooth``); a fully masked
+      example gives 0.
 
     Example:
       >>> import jax.numpy as jnp
@@ -228,11 +258,12 @@ def dice_loss(
     """
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - dice_index(s, nr, dr),
+        lambda s: score_loss(dice_index(s, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label,
+        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -245,8 +276,11 @@ def jaccard_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     squared: bool = False,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -267,8 +301,11 @@ def jaccard_loss(
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      squared, soft_label, include_background, class_weights, per_image, axis_name, mask,
-        ignore_index, reduction: as in :func:`dice_loss`.
+      squared, soft_label, log_loss, include_background, class_weights, average,
+        absent_classes, per_image, axis_name, mask, ignore_index, reduction: as in
+        :func:`dice_loss` (``log_loss``:
+        :math:`-\log` of the Jaccard index; ``average="micro"``: one Jaccard index of the
+        class-summed counts).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -284,11 +321,12 @@ def jaccard_loss(
     """
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - tversky_index(s, 1.0, 1.0, nr, dr),
+        lambda s: score_loss(tversky_index(s, 1.0, 1.0, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label,
+        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -307,8 +345,11 @@ def tversky_loss(
     beta: float = 0.7,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     soft_label: bool = False,
+    log_loss: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    average: str = "macro",
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -332,8 +373,11 @@ def tversky_loss(
       alpha: weight of false positives, ``>= 0``. Default 0.3.
       beta: weight of false negatives, ``>= 0``. Default 0.7.
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5``.
-      soft_label, include_background, class_weights, per_image, axis_name, mask, ignore_index,
-        reduction: as in :func:`dice_loss`.
+      soft_label, log_loss, include_background, class_weights, average, absent_classes,
+        per_image, axis_name, mask, ignore_index, reduction: as in :func:`dice_loss`
+        (``log_loss``: :math:`-\log` of
+        the Tversky index; ``average="micro"``: one Tversky index of the class-summed counts,
+        kornia's ``tversky_loss`` with ``smooth=(0, eps)``).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -350,11 +394,12 @@ def tversky_loss(
     _check_tversky(alpha, beta)
     nr, dr = smooth_pair(smooth)
     return region_loss(
-        lambda s: 1.0 - tversky_index(s, alpha, beta, nr, dr),
+        lambda s: score_loss(tversky_index(s, alpha, beta, nr, dr), log_loss),
         predictions, labels, mode=mode, from_logits=from_logits,
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, soft_label=soft_label,
+        ignore_index=ignore_index, soft_label=soft_label, average=average,
+        absent_classes=absent_classes,
     )
 
 
@@ -371,6 +416,7 @@ def focal_tversky_loss(
     soft_label: bool = False,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
+    absent_classes: str = "score",
     per_image: bool = True,
     axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
@@ -397,8 +443,8 @@ def focal_tversky_loss(
       beta: weight of false negatives. Default 0.7.
       gamma: :math:`\gamma > 0`; the exponent is :math:`1/\gamma`. Default 4/3.
       smooth: :math:`s` in the Tversky index. Default ``1e-5``.
-      soft_label, include_background, class_weights, per_image, axis_name, mask, ignore_index,
-        reduction: as in :func:`dice_loss`.
+      soft_label, include_background, class_weights, absent_classes, per_image, axis_name, mask,
+        ignore_index, reduction: as in :func:`dice_loss`.
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
@@ -425,6 +471,7 @@ def focal_tversky_loss(
         include_background=include_background, class_weights=class_weights,
         per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
         ignore_index=ignore_index, soft_label=soft_label,
+        absent_classes=absent_classes,
     )
 
 
