@@ -68,8 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--loss", action="append", dest="losses", metavar="SPEC",
                          help="a loss spec (repeatable). Default: "
                               + " | ".join(DEFAULT_LOSSES))
-    compare.add_argument("--steps", type=_positive_int, default=100,
-                         help="training steps per loss. Default: 100")
+    compare.add_argument("--steps", type=_positive_int, default=150,
+                         help="training steps per loss. Default: 150")
     compare.add_argument("--batch-size", type=_positive_int, default=8, help="Default: 8")
     compare.add_argument("--lr", type=_positive_float, default=3e-3,
                          help="Adam learning rate. Default: 3e-3")
