@@ -297,7 +297,7 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
         ax.set_xticks([])
         ax.set_yticks([])
 
-    band = "band: min-max over seeds" if len(seeds) > 1 else "one seed"
+    band = ("line: mean, band: min-max over seeds" if len(seeds) > 1 else "one seed")
     ax = fig.add_subplot(grid[-1, : ncols // 2])
     for color, result in zip(_colors(len(results)), results, strict=True):
         curves = np.stack([_running_mean(np.asarray(c, float), 5) for c in result.train_loss])
@@ -311,7 +311,7 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
                             alpha=0.2, lw=0)
     ax.set_xlabel("step")
     ax.set_ylabel("rescaled loss")
-    ax.set_title(f"training loss, each rescaled to [0, 1], running mean of 5 ({band})",
+    ax.set_title(f"training loss, each rescaled to [0, 1], running mean of 5\n{band}",
                  fontsize=9)
     ax.legend(fontsize=7)
     ax = fig.add_subplot(grid[-1, ncols // 2:])
@@ -320,15 +320,15 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
         ax.plot(result.curve_steps, curves.mean(axis=0), marker=".", color=color,
                 label=result.label[:30], lw=1.5)
         if len(curves) > 1:  # a mean of seeds that split (0 and 0.85) hides that: show each
-            ax.plot(result.curve_steps, curves.T, color=color, lw=0.5, alpha=0.5)
+            ax.plot(result.curve_steps, curves.T, color=color, lw=0.8, alpha=0.6, ls=":")
             ax.fill_between(result.curve_steps, curves.min(axis=0), curves.max(axis=0),
                             color=color, alpha=0.08, lw=0)
     ax.set_xlabel("step")
     ax.set_ylabel("Dice")
     ax.set_ylim(-0.03, 1.03)  # curves at 0 stay visible above the axis
-    ax.set_title(f"test Dice (foreground) during training: mean, thin: each seed ({band})",
-                 fontsize=9)
-    ax.legend(fontsize=7, loc="upper left")
+    each = ", dotted: each seed" if len(seeds) > 1 else ""
+    ax.set_title(f"test Dice (foreground) during training\n{band}{each}", fontsize=9)
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -254,6 +254,32 @@ def _initial_states(dataset: Dataset, config: TrainConfig) -> tuple[Any, list[An
     return graphdef, states
 
 
+def make_train_step(loss_fn: Callable, graphdef, ndim: int) -> Callable:
+    """The train step of one replica (Flax NNX, pure in arrays).
+
+    ``(state, images, labels, indices, flips, i) -> (state, loss, aux)``: batch ``indices[i]``
+    of the training set, flipped along the spatial axes where ``flips[i]`` is true, one Adam
+    step on ``loss_fn(logits, labels, step=step) -> (total (B,), aux)``; the loss and ``aux``
+    are batch means.
+    """
+
+    def train_step(state, images, labels, indices, flips, i):
+        model, optimizer = nnx.merge(graphdef, state)
+        x = _flip(images[indices[i]], flips[i], ndim)
+        y = _flip(labels[indices[i]], flips[i], ndim)
+        step = optimizer.step[...]
+
+        def objective(model):
+            total, aux = loss_fn(model(x), y, step=step)
+            return total.mean(), {k: v.mean() for k, v in aux.items()}
+
+        (loss, aux), grads = nnx.value_and_grad(objective, has_aux=True)(model)
+        optimizer.update(model, grads)
+        return nnx.state((model, optimizer)), loss, aux
+
+    return train_step
+
+
 def _put(x: Any, sharding: NamedSharding) -> jax.Array:
     """Places a host array on a mesh; every process holds the whole array (multi-host safe)."""
     x = np.asarray(x)
@@ -398,22 +424,9 @@ def train_one(
         plan = _batch_plans(len(dataset.train_labels), ndim, config)
     graphdef, states = _initial_states(dataset, config)
 
-    def train_step(state, images, labels, indices, flips, i):
-        model, optimizer = nnx.merge(graphdef, state)
-        x = _flip(images[indices[i]], flips[i], ndim)
-        y = _flip(labels[indices[i]], flips[i], ndim)
-        step = optimizer.step[...]
-
-        def objective(model):
-            total, aux = loss_fn(model(x), y, step=step)
-            return total.mean(), {k: v.mean() for k, v in aux.items()}
-
-        (loss, aux), grads = nnx.value_and_grad(objective, has_aux=True)(model)
-        optimizer.update(model, grads)
-        return nnx.state((model, optimizer)), loss, aux
-
     data = {"images": dataset.train_images, "labels": dataset.train_labels}
-    replicas = _Replicas(train_step, graphdef, states, data, plan, config, devices)
+    replicas = _Replicas(make_train_step(loss_fn, graphdef, ndim), graphdef, states, data, plan,
+                         config, devices)
     result.compile_s = replicas.compile_s
     test_images = jnp.asarray(dataset.test_images)
     test_labels = jnp.asarray(np.tile(dataset.test_labels, (seeds,) + (1,) * ndim))
