@@ -102,6 +102,7 @@ def test_sparse_labels_need_relabel(tmp_path, capsys):
     (["compare", "--data", "{tmp}/mask.npz", "--size", "32", "--n-train", "4"],
      "--size, --n-train: only for the built-in data sets"),
     (["compare", "--relabel"], "--relabel: only for user data"),
+    (["compare", "--coordinator", "host:1234"], "need --distributed"),
     (["compare", "--out", "{tmp}/text.npz"], "is a file, not a folder"),
     (["compare", "--loss", "dice +"], "expected a loss name"),
     (["compare", "--loss", "focal(gamma=-1)"], "gamma: expected a value >= 0"),
