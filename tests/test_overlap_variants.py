@@ -34,6 +34,7 @@ from tests.helpers import (
     random_labels,
     random_logits,
     ref_gdl,
+    smp_module,
 )
 from tests.jit_cache import auto_jit, eager_calls, jitted
 
@@ -217,6 +218,27 @@ def test_mcc_matches_monai(batch, include_background):
         channels_first(zb, np.float64), channels_first(gb, np.float64)).numpy()
     np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary", per_image=not batch),
                                np.broadcast_to(ref.reshape(-1), (2,)), rtol=1e-5, atol=1e-6)
+
+
+def test_mcc_against_smp_eps_on_every_count():
+    """smp's MCCLoss adds eps to TP, TN, FP and FN: equal to ours on real counts, not where MCC
+    is undefined (the numbers of docs/coming_from.md)."""
+    import torch
+
+    smp = smp_module("losses").MCCLoss()
+
+    def smp_value(z, y):
+        probs = torch.sigmoid(torch.from_numpy(np.moveaxis(z, -1, 1)))
+        return smp(probs, torch.from_numpy(y[:, None].astype(np.float32))).item()
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2, 6, 5, 1)).astype(np.float32)
+    y = (rng.random((2, 6, 5)) > 0.6).astype(np.int32)
+    ours = mcc_loss(z, y, mode="binary", per_image=False)
+    np.testing.assert_allclose(ours, smp_value(z, y), rtol=1e-6)
+    empty_z, empty_y = np.full((1, 4, 4, 1), -20.0, np.float32), np.zeros((1, 4, 4), np.int32)
+    assert smp_value(empty_z, empty_y) == pytest.approx(0.5004, abs=1e-4)
+    assert float(mcc_loss(empty_z, empty_y, mode="binary", per_image=False)[0]) == 1.0
 
 
 @pytest.mark.parametrize("mode", ["default", "GDL"])
