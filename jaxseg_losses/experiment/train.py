@@ -288,6 +288,9 @@ def _put(x: Any, sharding: NamedSharding) -> jax.Array:
 
 def replica_mode(config: TrainConfig, devices: Sequence[jax.Device]) -> str:
     """``config.replicas`` with ``"auto"`` resolved (see :class:`TrainConfig`)."""
+    if config.replicas == "loop" and jax.process_count() > 1:
+        raise ValueError("replicas='loop' runs on one device of one process; with several "
+                         "processes (--distributed) use 'vmap' or 'auto'")
     if config.replicas != "auto":
         return config.replicas
     return "loop" if len(devices) == 1 and devices[0].platform == "cpu" else "vmap"
