@@ -595,7 +595,9 @@ def distance_transform_cdt(
     (SciPy's ``distance_transform_cdt`` has no ``sampling``; MONAI's surface metrics with these
     metrics ignore ``spacing``, i.e. measure in voxel steps: pass ``sampling=None`` for that.)
 
-    Algorithm, loop-free on every backend (a fixed, small number of fused kernels):
+    Algorithm, without a while loop on any backend: taxicab a fixed, small number of fused
+    kernels; chessboard about :math:`\log_2 \sum_k n_k` dependent (unrolled) steps of
+    :math:`2^d` gathers each:
 
     * taxicab: per axis the min-plus transform ``g[i] = min_j f[j] + |i - j| s``, which is
       ``i s + cummin_j (f[j] - j s)`` forwards and its mirror backwards (``lax.cummin``, a

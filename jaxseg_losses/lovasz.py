@@ -42,7 +42,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._inputs import check_choice, check_class_vector, prepare
-from jaxseg_losses._numerics import keep_classes, safe_divide
+from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
 from jaxseg_losses._region import check_region_reduction
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
@@ -201,8 +201,7 @@ def lovasz_softmax_loss(
         return _finish(per_class, batch, per_image)
     if weights is not None:
         counted = counted * keep_classes(weights, include_background)
-        per_class = per_class * keep_classes(weights, include_background)
-    loss = safe_divide(jnp.sum(per_class, axis=-1), jnp.sum(counted, axis=-1))
+    loss = masked_mean(per_class, counted, axis=-1)
     return _finish(loss, batch, per_image)
 
 

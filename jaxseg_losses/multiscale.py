@@ -286,10 +286,14 @@ def multi_scale(
     * **Labels** are smoothed as per-class maps: integer labels ``(B, *spatial)`` are one-hot
       encoded first (``C`` classes from the predictions; 0/1 in one channel when ``C == 1``),
       dense labels are smoothed as they are; the wrapped loss receives the smoothed dense
-      targets. ``ignore_index`` pixels have all-zero targets (they add nothing to their
-      neighbours) and are excluded with ``mask=`` (the wrapped loss must take ``mask``), as
-      are, under ``jit``, labels out of range. A ``mask=`` is passed unsmoothed. Near the border
-      the zero padding makes the smoothed one-hot targets sum to less than 1, as MONAI's.
+      targets. ``ignore_index`` pixels, labels out of range (under ``jit``) and pixels where
+      ``mask=`` is 0 are excluded with ``mask=`` (the wrapped loss must take ``mask``; the mask
+      is passed unsmoothed) and zeroed in both the predictions and the targets before the blur,
+      so they reach no neighbour: they change neither the value nor the gradient (MONAI has no
+      exclusion). MONAI's Gaussian is truncated at 3 sigma and not normalised, so it sums to
+      slightly less than 1 (0.9973 per axis for a large sigma): smoothed one-hot targets sum to
+      a little less than 1 everywhere, and less still near the border (zero padding), as
+      MONAI's.
     * **Predictions**: with ``mode=None`` (default) they are smoothed as given, MONAI's
       behaviour: the wrapped loss sees blurred *logits* when it takes logits (its activation
       comes after the blur), blurred probabilities with ``from_logits=False``. Blurring logits
@@ -320,8 +324,9 @@ def multi_scale(
       kernel: ``"gaussian"`` (default) or ``"cauchy"``.
       mode: ``None`` (default): smooth the predictions as given; or the activation of the
         logits (``"multiclass"``, ``"multilabel"``, ``"binary"``): smooth the probabilities and
-        pass ``from_logits=False`` (the wrapped loss must take ``from_logits``; the caller
-        must not pass it).
+        pass ``from_logits=False`` (the wrapped loss must take ``from_logits`` and ``mode``; the
+        caller must not pass ``from_logits``). The wrapped loss is called with this ``mode`` at
+        every scale, the unsmoothed one included; a different ``mode=`` keyword is an error.
 
     Returns:
       The multi-scale loss ``(predictions, labels, **kwargs) -> (B,)`` (or ``(total, aux)``).
@@ -348,15 +353,20 @@ def multi_scale(
         raise ValueError("scales: expected at least one scale (0 for no smoothing); got none")
     kernels = [_scale_kernel(s, kernel) for s in scale_list]
     accepts = accepted_kwargs(loss)
-    if mode is not None and "from_logits" not in accepts:
-        raise TypeError(f"mode={mode!r}: the wrapped loss must take from_logits (it receives "
-                        "probabilities at the smoothed scales)")
+    if mode is not None and not (accepts.any_other or {"from_logits", "mode"} <= accepts.names):
+        raise TypeError(f"mode={mode!r}: the wrapped loss must take from_logits and mode (it "
+                        "receives probabilities of that activation at the smoothed scales)")
     weight = 1.0 / len(scale_list)
 
     def smoothed(predictions, labels, **kwargs: Any) -> jax.Array:
         if mode is not None and "from_logits" in kwargs:
             raise TypeError(f"from_logits: set by multi_scale(mode={mode!r}), whose predictions "
                             "are logits; do not pass it")
+        if mode is not None:  # every scale, the unsmoothed one included, uses this activation
+            if kwargs.get("mode", mode) != mode:
+                raise ValueError(f"mode={kwargs['mode']!r}: this multi_scale loss was built "
+                                 f"with mode={mode!r}")
+            kwargs = {**kwargs, "mode": mode}
         preds = check_predictions(predictions)
         shape = preds.shape
         _labels_are_dense(jnp.asarray(labels), shape)  # a rank error before any work
@@ -400,6 +410,10 @@ def _smoothing_inputs(preds, labels, mode, accepts, kwargs):
     mask = options.pop("mask", None)
     if "mask" in accepts:
         options["mask"] = valid * resolve_mask(mask, preds.shape[:-1])
+        # Excluded pixels are zeroed before the blur, so that they reach no neighbour either:
+        # they change neither the value nor the gradient (a select, which keeps NaN elsewhere).
+        kept = (options["mask"] > 0)[..., None]
+        preds, targets = jnp.where(kept, preds, 0.0), jnp.where(kept, targets, 0.0)
     elif mask is not None or ignore_index is not None:
         raise TypeError("mask/ignore_index: the wrapped loss takes no mask, which the smoothed "
                         "scales need to exclude pixels")

@@ -14,7 +14,8 @@ import pytest
 from jaxseg_losses.cli import main
 
 TINY = ["--size", "16", "--n-train", "4", "--n-test", "2", "--steps", "3", "--batch-size", "2",
-        "--features", "4", "--depth", "1", "--eval-every", "2", "--no-progress", "--replicas", "loop"]
+        "--features", "4", "--depth", "1", "--eval-every", "2", "--no-progress",
+        "--replicas", "loop"]
 
 
 def test_compare_end_to_end(tmp_path, capsys, monkeypatch):

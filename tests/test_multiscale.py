@@ -254,13 +254,17 @@ def test_multi_scale_matches_reference(kernel, spatial):
         p, t, mask=m))
     on_probabilities = jax.jit(lambda p, t, m: multi_scale(
         dice_loss, scales=SCALES, kernel=kernel, mode="multiclass")(p, t, mask=m))
+    # Masked pixels are zeroed in predictions and targets before the blur (scale 0: no blur).
+    kept = mask[..., None]
+
+    def blur(x, s):
+        return np_blur(x * kept, s, kernel) if s else x
+
     # mode=None: the logits are blurred, then the loss's softmax (MONAI's order).
-    want = np.mean([ref_dice(softmax_np(np_blur(z, s, kernel)), np_blur(g, s, kernel), mask)
-                    for s in SCALES], axis=0)
+    want = np.mean([ref_dice(softmax_np(blur(z, s)), blur(g, s), mask) for s in SCALES], axis=0)
     np.testing.assert_allclose(on_logits(z, y, mask), want, rtol=1e-5, atol=1e-6)
     # mode="multiclass": softmax, then the blur of the probabilities.
-    want = np.mean([ref_dice(np_blur(softmax_np(z), s, kernel), np_blur(g, s, kernel), mask)
-                    for s in SCALES], axis=0)
+    want = np.mean([ref_dice(blur(softmax_np(z), s), blur(g, s), mask) for s in SCALES], axis=0)
     np.testing.assert_allclose(on_probabilities(z, y, mask), want, rtol=1e-5, atol=1e-6)
     # Dense labels are blurred as they are: one-hot labels give the same values.
     np.testing.assert_allclose(on_probabilities(z, g.astype(np.float32), mask), want,
@@ -276,7 +280,8 @@ def test_multi_scale_ignore_index_and_out_of_range_labels_are_excluded():
     g = one_hot_np(y, C) * ~ignored[..., None]  # an ignored pixel adds nothing to its neighbours
     keep = (~ignored).astype(float)
     loss = multi_scale(dice_loss, scales=[1, 2], mode="multiclass")
-    want = np.mean([ref_dice(np_blur(softmax_np(z), s, "gaussian"), np_blur(g, s, "gaussian"),
+    probs = softmax_np(z) * keep[..., None]  # an ignored pixel's prediction reaches no neighbour
+    want = np.mean([ref_dice(np_blur(probs, s, "gaussian"), np_blur(g, s, "gaussian"),
                              keep) for s in (1, 2)], axis=0)
     compiled = jax.jit(lambda p, t: loss(p, t, ignore_index=9))
     np.testing.assert_allclose(compiled(z, y_ign), want, rtol=1e-5, atol=1e-6)
@@ -285,6 +290,34 @@ def test_multi_scale_ignore_index_and_out_of_range_labels_are_excluded():
                                atol=1e-6)
     with pytest.raises(ValueError, match=r"labels: class indices must lie in \[0, 2\]"):
         loss(z, np.where(ignored, C, y))
+
+
+def test_multi_scale_excluded_pixels_change_nothing_and_mode_reaches_every_scale():
+    z = random_logits(14, (1, 8, 8, C), scale=2.0)
+    y = random_labels(14, (1, 8, 8), C)
+    y[0, 3, 3] = 255
+    for mode in (None, "multiclass"):
+        loss = multi_scale(dice_loss, scales=[0, 1.0], mode=mode)
+
+        def value(logits, loss=loss):
+            return loss(logits, y, ignore_index=255).sum()
+
+        grad = np.asarray(jax.grad(value)(jnp.asarray(z)))
+        np.testing.assert_array_equal(grad[0, 3, 3], 0.0)
+        assert np.abs(grad).sum() > 0
+        moved = z.copy()
+        moved[0, 3, 3] = 50.0
+        np.testing.assert_allclose(value(moved), value(z), rtol=1e-6)
+    # mode= is the activation of every scale, the unsmoothed one included.
+    labels = random_labels(15, (2, 8, 6), C)
+    logits = random_logits(15, (2, 8, 6, C))
+    wrapped = multi_scale(dice_loss, scales=[0, 1.0], mode="multilabel")
+    want = 0.5 * (dice_loss(logits, labels, mode="multilabel")
+                  + multi_scale(dice_loss, scales=[1.0], mode="multilabel")(logits, labels))
+    np.testing.assert_allclose(wrapped(logits, labels), want, rtol=1e-6)
+    np.testing.assert_allclose(wrapped(logits, labels, mode="multilabel"), want, rtol=1e-6)
+    with pytest.raises(ValueError, match="built with mode='multilabel'"):
+        wrapped(logits, labels, mode="multiclass")
 
 
 @pytest.mark.parametrize("spatial", [(9, 8), (6, 7, 5)], ids=["2d", "3d"])

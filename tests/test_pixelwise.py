@@ -384,6 +384,8 @@ def test_focal_normalized_limits_and_bad_threshold():
     for bad in (0.0, -0.5, 1.5, np.nan):
         with pytest.raises(ValueError, match="reduced_threshold"):
             focal_loss(z, y, reduced_threshold=bad)
+    with pytest.raises(ValueError, match="no per-pixel map"):  # the normaliser is per example
+        focal_loss(z, y, normalized=True, reduction="pixel")
 
 
 def test_conservative_values_and_claimed_behaviour():

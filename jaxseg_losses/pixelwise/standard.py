@@ -31,7 +31,7 @@ from jaxseg_losses._inputs import (
     is_concrete,
     prepare,
 )
-from jaxseg_losses._numerics import reduce_pixels, safe_divide, safe_power
+from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide, safe_power
 
 __all__ = (
     "binary_cross_entropy",
@@ -346,7 +346,8 @@ def focal_loss(
         mean (see above): the sigmoid form's weighted channel mean (segmentation-models-pytorch
         ``FocalLoss(class_weights=w)``; MONAI's ``FocalLoss(weight=w)`` is this times
         :math:`\mathrm{mean}(w)`), the softmax form's weighted pixel mean. Default ``None``.
-      normalized: divide by the sum of the focal factors (see above). Default ``False``.
+      normalized: divide by the sum of the focal factors (see above); per example, so not with
+        ``reduction="pixel"`` (``ValueError``). Default ``False``.
       reduced_threshold: :math:`t_h \in (0, 1]` of the reduced focal loss, or ``None``
         (default, the plain focal factor).
       from_logits, ignore_index, mask, reduction: as in :func:`cross_entropy`.
@@ -365,6 +366,9 @@ def focal_loss(
     check_number("gamma", gamma)
     if reduced_threshold is not None:
         check_number("reduced_threshold", reduced_threshold, high=1.0, strict=True)
+    if normalized and reduction == "pixel":
+        raise ValueError("normalized=True divides by the focal factors summed over each example: "
+                         "it has no per-pixel map; use reduction='example'")
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
@@ -392,9 +396,7 @@ def focal_loss(
         terms = terms * (a * y + (1.0 - a) * (1.0 - y))
 
     def channel_mean(values):  # the (weighted) mean over the kept channels
-        if weights is None:
-            return jnp.mean(values, axis=-1)
-        return safe_divide(jnp.sum(values * weights, axis=-1), jnp.sum(weights))
+        return jnp.mean(values, axis=-1) if weights is None else masked_mean(values, weights, -1)
 
     normaliser = prep.valid * channel_mean(focal) if normalized else None
     return reduce_pixels(channel_mean(terms), prep.valid, reduction, normaliser=normaliser)
@@ -436,7 +438,7 @@ def _softmax_focal(
         if alpha_c is not None:
             terms = terms * alpha_c
         pixel, focal = jnp.sum(terms, axis=-1), jnp.sum(focal, axis=-1)
-        norm = jnp.sum(weighted_y, axis=-1) if weights is not None else None
+        norm = None if weights is None else prep.target_weight(weights)
     if normalized:
         norm = focal
     normaliser = None if norm is None else prep.valid * norm

@@ -308,7 +308,8 @@ def jaccard_loss(
         class-summed counts).
 
     Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
+      ``(B,)`` float32 losses in [0, 1] (with ``log_loss`` in [0, 16.2]; or ``(B, C_kept)``);
+      empty prediction on empty truth: 0.
 
     Example:
       >>> import jax.numpy as jnp
@@ -380,7 +381,8 @@ def tversky_loss(
         kornia's ``tversky_loss`` with ``smooth=(0, eps)``).
 
     Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
+      ``(B,)`` float32 losses in [0, 1] (with ``log_loss`` in [0, 16.2]; or ``(B, C_kept)``);
+      empty prediction on empty truth: 0.
 
     Example:
       >>> import jax.numpy as jnp
@@ -447,7 +449,8 @@ def focal_tversky_loss(
         ignore_index, reduction: as in :func:`dice_loss`.
 
     Returns:
-      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth: 0.
+      ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``); empty prediction on empty truth:
+      0.
 
     Example:
       >>> import jax.numpy as jnp
