@@ -213,19 +213,8 @@ def iou_score(
       predictions: predicted label map ``(B, *spatial)`` (with ``num_classes``) or masks
         ``(B, *spatial, C)``.
       labels: ground truth in the same form.
-      num_classes: number of classes for integer maps. Default ``None`` (dense masks).
-      include_background: keep class 0. Default ``True``.
-      empty_score: value when both masks are empty. Default 1.
-      ignore_empty: ``True`` gives NaN wherever the truth is empty (whatever the prediction),
-        MONAI's ``ignore_empty=True``: ``jnp.nanmean`` over the batch is then MONAI's
-        aggregate, and ``jnp.sum(~jnp.isnan(scores), axis=0)`` its count of scored entries
-        (``get_not_nans``). Default ``False``: empty truth scores ``empty_score`` against an
-        empty prediction and 0 against any other (MONAI's ``ignore_empty=False``).
-      mask: ``(B, *spatial)`` pixels to score, non-zero = scored (bool or numbers, finite and
-        >= 0). Excluded pixels count in neither the prediction nor the truth. Default ``None``.
-      ignore_index: a truth label whose pixels are excluded as ``mask``'s zeros (integer maps
-        only; dense masks take ``mask``). A class index in ``[0, C - 1]`` also leaves that class
-        unscored: its column is NaN. Default ``None``.
+      num_classes, include_background, empty_score, ignore_empty, mask, ignore_index: as in
+        :func:`dice_score` (MONAI's ``compute_iou`` takes the same ``ignore_empty``).
 
     Returns:
       ``(B, C)`` float32 scores in [0, 1] (NaN for an empty truth with ``ignore_empty``).
