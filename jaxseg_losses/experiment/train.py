@@ -115,14 +115,6 @@ class RunResult:
         """Mean, spread and 95 % interval over the seeds of one metric."""
         return summarize(self.per_seed.get(key, []), _BOUNDS.get(key, (0.0, math.inf)))
 
-    @property
-    def dice(self) -> float:
-        return self.summary("dice").mean
-
-    @property
-    def hd95(self) -> float:
-        return self.summary("hd95").mean
-
     def metrics(self) -> dict[str, Any]:
         """The means over seeds (``collapsed``: the number of collapsed runs)."""
         means = {key: self.summary(key).mean for key in METRIC_KEYS}
