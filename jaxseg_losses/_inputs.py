@@ -424,8 +424,8 @@ def _boolean_kind(parameter: inspect.Parameter) -> str | None:
     annotation = parameter.annotation
     if annotation is inspect.Parameter.empty:
         return "bool" if isinstance(parameter.default, bool) else None
-    text = annotation if isinstance(annotation, str) else getattr(
-        annotation, "__name__", repr(annotation))
+    text = annotation if isinstance(annotation, str) else getattr(  # a ForwardRef, a type
+        annotation, "__forward_arg__", getattr(annotation, "__name__", repr(annotation)))
     text = text.replace(" ", "").replace("typing.", "")
     if text.startswith("Optional[") and text.endswith("]"):
         text = text[len("Optional["):-1] + "|None"
