@@ -11,6 +11,8 @@ Conventions (see the package docstring for the user-facing version):
   probabilities outside [0, 1], NaN or infinite predictions, bad option values) raise
   ``ValueError`` on concrete (eager) inputs and are ``checkify.debug_check`` s under tracing, so
   ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
+* boolean options take ``True``/``False`` only: :func:`boolean_options` decorates every public
+  function that has one (``TypeError`` naming the option, also while tracing);
 * without checkify, bad values never turn into a plausible number: bad predictions, dense
   targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
   integer labels are excluded like ``ignore_index`` by every loss in every mode (the metrics
