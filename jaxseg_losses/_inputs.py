@@ -11,6 +11,8 @@ Conventions (see the package docstring for the user-facing version):
   probabilities outside [0, 1], NaN or infinite predictions, bad option values) raise
   ``ValueError`` on concrete (eager) inputs and are ``checkify.debug_check`` s under tracing, so
   ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
+* boolean options take ``True``/``False`` only: :func:`boolean_options` decorates every public
+  function that has one (``TypeError`` naming the option, also while tracing);
 * without checkify, bad values never turn into a plausible number: bad predictions, dense
   targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
   integer labels are excluded like ``ignore_index`` by every loss in every mode (the metrics
@@ -19,7 +21,10 @@ Conventions (see the package docstring for the user-facing version):
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -407,3 +412,117 @@ def check_number(name: str, value, *, low: float = 0.0, high: float | None = Non
     ok = (v > low if strict else v >= low) and (high is None or v <= high)
     if not ok or not np.isfinite(v):
         raise ValueError(f"{name}: expected a value {bounds}; got {v}")
+
+
+# --- Boolean options ------------------------------------------------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _boolean_kind(parameter: inspect.Parameter) -> str | None:
+    """``"bool"``, ``"optional"`` (``bool | None``: None is a documented value) or ``None`` (not
+    a boolean option), from the annotation (a string under ``from __future__ import
+    annotations``) or, without one, from a ``bool`` default."""
+    annotation = parameter.annotation
+    if annotation is inspect.Parameter.empty:
+        return "bool" if isinstance(parameter.default, bool) else None
+    text = annotation if isinstance(annotation, str) else getattr(  # a ForwardRef, a type
+        annotation, "__forward_arg__", getattr(annotation, "__name__", repr(annotation)))
+    text = text.replace(" ", "").replace("typing.", "")
+    if text.startswith("Optional[") and text.endswith("]"):
+        text = text[len("Optional["):-1] + "|None"
+    parts = set(text.split("|"))
+    if parts == {"bool"}:
+        return "bool"
+    if parts == {"bool", "None"}:
+        return "optional"
+    if isinstance(parameter.default, bool):
+        raise TypeError(
+            f"{parameter.name}: a bool default with the annotation {annotation!r}; annotate "
+            "boolean options 'bool' (or 'bool | None' where None is a documented value)"
+        )
+    return None
+
+
+def check_bool(name: str, value: Any, *, optional: bool = False) -> bool | None:
+    """``value`` as a Python bool, or ``TypeError`` naming option ``name``.
+
+    ``True``/``False`` and ``numpy.bool_`` are accepted (and ``None`` when ``optional``);
+    everything else is an error, strings and numbers included (``"false"`` is truthy). A JAX
+    array, traced or not, is refused: boolean options choose the computation, so they are
+    static Python values.
+    """
+    if value.__class__ is bool or (optional and value is None):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    expected = "True, False or None" if optional else "True or False"
+    if isinstance(value, jax.Array):  # tracers included
+        kind = "a traced value" if isinstance(value, jax.core.Tracer) else "a JAX array"
+        raise TypeError(
+            f"{name}: expected a static Python bool ({expected}); got {kind} of shape "
+            f"{shape_str(value.shape)} and dtype {value.dtype}. It selects the computation, so "
+            "it cannot be traced: pass a Python bool (under jax.jit, close over it or mark it "
+            "static with static_argnames)"
+        )
+    raise TypeError(f"{name}: expected {expected}; got {value!r} ({type(value).__name__})")
+
+
+def boolean_parameters(fn: Callable[..., Any]) -> tuple[tuple[str, int | None, bool], ...]:
+    """``(name, positional index or None, optional)`` of every boolean option of ``fn``: a
+    parameter annotated ``bool`` or ``bool | None``, or unannotated with a ``bool`` default."""
+    found = []
+    for index, p in enumerate(inspect.signature(fn).parameters.values()):
+        if p.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+            continue
+        kind = _boolean_kind(p)
+        if kind is None:
+            continue
+        positional = p.kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        found.append((p.name, index if positional else None, kind == "optional"))
+    return tuple(found)
+
+
+def boolean_options(fn: _F) -> _F:
+    """Decorator: every boolean option of ``fn`` takes ``True``/``False`` only.
+
+    The options (see :func:`boolean_parameters`) are found once, here; each call checks the
+    ones it passes with :func:`check_bool` (``TypeError`` naming the option, at trace time
+    under ``jit``; a ``numpy.bool_`` is passed on as a Python bool). ``functools.wraps`` keeps
+    the name, docstring, signature (through ``__wrapped__``) and module of ``fn``; the checked
+    names are in the wrapper's ``boolean_options`` attribute (see
+    :func:`check_boolean_keywords`).
+    """
+    checks = boolean_parameters(fn)
+    if not checks:
+        raise TypeError(f"boolean_options: {fn.__qualname__} has no boolean option")
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        for name, position, optional in checks:
+            if name in kwargs:
+                value = kwargs[name]
+                if value.__class__ is not bool:
+                    kwargs[name] = check_bool(name, value, optional=optional)
+            elif position is not None and position < len(args):
+                value = args[position]
+                if value.__class__ is not bool:
+                    args = (*args[:position], check_bool(name, value, optional=optional),
+                            *args[position + 1:])
+        return fn(*args, **kwargs)
+
+    wrapper.boolean_options = {name: optional for name, _, optional in checks}
+    return wrapper  # type: ignore[return-value]
+
+
+def check_boolean_keywords(fn: Callable[..., Any], options: Mapping[str, Any]) -> None:
+    """Checks keyword ``options`` bound to ``fn`` now (combinators that bind options at build
+    time), when ``fn`` is decorated with :func:`boolean_options`; the call checks them again."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    declared = getattr(target, "boolean_options", None)
+    if not declared:
+        return
+    for name, value in options.items():
+        if name in declared:
+            check_bool(name, value, optional=declared[name])

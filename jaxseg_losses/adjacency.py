@@ -86,6 +86,8 @@ import jax.numpy as jnp
 from jaxseg_losses._activations import probabilities
 from jaxseg_losses._inputs import (
     Mode,
+    boolean_options,
+    check_boolean_keywords,
     check_mode,
     check_number,
     check_prediction_values,
@@ -304,6 +306,7 @@ def _label_adjacency(
     return counts, valid_pixels, _num_slots(num_spatial, max_nonzero, include_self)
 
 
+@boolean_options
 def adjacency_matrix(
     labels: jax.typing.ArrayLike,
     *,
@@ -370,6 +373,7 @@ def adjacency_matrix(
 # --------------------------------------------------------------------------- soft adjacency
 
 
+@boolean_options
 def soft_adjacency(
     probabilities: jax.typing.ArrayLike,
     *,
@@ -456,6 +460,7 @@ class AdjacencyPrior(NamedTuple):
     update: Callable[[AdjacencyPriorState, jax.typing.ArrayLike], AdjacencyPriorState]
 
 
+@boolean_options
 def adjacency_prior(
     num_classes: int,
     *,
@@ -579,6 +584,7 @@ def _check_prior(prior, num_classes: int, predictions_shape) -> jax.Array:
 # --------------------------------------------------------------------------- the loss
 
 
+@boolean_options
 def nonadjacency_loss(
     predictions: jax.typing.ArrayLike,
     prior: AdjacencyPriorState | jax.typing.ArrayLike,
@@ -695,6 +701,7 @@ def nonadjacency_term(
       >>> term(jnp.zeros((1, 2, 2, 2)), None)  # uniform: 2 of 4 slots in the image, / 2^2 / 4
       Array([0.125], dtype=float32)
     """
+    check_boolean_keywords(nonadjacency_loss, options)  # a bad flag fails now
 
     def term(predictions, labels=None, **kwargs):
         del labels  # the loss is unsupervised

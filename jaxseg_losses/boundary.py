@@ -36,6 +36,7 @@ from jax import lax
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
+    boolean_options,
     check_choice,
     check_number,
     prepare,
@@ -87,6 +88,7 @@ def _check_distance_maps(maps: jax.typing.ArrayLike, shape: tuple[int, ...]) -> 
     return jax.lax.stop_gradient(maps)
 
 
+@boolean_options
 def boundary_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -176,6 +178,7 @@ def _hausdorff_terms(
                        axis=spatial_axes(probs.ndim))
 
 
+@boolean_options
 def hausdorff_dt_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -236,6 +239,7 @@ def hausdorff_dt_loss(
     return per_class if reduction == "class" else jnp.mean(per_class, axis=-1)
 
 
+@boolean_options
 def log_hausdorff_dt_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -330,6 +334,7 @@ def boundary_weight_map(
     return jnp.where(regions & has_outside, phi, 0.0)
 
 
+@boolean_options
 def distance_penalized_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -390,6 +395,7 @@ def distance_penalized_cross_entropy(
     return per_example_mean(pixel, prep.valid)
 
 
+@boolean_options
 def active_contour_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -512,6 +518,7 @@ def _erode(bound: jax.Array) -> jax.Array:
     return jnp.where(spread != 0, safe_divide(erosion - low, spread), erosion)
 
 
+@boolean_options
 def hausdorff_erosion_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -598,6 +605,7 @@ def hausdorff_erosion_loss(
 # --------------------------------------------------------------------------- distance-penalised
 
 
+@boolean_options
 def distance_penalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

@@ -54,7 +54,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxseg_losses._inputs import is_concrete, shape_str, value_check
+from jaxseg_losses._inputs import check_boolean_keywords, is_concrete, shape_str, value_check
 
 __all__ = (
     "Accepts",
@@ -204,6 +204,7 @@ def _bind(fn: LossFn, options: Mapping[str, Any]) -> LossFn:
     unknown = sorted(k for k in options if k not in accepts)
     if unknown:
         raise TypeError(f"loss term {_describe(fn)}: does not accept option(s) {unknown}")
+    check_boolean_keywords(fn, options)  # a bad flag fails now, not at the first step
     return functools.partial(fn, **options)
 
 

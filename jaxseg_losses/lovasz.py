@@ -41,7 +41,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice, check_class_vector, prepare
+from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector, prepare
 from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
 from jaxseg_losses._region import check_region_reduction
 
@@ -102,6 +102,7 @@ def _finish(values: jax.Array, batch: int, per_image: bool) -> jax.Array:
     return jnp.broadcast_to(values, (batch,) + values.shape[1:])
 
 
+@boolean_options
 def lovasz_softmax_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -205,6 +206,7 @@ def lovasz_softmax_loss(
     return _finish(loss, batch, per_image)
 
 
+@boolean_options
 def lovasz_hinge_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

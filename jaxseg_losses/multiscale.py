@@ -34,6 +34,7 @@ import numpy as np
 from jaxseg_losses._activations import MODES, Mode, probabilities
 from jaxseg_losses._filters import cauchy_kernel, gaussian_kernel, separable_filter, static_number
 from jaxseg_losses._inputs import (
+    boolean_options,
     check_choice,
     check_mode,
     check_prediction_values,
@@ -84,6 +85,7 @@ def _source_indices(size_in: int, size_out: int) -> np.ndarray:
     return np.minimum(np.floor((np.arange(size_out) + 0.5) * scale).astype(np.int64), size_in - 1)
 
 
+@boolean_options
 def resize_nearest(
     x: jax.typing.ArrayLike, spatial_shape: Sequence[int], *, channels_last: bool = False
 ) -> jax.Array:

@@ -26,6 +26,7 @@ import optax
 from jaxseg_losses._inputs import (
     MODES,
     Mode,
+    boolean_options,
     check_choice,
     check_number,
     prepare,
@@ -113,6 +114,7 @@ def _finish(loss: CombinedLoss, predictions, labels, return_aux: bool, **options
     return (total, aux) if return_aux else total
 
 
+@boolean_options
 def bce_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -172,6 +174,7 @@ def bce_dice_loss(
     )
 
 
+@boolean_options
 def dice_ce_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -274,6 +277,7 @@ def dice_ce_loss(
     return _finish(loss, predictions, labels, return_aux, **options)
 
 
+@boolean_options
 def dice_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -386,6 +390,7 @@ def _dice_score_sum(predictions, labels, **options) -> jax.Array:
 _dice_score_sum.accepted_kwargs = Accepts(accepted_kwargs(dice_loss).names - {"reduction"}, False)
 
 
+@boolean_options
 def combo_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -463,6 +468,7 @@ def combo_loss(
     )
 
 
+@boolean_options
 def boundary_recipe(
     *,
     variant: str = "code",

@@ -44,6 +44,7 @@ from jax import lax
 
 from jaxseg_losses._inputs import (
     Mode,
+    boolean_options,
     check_number,
 )
 from jaxseg_losses._numerics import safe_divide
@@ -190,6 +191,7 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + epsilon)
 
 
+@boolean_options
 def cldice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -282,6 +284,7 @@ def cldice_loss(
     )
 
 
+@boolean_options
 def dice_cldice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

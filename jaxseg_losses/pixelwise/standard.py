@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
+    boolean_options,
     check_class_vector,
     check_number,
     is_concrete,
@@ -77,6 +78,7 @@ def _sigmoid_cross_entropy(
     return reduce_pixels(pixel, prep.valid, reduction)
 
 
+@boolean_options
 def cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -132,6 +134,7 @@ def cross_entropy(
     return _softmax_cross_entropy(prep, weights, label_smoothing, reduction)
 
 
+@boolean_options
 def binary_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -191,6 +194,7 @@ def _sigmoid_prepare(predictions, labels, from_logits, mask, ignore_index) -> Pr
     )
 
 
+@boolean_options
 def weighted_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -267,6 +271,7 @@ def weighted_cross_entropy(
     return _sigmoid_cross_entropy(prep, weights, reduction)
 
 
+@boolean_options
 def focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -455,6 +460,7 @@ def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
     return check_class_vector(a, num_classes, name="alpha")
 
 
+@boolean_options
 def conservative_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
+    boolean_options,
     check_number,
     prepare,
 )
@@ -117,6 +118,7 @@ def _output(loss: jax.Array, prep: Prepared) -> jax.Array:
     return jnp.broadcast_to(loss, (prep.predictions.shape[0],))
 
 
+@boolean_options
 def asymmetric_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -173,6 +175,7 @@ def asymmetric_focal_loss(
     return _output(_focal_term(prep, _Roles(prep), delta, gamma, per_image, axis_name), prep)
 
 
+@boolean_options
 def asymmetric_focal_tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -228,6 +231,7 @@ def asymmetric_focal_tversky_loss(
     return _output(loss, prep)
 
 
+@boolean_options
 def asymmetric_unified_focal_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

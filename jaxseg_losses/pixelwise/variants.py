@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
+    boolean_options,
     check_number,
     prepare,
 )
@@ -30,6 +31,7 @@ def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
     return -jnp.mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p(), axis=-1)
 
 
+@boolean_options
 def topk_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -136,6 +138,7 @@ def _kth_largest_key(key: jax.Array, count: jax.Array) -> jax.Array:
     return low
 
 
+@boolean_options
 def poly_cross_entropy(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

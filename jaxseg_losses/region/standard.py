@@ -62,6 +62,7 @@ import jax.numpy as jnp
 from jaxseg_losses._activations import PROB_EPS
 from jaxseg_losses._inputs import (
     Mode,
+    boolean_options,
     check_choice,
     check_class_vector,
     check_number,
@@ -103,6 +104,7 @@ GDL_WEIGHT_TYPES = ("square", "simple", "uniform")
 # --------------------------------------------------------------------------- statistics
 
 
+@boolean_options
 def overlap_statistics(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -170,6 +172,7 @@ def overlap_statistics(
 # --------------------------------------------------------------------------- losses
 
 
+@boolean_options
 def dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -267,6 +270,7 @@ def dice_loss(
     )
 
 
+@boolean_options
 def jaccard_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -336,6 +340,7 @@ def _check_tversky(alpha, beta) -> None:
     check_number("beta", beta)
 
 
+@boolean_options
 def tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -405,6 +410,7 @@ def tversky_loss(
     )
 
 
+@boolean_options
 def focal_tversky_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -478,6 +484,7 @@ def focal_tversky_loss(
     )
 
 
+@boolean_options
 def sensitivity_specificity_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -583,6 +590,7 @@ def _gdl_weights(volume: jax.Array, weight_type: str) -> jax.Array:
     return jax.lax.stop_gradient(w)
 
 
+@boolean_options
 def generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -659,6 +667,7 @@ def generalized_dice_loss(
     return jnp.broadcast_to(1.0 - score, (prep.predictions.shape[0],))
 
 
+@boolean_options
 def exp_log_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

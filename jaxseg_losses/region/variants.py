@@ -18,6 +18,7 @@ import jax.numpy as jnp
 
 from jaxseg_losses._inputs import (
     Mode,
+    boolean_options,
     check_choice,
     check_number,
     prepare,
@@ -51,6 +52,7 @@ WASSERSTEIN_WEIGHTINGS = ("default", "GDL")
 # --------------------------------------------------------------------------- MCC
 
 
+@boolean_options
 def mcc_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -158,6 +160,7 @@ def _check_distance_matrix(matrix, num_classes: int) -> jax.Array:
     return m / jnp.max(m)
 
 
+@boolean_options
 def generalized_wasserstein_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -246,6 +249,7 @@ def generalized_wasserstein_dice_loss(
 # --------------------------------------------------------------------------- F-beta, penalty GDL
 
 
+@boolean_options
 def asymmetric_similarity_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -306,6 +310,7 @@ def asymmetric_similarity_loss(
     )
 
 
+@boolean_options
 def penalty_generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
