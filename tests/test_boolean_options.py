@@ -12,6 +12,7 @@ over); a traced flag is refused as not static; ``True`` and ``False`` still work
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable
@@ -24,17 +25,6 @@ import pytest
 import jaxseg_losses as jsl
 from jaxseg_losses._inputs import boolean_options
 from tests.cases import ADJACENCY_PRIOR, CASES
-
-# The metrics are being rewritten by the lead engineer, who applies ``boolean_options`` there
-# and then empties this list (their options are enumerated, but not tested, until then).
-PENDING_METRICS = frozenset({
-    "average_surface_distance",
-    "dice_score",
-    "generalized_dice_score",
-    "hausdorff_distance",
-    "iou_score",
-    "surface_dice",
-})
 
 # Public callables with a boolean parameter that this test does not call, and why.
 NOT_CALLED = {
@@ -110,13 +100,18 @@ EXTRA_CALLS: dict[str, tuple[tuple, Callable]] = {
     "adjacency_prior": ((), lambda **o: jsl.adjacency_prior(3, **o)),
     "boundary_recipe": ((), lambda **o: jsl.boundary_recipe(**o)),
 }
+# The metrics: logits and integer labels (surface_dice also needs its tolerance).
+for _metric in jsl.metrics.__all__:
+    if _metric != "surface_mask":
+        EXTRA_CALLS[_metric] = ((_predictions(3), LABELS), functools.partial(
+            getattr(jsl, _metric), **({"tolerance": 1.0} if _metric == "surface_dice" else {})))
 
 CALLS = {**_table_calls(), **EXTRA_CALLS}
 
 OPTIONS = [
     pytest.param(name, option, id=f"{name}-{option}")
     for name in sorted(BOOLEAN)
-    if name not in PENDING_METRICS and name not in NOT_CALLED
+    if name not in NOT_CALLED
     for option in BOOLEAN[name]
 ]
 
@@ -139,13 +134,13 @@ def _expect_error(option, bad):
 def test_every_boolean_option_is_covered():
     """Every public function with a boolean option is called here, pending or listed."""
     assert BOOLEAN, "the signature scan found no boolean option at all"
-    missing = set(BOOLEAN) - set(CALLS) - PENDING_METRICS - set(NOT_CALLED)
+    missing = set(BOOLEAN) - set(CALLS) - set(NOT_CALLED)
     assert not missing, f"no call recipe for {sorted(missing)}: add it to EXTRA_CALLS"
-    stale = (PENDING_METRICS | set(NOT_CALLED)) - set(BOOLEAN)
+    stale = set(NOT_CALLED) - set(BOOLEAN)
     assert not stale, f"listed but without a boolean option (remove them): {sorted(stale)}"
 
 
-@pytest.mark.parametrize("name", sorted(set(BOOLEAN) - PENDING_METRICS - set(NOT_CALLED)))
+@pytest.mark.parametrize("name", sorted(set(BOOLEAN) - set(NOT_CALLED)))
 def test_decorated(name):
     """The shared check is what rejects the values (not a per-function ``if``)."""
     fn = PUBLIC[name]

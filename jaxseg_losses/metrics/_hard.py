@@ -202,4 +202,15 @@ def counts(pred: jax.Array, true: jax.Array) -> tuple[jax.Array, jax.Array, jax.
     return total(pred & true), total(pred), total(true)
 
 
-__all__ = ["HardMasks", "counts", "hard_masks", "nan_where"]
+def confusion_counts(masks: HardMasks, include_background: bool = True):
+    """``(TP, FP, FN, TN)`` per example and kept class, float32 ``(B, C)`` each, over the
+    scored pixels (those with a positive weight)."""
+    pred = keep_classes(masks.pred, include_background)
+    true = keep_classes(masks.true, include_background)
+    tp, pred_sum, true_sum = counts(pred, true)
+    scored = jnp.sum(masks.weights > 0, axis=tuple(range(1, masks.weights.ndim)),
+                     dtype=jnp.float32)[:, None]
+    return tp, pred_sum - tp, true_sum - tp, scored - pred_sum - true_sum + tp
+
+
+__all__ = ["HardMasks", "confusion_counts", "counts", "hard_masks", "nan_where"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice
+from jaxseg_losses._inputs import boolean_options, check_choice
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.metrics._hard import HardMasks, counts, hard_masks, nan_where
 
@@ -20,6 +20,7 @@ def _kept_counts(masks: HardMasks, include_background: bool):
                   keep_classes(masks.true, include_background))
 
 
+@boolean_options
 def dice_score(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -85,6 +86,7 @@ def dice_score(
     return nan_where(masks, _ignore_empty(score, true_sum, ignore_empty), include_background)
 
 
+@boolean_options
 def iou_score(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -130,6 +132,7 @@ def iou_score(
 GDS_WEIGHTS = ("square", "simple", "uniform")
 
 
+@boolean_options
 def generalized_dice_score(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import check_choice, check_class_vector
+from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_cdt, distance_transform_edt, per_channel
 from jaxseg_losses.metrics._hard import hard_masks, nan_where
@@ -110,6 +110,7 @@ def _empty_policy(value: jax.Array, pred_any: jax.Array, true_any: jax.Array) ->
     return jnp.where(both_empty, 0.0, jnp.where(one_empty, jnp.inf, value))
 
 
+@boolean_options
 def hausdorff_distance(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -184,6 +185,7 @@ def hausdorff_distance(
     return nan_where(masks, value, include_background)
 
 
+@boolean_options
 def average_surface_distance(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -241,6 +243,7 @@ def average_surface_distance(
     return nan_where(masks, value, include_background)
 
 
+@boolean_options
 def surface_dice(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
