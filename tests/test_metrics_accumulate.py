@@ -533,3 +533,29 @@ def test_multihost_gather_path_on_one_process():
         gathered = multihost_utils.process_allgather(state, tiled=False)
         np.testing.assert_allclose(jax.tree.map(jnp.asarray, gathered).reduce().compute(), e,
                                    rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- the docs' eval loop
+
+
+def test_docs_eval_loop_runs_as_written(capsys):
+    """The Flax eval loop of docs/metrics.md ("Over a data set") runs and gives the one-shot
+    numbers."""
+    pytest.importorskip("flax")
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    section = page[page.index("## Over a data set"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    scope: dict = {}
+    exec(compile(code, "docs/metrics.md", "exec"), scope)  # noqa: S102
+    assert scope["eval_step"]._cache_size() == 1  # the padded last batch: one compilation
+    logits = scope["model"].apply(scope["params"], scope["images"])
+    labels = scope["labels"]
+    np.testing.assert_allclose(
+        scope["results"]["dice"], dice_score(_side_by_side(logits), _side_by_side(labels))[0],
+        rtol=1e-5)
+    np.testing.assert_allclose(scope["results"]["dice_per_image"],
+                               dice_score(logits, labels).mean(0), rtol=1e-5)
+    assert capsys.readouterr().out.count("\n") == 3
