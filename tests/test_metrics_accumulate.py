@@ -374,6 +374,10 @@ def test_errors():
         GlobalDice.with_options(from_logits="no")
     with pytest.raises(TypeError, match="^include_background: expected True or False"):
         MeanOf(dice_score, include_background=1)
+    with pytest.raises(TypeError, match="^from_logits: expected True or False"):
+        GlobalDice.from_model_output(logits, labels, from_logits="no")
+    with pytest.raises(TypeError, match="^from_logits: .*traced value"):
+        jax.jit(lambda flag: GlobalDice.from_model_output(logits, labels, from_logits=flag))(True)
     with pytest.raises(TypeError, match="no metric"):
         PerExampleMean.from_model_output(logits, labels)
 
