@@ -46,6 +46,15 @@ masks before anything is counted, as MONAI multiplies both by its ignore mask (f
 metrics see :mod:`jaxseg_losses.metrics.surface`).
 """
 
+from jaxseg_losses.metrics.accumulate import (
+    ConfusionCounts,
+    GlobalDice,
+    GlobalIoU,
+    MeanOf,
+    PerExampleMean,
+    PerImageDice,
+    PerImageIoU,
+)
 from jaxseg_losses.metrics.overlap import dice_score, generalized_dice_score, iou_score
 from jaxseg_losses.metrics.surface import (
     average_surface_distance,
@@ -55,6 +64,13 @@ from jaxseg_losses.metrics.surface import (
 )
 
 __all__ = [
+    "ConfusionCounts",
+    "GlobalDice",
+    "GlobalIoU",
+    "MeanOf",
+    "PerExampleMean",
+    "PerImageDice",
+    "PerImageIoU",
     "average_surface_distance",
     "dice_score",
     "generalized_dice_score",
