@@ -198,7 +198,9 @@ def nan_where(masks: HardMasks, values: jax.Array, include_background: bool) -> 
 def counts(pred: jax.Array, true: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
     """``(|P ∩ G|, |P|, |G|)`` per example and class, float32 ``(B, C)``."""
     axes = tuple(range(1, pred.ndim - 1))
-    total = lambda m: jnp.sum(m, axis=axes, dtype=jnp.float32)
+    # Counted in int32, then converted: exact counts whatever order the reduction adds in
+    # (float32 holds every integer only up to 2**24, one 256**3 volume).
+    total = lambda m: jnp.sum(m, axis=axes, dtype=jnp.int32).astype(jnp.float32)
     return total(pred & true), total(pred), total(true)
 
 
@@ -209,7 +211,7 @@ def confusion_counts(masks: HardMasks, include_background: bool = True):
     true = keep_classes(masks.true, include_background)
     tp, pred_sum, true_sum = counts(pred, true)
     scored = jnp.sum(masks.weights > 0, axis=tuple(range(1, masks.weights.ndim)),
-                     dtype=jnp.float32)[:, None]
+                     dtype=jnp.int32).astype(jnp.float32)[:, None]
     return tp, pred_sum - tp, true_sum - tp, scored - pred_sum - true_sum + tp
 
 
