@@ -5,6 +5,14 @@ Surfaces follow MONAI's ``get_mask_edges`` (no ``spacing``-dependent sub-voxel e
 is on the surface when it belongs to the mask and one of its face neighbours (4-connectivity in
 2D, 6 in 3D) does not, the outside of the image counting as background.
 
+``surface="elements"`` takes DeepMind's definition instead (Nikolov et al. 2021; MONAI's
+``use_subvoxels=True``): surface elements on the grid between the pixels (marching squares /
+cubes, :mod:`jaxseg_losses.metrics._elements`), each weighted by its length / area under
+``sampling``, distances between element centres. 2-D and 3-D.
+
+A missed object (exactly one mask empty) scores ``empty_distance`` in the distance metrics
+(``"inf"``, ``"nan"``, ``"diagonal"`` or a number); two empty masks score 0.
+
 Distance metrics (``distance_metric``, as MONAI's option of that name): ``"euclidean"``
 (default, :func:`~jaxseg_losses.distance.distance_transform_edt`), ``"chessboard"``
 (:math:`\max_k s_k |\Delta_k|`) and ``"taxicab"`` (:math:`\sum_k s_k |\Delta_k|`), both from
@@ -313,7 +321,8 @@ def average_surface_distance(
     distance to the other surface. ``symmetric=False``: the mean over the predicted surface of
     the distance to the true surface. Both as MONAI's ``compute_average_surface_distance``
     (whose default is ``symmetric=False``); ``symmetric=False`` is medpy's ``asd(pred, truth)``.
-    ``average_of="each_direction"`` averages the two directed means instead (medpy's ``assd``).
+    ``symmetric=True`` is also medpy 0.5's ``assd``; ``average_of="each_direction"`` averages
+    the two directed means instead (medpy < 0.5's ``assd``).
     With ``surface="elements"`` every point counts with its element's length / area: the
     directed means are DeepMind's ``compute_average_surface_distance`` (its pair, averaged by
     ``average_of="each_direction"``).
@@ -326,8 +335,8 @@ def average_surface_distance(
       symmetric: average both directions. Default ``True``.
       distance_metric, surface, empty_distance: as :func:`hausdorff_distance`.
       average_of: with ``symmetric``, ``"pooled"`` (default: the mean over the points of both
-        surfaces; MONAI) or ``"each_direction"`` (the mean of the two directed means; medpy's
-        ``assd``).
+        surfaces; MONAI, medpy 0.5's ``assd``) or ``"each_direction"`` (the mean of the two
+        directed means; DeepMind's pair averaged).
 
     Returns:
       ``(B, C)`` float32 distances; 0 when both masks are empty, ``empty_distance`` (+inf) when
