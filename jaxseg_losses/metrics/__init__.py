@@ -31,8 +31,9 @@ Empty masks (documented; NaN only where ``ignore_empty=True`` asks for it):
 * Dice / IoU: empty prediction and empty truth score ``empty_score`` (default 1: nothing to
   find, nothing found); with ``ignore_empty=True`` every empty truth gives NaN instead (MONAI's
   ``ignore_empty=True``, its default), to be skipped by ``jnp.nanmean``.
-* Hausdorff / surface distances: both empty -> 0; exactly one empty -> ``+inf`` (the distance
-  to a surface that does not exist). MONAI gives NaN for the first case and inf for the second;
+* Hausdorff / surface distances: both empty -> 0; exactly one empty -> ``empty_distance``
+  (default ``+inf``, the distance to a surface that does not exist; or ``"nan"``,
+  ``"diagonal"``, a number). MONAI gives NaN for the first case and inf for the second;
   filter with ``jnp.isfinite`` before averaging over a data set.
 
 Bad values use the losses' checks: class indices outside ``[0, C - 1]`` (other than a truth

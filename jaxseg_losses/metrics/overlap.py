@@ -130,6 +130,7 @@ def iou_score(
 
 
 GDS_WEIGHTS = ("square", "simple", "uniform")
+ABSENT_WEIGHTS = ("max", "torchmetrics")
 
 
 @boolean_options
@@ -143,6 +144,7 @@ def generalized_dice_score(
     threshold: float = 0.5,
     include_background: bool = True,
     weight_type: str = "square",
+    absent_weight: str = "max",
     empty_score: float = 1.0,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
@@ -155,15 +157,27 @@ def generalized_dice_score(
         w_c = 1 / |G_c|^2\ (\text{square}),\ 1 / |G_c|\ (\text{simple}),\ 1\ (\text{uniform})
 
     A class absent from the truth would get an infinite weight; as in MONAI it gets the largest
-    finite weight of the example (1 if there is none). Equals MONAI's
+    finite weight of the example (1 if there is none): ``absent_weight="max"``. Equals MONAI's
     ``compute_generalized_dice(..., sum_over_classes=True)`` (whose per-class form is plain
     Dice, :func:`dice_score`). Nothing in either mask: ``empty_score`` (MONAI: 1). A class
     named by ``ignore_index`` leaves the pool, as in MONAI.
+
+    ``absent_weight="torchmetrics"`` is the rule of torchmetrics' ``generalized_dice_score``
+    (1.9): the absent class of example :math:`b` and kept class :math:`c` gets
+    :math:`m_{\lfloor (bC + c) / B \rfloor}`, where :math:`m_k` is the largest finite weight
+    of class :math:`k` over the batch (0 if none) and :math:`C` the kept classes: the
+    flattened index of a ``(B, C)`` array read in ``(C, B)`` order. For a batch of one an
+    absent class therefore weighs 0 (it leaves the pool, its false positives unscored); in a
+    larger batch an example's score depends on the others. It reproduces torchmetrics'
+    numbers (with ``empty_score=0``, its value for nothing in either mask; its ``"linear"`` is
+    ``"uniform"`` here); prefer ``"max"`` otherwise.
 
     Args:
       predictions, labels, num_classes, mode, from_logits, threshold, include_background, mask,
         ignore_index: as :func:`dice_score`.
       weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+      absent_weight: the weight of a class absent from the truth: ``"max"`` (default, MONAI)
+        or ``"torchmetrics"`` (see above). No effect with ``"uniform"``.
       empty_score: value when every kept class is empty in both masks. Default 1.
 
     Returns:
@@ -177,6 +191,7 @@ def generalized_dice_score(
       Array([1.], dtype=float32)
     """
     check_choice("weight_type", weight_type, GDS_WEIGHTS)
+    check_choice("absent_weight", absent_weight, ABSENT_WEIGHTS)
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
                        ignore_index=ignore_index)
@@ -187,8 +202,14 @@ def generalized_dice_score(
         volume = true_sum if weight_type == "simple" else true_sum * true_sum
         finite = volume > 0
         weights = jnp.where(finite, 1.0 / jnp.where(finite, volume, 1.0), 0.0)
-        largest = jnp.max(weights, axis=-1, keepdims=True)
-        weights = jnp.where(finite, weights, jnp.where(largest > 0, largest, 1.0))
+        if absent_weight == "max":
+            largest = jnp.max(weights, axis=-1, keepdims=True)
+            weights = jnp.where(finite, weights, jnp.where(largest > 0, largest, 1.0))
+        else:  # torchmetrics: class-wise batch maxima, read at the (C, B)-order flat index
+            batch, classes = weights.shape
+            class_max = jnp.max(weights, axis=0)
+            flat = jnp.arange(batch * classes).reshape(batch, classes)
+            weights = jnp.where(finite, weights, class_max[flat // batch])
     weights = jnp.where(keep_classes(masks.void, include_background), 0.0, weights)
     numerator = 2.0 * jnp.sum(weights * tp, axis=-1)
     denominator = jnp.sum(weights * (pred_sum + true_sum), axis=-1)

@@ -5,6 +5,14 @@ Surfaces follow MONAI's ``get_mask_edges`` (no ``spacing``-dependent sub-voxel e
 is on the surface when it belongs to the mask and one of its face neighbours (4-connectivity in
 2D, 6 in 3D) does not, the outside of the image counting as background.
 
+``surface="elements"`` takes DeepMind's definition instead (Nikolov et al. 2021; MONAI's
+``use_subvoxels=True``): surface elements on the grid between the pixels (marching squares /
+cubes, :mod:`jaxseg_losses.metrics._elements`), each weighted by its length / area under
+``sampling``, distances between element centres. 2-D and 3-D.
+
+A missed object (exactly one mask empty) scores ``empty_distance`` in the distance metrics
+(``"inf"``, ``"nan"``, ``"diagonal"`` or a number); two empty masks score 0.
+
 Distance metrics (``distance_metric``, as MONAI's option of that name): ``"euclidean"``
 (default, :func:`~jaxseg_losses.distance.distance_transform_edt`), ``"chessboard"``
 (:math:`\max_k s_k |\Delta_k|`) and ``"taxicab"`` (:math:`\sum_k s_k |\Delta_k|`), both from
@@ -22,14 +30,22 @@ border), and distances are measured straight across excluded pixels.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector
+from jaxseg_losses._inputs import (
+    boolean_options,
+    check_choice,
+    check_class_vector,
+    check_number,
+)
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.distance import distance_transform_cdt, distance_transform_edt, per_channel
+from jaxseg_losses.metrics._elements import surface_elements
 from jaxseg_losses.metrics._hard import hard_masks, nan_where
 
 
@@ -67,20 +83,47 @@ def surface_mask(masks: jax.Array) -> jax.Array:
 
 
 DISTANCE_METRICS = ("euclidean", "chessboard", "taxicab")
+SURFACES = ("pixels", "elements")
+DIRECTIONS = ("each_direction", "pooled")
+EMPTY_DISTANCES = ("inf", "nan", "diagonal")
 
 
-def _surface_distances(pred, true, sampling, include_background, distance_metric):
+def _spacing(sampling, dims: int) -> tuple[float, ...]:
+    """``sampling`` as one float per spatial axis (the EDT checks its values)."""
+    if sampling is None:
+        return (1.0,) * dims
+    if np.ndim(sampling) == 0:
+        return (float(sampling),) * dims
+    values = tuple(float(v) for v in np.asarray(sampling).reshape(-1))
+    if len(values) != dims:
+        raise ValueError(f"sampling: expected {dims} values (one per spatial axis); got "
+                         f"{len(values)}")
+    return values
+
+
+def _surface_distances(pred, true, sampling, include_background, distance_metric, surface):
+    """``(forward, backward, pred_weights, true_weights)``, all ``(B, *grid, C)``: distances from
+    each surface point of the prediction to the true surface (read where ``pred_weights > 0``)
+    and back, and each point's weight: 1 per surface pixel (``"pixels"``), or the element's
+    length / area on the corner grid (``"elements"``)."""
     check_choice("distance_metric", distance_metric, DISTANCE_METRICS)
+    check_choice("surface", surface, SURFACES)
     if distance_metric == "euclidean":
         transform = distance_transform_edt
     else:
         transform = functools.partial(distance_transform_cdt, metric=distance_metric)
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
-    pred_surface, true_surface = surface_mask(pred), surface_mask(true)
-    # forward: from the predicted surface to the true one (read on pred_surface); backward: reverse.
-    forward = per_channel(transform, ~true_surface, sampling=sampling)
-    backward = per_channel(transform, ~pred_surface, sampling=sampling)
-    return forward, backward, pred_surface, true_surface
+    if surface == "pixels":
+        pred_weights = surface_mask(pred).astype(jnp.float32)
+        true_weights = surface_mask(true).astype(jnp.float32)
+    else:
+        spacing = _spacing(sampling, pred.ndim - 2)
+        pred_weights, true_weights = (surface_elements(pred, spacing),
+                                      surface_elements(true, spacing))
+    # forward: from the predicted surface to the true one (read on pred_weights); backward: reverse.
+    forward = per_channel(transform, ~(true_weights > 0), sampling=sampling)
+    backward = per_channel(transform, ~(pred_weights > 0), sampling=sampling)
+    return forward, backward, pred_weights, true_weights
 
 
 def _flatten_spatial(x: jax.Array) -> jax.Array:
@@ -104,10 +147,50 @@ def _masked_quantile(values: jax.Array, members: jax.Array, q: float) -> jax.Arr
     return jnp.where(frac > 0, lo + frac * (hi - lo), lo)
 
 
-def _empty_policy(value: jax.Array, pred_any: jax.Array, true_any: jax.Array) -> jax.Array:
+def _weighted_quantile(values: jax.Array, weights: jax.Array, q: float) -> jax.Array:
+    """DeepMind's ``compute_robust_hausdorff`` along the last axis: the values sorted, their
+    cumulative weight over the total, the first value where it reaches ``q`` (the last value if
+    none does). Static shapes: non-members (weight 0) are sorted last as +inf."""
+    key = jnp.where(weights > 0, values, jnp.inf)
+    key, weights = jax.lax.sort((key, weights), dimension=key.ndim - 1, num_keys=1)
+    cumulative = jnp.cumsum(weights, axis=-1)
+    share = cumulative / cumulative[..., -1:]
+    index = jnp.sum(share < jnp.float32(q), axis=-1)
+    count = jnp.sum(weights > 0, axis=-1)
+    index = jnp.minimum(index, jnp.maximum(count - 1, 0))
+    return jnp.take_along_axis(key, index[..., None], axis=-1)[..., 0]
+
+
+def _check_empty_distance(empty_distance) -> None:
+    if isinstance(empty_distance, str):
+        check_choice("empty_distance", empty_distance, EMPTY_DISTANCES)
+        return
+    if isinstance(empty_distance, bool) or not isinstance(empty_distance, (int, float)):
+        raise TypeError(f"empty_distance: expected one of {EMPTY_DISTANCES} or a number >= 0; "
+                        f"got {empty_distance!r}")
+    check_number("empty_distance", empty_distance)
+
+
+def _missed_value(empty_distance, shape: tuple[int, ...], sampling) -> float:
+    """The distance given to a missed object (exactly one mask empty)."""
+    if empty_distance == "inf":
+        return math.inf
+    if empty_distance == "nan":
+        return math.nan
+    if empty_distance == "diagonal":
+        spacing = _spacing(sampling, len(shape))
+        return math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing, strict=True)))
+    return float(empty_distance)
+
+
+def _empty_policy(value, pred_any, true_any, missed: float) -> jax.Array:
     both_empty = ~pred_any & ~true_any
     one_empty = pred_any ^ true_any
-    return jnp.where(both_empty, 0.0, jnp.where(one_empty, jnp.inf, value))
+    return jnp.where(both_empty, 0.0, jnp.where(one_empty, jnp.float32(missed), value))
+
+
+def _weighted_sum(distances: jax.Array, weights: jax.Array, axes) -> jax.Array:
+    return jnp.sum(jnp.where(weights > 0, distances * weights, 0.0), axis=axes)
 
 
 @boolean_options
@@ -124,6 +207,9 @@ def hausdorff_distance(
     include_background: bool = True,
     directed: bool = False,
     distance_metric: str = "euclidean",
+    surface: str = "pixels",
+    percentile_of: str = "each_direction",
+    empty_distance: float | str = "inf",
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
 ) -> jax.Array:
@@ -135,7 +221,11 @@ def hausdorff_distance(
 
     With ``percentile=95`` the maxima become 95th percentiles (HD95; linear interpolation, as
     ``torch.quantile`` in MONAI). Equals MONAI's ``compute_hausdorff_distance`` on non-empty
-    masks, with ``spacing`` as ``sampling``.
+    masks, with ``spacing`` as ``sampling``; with ``percentile_of="pooled"`` (one percentile of
+    both directions' distances together) medpy's ``hd95`` / ``hd`` (``voxelspacing``); with
+    ``surface="elements"`` DeepMind's ``compute_robust_hausdorff`` (the percentile weighted by
+    the elements' areas: the first sorted distance whose cumulative area share reaches
+    ``percentile / 100``; ``percentile=100`` or ``None``: the maximum).
 
     Args:
       predictions, labels, num_classes, mode, from_logits, threshold, include_background, mask,
@@ -147,9 +237,20 @@ def hausdorff_distance(
       distance_metric: ``"euclidean"`` (default), ``"chessboard"`` or ``"taxicab"``, as MONAI's
         option of that name (see the module docstring: with ``sampling``, the chessboard and
         taxicab distances are in its units, where MONAI counts voxel steps).
+      surface: ``"pixels"`` (default: the surface pixels, one each; MONAI's ``get_mask_edges``,
+        medpy) or ``"elements"`` (the surface elements between the pixels, weighted by length /
+        area; DeepMind ``surface-distance``, MONAI ``use_subvoxels=True``). 2-D and 3-D.
+      percentile_of: with a ``percentile``, ``"each_direction"`` (default: the larger of the two
+        directed percentiles; MONAI, DeepMind) or ``"pooled"`` (the percentile of both
+        directions' distances together; medpy's ``hd95``). The maximum is the same either way.
+      empty_distance: the value when exactly one mask is empty (a missed or a phantom object):
+        ``"inf"`` (default), ``"nan"``, ``"diagonal"`` (the image diagonal
+        :math:`\sqrt{\sum_k (n_k s_k)^2}` in the units of ``sampling``) or a number >= 0. Both
+        empty: 0 whatever this option says.
 
     Returns:
-      ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
+      ``(B, C)`` float32 distances; 0 when both masks are empty, ``empty_distance`` (+inf) when
+      one is.
 
     Example:
       >>> import jax.numpy as jnp
@@ -164,24 +265,34 @@ def hausdorff_distance(
     """
     if percentile is not None and not 0 <= percentile <= 100:
         raise ValueError(f"percentile: expected a value in [0, 100] or None; got {percentile}")
+    check_choice("percentile_of", percentile_of, DIRECTIONS)
+    _check_empty_distance(empty_distance)
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
                        ignore_index=ignore_index)
-    forward, backward, pred_surface, true_surface = _surface_distances(
-        masks.pred, masks.true, sampling, include_background, distance_metric
+    forward, backward, pred_weights, true_weights = _surface_distances(
+        masks.pred, masks.true, sampling, include_background, distance_metric, surface
     )
+    flat = [_flatten_spatial(x) for x in (forward, pred_weights, backward, true_weights)]
+    if directed:
+        flat = flat[:2]
+    elif percentile is not None and percentile_of == "pooled":
+        flat = [jnp.concatenate(flat[0::2], axis=-1), jnp.concatenate(flat[1::2], axis=-1)]
 
-    def reduce(distances, members):
-        flat_d, flat_m = _flatten_spatial(distances), _flatten_spatial(members)
+    def reduce(distances, weights):
         if percentile is None:
-            return jnp.max(jnp.where(flat_m, flat_d, -jnp.inf), axis=-1)
-        return _masked_quantile(flat_d, flat_m, percentile / 100.0)
+            return jnp.max(jnp.where(weights > 0, distances, -jnp.inf), axis=-1)
+        if surface == "elements":
+            return _weighted_quantile(distances, weights, percentile / 100.0)
+        return _masked_quantile(distances, weights > 0, percentile / 100.0)
 
-    value = reduce(forward, pred_surface)
-    if not directed:
-        value = jnp.maximum(value, reduce(backward, true_surface))
-    axes = tuple(range(1, pred_surface.ndim - 1))
-    value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    value = reduce(*flat[:2])
+    if len(flat) == 4:
+        value = jnp.maximum(value, reduce(*flat[2:]))
+    axes = tuple(range(1, pred_weights.ndim - 1))
+    missed = _missed_value(empty_distance, masks.pred.shape[1:-1], sampling)
+    value = _empty_policy(value, jnp.any(pred_weights > 0, axes),
+                          jnp.any(true_weights > 0, axes), missed)
     return nan_where(masks, value, include_background)
 
 
@@ -198,6 +309,9 @@ def average_surface_distance(
     include_background: bool = True,
     symmetric: bool = True,
     distance_metric: str = "euclidean",
+    surface: str = "pixels",
+    average_of: str = "pooled",
+    empty_distance: float | str = "inf",
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
 ) -> jax.Array:
@@ -206,7 +320,12 @@ def average_surface_distance(
     ``symmetric=True`` (default, ASSD): the mean over the surface points of both masks of their
     distance to the other surface. ``symmetric=False``: the mean over the predicted surface of
     the distance to the true surface. Both as MONAI's ``compute_average_surface_distance``
-    (whose default is ``symmetric=False``).
+    (whose default is ``symmetric=False``); ``symmetric=False`` is medpy's ``asd(pred, truth)``.
+    ``symmetric=True`` is also medpy 0.5's ``assd``; ``average_of="each_direction"`` averages
+    the two directed means instead (medpy < 0.5's ``assd``).
+    With ``surface="elements"`` every point counts with its element's length / area: the
+    directed means are DeepMind's ``compute_average_surface_distance`` (its pair, averaged by
+    ``average_of="each_direction"``).
 
     Args:
       predictions, labels, num_classes, mode, from_logits, threshold, include_background, mask,
@@ -214,10 +333,14 @@ def average_surface_distance(
         :mod:`jaxseg_losses.metrics.surface`).
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       symmetric: average both directions. Default ``True``.
-      distance_metric: as :func:`hausdorff_distance`.
+      distance_metric, surface, empty_distance: as :func:`hausdorff_distance`.
+      average_of: with ``symmetric``, ``"pooled"`` (default: the mean over the points of both
+        surfaces; MONAI, medpy 0.5's ``assd``) or ``"each_direction"`` (the mean of the two
+        directed means; DeepMind's pair averaged).
 
     Returns:
-      ``(B, C)`` float32 distances; 0 when both masks are empty, +inf when one is.
+      ``(B, C)`` float32 distances; 0 when both masks are empty, ``empty_distance`` (+inf) when
+      one is.
 
     Example:
       >>> import jax.numpy as jnp
@@ -226,20 +349,26 @@ def average_surface_distance(
       >>> average_surface_distance(truth, truth, num_classes=2)
       Array([[0., 0.]], dtype=float32)
     """
+    check_choice("average_of", average_of, DIRECTIONS)
+    _check_empty_distance(empty_distance)
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
                        ignore_index=ignore_index)
-    forward, backward, pred_surface, true_surface = _surface_distances(
-        masks.pred, masks.true, sampling, include_background, distance_metric
+    forward, backward, pred_weights, true_weights = _surface_distances(
+        masks.pred, masks.true, sampling, include_background, distance_metric, surface
     )
-    axes = tuple(range(1, pred_surface.ndim - 1))
-    total = jnp.sum(jnp.where(pred_surface, forward, 0.0), axis=axes)
-    count = jnp.sum(pred_surface, axis=axes, dtype=jnp.float32)
-    if symmetric:
-        total = total + jnp.sum(jnp.where(true_surface, backward, 0.0), axis=axes)
-        count = count + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
-    value = safe_divide(total, count)
-    value = _empty_policy(value, jnp.any(pred_surface, axes), jnp.any(true_surface, axes))
+    axes = tuple(range(1, pred_weights.ndim - 1))
+    total, count = _weighted_sum(forward, pred_weights, axes), jnp.sum(pred_weights, axis=axes)
+    back_total, back_count = _weighted_sum(backward, true_weights, axes), jnp.sum(true_weights,
+                                                                                   axis=axes)
+    if not symmetric:
+        value = safe_divide(total, count)
+    elif average_of == "pooled":
+        value = safe_divide(total + back_total, count + back_count)
+    else:
+        value = 0.5 * (safe_divide(total, count) + safe_divide(back_total, back_count))
+    missed = _missed_value(empty_distance, masks.pred.shape[1:-1], sampling)
+    value = _empty_policy(value, count > 0, back_count > 0, missed)
     return nan_where(masks, value, include_background)
 
 
@@ -257,6 +386,7 @@ def surface_dice(
     include_background: bool = True,
     empty_score: float = 1.0,
     distance_metric: str = "euclidean",
+    surface: str = "pixels",
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
 ) -> jax.Array:
@@ -277,6 +407,11 @@ def surface_dice(
     NaN there, this gives ``empty_score`` (1: nothing to find, nothing found). One empty mask
     gives 0 (the other surface has no counterpart).
 
+    ``surface="elements"`` measures each surface by its elements' lengths / areas instead of
+    counting pixels, the definition of the paper: it equals DeepMind's
+    ``compute_surface_dice_at_tolerance`` (``spacing_mm`` = ``sampling``; it gives NaN for two
+    empty masks) and MONAI's ``compute_surface_dice(use_subvoxels=True)``.
+
     Args:
       predictions, labels, num_classes, mode, from_logits, threshold, include_background, mask,
         ignore_index: as :func:`~jaxseg_losses.metrics.dice_score` (excluded pixels: see
@@ -285,7 +420,7 @@ def surface_dice(
         class (``(C,)``, or ``(C - 1,)`` without background), as MONAI's ``class_thresholds``.
       sampling: voxel spacing per spatial axis. Default ``None`` (unit).
       empty_score: value when both masks are empty. Default 1.
-      distance_metric: as :func:`hausdorff_distance`.
+      distance_metric, surface: as :func:`hausdorff_distance`.
 
     Returns:
       ``(B, C)`` float32 scores in [0, 1] (``(B, C - 1)`` without background).
@@ -303,15 +438,14 @@ def surface_dice(
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
                        ignore_index=ignore_index)
-    forward, backward, pred_surface, true_surface = _surface_distances(
-        masks.pred, masks.true, sampling, include_background, distance_metric
+    forward, backward, pred_weights, true_weights = _surface_distances(
+        masks.pred, masks.true, sampling, include_background, distance_metric, surface
     )
-    tau = check_class_vector(tolerance, pred_surface.shape[-1], name="tolerance")
-    axes = tuple(range(1, pred_surface.ndim - 1))
-    correct = jnp.sum(pred_surface & (forward <= tau), axis=axes, dtype=jnp.float32)
-    correct = correct + jnp.sum(true_surface & (backward <= tau), axis=axes, dtype=jnp.float32)
-    total = jnp.sum(pred_surface, axis=axes, dtype=jnp.float32)
-    total = total + jnp.sum(true_surface, axis=axes, dtype=jnp.float32)
+    tau = check_class_vector(tolerance, pred_weights.shape[-1], name="tolerance")
+    axes = tuple(range(1, pred_weights.ndim - 1))
+    correct = jnp.sum(jnp.where(forward <= tau, pred_weights, 0.0), axis=axes)
+    correct = correct + jnp.sum(jnp.where(backward <= tau, true_weights, 0.0), axis=axes)
+    total = jnp.sum(pred_weights, axis=axes) + jnp.sum(true_weights, axis=axes)
     return nan_where(masks, safe_divide(correct, total, fill=empty_score), include_background)
 
 
