@@ -46,6 +46,8 @@ masks before anything is counted, as MONAI multiplies both by its ignore mask (f
 metrics see :mod:`jaxseg_losses.metrics.surface`).
 """
 
+from jaxseg_losses.metrics.calibration import calibration_error
+from jaxseg_losses.metrics.confusion import confusion_from_counts, confusion_metric, fbeta_score
 from jaxseg_losses.metrics.overlap import dice_score, generalized_dice_score, iou_score
 from jaxseg_losses.metrics.surface import (
     average_surface_distance,
@@ -53,13 +55,20 @@ from jaxseg_losses.metrics.surface import (
     surface_dice,
     surface_mask,
 )
+from jaxseg_losses.metrics.volume import absolute_volume_difference, relative_volume_difference
 
 __all__ = [
+    "absolute_volume_difference",
     "average_surface_distance",
+    "calibration_error",
+    "confusion_from_counts",
+    "confusion_metric",
     "dice_score",
+    "fbeta_score",
     "generalized_dice_score",
     "hausdorff_distance",
     "iou_score",
+    "relative_volume_difference",
     "surface_dice",
     "surface_mask",
 ]
