@@ -129,8 +129,8 @@ def test_matches_monai(include_background):
                                                        pooled.shape), rtol=2e-6)
 
 
-def torchmetrics_classification():
-    """``torchmetrics.functional.classification``; torchmetrics imports torchvision when its
+def torchmetrics_module(name: str = "functional.classification"):
+    """``torchmetrics.<name>``; torchmetrics imports torchvision when its
     metadata is installed, and that torchvision does not load beside the installed torch, so
     the import runs with torchvision reported absent."""
     pytest.importorskip("torch")
@@ -148,7 +148,7 @@ def torchmetrics_classification():
 
     imports.RequirementCache = WithoutTorchvision
     try:
-        return importlib.import_module("torchmetrics.functional.classification")
+        return importlib.import_module(f"torchmetrics.{name}")
     except ImportError as exc:
         pytest.skip(f"torchmetrics does not import: {exc}")
     finally:
@@ -173,7 +173,7 @@ TM_METRICS = {"precision": "precision", "sensitivity": "recall", "f1_score": "f1
 @pytest.mark.parametrize("per_image", [True, False])
 def test_matches_torchmetrics_multiclass(per_image):
     torch = pytest.importorskip("torch")
-    tm = torchmetrics_classification()
+    tm = torchmetrics_module()
     pred, true = full_classes(5, (3, 9, 8))
     true[1, 2:4, 2:4] = 255  # excluded pixels
     multidim = "samplewise" if per_image else "global"
@@ -198,7 +198,7 @@ def test_matches_torchmetrics_multiclass(per_image):
 
 def test_matches_torchmetrics_binary_and_multilabel_with_zero_division():
     torch = pytest.importorskip("torch")
-    tm = torchmetrics_classification()
+    tm = torchmetrics_module()
     rng = np.random.default_rng(7)
     logits = rng.normal(scale=2.0, size=(3, 7, 6, 2)).astype(np.float32)
     logits[0, ..., 1] = -5.0  # example 0, channel 1: nothing predicted (precision undefined)
@@ -223,6 +223,31 @@ def test_matches_torchmetrics_binary_and_multilabel_with_zero_division():
         theirs = tm.binary_precision(probs[..., 1], torch.tensor(labels[..., 1]),
                                      zero_division=zero_division)
         np.testing.assert_allclose(binary[:, 0], np.full(3, theirs.item()), rtol=2e-6)
+
+
+@pytest.mark.parametrize("per_image", [True, False])
+def test_matches_torchmetrics_segmentation(per_image):
+    """torchmetrics' segmentation ``dice_score`` (``aggregation_level``: our ``per_image``; an
+    empty class is NaN and leaves its means) and ``mean_iou(per_class=True)`` (a class absent
+    from both masks: -1)."""
+    torch = pytest.importorskip("torch")
+    segmentation = torchmetrics_module("functional.segmentation")
+    pred, true = inputs(17, (2, 9, 8))
+    true[1][true[1] == 2] = 1
+    pred[1][pred[1] == 2] = 0  # example 1: class 2 absent from both
+    p, t = torch.tensor(pred).long(), torch.tensor(true).long()
+    level = "samplewise" if per_image else "global"
+    for average in ("none", "micro", "macro", "weighted"):
+        theirs = segmentation.dice_score(p, t, num_classes=C, average=average,
+                                         input_format="index", aggregation_level=level)
+        ours = np.asarray(jitted("f1", num_classes=C, average=average, per_image=per_image)(
+            pred, true))
+        ours = ours if per_image else ours[0]
+        np.testing.assert_allclose(ours, theirs.numpy().reshape(ours.shape), rtol=2e-6,
+                                   err_msg=average)
+    theirs = segmentation.mean_iou(p, t, num_classes=C, input_format="index", per_class=True)
+    np.testing.assert_allclose(jitted("iou", num_classes=C, zero_division=-1.0)(pred, true),
+                               theirs.numpy(), rtol=2e-6)
 
 
 SMP = {"fbeta_score": "f1_score", "iou_score": "threat_score", "accuracy": "accuracy",

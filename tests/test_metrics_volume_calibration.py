@@ -12,7 +12,7 @@ import pytest
 
 from jaxseg_losses import absolute_volume_difference, calibration_error, relative_volume_difference
 from tests.helpers import blobs, one_hot_np, random_logits, softmax_np
-from tests.test_metrics_confusion import torchmetrics_classification
+from tests.test_metrics_confusion import torchmetrics_module
 
 C = 3
 
@@ -152,7 +152,7 @@ def test_calibration_matches_monai(reduction):
 
 def test_calibration_matches_torchmetrics():
     torch = pytest.importorskip("torch")
-    tm = torchmetrics_classification()
+    tm = torchmetrics_module()
     z = random_logits(7, (3, 8, 9, C))
     y = blobs(8, (3, 8, 9))
     y[2, :2] = 255
