@@ -186,6 +186,10 @@ METRICS = {
     "average_surface_distance": jsl.average_surface_distance,
     "surface_dice": functools.partial(jsl.surface_dice, tolerance=1.0),
     "generalized_dice_score": jsl.generalized_dice_score,
+    "confusion_metric": jsl.confusion_metric,
+    "fbeta_score": jsl.fbeta_score,
+    "absolute_volume_difference": jsl.absolute_volume_difference,
+    "relative_volume_difference": jsl.relative_volume_difference,
 }
 
 
@@ -242,6 +246,7 @@ def test_metric_bad_values(name):
 OTHER_PREDICTION_FUNCTIONS = {
     "overlap_statistics": lambda p, y: jsl.overlap_statistics(p, y).tp,
     "soft_adjacency": lambda p, y: jsl.soft_adjacency(jax.nn.softmax(p), connectivity=4),
+    "calibration_error": lambda p, y: jsl.calibration_error(p, y),
 }
 
 

@@ -99,3 +99,40 @@ def test_masks_example_of_the_coming_from_page():
     np.testing.assert_allclose(
         dense, _page_value(f"MONAI {release} `MaskedDiceLoss(softmax=True)(x, one_hot(y)"),
         rtol=1e-3)
+
+
+def test_optax_generalized_dice_and_class_weights_of_the_coming_from_page():
+    """optax's ``multiclass_generalized_dice_loss`` is a class-weighted mean of per-class Dice
+    losses (weights 1 / (batch volume^2 + 1e-7), normalised to sum to C), not Sudre's pooled
+    generalized Dice: on optax's own test data (its _segmentation_test.py) it is 0.8825, our
+    ``generalized_dice_loss`` 0.8814, and ``dice_loss(class_weights=w, smooth=2)`` reproduces
+    it. optax's ``class_weights`` multiply each class's loss before a plain class mean: ours
+    (a normalised weighted mean) times ``mean(w)`` over the kept classes."""
+    optax = pytest.importorskip("optax")
+    losses = optax.losses
+    if not hasattr(losses, "multiclass_generalized_dice_loss"):
+        pytest.skip("this optax has no multiclass_generalized_dice_loss")
+    key = jax.random.PRNGKey(42)  # optax's test_multiclass_generalized_dice_loss data
+    z = jax.random.normal(key, (4, 32, 32, 3))
+    labels = jax.random.choice(key, 3, (4, 32, 32), p=jax.numpy.array([0.8, 0.15, 0.05]))
+    targets = jax.nn.one_hot(labels, 3)
+    theirs = float(losses.multiclass_generalized_dice_loss(z, targets))
+    sudre = float(jsl.generalized_dice_loss(z, labels).mean())
+    np.testing.assert_allclose([theirs, sudre], [0.8825, 0.8814], atol=5e-5)
+    volume = np.asarray(targets).sum(axis=(0, 1, 2))
+    weights = 1.0 / (volume**2 + 1e-7)
+    ours = jsl.dice_loss(z, labels, class_weights=weights, smooth=2.0)
+    np.testing.assert_allclose(float(ours.mean()), theirs, rtol=1e-5)
+    # ignore_background=True: the normalised weights' mean over the kept classes is the factor
+    theirs = float(losses.multiclass_generalized_dice_loss(z, targets, ignore_background=True))
+    ours = jsl.dice_loss(z, labels, class_weights=weights, smooth=2.0, include_background=False)
+    factor = (weights / weights.sum() * 3)[1:].mean()
+    np.testing.assert_allclose(float(ours.mean()) * factor, theirs, rtol=1e-5)
+    assert theirs > 1.0  # a "loss" above 1: the weights are not renormalised after the drop
+    # dice_loss(class_weights=w): ours times mean(w) over the kept classes
+    w = np.array([0.5, 2.0, 3.0], np.float32)
+    for ignore in (False, True):
+        theirs = losses.dice_loss(z, targets, class_weights=w, ignore_background=ignore)
+        ours = jsl.dice_loss(z, labels, class_weights=w, smooth=2.0,
+                             include_background=not ignore)
+        np.testing.assert_allclose(ours * w[int(ignore):].mean(), theirs, rtol=1e-5)

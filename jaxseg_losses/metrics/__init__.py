@@ -1,5 +1,8 @@
-r"""Segmentation metrics on device: overlap (Dice, IoU, generalized Dice) and surface
-(Hausdorff distance, max and percentile; average surface distance; surface Dice) metrics.
+r"""Segmentation metrics on device: overlap (Dice, IoU, generalized Dice), surface
+(Hausdorff distance, max and percentile; average surface distance; surface Dice),
+confusion-matrix (sensitivity ... MCC, F-beta; :mod:`~jaxseg_losses.metrics.confusion`), volume
+(absolute and relative volume difference) and calibration (expected / average / maximum
+calibration error, :mod:`~jaxseg_losses.metrics.calibration`) metrics.
 
 **Inputs: what the losses take.** ``predictions`` are logits or probabilities
 ``(B, *spatial, C)``, boolean masks ``(B, *spatial, C)`` or an integer class map
@@ -22,11 +25,16 @@ dtype and the named options, never by its values:
 So ``dice_score(logits, labels)`` scores the model's argmax prediction, with integer or one-hot
 labels alike.
 
-Every metric returns ``(B, C)`` values (``(B, C - 1)`` without background; generalized Dice one
-value per example), jit-compiles, vmaps and runs on CPU, GPU and TPU; the surface metrics use
+Every metric returns ``(B, C)`` values (``(B, C - 1)`` without background; generalized Dice, a
+class ``average`` of the confusion metrics and the top-label calibration one value per
+example), jit-compiles, vmaps and runs on CPU, GPU and TPU; the surface metrics use
 the exact EDT of :mod:`jaxseg_losses.distance`.
 
-Empty masks (documented; NaN only where ``ignore_empty=True`` asks for it):
+``calibration_error`` reads probabilities instead of hard masks: logits or probabilities only,
+with the losses' checks.
+
+Empty masks (documented; NaN only where ``ignore_empty=True``, ``zero_division=nan`` (the
+confusion metrics' default, MONAI's value) or no scored pixel asks for it):
 
 * Dice / IoU: empty prediction and empty truth score ``empty_score`` (default 1: nothing to
   find, nothing found); with ``ignore_empty=True`` every empty truth gives NaN instead (MONAI's
@@ -35,6 +43,11 @@ Empty masks (documented; NaN only where ``ignore_empty=True`` asks for it):
   (default ``+inf``, the distance to a surface that does not exist; or ``"nan"``,
   ``"diagonal"``, a number). MONAI gives NaN for the first case and inf for the second;
   filter with ``jnp.isfinite`` before averaging over a data set.
+* Confusion metrics: a ratio with a zero denominator (sensitivity of an empty truth, precision of
+  an empty prediction, ...) is ``zero_division`` (NaN by default; those entries leave the class
+  averages).
+* Relative volume difference: empty truth -> 0 for an empty prediction, ``+inf``
+  otherwise (medpy's ``ravd`` raises).
 
 Bad values use the losses' checks: class indices outside ``[0, C - 1]`` (other than a truth
 ``ignore_index``), NaN or infinite logits, probabilities outside [0, 1] with
@@ -56,6 +69,8 @@ from jaxseg_losses.metrics.accumulate import (
     PerImageDice,
     PerImageIoU,
 )
+from jaxseg_losses.metrics.calibration import calibration_error
+from jaxseg_losses.metrics.confusion import confusion_from_counts, confusion_metric, fbeta_score
 from jaxseg_losses.metrics.overlap import dice_score, generalized_dice_score, iou_score
 from jaxseg_losses.metrics.surface import (
     average_surface_distance,
@@ -63,6 +78,7 @@ from jaxseg_losses.metrics.surface import (
     surface_dice,
     surface_mask,
 )
+from jaxseg_losses.metrics.volume import absolute_volume_difference, relative_volume_difference
 
 __all__ = [
     "ConfusionCounts",
@@ -72,11 +88,17 @@ __all__ = [
     "PerExampleMean",
     "PerImageDice",
     "PerImageIoU",
+    "absolute_volume_difference",
     "average_surface_distance",
+    "calibration_error",
+    "confusion_from_counts",
+    "confusion_metric",
     "dice_score",
+    "fbeta_score",
     "generalized_dice_score",
     "hausdorff_distance",
     "iou_score",
+    "relative_volume_difference",
     "surface_dice",
     "surface_mask",
 ]
