@@ -563,3 +563,23 @@ def test_docs_eval_loop_runs_as_written(capsys):
     np.testing.assert_allclose(scope["results"]["dice_per_image"],
                                dice_score(logits, labels).mean(0), rtol=1e-5)
     assert capsys.readouterr().out.count("\n") == 3
+
+
+def test_confusion_metric_names_of_pooled_counts_equal_the_pooled_one_shot_call():
+    """``compute(metric=<confusion name>)`` on accumulated counts == ``confusion_metric`` with
+    ``per_image=False`` on the concatenated data."""
+    from jaxseg_losses.metrics import ConfusionCounts, confusion_metric
+    from tests.helpers import blobs
+
+    pred, true = blobs(41, (4, 9, 8)), blobs(42, (4, 9, 8))
+    state = ConfusionCounts.empty()
+    for lo in (0, 1, 3):
+        hi = {0: 1, 1: 3, 3: 4}[lo]
+        state = state.merge(ConfusionCounts.from_model_output(pred[lo:hi], true[lo:hi],
+                                                              num_classes=3))
+    for name in ("sensitivity", "mcc", "balanced accuracy", "fowlkes_mallows_index"):
+        ours = state.compute(metric=name, empty_score=float("nan"))
+        ref = confusion_metric(pred, true, num_classes=3, metric=name, per_image=False)[0]
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, err_msg=name)
+    with pytest.raises(ValueError, match="metric"):
+        state.compute(metric="sensitivty")

@@ -95,6 +95,7 @@ from jaxseg_losses._inputs import (
 )
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses.metrics._hard import hard_masks
+from jaxseg_losses.metrics.confusion import confusion_from_counts
 from jaxseg_losses.metrics.overlap import dice_score, iou_score
 
 _SHIFT = 16
@@ -380,7 +381,10 @@ class ConfusionCounts(_SummedState):
         """The metric of the pooled counts.
 
         Args:
-          metric: a name in ``FORMULAS`` (``"dice"``, ``"iou"``) or a function
+          metric: a name in ``FORMULAS`` (``"dice"``, ``"iou"``), any name of
+            :func:`~jaxseg_losses.metrics.confusion_metric` (``"sensitivity"``, ``"mcc"``...,
+            computed by :func:`~jaxseg_losses.metrics.confusion_from_counts` with
+            ``zero_division=empty_score``) or a function
             ``(tp, fp, fn, tn, empty_score) -> (C,)`` of float32 ``(C,)`` counts. Default
             ``None``: the class's own (``"dice"`` for ``ConfusionCounts`` and ``GlobalDice``,
             ``"iou"`` for ``GlobalIoU``).
@@ -396,8 +400,11 @@ class ConfusionCounts(_SummedState):
         """
         check_choice("reduction", reduction, REDUCTIONS)
         metric = self._METRIC if metric is None else metric
-        if isinstance(metric, str):
-            check_choice("metric", metric, tuple(FORMULAS))
+        if isinstance(metric, str) and metric not in FORMULAS:
+            name = metric  # a confusion-matrix metric: empty_score is its zero_division
+            metric = lambda tp, fp, fn, tn, empty: confusion_from_counts(  # noqa: E731
+                tp, fp, fn, tn, metric=name, zero_division=empty)
+        elif isinstance(metric, str):
             metric = FORMULAS[metric]
         values = metric(*self.counts(), empty_score)
         values = jnp.where(self.nan_count > 0, jnp.nan, values)
