@@ -278,6 +278,14 @@ def _ratio(numerator: float, se: float) -> float:
     return 0.0 if numerator == 0 else math.copysign(math.inf, numerator)
 
 
+@functools.lru_cache(maxsize=32)
+def _t_table(p: float) -> np.ndarray:
+    """``t(p, N - 1)`` for ``N = 2 .. MAX_SEEDS_ESTIMATE`` (one computation per level)."""
+    table = t_quantiles(p, np.arange(1, MAX_SEEDS_ESTIMATE))
+    table.setflags(write=False)
+    return table
+
+
 def seeds_needed(mean: float, std: float, *, margin: float, level: float,
                  power: float = POWER) -> float:
     """Seeds with which a t-test at one-sided ``level`` would likely (``power``) decide a loss
@@ -286,7 +294,7 @@ def seeds_needed(mean: float, std: float, *, margin: float, level: float,
     if not effects or not (std > 0):
         return math.nan
     n = np.arange(2, MAX_SEEDS_ESTIMATE + 1)
-    needed = t_quantiles(1.0 - level, n - 1) + t_quantiles(power, n - 1)
+    needed = _t_table(1.0 - level) + _t_table(power)
     best = math.inf
     for effect in effects:
         enough = np.flatnonzero(np.sqrt(n) * effect / std >= needed)
