@@ -94,17 +94,21 @@ def test_summarize_is_the_t_interval():
 
 
 def test_rank_uses_paired_differences():
-    # b trails a by a steady 0.01 on every seed: a tie by the spreads of the means alone, but
-    # the paired difference is clearly below 0. c is level with a up to seed noise.
+    # b trails a by a steady 0.03 on every seed: not separable by the spreads of the means
+    # alone, but the paired difference is clearly below 0. c is level with a up to seed noise
+    # and within the margin (0.02); d, reversed seeds, cannot be told apart yet.
     a = np.array([0.60, 0.80, 0.70, 0.90])
-    per_seed = {"a": a, "b": a - 0.01 + np.array([0, 1e-3, -1e-3, 0]), "c": a[[1, 0, 3, 2]] - 0.001}
+    noise = np.array([0, 1e-3, -1e-3, 0])
+    per_seed = {"a": a, "b": a - 0.03 + noise, "c": a - 0.001 + noise[::-1],
+                "d": a[[1, 0, 3, 2]] - 0.002}
     standings = rank(per_seed)
-    assert [standings[k].rank for k in "abc"] == [1, 3, 2]
-    assert standings["a"].tied and standings["c"].tied and not standings["b"].tied
-    assert standings["b"].difference.mean == pytest.approx(-0.01)
+    assert [standings[k].rank for k in "acdb"] == [1, 2, 3, 4]
+    assert {k: s.verdict for k, s in standings.items()} == {
+        "a": "best by mean", "b": "worse", "c": "equivalent", "d": "inconclusive"}
+    assert standings["b"].difference.mean == pytest.approx(-0.03)
     # Lower is better: the smallest mean ranks first, differences are still <= 0.
     distances = rank({"near": [1.0, 2.0, 1.5], "far": [3.0, 4.0, 3.5]}, higher_is_better=False)
     assert distances["near"].rank == 1 and distances["far"].difference.mean == pytest.approx(-2)
-    assert not distances["far"].tied
-    one_seed = rank({"x": [0.5], "y": [0.4]})
-    assert one_seed["x"].tied and not one_seed["y"].tied  # no interval with one seed
+    assert distances["far"].verdict == "worse" and distances["near"].verdict == "best"
+    one_seed = rank({"x": [0.5], "y": [0.4]})  # no interval with one seed: nothing decided
+    assert one_seed["x"].verdict == "best by mean" and one_seed["y"].verdict == "inconclusive"

@@ -592,13 +592,15 @@ def run_sequential(
         merged = [merge_rounds(r) for r in rounds]
         standings = rank({r.label: r.per_seed["dice"] for r in merged}, span=1.0,
                          alpha=rule.level, margin=rule.margin)
-        undecided = [k for k, v in standings.items() if not v.decided]
+        undecided = [k for k, v in standings.items() if v.verdict == "inconclusive"]
+        best = next(k for k, v in standings.items() if v.rank == 1)
         elapsed = time.perf_counter() - start
-        log.looks.append({"seeds": n, "decided": len(standings) - len(undecided),
+        log.looks.append({"seeds": n, "best": best, "decided": len(standings) - 1 - len(undecided),
                           "undecided": undecided, "elapsed_s": elapsed})
         if report is not None:
             report(f"look {len(log.looks)}/{len(plan)} at {n} seeds (level {rule.level:.4g}): "
-                   f"{len(standings) - len(undecided)} of {len(standings)} decided"
+                   f"{len(standings) - 1 - len(undecided)} of {len(standings) - 1} decided "
+                   f"against the best by mean, {best}"
                    + (f"; undecided: {', '.join(undecided)}" if undecided else "")
                    + f" ({elapsed:.0f} s)")
         if all_decided(standings):
