@@ -282,6 +282,12 @@ def _compare(args: argparse.Namespace) -> int:
     devices = jax.devices()
     if lead:
         print(describe_run(dataset, config, devices), flush=True)
+        if auto:
+            plan = sequential_plan(max_seeds, DEFAULT_SEEDS, DEFAULT_SEEDS)
+            print(f"--seeds auto: rounds of {DEFAULT_SEEDS} seeds, looks at "
+                  f"{', '.join(map(str, plan))} seeds, each at level "
+                  f"{rule.alpha / len(plan):.4g} (alpha {rule.alpha:g} / {len(plan)} looks)",
+                  flush=True)
     progress, sequential = lead and not args.no_progress, None
     if auto:
         results, rule, sequential = run_sequential(
