@@ -41,7 +41,16 @@ from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.model import UNet
 from jaxseg_losses.experiment.registry import parse
 from jaxseg_losses.experiment.spec import LossSpec
-from jaxseg_losses.experiment.stats import Summary, summarize
+from jaxseg_losses.experiment.stats import (
+    DEFAULT_RULE,
+    DecisionRule,
+    SequentialLog,
+    Summary,
+    all_decided,
+    rank,
+    sequential_plan,
+    summarize,
+)
 
 REPLICA_MODES = ("auto", "vmap", "loop")
 METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
@@ -545,13 +554,13 @@ def run_sequential(
     *,
     max_seeds: int = 10,
     time_budget: float | None = None,
-    rule: Any = None,
+    rule: DecisionRule | None = None,
     first: int = 3,
     step: int = 3,
     progress: bool = True,
     devices: Sequence[jax.Device] | None = None,
     report: Callable[[str], None] | None = None,
-) -> tuple[list[RunResult], Any, Any]:
+) -> tuple[list[RunResult], DecisionRule, SequentialLog]:
     """``--seeds auto``: trains seed blocks for every spec (paired) until every loss is decided.
 
     The looks are at :func:`~jaxseg_losses.experiment.stats.sequential_plan` ``(max_seeds,
@@ -562,16 +571,8 @@ def run_sequential(
     ``config.seed, config.seed + 1, ...`` as in a fixed run (``config.seeds`` is ignored).
 
     Returns the merged results, the :class:`~jaxseg_losses.experiment.stats.DecisionRule` used
-    (with ``looks = L``) and the :class:`~jaxseg_losses.experiment.stats.SequentialLog`.
+    (``rule`` with ``looks = L``) and the :class:`~jaxseg_losses.experiment.stats.SequentialLog`.
     """
-    from jaxseg_losses.experiment.stats import (
-        DEFAULT_RULE,
-        SequentialLog,
-        all_decided,
-        rank,
-        sequential_plan,
-    )
-
     plan = sequential_plan(max_seeds, first, step)
     rule = dataclasses.replace(rule or DEFAULT_RULE, looks=len(plan))
     log = SequentialLog(plan=plan, max_seeds=max_seeds, time_budget=time_budget)
