@@ -250,6 +250,9 @@ def _compare(args: argparse.Namespace) -> int:
     max_seeds = DEFAULT_MAX_SEEDS if args.max_seeds is None else args.max_seeds
     if auto and max_seeds < 2:
         raise ValueError(f"--max-seeds: expected at least 2 with --seeds auto; got {max_seeds}")
+    if args.time_budget is not None and jax.process_count() > 1:
+        raise ValueError("--time-budget: not with several processes (each host's clock would "
+                         "decide alone whether to train another round); use --max-seeds")
     rule = DecisionRule(alpha=args.alpha, margin=args.margin)
     specs = [parse(text) for text in (args.losses or DEFAULT_LOSSES)]
     if args.data not in BUILTIN:
