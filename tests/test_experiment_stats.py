@@ -33,20 +33,23 @@ ALPHA, MARGIN = 0.05, 0.02
 # --------------------------------------------------------------------------- references
 
 
-def holm_reference(p):
+def holm_reference(p, m=None):
     """Holm's step-down procedure from its definition: reject the j-th smallest while every
-    p_(k), k <= j, is <= alpha / (m - k + 1); here as adjusted p-values, by brute force."""
-    p = [1.0 if math.isnan(v) else v for v in p]
-    m = len(p)
+    p_(k), k <= j, is <= alpha / (m - k + 1); here as adjusted p-values, by brute force. ``m``:
+    the family's size, the untested hypotheses at p = 1 (they sort last)."""
+    given = len(p)
+    m = given if m is None else m
+    p = [1.0 if math.isnan(v) else v for v in p] + [1.0] * (m - given)
     order = sorted(range(m), key=lambda i: p[i])
     adjusted = [0.0] * m
     for j, i in enumerate(order):
         adjusted[i] = min(1.0, max((m - k) * p[order[k]] for k in range(j + 1)))
-    return adjusted
+    return adjusted[:given]
 
 
 def verdict_reference(per_seed, alpha=ALPHA, margin=MARGIN):
-    """The verdict rules of the module docstring, computed with scipy.stats.t."""
+    """The verdict rules of the module docstring, computed with scipy.stats.t: Holm over the
+    K (K - 1) ordered pairs for 'worse', the K (K - 1) / 2 pairs for 'equivalent'."""
     means = {k: np.nanmean(v) for k, v in per_seed.items()}
     best = max(means, key=means.get)
     others = [k for k in sorted(means, key=means.get, reverse=True) if k != best]
@@ -61,10 +64,12 @@ def verdict_reference(per_seed, alpha=ALPHA, margin=MARGIN):
             continue
         se = d.std(ddof=1) / math.sqrt(d.size)
         t = scipy.stats.t(d.size - 1)
-        p_worse.append(min(1.0, 2 * t.cdf(d.mean() / se)))
+        p_worse.append(t.cdf(d.mean() / se))
         p_equiv.append(min(1.0, 2 * max(t.sf((d.mean() + margin) / se),
                                         t.cdf((d.mean() - margin) / se))))
-    worse, equiv = holm_reference(p_worse), holm_reference(p_equiv)
+    k = len(per_seed)
+    worse = holm_reference(p_worse, k * (k - 1))
+    equiv = holm_reference(p_equiv, k * (k - 1) // 2)
     verdicts = {}
     for i, k in enumerate(others):
         verdicts[k] = ("worse" if worse[i] <= alpha else
@@ -81,7 +86,7 @@ PER_SEED = {
     "dice": BASE,                                             # the best
     "gdl": BASE + NOISE,                                      # equal: equivalent
     "wce": BASE - 0.15 + 2 * NOISE,                           # clearly worse
-    "ce": np.array([0.0, 0.0, 0.858, 0.0, 0.0, 0.0]),         # collapsed (5 of 6): worse
+    "ce": np.zeros(6),                                        # collapsed: worse
     "dice + ce": np.array([0.0, 0.85, 0.86, 0.0, 0.85, 0.85]),  # split: inconclusive
     "focal": BASE - 0.01 + NOISE[::-1] / 3,                   # worse, by less than the margin
 }
@@ -119,6 +124,10 @@ def test_holm_matches_reference():
                 p[1] = p[0]  # ties
             assert holm(p) == pytest.approx(holm_reference(list(p)), abs=1e-12)
     assert holm([0.01, float("nan")]) == [0.02, 1.0]
+    assert holm([0.01, 0.02], m=6) == pytest.approx([0.06, 0.1])
+    assert holm([0.01, 0.02], m=6) == pytest.approx(holm_reference([0.01, 0.02], 6))
+    with pytest.raises(ValueError):
+        holm([0.1, 0.2], m=1)
 
 
 def test_each_outcome_gets_its_label():
@@ -134,12 +143,12 @@ def test_each_outcome_gets_its_label():
         assert s.p_equivalent_holm == pytest.approx(equiv[label], rel=1e-3, abs=1e-7), label
     assert standings["focal"].within_margin and not standings["wce"].within_margin
     # The split loss: its Holm-adjusted p-values are above alpha, and its seeds estimate is the
-    # t-power formula (reference: scipy's t quantiles, Bonferroni level alpha / (2 m)).
+    # t-power formula (reference: scipy's t quantiles, level alpha / (K (K - 1)) per side).
     split = standings["dice + ce"]
     d = PER_SEED["dice + ce"] - BASE
     n = np.arange(2, 1001)
     ok = (np.sqrt(n) * abs(d.mean()) / d.std(ddof=1)
-          >= scipy.stats.t.ppf(1 - ALPHA / 10, n - 1) + scipy.stats.t.ppf(0.8, n - 1))
+          >= scipy.stats.t.ppf(1 - ALPHA / 30, n - 1) + scipy.stats.t.ppf(0.8, n - 1))
     assert split.seeds_needed == n[ok][0] > 6
     # Without the inconclusive loss, the leader is simply "best".
     decided = rank({k: v for k, v in PER_SEED.items() if k != "dice + ce"}, span=1.0)
@@ -279,8 +288,7 @@ def test_table_labels_sorts_and_explains():
     assert "| **best by mean** |" in rows[0] and "| equivalent |" in rows[1]
     assert "| inconclusive |" in rows[2] and "| worse (within ±0.02) |" in rows[3]
     assert "(2 of 6 collapsed; the others 0.853)" in rows[2]
-    assert "(5 of 6 collapsed; the others 0.858)" in rows[5]
-    assert "5/6 [0.36, 1.00]" in rows[5]
+    assert "0.000 ± 0.000 (all 6 collapsed)" in rows[5] and "6/6 [0.54, 1.00]" in rows[5]
     assert table.startswith("**Undecided**: with 6 seeds, 1 of 5 losses")
     assert "`dice + ce`" in table.split("\n\n")[0] and "not a tie" in table
     assert "Holm's correction" in table and "TOST" in table and "Clopper-Pearson" in table

@@ -46,9 +46,10 @@ def legend(rule: DecisionRule) -> str:
     return (
         f"Verdicts against the best (the highest mean Dice), on the paired per-seed differences "
         f"(this loss minus the best; same seed = same initialisation and batches), at "
-        f"family-wise level {level:.4g}{looks} with **Holm's correction** over the "
-        f"{{others}} comparisons with the best, separately for each verdict. **worse**: the "
-        f"two-sided paired t-test says the mean difference is below 0 (the "
+        f"family-wise level {level:.4g}{looks} with **Holm's correction**, separately for "
+        f"each verdict, counted over every pair of losses (the best is picked by the same data, "
+        f"so its comparisons could be those of any pair). **worse**: the paired t-test says "
+        f"the mean difference is below 0 (the "
         f"{100 * (1 - level):.4g} % interval lies below 0); **equivalent**: two one-sided "
         f"tests (TOST, each side at {level / 2:.4g}) put it within ±{margin:g} Dice, the margin "
         f"(the interval lies inside ±{margin:g}); 'worse (within ±{margin:g})': both; "
@@ -203,7 +204,7 @@ def markdown_table(results: Sequence[RunResult], rule: DecisionRule = DEFAULT_RU
                   _cell(result.compile_s, "{:.1f}")]
         rows.append("| " + " | ".join(cells) + " |")
     note = (f"{len(results)} losses x {seeds} seed(s). "
-            + legend(rule).replace("{others}", str(max(len(results) - 1, 1))))
+            + legend(rule))
     return "\n".join([headline(results, rule, sequential), "", header, align, *rows, "", note])
 
 
