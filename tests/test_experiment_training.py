@@ -13,7 +13,13 @@ import scipy.stats
 
 from jaxseg_losses.experiment.data import make_dataset
 from jaxseg_losses.experiment.stats import rank, summarize, t_quantile
-from jaxseg_losses.experiment.train import TrainConfig, device_layout, run_comparison
+from jaxseg_losses.experiment.train import (
+    TrainConfig,
+    device_layout,
+    merge_rounds,
+    run_comparison,
+    train_one,
+)
 
 # per_image=False: the Dice statistics pool the whole batch, so splitting the batch over the
 # devices must still give batch-global statistics.
@@ -46,6 +52,15 @@ def test_seeds_are_replicas_and_devices_do_not_change_the_numbers(dataset):
     pair, config = _run(dataset, one, seeds=2, replicas="loop")
     assert pair.seeds == [5, 6] and np.shape(pair.train_loss) == (2, 3)
     assert pair.train_loss[0] != pair.train_loss[1]  # different initialisations and batches
+    # The same two seeds in two rounds (--seeds auto): the second reuses the compiled step.
+    compiled: dict = {}
+    rounds = [train_one(SPEC, dataset, TrainConfig(**{**TINY, "seed": s}, replicas="loop"),
+                        progress=False, devices=one, compiled=compiled) for s in (5, 6)]
+    assert len(compiled) == 1
+    merged = merge_rounds(rounds)
+    assert merged.seeds == [5, 6]
+    for r in range(2):
+        _assert_same_replica(pair, r, merged, r)
     # One seed alone equals the same seed inside the pair.
     first, _ = _run(dataset, one, seeds=1, replicas="loop")
     _assert_same_replica(pair, 0, first, 0)
