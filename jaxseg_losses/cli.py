@@ -8,6 +8,7 @@ Also ``python -m jaxseg_losses``. Needs the ``experiment`` extra (``pip install
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -26,6 +27,7 @@ DEFAULT_LOSSES = (
 )
 
 DEFAULT_SEEDS = 3
+DEFAULT_MAX_SEEDS = 10
 N_TRAIN, N_TEST = 48, 16
 
 SPEC_HELP = """\
@@ -91,10 +93,27 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="U-Net poolings. Default: 2")
     compare.add_argument("--seed", type=int, default=0,
                          help="seed of the data and of the first replica. Default: 0")
-    compare.add_argument("--seeds", type=_positive_int, default=DEFAULT_SEEDS,
+    compare.add_argument("--seeds", type=_seeds, default=DEFAULT_SEEDS, metavar="K|auto",
                          help="replicas per loss, seeds SEED..SEED+K-1 for initialisation and "
-                              "batch order, trained together; the table gives means, spread and "
-                              f"95%% intervals. Default: {DEFAULT_SEEDS}")
+                              "batch order, trained together; the table gives means, spread, "
+                              "95%% intervals and a verdict per loss (best, equivalent, worse, "
+                              "inconclusive). auto: seeds in rounds of 3, all losses paired, "
+                              "until every loss is decided or --max-seeds / --time-budget is "
+                              f"spent. Default: {DEFAULT_SEEDS}")
+    compare.add_argument("--max-seeds", type=_positive_int, default=None,
+                         help=f"with --seeds auto: at most this many seeds (>= 2). Default: "
+                              f"{DEFAULT_MAX_SEEDS}")
+    compare.add_argument("--time-budget", type=_positive_float, default=None, metavar="SECONDS",
+                         help="with --seeds auto: start no round that would likely end after "
+                              "this many seconds of training. Default: none")
+    compare.add_argument("--margin", type=_positive_float, default=0.02,
+                         help="equivalence margin, a difference of mean Dice: a loss is "
+                              "'equivalent' to the best when the interval of their paired "
+                              "difference lies within +-MARGIN. Default: 0.02")
+    compare.add_argument("--alpha", type=_positive_float, default=0.05,
+                         help="family-wise error level of the verdicts (Holm's correction over "
+                              "the comparisons with the best; split over the planned looks with "
+                              "--seeds auto). Default: 0.05")
     compare.add_argument("--replicas", choices=("auto", "vmap", "loop"), default="auto",
                          help="how the replicas share the compiled step: vmap (one program, "
                               "sharded over the devices), loop (one call per replica; faster "
@@ -131,6 +150,16 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
     return value
+
+
+def _seeds(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or 'auto'; got "
+                                         f"{text!r}") from None
 
 
 def _positive_float(text: str) -> float:
@@ -211,9 +240,20 @@ def _compare(args: argparse.Namespace) -> int:
     from jaxseg_losses.experiment.data import BUILTIN, load_data
     from jaxseg_losses.experiment.registry import parse
     from jaxseg_losses.experiment.report import describe_run, markdown_table, write_results
-    from jaxseg_losses.experiment.train import TrainConfig, run_comparison
+    from jaxseg_losses.experiment.stats import DecisionRule, sequential_plan
+    from jaxseg_losses.experiment.train import TrainConfig, run_comparison, run_sequential
 
     start = time.perf_counter()
+    auto = args.seeds == "auto"
+    if not auto and (args.max_seeds is not None or args.time_budget is not None):
+        raise ValueError("--max-seeds and --time-budget: only with --seeds auto")
+    max_seeds = DEFAULT_MAX_SEEDS if args.max_seeds is None else args.max_seeds
+    if auto and max_seeds < 2:
+        raise ValueError(f"--max-seeds: expected at least 2 with --seeds auto; got {max_seeds}")
+    if args.time_budget is not None and jax.process_count() > 1:
+        raise ValueError("--time-budget: not with several processes (each host's clock would "
+                         "decide alone whether to train another round); use --max-seeds")
+    rule = DecisionRule(alpha=args.alpha, margin=args.margin)
     specs = [parse(text) for text in (args.losses or DEFAULT_LOSSES)]
     if args.data not in BUILTIN:
         given = [f"--{name.replace('_', '-')}" for name in ("size", "n_train", "n_test")
@@ -237,20 +277,34 @@ def _compare(args: argparse.Namespace) -> int:
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                          features=args.features, depth=args.depth, seed=args.seed,
                          eval_every=args.eval_every, augment=not args.no_augment,
-                         seeds=args.seeds, replicas=args.replicas)
+                         seeds=sequential_plan(max_seeds, DEFAULT_SEEDS, DEFAULT_SEEDS)[0]
+                         if auto else args.seeds, replicas=args.replicas)
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     for spec in specs:  # every spec is checked before the first one trains
         check_loss(spec, ctx, dataset.spatial_shape)
     devices = jax.devices()
     if lead:
         print(describe_run(dataset, config, devices), flush=True)
-    results = run_comparison(specs, dataset, config, progress=lead and not args.no_progress,
-                             devices=devices)
+        if auto:
+            plan = sequential_plan(max_seeds, DEFAULT_SEEDS, DEFAULT_SEEDS)
+            print(f"--seeds auto: rounds of {DEFAULT_SEEDS} seeds, looks at "
+                  f"{', '.join(map(str, plan))} seeds, each at level "
+                  f"{rule.alpha / len(plan):.4g} (alpha {rule.alpha:g} / {len(plan)} looks)",
+                  flush=True)
+    progress, sequential = lead and not args.no_progress, None
+    if auto:
+        results, rule, sequential = run_sequential(
+            specs, dataset, config, max_seeds=max_seeds, time_budget=args.time_budget,
+            rule=rule, first=DEFAULT_SEEDS, step=DEFAULT_SEEDS, progress=progress,
+            devices=devices, report=(lambda text: print(text, flush=True)) if lead else None)
+        config = dataclasses.replace(config, seeds=len(results[0].seeds))
+    else:
+        results = run_comparison(specs, dataset, config, progress=progress, devices=devices)
     if lead:
         paths = write_results(results, dataset, config, args.out, figure=not args.no_figure,
-                              devices=devices)
+                              devices=devices, rule=rule, sequential=sequential)
         print()
-        print(markdown_table(results))
+        print(markdown_table(results, rule, sequential))
         print(f"\nsaved: {', '.join(os.path.relpath(p) for p in paths.values())}")
         print(f"total {time.perf_counter() - start:.1f} s")
     return 1 if any(r.error for r in results) else 0

@@ -35,11 +35,16 @@ def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
     rows = list(csv.DictReader(open(out / "results.csv", encoding="utf-8")))
     assert [r["loss"] for r in rows] == ["ce", "0.5*dice + boundary@linear(0.01, 1)"]
     assert {r["rank"] for r in rows} == {"1", "2"} and rows[0]["seeds"] == "2"
+    assert {r["verdict"] for r in rows} <= {"best", "best by mean", "equivalent", "worse",
+                                            "inconclusive"}
+    assert {r["correction"] for r in rows} == {"Holm"} and rows[0]["margin"] == "0.02"
+    assert "≈1" not in printed and "verdict" in printed and "Holm's correction" in printed
     seeds = list(csv.DictReader(open(out / "results_per_seed.csv", encoding="utf-8")))
     assert [(r["loss"], r["seed"]) for r in seeds][:2] == [("ce", "0"), ("ce", "1")]
     payload = json.loads((out / "results.json").read_text())
     assert payload["config"]["steps"] == 3 and payload["dataset"]["name"] == "blobs"
-    assert payload["config"]["seeds"] == 2
+    assert payload["config"]["seeds"] == 2 and payload["sequential"] is None
+    assert payload["decision"]["alpha"] == 0.05 and payload["decision"]["correction"] == "Holm"
     for row, result in zip(rows, payload["results"], strict=True):
         assert 0.0 <= result["dice"] <= 1.0 and 0.0 <= result["iou"] <= result["dice"] + 1e-6
         assert result["hd95"] >= 0 and result["assd"] >= 0
@@ -56,6 +61,36 @@ def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
     assert combined["dice/weight"] == pytest.approx(0.5)
     assert 0.01 < combined["boundary/weight"] < 1.0  # the schedule moved
     assert "| `ce` |" in (out / "results.md").read_text()
+
+
+@pytest.mark.parametrize("budget,stopped,seeds", [(None, ("max seeds", "all decided"), 4),
+                                                  ("0.01", ("time budget",), 3)])
+def test_compare_seeds_auto(tmp_path, capsys, budget, stopped, seeds):
+    """Rounds of seeds, all losses paired; looks at 3 and 4 seeds, each at alpha / 2 (an alpha
+    so small that nothing is decided at 3 seeds: the run goes on to --max-seeds, or stops on the
+    budget)."""
+    out = tmp_path / "auto"
+    code = main(["compare", "--data", "blobs", *TINY, "--seeds", "auto", "--max-seeds", "4",
+                 "--margin", "0.05", "--alpha", "0.002", "--out", str(out), "--no-figure",
+                 "--loss", "ce", "--loss", "dice",
+                 *(["--time-budget", budget] if budget else [])])
+    printed = capsys.readouterr().out
+    assert code == 0 and "look 1/2 at 3 seeds (level 0.001): 0 of 1 decided" in printed
+    payload = json.loads((out / "results.json").read_text())
+    log, decision = payload["sequential"], payload["decision"]
+    assert log["plan"] == [3, 4] and decision["looks"] == 2 and log["stopped"] in stopped
+    assert decision["level_per_look"] == pytest.approx(0.001) and decision["margin"] == 0.05
+    assert [look["seeds"] for look in log["looks"]] == [3, 4][: 1 + (seeds == 4)]
+    for result in payload["results"]:
+        assert result["seeds"] == list(range(seeds)) and len(result["per_seed"]["dice"]) == seeds
+        assert np.shape(result["curve_dice"]) == (seeds, 3)
+    assert payload["config"]["seeds"] == seeds
+    text = (out / "results.md").read_text()
+    assert "`--seeds auto`: looks planned at 3, 4 seeds (max 4" in text
+    assert f"stopped after {seeds} seeds" in text
+    assert ("**Undecided**" in text) == (log["stopped"] != "all decided")
+    rows = list(csv.DictReader(open(out / "results_per_seed.csv", encoding="utf-8")))
+    assert [r["seed"] for r in rows if r["loss"] == "ce"] == [str(s) for s in range(seeds)]
 
 
 def test_compare_on_user_npz(tmp_path, capsys):
@@ -110,6 +145,11 @@ def test_sparse_labels_need_relabel(tmp_path, capsys):
     (["compare", "--loss", "dice(gama=1)"], r"unknown option\(s\) \['gama'\]"),
     (["compare", "--data", "missing.npz"], "missing.npz: no such file"),
     (["compare", "--data", "blobs", "--size", "18"], "not divisible by 2\\*\\*depth = 4"),
+    (["compare", "--max-seeds", "5"], "--max-seeds and --time-budget: only with --seeds auto"),
+    (["compare", "--seeds", "4", "--time-budget", "60"], "only with --seeds auto"),
+    (["compare", "--seeds", "auto", "--max-seeds", "1"], "--max-seeds: expected at least 2"),
+    (["compare", "--alpha", "0.5"], r"alpha: expected a value in \(0, 0.5\)"),
+    (["compare", "--margin", "1.5"], r"margin: expected a Dice difference in \(0, 1\)"),
 ])
 def test_compare_errors(argv, message, capsys, tmp_path):
     np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros((0, 8, 8), int))
@@ -123,7 +163,8 @@ def test_compare_errors(argv, message, capsys, tmp_path):
 
 def test_bad_arguments_exit_through_argparse(capsys):
     for argv in (["--steps", "0"], ["--lr", "0"], ["--lr", "-1e-3"], ["--lr", "abc"],
-                 ["--seeds", "0"], ["--replicas", "pmap"]):
+                 ["--seeds", "0"], ["--seeds", "automatic"], ["--margin", "0"],
+                 ["--alpha", "-0.1"], ["--time-budget", "0"], ["--replicas", "pmap"]):
         with pytest.raises(SystemExit) as info:
             main(["compare", *argv])
         assert info.value.code == 2

@@ -13,7 +13,13 @@ import scipy.stats
 
 from jaxseg_losses.experiment.data import make_dataset
 from jaxseg_losses.experiment.stats import rank, summarize, t_quantile
-from jaxseg_losses.experiment.train import TrainConfig, device_layout, run_comparison
+from jaxseg_losses.experiment.train import (
+    TrainConfig,
+    device_layout,
+    merge_rounds,
+    run_comparison,
+    train_one,
+)
 
 # per_image=False: the Dice statistics pool the whole batch, so splitting the batch over the
 # devices must still give batch-global statistics.
@@ -46,6 +52,15 @@ def test_seeds_are_replicas_and_devices_do_not_change_the_numbers(dataset):
     pair, config = _run(dataset, one, seeds=2, replicas="loop")
     assert pair.seeds == [5, 6] and np.shape(pair.train_loss) == (2, 3)
     assert pair.train_loss[0] != pair.train_loss[1]  # different initialisations and batches
+    # The same two seeds in two rounds (--seeds auto): the second reuses the compiled step.
+    compiled: dict = {}
+    rounds = [train_one(SPEC, dataset, TrainConfig(**{**TINY, "seed": s}, replicas="loop"),
+                        progress=False, devices=one, compiled=compiled) for s in (5, 6)]
+    assert len(compiled) == 1
+    merged = merge_rounds(rounds)
+    assert merged.seeds == [5, 6]
+    for r in range(2):
+        _assert_same_replica(pair, r, merged, r)
     # One seed alone equals the same seed inside the pair.
     first, _ = _run(dataset, one, seeds=1, replicas="loop")
     _assert_same_replica(pair, 0, first, 0)
@@ -94,17 +109,21 @@ def test_summarize_is_the_t_interval():
 
 
 def test_rank_uses_paired_differences():
-    # b trails a by a steady 0.01 on every seed: a tie by the spreads of the means alone, but
-    # the paired difference is clearly below 0. c is level with a up to seed noise.
+    # b trails a by a steady 0.03 on every seed: not separable by the spreads of the means
+    # alone, but the paired difference is clearly below 0. c is level with a up to seed noise
+    # and within the margin (0.02); d, reversed seeds, cannot be told apart yet.
     a = np.array([0.60, 0.80, 0.70, 0.90])
-    per_seed = {"a": a, "b": a - 0.01 + np.array([0, 1e-3, -1e-3, 0]), "c": a[[1, 0, 3, 2]] - 0.001}
+    noise = np.array([0, 1e-3, -1e-3, 0])
+    per_seed = {"a": a, "b": a - 0.03 + noise, "c": a - 0.001 + noise[::-1],
+                "d": a[[1, 0, 3, 2]] - 0.002}
     standings = rank(per_seed)
-    assert [standings[k].rank for k in "abc"] == [1, 3, 2]
-    assert standings["a"].tied and standings["c"].tied and not standings["b"].tied
-    assert standings["b"].difference.mean == pytest.approx(-0.01)
+    assert [standings[k].rank for k in "acdb"] == [1, 2, 3, 4]
+    assert {k: s.verdict for k, s in standings.items()} == {
+        "a": "best by mean", "b": "worse", "c": "equivalent", "d": "inconclusive"}
+    assert standings["b"].difference.mean == pytest.approx(-0.03)
     # Lower is better: the smallest mean ranks first, differences are still <= 0.
     distances = rank({"near": [1.0, 2.0, 1.5], "far": [3.0, 4.0, 3.5]}, higher_is_better=False)
     assert distances["near"].rank == 1 and distances["far"].difference.mean == pytest.approx(-2)
-    assert not distances["far"].tied
-    one_seed = rank({"x": [0.5], "y": [0.4]})
-    assert one_seed["x"].tied and not one_seed["y"].tied  # no interval with one seed
+    assert distances["far"].verdict == "worse" and distances["near"].verdict == "best"
+    one_seed = rank({"x": [0.5], "y": [0.4]})  # no interval with one seed: nothing decided
+    assert one_seed["x"].verdict == "best by mean" and one_seed["y"].verdict == "inconclusive"

@@ -14,7 +14,19 @@ from typing import Any
 import numpy as np
 
 from jaxseg_losses.experiment.data import Dataset
-from jaxseg_losses.experiment.stats import Standing, Summary, rank
+from jaxseg_losses.experiment.stats import (
+    CORRECTION,
+    DEFAULT_RULE,
+    MAX_SEEDS_ESTIMATE,
+    Collapse,
+    DecisionRule,
+    SequentialLog,
+    Standing,
+    Summary,
+    collapse,
+    rank,
+    sort_key,
+)
 from jaxseg_losses.experiment.train import METRIC_KEYS, RunResult, TrainConfig
 
 METRICS = (  # key, title, format, higher is better
@@ -24,13 +36,33 @@ METRICS = (  # key, title, format, higher is better
     ("assd", "ASSD ↓", "{:.2f}", False),
     ("missed", "missed", "{:.1f}", False),
 )
-RANK_NOTE = (
-    "rank: by mean test Dice; `≈1`: tied with the best, the 95 % interval of the paired per-seed "
-    "difference (this loss minus the best, same seed = same initialisation and batches) "
-    "contains 0. Δ Dice: that mean difference and interval. ± is the standard deviation over "
-    "seeds, [a, b] the 95 % t interval of the mean (within the metric's range); 'collapsed': "
-    "runs that predicted no foreground on the whole test set."
-)
+
+
+def legend(rule: DecisionRule) -> str:
+    """The table's legend: how each verdict is reached, the correction, the columns."""
+    level, margin = rule.level, rule.margin
+    looks = ("" if rule.looks == 1 else
+             f" (α = {rule.alpha:g} split over {rule.looks} planned looks: {level:.4g} each)")
+    return (
+        f"Verdicts against the best (the highest mean Dice), on the paired per-seed differences "
+        f"(this loss minus the best; same seed = same initialisation and batches), at "
+        f"family-wise level {level:.4g}{looks} with **Holm's correction**, separately for "
+        f"each verdict, counted over every pair of losses (the best is picked by the same data, "
+        f"so its comparisons could be those of any pair). **worse**: the paired t-test says "
+        f"the mean difference is below 0 (the "
+        f"{100 * (1 - level):.4g} % interval lies below 0); **equivalent**: two one-sided "
+        f"tests (TOST, each side at {level / 2:.4g}) put it within ±{margin:g} Dice, the margin "
+        f"(the interval lies inside ±{margin:g}); 'worse (within ±{margin:g})': both; "
+        f"**inconclusive**: neither, the seeds cannot tell yet (which is not a tie). **best**: "
+        f"no other loss is inconclusive; **best by mean**: some are, so its lead over them is "
+        f"not established. p (Holm): the adjusted p-values of 'worse' / 'equivalent'. seeds to "
+        f"decide: seeds with which a t-test would decide an inconclusive loss with 80 % power "
+        f"if the observed mean and SD of its differences were the truth (a rough estimate). "
+        f"Dice: mean ± standard deviation over seeds, and where some seeds collapsed and others "
+        f"did not, the mean of the others; Dice 95 % CI: t interval of the mean (within [0, 1]). "
+        f"collapsed: runs that predicted no foreground on the whole test set, with the exact "
+        f"(Clopper-Pearson) 95 % interval of the collapse rate."
+    )
 
 
 def _cell(value: Any, fmt: str) -> str:
@@ -50,37 +82,130 @@ def _interval(summary: Summary, fmt: str) -> str:
     return f"[{_cell(summary.low, fmt)}, {_cell(summary.high, fmt)}]"
 
 
-def standings(results: Sequence[RunResult]) -> dict[str, Standing]:
-    """Rank of each loss by mean test Dice, with ties judged on paired differences."""
-    return rank({r.label: r.per_seed.get("dice", [math.nan]) for r in results}, span=1.0)
+def standings(results: Sequence[RunResult], rule: DecisionRule = DEFAULT_RULE
+              ) -> dict[str, Standing]:
+    """The verdict of each loss by test Dice (:func:`~jaxseg_losses.experiment.stats.rank`)."""
+    return rank({r.label: r.per_seed.get("dice", [math.nan]) for r in results}, span=1.0,
+                alpha=rule.level, margin=rule.margin)
 
 
-def markdown_table(results: Sequence[RunResult]) -> str:
-    """The summary over seeds, one row per loss spec (means ± std, Dice interval, rank)."""
-    ranks = standings(results)
+def collapses(result: RunResult) -> Collapse:
+    """Collapsed runs of one loss, their exact interval and the Dice of the others."""
+    return collapse(result.per_seed.get("collapsed", []), result.per_seed.get("dice", []))
+
+
+def ordered(results: Sequence[RunResult], ranks: dict[str, Standing]) -> list[RunResult]:
+    """The results in table order: by verdict (best first), then by mean Dice."""
+    return sorted(results, key=lambda r: sort_key(ranks[r.label]))
+
+
+def _verdict(standing: Standing, margin: float) -> str:
+    if standing.within_margin:
+        return f"worse (within ±{margin:g})"
+    return f"**{standing.verdict}**" if standing.rank == 1 else standing.verdict
+
+
+def _dice_cell(result: RunResult, collapsed: Collapse) -> str:
+    text = _mean_std(result.summary("dice"), "{:.3f}")
+    if collapsed.split:
+        text += (f" ({collapsed.count} of {collapsed.n} collapsed; the others "
+                 f"{_cell(collapsed.others_mean, '{:.3f}')})")
+    elif collapsed.n > 1 and collapsed.count == collapsed.n:
+        text += f" (all {collapsed.n} collapsed)"
+    return text
+
+
+def _seeds_cell(standing: Standing) -> str:
+    if math.isinf(standing.seeds_needed):
+        return f"> {MAX_SEEDS_ESTIMATE}"
+    return "—" if math.isnan(standing.seeds_needed) else f"~{int(standing.seeds_needed)}"
+
+
+def headline(results: Sequence[RunResult], rule: DecisionRule = DEFAULT_RULE,
+             sequential: SequentialLog | None = None) -> str:
+    """What the run decided, in words, for above the table."""
+    ranks = standings(results, rule)
     seeds = max(len(r.seeds) for r in results)
-    titles = ["loss", "rank", *(title for _, title, _, _ in METRICS[:1]), "Dice 95 % CI",
-              "Δ Dice vs best", *(title for _, title, _, _ in METRICS[1:]), "collapsed",
+    best = min(ranks, key=lambda k: ranks[k].rank)
+    lines = []
+    if sequential is not None:
+        plan = ", ".join(str(n) for n in sequential.plan)
+        budget = ("" if sequential.time_budget is None else
+                  f", time budget {sequential.time_budget:g} s")
+        why = {"all decided": "every loss decided",
+               "max seeds": f"--max-seeds {sequential.max_seeds} reached",
+               "time budget": "the next round would overrun the time budget"
+               }.get(sequential.stopped, sequential.stopped)
+        lines.append(f"`--seeds auto`: looks planned at {plan} seeds (max {sequential.max_seeds}"
+                     f"{budget}), each at level {rule.level:.4g} = {rule.alpha:g} / "
+                     f"{rule.looks} (Bonferroni over the planned looks, valid however the run "
+                     f"stops); stopped after {seeds} seeds: {why}.")
+    undecided = [k for k, s in ranks.items() if s.verdict == "inconclusive"]
+    if len(results) < 2:
+        lines.append(f"One loss: nothing to compare (best `{best}` by definition).")
+    elif seeds < 2:
+        lines.append("**Nothing is decided**: one seed gives no interval, so no loss can be "
+                     "called worse than or equivalent to another; the order is by one run "
+                     "only. Run `--seeds 3` or more, or `--seeds auto`.")
+    elif undecided:
+        needed = [ranks[k].seeds_needed for k in undecided]
+        finite = [n for n in needed if math.isfinite(n)]
+        names = ", ".join(f"`{k}`" for k in undecided)
+        advice = (f" About {int(max(finite))} seeds would likely decide "
+                  f"{'them' if len(finite) > 1 else 'it'} (column 'seeds to decide'; run "
+                  f"`--seeds {int(max(finite))}` or `--seeds auto`)." if finite else "")
+        if len(finite) < len(needed):
+            advice += (" Some would need more than a practical number of seeds: their "
+                       "difference to the best is close to the margin.")
+        lines.append(f"**Undecided**: with {seeds} seeds, {len(undecided)} of "
+                     f"{len(results) - 1} losses cannot yet be told apart from the best "
+                     f"(`{best}`, {ranks[best].verdict}): {names}. Their verdict is "
+                     f"*inconclusive*, not a tie.{advice}")
+    else:
+        groups = {v: [f"`{k}`" for k, s in ranks.items() if s.verdict == v]
+                  for v in ("equivalent", "worse")}
+        parts = [f"{v}: {', '.join(names)}" for v, names in groups.items() if names]
+        lines.append(f"**Decided** with {seeds} seeds: best `{best}`; {'; '.join(parts)}.")
+    return "\n\n".join(lines)
+
+
+def markdown_table(results: Sequence[RunResult], rule: DecisionRule = DEFAULT_RULE,
+                   sequential: SequentialLog | None = None) -> str:
+    """What was decided, then the summary over seeds, one row per loss spec, sorted by verdict
+    (verdict, Dice, paired difference to the best, p-values, collapses, other metrics)."""
+    ranks = standings(results, rule)
+    seeds = max(len(r.seeds) for r in results)
+    level = f"{100 * (1 - rule.level):.4g} %"
+    titles = ["loss", "verdict", *(title for _, title, _, _ in METRICS[:1]), "Dice 95 % CI",
+              f"Δ Dice vs best [{level} CI]", "p (Holm): worse / equiv.", "seeds to decide",
+              *(title for _, title, _, _ in METRICS[1:]), "collapsed [95 % CI]",
               "ms/step", "compile s"]
     header = "| " + " | ".join(titles) + " |"
-    align = "|:---|" + "---:|" * (len(titles) - 1)
+    align = "|:---|:---|" + "---:|" * (len(titles) - 2)
     rows = []
-    for result in results:
+    for result in ordered(results, ranks):
         label = result.label.replace("|", "\\|")
         standing = ranks[result.label]
-        place = "1" if standing.rank == 1 else ("≈1" if standing.tied else str(standing.rank))
-        cells = [f"`{label}`" + (f" ({result.error})" if result.error else ""), place]
-        dice = result.summary("dice")
-        cells += [_mean_std(dice, "{:.3f}"), _interval(dice, "{:.3f}"),
-                  "—" if standing.rank == 1 else
-                  f"{standing.difference.mean:+.3f} {_interval(standing.difference, '{:+.3f}')}"]
+        collapsed = collapses(result)
+        cells = [f"`{label}`" + (f" ({result.error})" if result.error else ""),
+                 _verdict(standing, rule.margin), _dice_cell(result, collapsed),
+                 _interval(result.summary("dice"), "{:.3f}")]
+        if standing.rank == 1:
+            cells += ["—", "—", "—"]
+        else:
+            difference = standing.difference
+            cells += [f"{_cell(difference.mean, '{:+.3f}')} {_interval(difference, '{:+.3f}')}",
+                      f"{standing.p_worse_holm:.3g} / {standing.p_equivalent_holm:.3g}",
+                      _seeds_cell(standing)]
         cells += [_mean_std(result.summary(key), fmt) for key, _, fmt, _ in METRICS[1:]]
-        collapsed = int(np.nansum(result.per_seed.get("collapsed", [])))
-        cells += [f"{collapsed}/{len(result.seeds)}", _cell(result.ms_per_step, "{:.1f}"),
+        interval = ("" if collapsed.n == 0 else
+                    f" [{collapsed.low:.2f}, {collapsed.high:.2f}]")
+        cells += [f"{collapsed.count}/{collapsed.n}{interval}", _cell(result.ms_per_step, "{:.1f}"),
                   _cell(result.compile_s, "{:.1f}")]
         rows.append("| " + " | ".join(cells) + " |")
-    note = f"{len(results)} losses x {seeds} seed(s). {RANK_NOTE}"
-    return "\n".join([header, align, *rows, "", note])
+    note = (f"{len(results)} losses x {seeds} seed(s). "
+            + legend(rule))
+    return "\n".join([headline(results, rule, sequential), "", header, align, *rows, "", note])
 
 
 def per_seed_table(results: Sequence[RunResult], key: str = "dice") -> str:
@@ -152,32 +277,48 @@ def write_results(
     *,
     figure: bool = True,
     devices: Sequence[Any] = (),
+    rule: DecisionRule = DEFAULT_RULE,
+    sequential: SequentialLog | None = None,
 ) -> dict[str, str]:
     """Writes the results to ``out_dir``; returns the paths written, by kind.
 
-    ``results.md`` (the summary table and Dice per seed), ``results.csv`` (one row per loss:
-    mean, std and 95 % interval of each metric), ``results_per_seed.csv`` (one row per loss and
-    seed), ``results.json`` (everything, curves included) and ``figure.png``.
+    ``results.md`` (what was decided, the summary table sorted by verdict, and Dice per seed),
+    ``results.csv`` (one row per loss, in the order given: verdict, p-values, paired difference
+    to the best, collapses with their exact interval, mean, std and 95 % interval of each
+    metric), ``results_per_seed.csv`` (one row per loss and seed), ``results.json``
+    (everything, curves, the decision rule and a sequential run's looks included) and
+    ``figure.png``.
     """
     os.makedirs(out_dir, exist_ok=True)
     paths = {kind: os.path.join(out_dir, f"results.{kind}") for kind in ("md", "csv", "json")}
     paths["seeds_csv"] = os.path.join(out_dir, "results_per_seed.csv")
+    ranks = standings(results, rule)
     with open(paths["md"], "w", encoding="utf-8") as f:
         f.write(f"# Loss comparison on `{dataset.name}`\n\n"
-                f"{describe_run(dataset, config, devices)}\n\n{markdown_table(results)}\n\n"
-                f"## Test Dice per seed\n\n{per_seed_table(results)}\n")
-    ranks = standings(results)
+                f"{describe_run(dataset, config, devices)}\n\n"
+                f"{markdown_table(results, rule, sequential)}\n\n"
+                f"## Test Dice per seed\n\n{per_seed_table(ordered(results, ranks))}\n")
     with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         stats = ("mean", "std", "ci95_low", "ci95_high")
-        writer.writerow(["loss", "rank", "tied_with_best", "seeds"]
+        verdict = ("verdict", "within_margin", "p_worse", "p_equivalent", "p_worse_holm",
+                   "p_equivalent_holm", "seeds_needed")
+        writer.writerow(["loss", "rank", *verdict, "dice_diff_mean", "dice_diff_low",
+                         "dice_diff_high", "level", "margin", "correction", "seeds"]
                         + [f"{key}_{stat}" for key in METRIC_KEYS for stat in stats]
-                        + ["ms_per_step", "compile_s", "error"])
+                        + ["collapsed_count", "collapsed_ci95_low", "collapsed_ci95_high",
+                           "ms_per_step", "compile_s", "error"])
         for r in results:
             summaries = [r.summary(key).as_dict() for key in METRIC_KEYS]
-            writer.writerow([r.label, ranks[r.label].rank, ranks[r.label].tied, len(r.seeds)]
+            standing, gone = ranks[r.label], collapses(r)
+            writer.writerow([r.label, standing.rank]
+                            + [standing.as_dict()[key] for key in verdict]
+                            + [standing.difference.mean, standing.difference.low,
+                               standing.difference.high, rule.level, rule.margin, CORRECTION,
+                               len(r.seeds)]
                             + [s[stat] for s in summaries for stat in stats]
-                            + [r.ms_per_step, r.compile_s, r.error or ""])
+                            + [gone.count, gone.low, gone.high, r.ms_per_step, r.compile_s,
+                               r.error or ""])
     with open(paths["seeds_csv"], "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["loss", "seed", *METRIC_KEYS])
@@ -192,10 +333,13 @@ def write_results(
                     "class_fractions": dataset.class_fractions().tolist()},
         "config": dataclasses.asdict(config),
         "environment": _environment(),
+        "decision": rule.as_dict(),
+        "sequential": None if sequential is None else sequential.as_dict(),
         "results": [
             {**r.metrics(), "seeds": r.seeds, "per_seed": r.per_seed,
              "summary": {key: r.summary(key).as_dict() for key in METRIC_KEYS},
-             "rank": ranks[r.label].rank, "tied_with_best": ranks[r.label].tied,
+             "rank": ranks[r.label].rank, "verdict": ranks[r.label].verdict,
+             "standing": ranks[r.label].as_dict(), "collapse": collapses(r).as_dict(),
              "dice_difference_to_best": ranks[r.label].difference.as_dict(),
              "final_terms": r.final_terms, "train_loss": r.train_loss,
              "curve_steps": r.curve_steps, "curve_dice": r.curve_dice}

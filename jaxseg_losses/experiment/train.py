@@ -41,7 +41,16 @@ from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.model import UNet
 from jaxseg_losses.experiment.registry import parse
 from jaxseg_losses.experiment.spec import LossSpec
-from jaxseg_losses.experiment.stats import Summary, summarize
+from jaxseg_losses.experiment.stats import (
+    DEFAULT_RULE,
+    DecisionRule,
+    SequentialLog,
+    Summary,
+    all_decided,
+    rank,
+    sequential_plan,
+    summarize,
+)
 
 REPLICA_MODES = ("auto", "vmap", "loop")
 METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
@@ -312,8 +321,9 @@ class _Replicas:
 
     def __init__(self, train_step: Callable, graphdef, states: list, data: dict[str, Any],
                  plan: tuple[np.ndarray, np.ndarray], config: TrainConfig,
-                 devices: Sequence[jax.Device]):
+                 devices: Sequence[jax.Device], compiled: dict | None = None):
         self.graphdef = graphdef
+        compiled = {} if compiled is None else compiled
         self.mode = replica_mode(config, devices)
         start = time.perf_counter()
         if self.mode == "loop":
@@ -322,9 +332,12 @@ class _Replicas:
             self.data = {k: put(v) for k, v in data.items()}
             self.states = [put(s) for s in states]
             self.plans = [(put(i), put(f)) for i, f in zip(*plan, strict=True)]
-            self.step_fn = jax.jit(train_step, donate_argnums=0).lower(
-                self.states[0], self.data["images"], self.data["labels"], *self.plans[0],
-                0).compile()
+            key = ("loop", device)
+            if key not in compiled:
+                compiled[key] = jax.jit(train_step, donate_argnums=0).lower(
+                    self.states[0], self.data["images"], self.data["labels"], *self.plans[0],
+                    0).compile()
+            self.step_fn = compiled[key]
         else:
             mesh = Mesh(np.asarray(devices), ("devices",))
             layout = device_layout(config, devices)
@@ -343,9 +356,13 @@ class _Replicas:
                 batched = _per_device(batched, mesh, (P("devices"), P(), P(), P("devices"),
                                                       P("devices"), P()))
             self.mesh = mesh
-            self.step_fn = jax.jit(batched, donate_argnums=0, out_shardings=(
-                state_sharding, self.replicated, self.replicated)).lower(
-                self.state, self.data["images"], self.data["labels"], *self.plan, 0).compile()
+            key = ("vmap", tuple(devices), layout, len(states))
+            if key not in compiled:
+                compiled[key] = jax.jit(batched, donate_argnums=0, out_shardings=(
+                    state_sharding, self.replicated, self.replicated)).lower(
+                    self.state, self.data["images"], self.data["labels"], *self.plan,
+                    0).compile()
+            self.step_fn = compiled[key]
         self.compile_s = time.perf_counter() - start
 
     def step(self, i: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -403,10 +420,14 @@ def train_one(
     progress: bool = True,
     position: int | None = None,
     devices: Sequence[jax.Device] | None = None,
+    compiled: dict | None = None,
 ) -> RunResult:
     """Trains and evaluates one loss spec, ``config.seeds`` replicas at once.
 
-    ``devices``: where to run (default: all devices, ``jax.devices()``).
+    ``devices``: where to run (default: all devices, ``jax.devices()``). ``compiled``: a dict
+    that keeps the compiled train step for later calls with the same spec, data and config up
+    to ``seed`` (the rounds of :func:`run_sequential`); the compile seconds of a call that
+    reuses it are those of the initial states only.
     """
     if isinstance(spec, str):
         spec = parse(spec)
@@ -421,7 +442,7 @@ def train_one(
 
     data = {"images": dataset.train_images, "labels": dataset.train_labels}
     replicas = _Replicas(make_train_step(loss_fn, graphdef, ndim), graphdef, states, data, plan,
-                         config, devices)
+                         config, devices, compiled)
     result.compile_s = replicas.compile_s
     test_images = jnp.asarray(dataset.test_images)
     test_labels = jnp.asarray(np.tile(dataset.test_labels, (seeds,) + (1,) * ndim))
@@ -486,15 +507,111 @@ def run_comparison(
     *,
     progress: bool = True,
     devices: Sequence[jax.Device] | None = None,
+    compiled: Sequence[dict] | None = None,
 ) -> list[RunResult]:
     """Trains every spec (same initialisations, same batches per seed); one result per spec.
 
     All specs are parsed and built before any training, so a bad spec fails at once.
+    ``compiled``: one dict per spec, kept between calls (see :func:`train_one`).
     """
     specs = [parse(s) if isinstance(s, str) else s for s in specs]
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     for spec in specs:
         check_loss(spec, ctx, dataset.spatial_shape)
     plan = _batch_plans(len(dataset.train_labels), dataset.ndim, config)
-    return [train_one(spec, dataset, config, plan=plan, progress=progress, devices=devices)
-            for spec in specs]
+    compiled = compiled or [None] * len(specs)
+    return [train_one(spec, dataset, config, plan=plan, progress=progress, devices=devices,
+                      compiled=cache) for spec, cache in zip(specs, compiled, strict=True)]
+
+
+def merge_rounds(rounds: Sequence[RunResult]) -> RunResult:
+    """One result from the rounds of one spec (consecutive seed blocks): per-seed values and
+    curves appended; ms/step and compile seconds summed (a step of all seeds together, the
+    compilation spent); the first round's predictions."""
+    first = rounds[0]
+    merged = dataclasses.replace(first, seeds=[], per_seed={k: [] for k in first.per_seed},
+                                 train_loss=[], curve_dice=[])
+    for r in rounds:
+        merged.seeds += r.seeds
+        for key, values in r.per_seed.items():
+            merged.per_seed[key] += values
+        merged.train_loss += r.train_loss
+        merged.curve_dice += r.curve_dice
+    merged.ms_per_step = float(sum(r.ms_per_step for r in rounds))
+    merged.compile_s = float(sum(r.compile_s for r in rounds))
+    weights = [len(r.seeds) for r in rounds]
+    merged.final_terms = {k: float(np.average([r.final_terms.get(k, math.nan) for r in rounds],
+                                              weights=weights)) for k in first.final_terms}
+    errors = [r.error for r in rounds if r.error]
+    merged.error = "; ".join(errors) if errors else None
+    return merged
+
+
+def run_sequential(
+    specs: Sequence[LossSpec | str],
+    dataset: Dataset,
+    config: TrainConfig,
+    *,
+    max_seeds: int = 10,
+    time_budget: float | None = None,
+    rule: DecisionRule | None = None,
+    first: int = 3,
+    step: int = 3,
+    progress: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+    report: Callable[[str], None] | None = None,
+) -> tuple[list[RunResult], DecisionRule, SequentialLog]:
+    """``--seeds auto``: trains seed blocks for every spec (paired) until every loss is decided.
+
+    The looks are at :func:`~jaxseg_losses.experiment.stats.sequential_plan` ``(max_seeds,
+    first, step)`` seeds, each at level ``rule.alpha / L`` (``L`` planned looks, a Bonferroni
+    split, valid however the run stops). After each round the verdicts are computed; the run
+    stops when every loss is decided, at ``max_seeds``, or when the next round would end after
+    ``time_budget`` seconds (its duration estimated from the last round's, per seed). Seeds are
+    ``config.seed, config.seed + 1, ...`` as in a fixed run (``config.seeds`` is ignored).
+
+    Returns the merged results, the :class:`~jaxseg_losses.experiment.stats.DecisionRule` used
+    (``rule`` with ``looks = L``) and the :class:`~jaxseg_losses.experiment.stats.SequentialLog`.
+    """
+    plan = sequential_plan(max_seeds, first, step)
+    rule = dataclasses.replace(rule or DEFAULT_RULE, looks=len(plan))
+    log = SequentialLog(plan=plan, max_seeds=max_seeds, time_budget=time_budget)
+    specs = [parse(s) if isinstance(s, str) else s for s in specs]
+    compiled: list[dict] = [{} for _ in specs]
+    rounds: list[list[RunResult]] = [[] for _ in specs]
+    start = time.perf_counter()
+    done = 0
+    for n in plan:
+        round_config = dataclasses.replace(config, seed=config.seed + done, seeds=n - done)
+        t0 = time.perf_counter()
+        block = run_comparison(specs, dataset, round_config, progress=progress,
+                               devices=devices, compiled=compiled)
+        per_seed_s = (time.perf_counter() - t0) / (n - done)
+        done = n
+        for store, result in zip(rounds, block, strict=True):
+            store.append(result)
+        merged = [merge_rounds(r) for r in rounds]
+        standings = rank({r.label: r.per_seed["dice"] for r in merged}, span=1.0,
+                         alpha=rule.level, margin=rule.margin)
+        undecided = [k for k, v in standings.items() if v.verdict == "inconclusive"]
+        best = next(k for k, v in standings.items() if v.rank == 1)
+        elapsed = time.perf_counter() - start
+        log.looks.append({"seeds": n, "best": best, "decided": len(standings) - 1 - len(undecided),
+                          "undecided": undecided, "elapsed_s": elapsed})
+        if report is not None:
+            report(f"look {len(log.looks)}/{len(plan)} at {n} seeds (level {rule.level:.4g}): "
+                   f"{len(standings) - 1 - len(undecided)} of {len(standings) - 1} decided "
+                   f"against the best by mean, {best}"
+                   + (f"; undecided: {', '.join(undecided)}" if undecided else "")
+                   + f" ({elapsed:.0f} s)")
+        if all_decided(standings):
+            log.stopped = "all decided"
+            break
+        if n == plan[-1]:
+            log.stopped = "max seeds"
+            break
+        following = plan[plan.index(n) + 1] - n
+        if time_budget is not None and elapsed + following * per_seed_s > time_budget:
+            log.stopped = "time budget"
+            break
+    return merged, rule, log
