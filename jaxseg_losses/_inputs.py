@@ -328,6 +328,12 @@ def prepare(
         labels, preds.shape, mode=mode, ignore_index=ignore_index
     )
     valid = valid * resolve_mask(mask, preds.shape[:-1])
+    if mask is not None or jnp.issubdtype(jnp.result_type(labels), jnp.floating):
+        # A bad mask value or dense target left the pixel's weight NaN: its predictions get a
+        # NaN gradient too, whatever the loss does with the weight (a select on "weight > 0"
+        # would give them a zero gradient). Only on these two paths: integer labels are never
+        # NaN (out of range, they are excluded).
+        preds = poison_unless(~jnp.isnan(valid)[..., None], preds)
     class_index = None
     if mode == "multiclass" and jnp.shape(labels) == preds.shape[:-1]:
         # -1 wherever the one-hot targets are all zero (ignored or, unchecked, out of range).
