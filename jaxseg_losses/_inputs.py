@@ -8,13 +8,15 @@ Conventions (see the package docstring for the user-facing version):
 * ``mode`` is ``"multiclass"`` (softmax), ``"multilabel"`` (sigmoid per channel) or
   ``"binary"`` (sigmoid, ``C == 1``);
 * shapes and dtypes are checked at trace time (free under ``jit``); values (labels out of range,
-  probabilities outside [0, 1], NaN or infinite predictions, bad option values) raise
+  probabilities outside [0, 1], multiclass probabilities that do not sum to 1 within
+  :data:`PROBABILITY_SUM_TOLERANCE`, NaN or infinite predictions, bad option values) raise
   ``ValueError`` on concrete (eager) inputs and are ``checkify.debug_check`` s under tracing, so
   ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
 * boolean options take ``True``/``False`` only: :func:`boolean_options` decorates every public
   function that has one (``TypeError`` naming the option, also while tracing);
 * without checkify, bad values never turn into a plausible number: bad predictions, dense
-  targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
+  targets and mask values become NaN where they enter (so the result is NaN, and the gradient
+  with respect to the predictions is NaN at the bad entry or pixel), and out-of-range
   integer labels are excluded like ``ignore_index`` by every loss in every mode (the metrics
   give NaN for that example instead).
 """
