@@ -11,11 +11,12 @@ vmaps and differentiates. Conventions shared by every loss:
   (sigmoid, ``C == 1``).
 * ``mask`` ``(B, *spatial)`` and ``ignore_index`` exclude pixels from value and gradient.
 * Output: one value per example, shape ``(B,)``; take ``.mean()`` in the train step.
-* Value errors (labels out of range, probabilities outside [0, 1], NaN or infinite logits, bad
-  option values) raise ``ValueError`` on eager calls; under ``jit`` wrap the loss with
+* Value errors (labels out of range, probabilities outside [0, 1] or, multiclass, not summing to
+  1 over the classes within 2**-6, NaN or infinite logits, bad option values) raise
+  ``ValueError`` on eager calls; under ``jit`` wrap the loss with
   ``jax.experimental.checkify.checkify(loss, errors=checkify.user_checks)`` to get them. Without
-  checkify, bad values give NaN (out-of-range labels: the pixel is excluded), never a plausible
-  number; see the conventions page.
+  checkify, bad values give NaN, and a NaN gradient at the bad entry (out-of-range labels: the
+  pixel is excluded), never a plausible number; see the conventions page.
 """
 
 from jaxseg_losses.adjacency import (

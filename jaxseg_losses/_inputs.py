@@ -8,19 +8,23 @@ Conventions (see the package docstring for the user-facing version):
 * ``mode`` is ``"multiclass"`` (softmax), ``"multilabel"`` (sigmoid per channel) or
   ``"binary"`` (sigmoid, ``C == 1``);
 * shapes and dtypes are checked at trace time (free under ``jit``); values (labels out of range,
-  probabilities outside [0, 1], NaN or infinite predictions, bad option values) raise
+  probabilities outside [0, 1], multiclass probabilities that do not sum to 1 within
+  :data:`PROBABILITY_SUM_TOLERANCE`, NaN or infinite predictions, bad option values) raise
   ``ValueError`` on concrete (eager) inputs and are ``checkify.debug_check`` s under tracing, so
   ``checkify.checkify(f, errors=checkify.user_checks)`` reports them inside ``jit``;
 * boolean options take ``True``/``False`` only: :func:`boolean_options` decorates every public
   function that has one (``TypeError`` naming the option, also while tracing);
 * without checkify, bad values never turn into a plausible number: bad predictions, dense
-  targets and mask values become NaN where they enter (so the result is NaN), and out-of-range
+  targets and mask values become NaN where they enter (so the result is NaN, and the gradient
+  with respect to the predictions is NaN at the bad entry or pixel), and out-of-range
   integer labels are excluded like ``ignore_index`` by every loss in every mode (the metrics
   give NaN for that example instead).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Mapping
@@ -213,19 +217,72 @@ def nan_unless(ok: jax.Array, values: jax.Array) -> jax.Array:
     return jnp.where(ok, values, jnp.nan)
 
 
+# Multiclass probabilities (``from_logits=False``) must sum to 1 over the classes within this
+# absolute tolerance: 2**-6, two units in the last place of bfloat16 at 1. The dtype of the array
+# does not tell the precision its softmax was computed in (a bf16 model's output cast to float32
+# is common), so one tolerance serves every dtype: float32, float16 and bfloat16 softmax outputs
+# (and bf16 outputs cast to float32) sum to 1 within 0.006 up to 150 classes, while the mistakes
+# the check is for (sigmoid outputs, unnormalised scores, a dropped class) are off by far more.
+PROBABILITY_SUM_TOLERANCE = 2.0**-6
+
+# Set by :func:`unnormalised_probabilities` (trace-time state, per thread / context).
+_SUM_CHECK_LIFTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "jaxseg_losses_sum_check_lifted", default=False)
+
+
+@contextlib.contextmanager
+def unnormalised_probabilities():
+    """Within this block, multiclass probabilities are not checked to sum to 1 (the [0, 1] check
+    stays). For callers that pass the losses probability maps that sum to less than 1 by
+    construction: :func:`jaxseg_losses.multiscale.multi_scale` blurs probabilities with an
+    unnormalised, zero-padded kernel. Checks are made while tracing, so the block must enclose
+    the trace (a loss already wrapped in ``jax.jit`` keeps the checks of its first trace)."""
+    token = _SUM_CHECK_LIFTED.set(True)
+    try:
+        yield
+    finally:
+        _SUM_CHECK_LIFTED.reset(token)
+
+
+@jax.custom_jvp
+def _finite_or_nan(x: jax.Array) -> jax.Array:
+    """``x`` where finite, NaN at +-inf and NaN, and a NaN gradient at those entries."""
+    # +-inf -> NaN (inf - inf), finite values exact: on CPU about 10% cheaper per loss than a
+    # compare and select (benchmarks/loss_revisions.py).
+    return x - (x - x)
+
+
+@_finite_or_nan.defjvp
+def _finite_or_nan_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    poison = x - x  # 0 where x is finite, NaN elsewhere
+    # The tangent (and so the gradient) is NaN at a bad entry whatever the loss does after it
+    # (a sort or a clip would otherwise give it a zero gradient).
+    return x - poison, t * (1.0 + poison)
+
+
+def poison_unless(ok: jax.Array, values: jax.Array) -> jax.Array:
+    """``values`` where ``ok``, NaN elsewhere, with a NaN gradient at the NaN entries (unlike
+    :func:`nan_unless`, whose select gives them a zero gradient): a bad prediction's gradient is
+    NaN whatever the loss computes from it."""
+    return values * jnp.where(ok, 1.0, jnp.nan)
+
+
 def check_prediction_values(predictions: jax.Array, from_logits: bool, *,
-                            name: str = "predictions") -> jax.Array:
+                            mode: Mode | None = None, name: str = "predictions") -> jax.Array:
     """Value checks of float32 predictions; returns them with every bad entry set to NaN.
 
     Logits must be finite (+-inf has no loss value here; mask a class with a large finite
-    logit such as -1e4 instead); probabilities (``from_logits=False``) must lie in [0, 1].
+    logit such as -1e4 instead); probabilities (``from_logits=False``) must lie in [0, 1] and,
+    with ``mode="multiclass"``, sum to 1 over the classes within
+    :data:`PROBABILITY_SUM_TOLERANCE` (every entry of a pixel whose sum is off is bad). Bad
+    entries raise ``ValueError`` eagerly and are checkify checks under tracing; unchecked, they
+    become NaN, and so does the gradient at them.
     """
     if from_logits:
         value_check(jnp.all(jnp.isfinite(predictions)),
                     f"{name}: logits must be finite; got NaN or +-inf")
-        # +-inf -> NaN (inf - inf), finite values exact: on CPU about 10% cheaper per loss
-        # than a compare and select (benchmarks/loss_revisions.py).
-        return predictions - (predictions - predictions)
+        return _finite_or_nan(predictions)
     ok = (predictions >= 0) & (predictions <= 1)
     value_check(
         jnp.all(ok),
@@ -234,7 +291,20 @@ def check_prediction_values(predictions: jax.Array, from_logits: bool, *,
         lo=jnp.min(predictions),
         hi=jnp.max(predictions),
     )
-    return nan_unless(ok, predictions)
+    if mode == "multiclass" and not _SUM_CHECK_LIFTED.get():
+        # One reduction over the class axis, on the probability path only.
+        total = jnp.sum(predictions, axis=-1, keepdims=True)
+        sums_ok = jnp.abs(total - 1.0) <= PROBABILITY_SUM_TOLERANCE
+        value_check(
+            jnp.all(sums_ok | jnp.isnan(total)),  # NaN: reported by the check above
+            f"{name}: mode='multiclass' with from_logits=False expects probabilities that sum "
+            f"to 1 over the classes (within {PROBABILITY_SUM_TOLERANCE:g}); got sums in "
+            "[{lo}, {hi}] (pass logits, or mode='multilabel' for independent classes)",
+            lo=jnp.min(total),
+            hi=jnp.max(total),
+        )
+        ok = ok & sums_ok
+    return poison_unless(ok, predictions)
 
 
 def prepare(
@@ -255,11 +325,17 @@ def prepare(
     preds = check_predictions(predictions)
     num_classes = preds.shape[-1]
     check_mode(mode, num_classes)
-    preds = check_prediction_values(preds, from_logits)
+    preds = check_prediction_values(preds, from_logits, mode=mode)
     targets, valid = dense_targets(
         labels, preds.shape, mode=mode, ignore_index=ignore_index
     )
     valid = valid * resolve_mask(mask, preds.shape[:-1])
+    if mask is not None or jnp.issubdtype(jnp.result_type(labels), jnp.floating):
+        # A bad mask value or dense target left the pixel's weight NaN: its predictions get a
+        # NaN gradient too, whatever the loss does with the weight (a select on "weight > 0"
+        # would give them a zero gradient). Only on these two paths: integer labels are never
+        # NaN (out of range, they are excluded).
+        preds = poison_unless(~jnp.isnan(valid)[..., None], preds)
     class_index = None
     if mode == "multiclass" and jnp.shape(labels) == preds.shape[:-1]:
         # -1 wherever the one-hot targets are all zero (ignored or, unchecked, out of range).

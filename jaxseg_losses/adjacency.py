@@ -656,7 +656,7 @@ def nonadjacency_loss(
         )
     counts = _check_prior(prior, num_classes, preds.shape)
     check_number("weight", weight)
-    preds = check_prediction_values(preds, from_logits)
+    preds = check_prediction_values(preds, from_logits, mode=mode)
     max_nonzero = _max_nonzero(connectivity, preds.ndim - 2)
     valid = resolve_mask(mask, preds.shape[:-1])
     return _nonadjacency(

@@ -439,8 +439,14 @@ def active_contour_loss(
       inside_value, outside_value: :math:`c_1, c_2`. Defaults 1 and 0.
       epsilon: keeps the square root differentiable. Default 1e-8.
       include_background: keep channel 0 in the channel mean (multiclass). Default ``True``.
-      mask, ignore_index: pixels excluded from the region term and, as the base pixel of a
-        difference, from the length term.
+      mask, ignore_index: excluded pixels (``mask`` 0, ``ignore_index``, out-of-range labels
+        under ``jit``) change neither the value nor the gradient. The region term is the
+        ``mask``-weighted mean (or sum) over the kept pixels. The length term sees, at each
+        kept base pixel :math:`x` (weighted by its ``mask`` value), only the differences
+        :math:`\Delta_a u(x)` whose successor :math:`x + e_a` is kept (``mask`` > 0); a
+        difference reaching an excluded pixel counts as 0, so the length is that of the
+        contour inside the kept region (a contour along an excluded area's border is not
+        counted).
       aggregate: how both terms aggregate over the pixels: ``"mean"`` (default) or ``"sum"``;
         the output is ``(B,)`` either way. (Not called ``reduction``, which means the output
         form in every other loss.)
@@ -470,8 +476,15 @@ def active_contour_loss(
     valid = prep.valid[..., None]
     region = u * (v - inside_value) ** 2 + (1.0 - u) * (v - outside_value) ** 2
     spatial = spatial_axes(u.ndim)
-    # Forward differences at the same base pixel: the pixels with a successor on every axis.
-    squared = sum(jnp.diff(u, axis=a)[_crop_all_but(a, u.ndim)] ** 2 for a in spatial)
+    # Forward differences at the same base pixel: the pixels with a successor on every axis. A
+    # difference whose successor is excluded is 0 (a select: the excluded pixel gets no
+    # gradient); an excluded base pixel has weight 0.
+    kept = valid > 0
+    squared = sum(
+        jnp.where(lax.slice_in_dim(kept, 1, None, axis=a)[_crop_all_but(a, u.ndim)],
+                  jnp.diff(u, axis=a)[_crop_all_but(a, u.ndim)], 0.0) ** 2
+        for a in spatial
+    )
     length = jnp.sqrt(squared + epsilon)
     length_valid = valid[_crop_all_but(None, u.ndim)]
     axes = spatial

@@ -197,10 +197,21 @@ def weight_value(
     return value
 
 
-def _bind(fn: LossFn, options: Mapping[str, Any]) -> LossFn:
+def _check_term(fn: Any, where: str) -> Accepts:
+    """A loss term is a callable of ``(predictions, labels, ...)``: ``TypeError`` now otherwise
+    (not at the first call). Returns the keywords it accepts."""
+    if not callable(fn):
+        raise TypeError(
+            f"{where}: expected a loss term, a callable (predictions, labels, **options) -> (B,); "
+            f"got {fn!r} ({type(fn).__name__})"
+        )
+    return accepted_kwargs(fn)
+
+
+def _bind(fn: LossFn, options: Mapping[str, Any], where: str) -> LossFn:
+    accepts = _check_term(fn, where)
     if not options:
         return fn
-    accepts = accepted_kwargs(fn)
     unknown = sorted(k for k in options if k not in accepts)
     if unknown:
         raise TypeError(f"loss term {_describe(fn)}: does not accept option(s) {unknown}")
@@ -226,7 +237,7 @@ def weighted(fn: LossFn, weight: optax.ScalarOrSchedule, **options: Any) -> Term
       0.5
     """
     check_weight(weight)
-    return Term(_bind(fn, options), weight)
+    return Term(_bind(fn, options, "weighted"), weight)
 
 
 def scheduled(fn: LossFn, schedule: optax.Schedule, **options: Any) -> Term:
@@ -254,7 +265,7 @@ def scheduled(fn: LossFn, schedule: optax.Schedule, **options: Any) -> Term:
             f"schedule: expected a callable step -> weight (an optax schedule); got {schedule!r}. "
             "Use weighted(fn, weight) for a fixed weight"
         )
-    return Term(_bind(fn, options), schedule)
+    return Term(_bind(fn, options, "scheduled"), schedule)
 
 
 def _as_term(item: Any) -> tuple[str, Term]:
@@ -421,7 +432,7 @@ def masked(
       >>> top_row(logits, jnp.ones((1, 2, 2), int))  # only row 0 counts: log 2
       Array([0.6931472], dtype=float32)
     """
-    accepts = accepted_kwargs(fn)
+    accepts = _check_term(fn, "masked")
     if "mask" not in accepts:
         raise TypeError(f"masked: loss term {_describe(fn)} does not accept mask=")
 
@@ -444,8 +455,12 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
     Calls ``fn(predictions, labels, reduction="class", include_background=True, ...)``, whose
     ``(B, C)`` per-class values are averaged over ``classes``. The softmax (or sigmoid) still
     covers every class: only the average is restricted. ``fn`` must offer ``reduction="class"``
-    (the region losses of :mod:`jaxseg_losses.region` and Lovász-Softmax do); for pixel-wise
-    losses use their ``class_weights`` instead.
+    (the region losses of :mod:`jaxseg_losses.region`, Lovász, the Hausdorff DT losses and
+    clDice do). A pixel-wise loss has no per-class values (its value at a pixel couples the
+    classes), so a class subset of it is not defined: the pixel-wise losses of
+    :mod:`jaxseg_losses.pixelwise` declare their reductions (``fn.reductions``) and are refused
+    when the term is built (``TypeError``); use their ``class_weights`` instead. A callable that
+    is not a function of ``(predictions, labels, ...)`` is refused when built too.
 
     Args:
       fn: a loss term with ``reduction="class"``.
@@ -467,11 +482,20 @@ def on_classes(fn: LossFn, classes: Sequence[int]) -> LossFn:
         raise ValueError(
             f"classes: expected distinct non-negative class indices, at least one; got {classes!r}"
         )
-    accepts = accepted_kwargs(fn)
+    accepts = _check_term(fn, "on_classes")
     if "reduction" not in accepts:
         raise TypeError(
             f"on_classes: loss term {_describe(fn)} has no reduction= option "
             "(it needs reduction='class')"
+        )
+    declared = getattr(fn.func if isinstance(fn, functools.partial) else fn, "reductions", None)
+    if declared is not None and "class" not in declared:
+        raise TypeError(
+            f"on_classes: loss term {_describe(fn)} is pixel-wise (reduction in "
+            f"{tuple(declared)}): its value at a pixel couples the classes (the softmax "
+            "cross-entropy reads only the labelled class), so it has no per-class values to "
+            "average over a subset. Weight its classes with class_weights= (0 for the others) "
+            "or restrict its pixels with mask= / masked() instead"
         )
     pinned = {"reduction": "class"}
     if "include_background" in accepts:

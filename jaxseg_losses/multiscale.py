@@ -24,6 +24,7 @@ jit-compile, vmap, differentiate and compose with :mod:`jaxseg_losses.combine`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -42,6 +43,7 @@ from jaxseg_losses._inputs import (
     dense_targets,
     resolve_mask,
     shape_str,
+    unnormalised_probabilities,
 )
 from jaxseg_losses.combine import Accepts, accepted_kwargs
 
@@ -147,7 +149,7 @@ def deep_supervision_weights(
     check_choice("weight_mode", weight_mode, WEIGHT_MODES)
     levels = max(1, int(levels))
     if weights is not None:
-        weights = [float(w) for w in weights]
+        weights = _check_level_weights(weights)
         if len(weights) < levels:
             raise ValueError(
                 f"weights: expected at least one weight per level ({levels}); got {len(weights)}"
@@ -158,6 +160,35 @@ def deep_supervision_weights(
     if weight_mode == "two":
         return [1.0 if level == 0 else 0.5 for level in range(levels)]
     return [1.0] * levels
+
+
+def _check_level_weights(weights: Sequence[float]) -> list[float]:
+    """Explicit per-level weights as floats: a sequence of finite numbers, at least one
+    (``TypeError`` / ``ValueError`` naming the level's weight)."""
+    try:
+        if isinstance(weights, (str, bytes)):
+            raise TypeError
+        weights = list(weights)
+    except TypeError:
+        raise TypeError(
+            f"weights: expected a sequence of numbers, one per level; got {weights!r}") from None
+    if not weights:
+        raise ValueError("weights: expected at least one weight (one per level); got none")
+    checked = []
+    for level, w in enumerate(weights):
+        if isinstance(w, (bool, str, bytes)) or w is None or np.ndim(w) != 0:
+            raise TypeError(f"weights[{level}] (the weight of level {level}): expected a number; "
+                            f"got {w!r}")
+        try:
+            value = float(w)
+        except (TypeError, ValueError):
+            raise TypeError(f"weights[{level}] (the weight of level {level}): expected a number; "
+                            f"got {w!r}") from None
+        if not np.isfinite(value):
+            raise ValueError(f"weights[{level}] (the weight of level {level}): expected a finite "
+                             f"number; got {value}")
+        checked.append(value)
+    return checked
 
 
 def deep_supervision(
@@ -173,7 +204,8 @@ def deep_supervision(
 
     The returned function is ``supervised(predictions, labels, **kwargs) -> (B,)`` where
     ``predictions`` is a sequence of ``(B, *spatial_l, C)`` arrays, level 0 first (a single
-    array is one level), and ``labels`` are the full-resolution labels, integer
+    array is one level; every level has the same ``B``, ``C`` and rank, else ``ValueError``
+    naming the level), and ``labels`` are the full-resolution labels, integer
     ``(B, *spatial)`` or dense ``(B, *spatial, C)``, resized to every level by
     :func:`resize_nearest`. A ``mask=`` keyword of shape ``(B, *spatial)`` is resized the same
     way; every other keyword is passed unchanged to each call of ``loss`` (so per-pixel arrays
@@ -189,7 +221,8 @@ def deep_supervision(
     Args:
       loss: a loss term ``(predictions, labels, **kwargs) -> (B,)``.
       weights: optional per-level weights (at least one per level given at call time); take
-        precedence over ``weight_mode``. Default ``None``.
+        precedence over ``weight_mode``. Checked now: each a finite number (``TypeError`` /
+        ``ValueError`` naming ``weights[l]``). Default ``None``.
       weight_mode: ``"exp"`` (default: 1, 1/2, 1/4, ..., floored at 1/16), ``"two"`` (1, then
         1/2) or ``"same"`` (all 1).
 
@@ -209,6 +242,8 @@ def deep_supervision(
     check_choice("weight_mode", weight_mode, WEIGHT_MODES)
     if not callable(loss):
         raise TypeError(f"loss: expected a callable loss term; got {type(loss).__name__}")
+    if weights is not None:  # a bad weight fails now, not at the first step
+        weights = _check_level_weights(weights)
 
     def supervised(predictions, labels, **kwargs: Any) -> jax.Array:
         outputs = [predictions] if hasattr(predictions, "shape") else list(predictions)
@@ -224,10 +259,12 @@ def deep_supervision(
         total, aux = None, {}
         for level, (output, w) in enumerate(zip(outputs, level_weights, strict=False)):
             shape = jnp.shape(output)
-            if len(shape) != len(first) or shape[0] != first[0]:
+            if len(shape) != len(first) or shape[0] != first[0] or shape[-1] != first[-1]:
                 raise ValueError(
-                    f"predictions[{level}]: expected shape (B, *spatial, C) with B = {first[0]} "
-                    f"and rank {len(first)}; got shape {shape_str(shape)}"
+                    f"predictions[{level}]: expected shape (B, *spatial, C) with B = {first[0]}, "
+                    f"C = {first[-1]} classes and rank {len(first)}, as predictions[0] "
+                    f"{shape_str(first)}; got shape {shape_str(shape)} (every output scale "
+                    "scores the same classes)"
                 )
             spatial = shape[1:-1]
             level_labels = resize_nearest(y, spatial, channels_last=dense)
@@ -359,6 +396,7 @@ def multi_scale(
         raise TypeError(f"mode={mode!r}: the wrapped loss must take from_logits and mode (it "
                         "receives probabilities of that activation at the smoothed scales)")
     weight = 1.0 / len(scale_list)
+    loss_mode = _default_mode(loss)
 
     def smoothed(predictions, labels, **kwargs: Any) -> jax.Array:
         if mode is not None and "from_logits" in kwargs:
@@ -381,11 +419,16 @@ def multi_scale(
                 value = loss(predictions, labels, **kwargs)
             else:
                 if blurred is None:  # validated, activated and encoded once for every scale
-                    blurred = _smoothing_inputs(preds, labels, mode, accepts, kwargs)
+                    blurred = _smoothing_inputs(preds, labels, mode, accepts, kwargs,
+                                                loss_mode)
                 p, t, options = blurred
                 ndim = len(shape) - 2
-                value = loss(separable_filter(p, [weights] * ndim),
-                             jnp.minimum(separable_filter(t, [weights] * ndim), 1.0), **options)
+                # Blurred probabilities sum to less than 1 (the kernel is not normalised, the
+                # padding is zero): the wrapped loss does not check their sum.
+                with unnormalised_probabilities():
+                    value = loss(separable_filter(p, [weights] * ndim),
+                                 jnp.minimum(separable_filter(t, [weights] * ndim), 1.0),
+                                 **options)
             total = _add_weighted(total, aux, value, f"scale{scale:g}", weight)
         return (total, aux) if aux else total
 
@@ -397,11 +440,24 @@ def multi_scale(
     return smoothed
 
 
-def _smoothing_inputs(preds, labels, mode, accepts, kwargs):
+def _default_mode(loss) -> str | None:
+    """The default ``mode`` of ``loss`` (``None`` when it has none or it cannot be read)."""
+    try:
+        parameter = inspect.signature(loss).parameters.get("mode")
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return parameter.default
+
+
+def _smoothing_inputs(preds, labels, mode, accepts, kwargs, loss_mode):
     """``(predictions to blur, dense targets to blur, keywords of the smoothed calls)``."""
     options = dict(kwargs)
     from_logits = mode is not None or options.get("from_logits", True)
-    preds = check_prediction_values(preds, from_logits)
+    # Probabilities given to a multiclass loss are checked here (sum to 1 included): the
+    # smoothed calls, which see them blurred, do not check their sum.
+    preds = check_prediction_values(preds, from_logits, mode=options.get("mode", loss_mode))
     if mode is not None:
         preds = probabilities(preds, mode=mode, from_logits=True)
         options["from_logits"] = False

@@ -196,16 +196,22 @@ def test_distance_penalized_ce_degenerate_masks(labels):
 # --------------------------------------------------------------------------- active contour
 
 
-def active_contour_reference(u, v, lam=1.0, eps=1e-8, reduction="mean"):
-    """One channel; forward differences at the same base pixel."""
-    diffs = [np.diff(u, axis=a) for a in range(u.ndim)]
+def active_contour_reference(u, v, lam=1.0, eps=1e-8, reduction="mean", weights=None):
+    """One channel; forward differences at the same base pixel. With pixel ``weights``: a base
+    pixel counts with its weight, a difference only when its successor's weight is > 0."""
+    w = np.ones(u.shape) if weights is None else weights
     crop = tuple(slice(0, n - 1) for n in u.shape)
-    squared = sum(d[tuple(slice(None) if a == i else crop[a] for a in range(u.ndim))] ** 2
-                  for i, d in enumerate(diffs))
+    squared = 0.0
+    for i in range(u.ndim):
+        at = tuple(slice(None) if a == i else crop[a] for a in range(u.ndim))
+        successor_kept = np.take(w, np.arange(1, u.shape[i]), axis=i)[at] > 0
+        squared = squared + np.where(successor_kept, np.diff(u, axis=i)[at], 0.0) ** 2
     length = np.sqrt(squared + eps)
     region = u * (v - 1) ** 2 + (1 - u) * v**2
-    agg = np.mean if reduction == "mean" else np.sum
-    return agg(length) + lam * agg(region)
+    if reduction == "sum":
+        return np.sum(w[crop] * length) + lam * np.sum(w * region)
+    return (np.sum(w[crop] * length) / np.sum(w[crop])
+            + lam * np.sum(w * region) / np.sum(w))
 
 
 @pytest.mark.parametrize("shape", [(2, 9, 8), (2, 5, 6, 7)])
@@ -215,6 +221,20 @@ def test_active_contour_matches_reference(shape, reduction):
     ours = active_contour_loss(z, y, aggregate=reduction, region_weight=0.5)
     p = sigmoid_np(z)[..., 0]
     expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction) for b in range(2)]
+    np.testing.assert_allclose(ours, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_active_contour_masked_matches_reference(reduction):
+    shape = (2, 9, 8)
+    z, y = random_logits(13, shape + (1,)), blobs(13, shape, 2)
+    weights = np.random.default_rng(13).uniform(0.5, 2.0, shape).astype(np.float32)
+    weights[:, 2:4, 3:6] = 0.0
+    weights[0, :, -1] = 0.0
+    ours = active_contour_loss(z, y, aggregate=reduction, region_weight=0.5, mask=weights)
+    p = sigmoid_np(z)[..., 0]
+    expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction,
+                                         weights=weights[b]) for b in range(2)]
     np.testing.assert_allclose(ours, expected, rtol=1e-5)
 
 

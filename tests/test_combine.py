@@ -379,8 +379,11 @@ def test_on_classes_errors():
         on_classes(generalized_dice_loss, [1])
     with pytest.raises(ValueError, match="must be < C = 3"):
         on_classes(dice_loss, [3])(LOGITS, LABELS)
-    with pytest.raises(ValueError, match="reduction: expected one of"):
-        on_classes(cross_entropy, [0])(LOGITS, LABELS)  # pixel-wise: no reduction="class"
+    with pytest.raises(TypeError, match="'cross_entropy' is pixel-wise"):
+        on_classes(cross_entropy, [0])  # declares no reduction="class": refused when built
+    with pytest.raises(ValueError, match="reduction: expected one of"):  # undeclared: at call
+        on_classes(lambda p, y, *, reduction: cross_entropy(p, y, reduction=reduction),
+                   [0])(LOGITS, LABELS)
     with pytest.raises(ValueError, match=r"returned shape \(3,?\); expected \(B, C\)"):
         on_classes(lambda p, y, *, reduction: cross_entropy(p, y), [0])(LOGITS, LABELS)
 

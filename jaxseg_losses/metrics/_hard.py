@@ -91,7 +91,7 @@ def _predicted_masks(pred, num_classes, mode, from_logits, threshold):
         return index[..., None] == jnp.arange(num_classes), ~ok
     if pred.dtype == jnp.bool_:
         return pred, jnp.zeros(pred.shape[:-1], bool)
-    scores = check_prediction_values(pred.astype(jnp.float32), from_logits)
+    scores = check_prediction_values(pred.astype(jnp.float32), from_logits, mode=mode)
     bad = jnp.any(jnp.isnan(scores), axis=-1)
     if mode == "multiclass":
         return jnp.argmax(scores, axis=-1)[..., None] == jnp.arange(pred.shape[-1]), bad

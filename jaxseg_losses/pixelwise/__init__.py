@@ -9,6 +9,7 @@
   Murugesan et al. 2023), cross-entropy plus a penalty towards the neighbours' class proportions.
 """
 
+from jaxseg_losses._numerics import PIXEL_REDUCTIONS
 from jaxseg_losses.pixelwise.calibration import nacl_loss
 from jaxseg_losses.pixelwise.standard import (
     binary_cross_entropy,
@@ -37,3 +38,10 @@ __all__ = (
     "topk_cross_entropy",
     "weighted_cross_entropy",
 )
+
+# The reductions these losses offer, read by combine.on_classes (which refuses a pixel-wise
+# loss when built: it has no per-class values). Every one with a reduction= option.
+for _loss in (binary_cross_entropy, conservative_loss, cross_entropy, focal_loss, nacl_loss,
+              poly_cross_entropy, weighted_cross_entropy):
+    _loss.reductions = PIXEL_REDUCTIONS
+del _loss
