@@ -51,7 +51,8 @@ confusion metrics' default, MONAI's value) or no scored pixel asks for it):
 
 Bad values use the losses' checks: class indices outside ``[0, C - 1]`` (other than a truth
 ``ignore_index``), NaN or infinite logits, probabilities outside [0, 1] with
-``from_logits=False``, dense labels outside [0, 1] and NaN, infinite or negative ``mask``
+``from_logits=False`` (multiclass: or not summing to 1 over the classes, within 2**-6), dense
+labels outside [0, 1] and NaN, infinite or negative ``mask``
 values raise ``ValueError`` eagerly and are checkify checks under ``jit``; unchecked, the
 example's metrics are NaN (never a plausible number).
 
