@@ -26,6 +26,7 @@ DEFAULT_LOSSES = (
 )
 
 DEFAULT_SEEDS = 3
+EVAL_POINTS = 30  # jaxseg_losses.experiment.train.EVAL_POINTS (not imported: no JAX for --help)
 N_TRAIN, N_TEST = 48, 16
 
 SPEC_HELP = """\
@@ -50,6 +51,9 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Run `jaxseg-losses compare` for the default comparison (about 3.5 minutes on "
                "a 2-core CPU).",
     )
+    from jaxseg_losses import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{compare,list}")
     sub.required = True
 
@@ -61,10 +65,14 @@ def _build_parser() -> argparse.ArgumentParser:
                     "results.md/.csv/.json and figure.png.",
     )
     names = ", ".join(BUILTIN)
-    compare.add_argument("--data", default="blobs", metavar="NAME|PATH.npz",
-                         help=f"built-in dataset ({names}) or an .npz file with 'images' "
-                              "(N, *spatial[, channels]) and 'labels' (N, *spatial). "
-                              "Default: blobs")
+    compare.add_argument("--data", default="blobs", metavar="NAME|PATH.npz|DIR",
+                         help=f"built-in dataset ({names}); an .npz file with 'images' "
+                              "(N, *spatial[, channels]) and 'labels' (N, *spatial); or a folder "
+                              "DIR/images/ + DIR/labels/ (or masks/) of files matched by name: "
+                              "PNG/TIFF (2-D, needs the 'images' extra) or NIfTI .nii/.nii.gz "
+                              "(3-D, the 'nifti' extra; spacing from the headers). Folder "
+                              "examples of different sizes are centre-cropped to the smallest, "
+                              "a multiple of 2**depth (printed). Default: blobs")
     compare.add_argument("--loss", action="append", dest="losses", metavar="SPEC",
                          help="a loss spec (repeatable). Default: "
                               + " | ".join(DEFAULT_LOSSES))
@@ -85,6 +93,12 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--relabel", action="store_true",
                          help="user data: map the sorted distinct label values to 0..K-1 (a "
                               "0/255 mask becomes 0/1)")
+    compare.add_argument("--test-fraction", type=_fraction, default=None,
+                         help="user data: fraction of the examples held out for the test set, "
+                              "chosen with --seed (the same seed, the same split). Default: 0.25")
+    compare.add_argument("--test-data", default=None, metavar="PATH.npz|DIR",
+                         help="user data: a separate test set (same layout as --data); every "
+                              "example of --data then trains")
     compare.add_argument("--features", type=_positive_int, default=8,
                          help="U-Net channels at the first level. Default: 8")
     compare.add_argument("--depth", type=_positive_int, default=2,
@@ -110,8 +124,10 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="with --distributed: number of processes (hosts)")
     compare.add_argument("--process-id", type=int, default=None,
                          help="with --distributed: this process's index, 0..N-1")
-    compare.add_argument("--eval-every", type=_positive_int, default=25,
-                         help="steps between test-Dice points of the curves. Default: 25")
+    compare.add_argument("--eval-every", type=_positive_int, default=None,
+                         help="steps between test-Dice points of the curves. Default: "
+                              f"steps // {EVAL_POINTS} ({EVAL_POINTS} points, every 5 steps of "
+                              "150)")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
     compare.add_argument("--out", default="jaxseg-results", metavar="DIR",
                          help="output folder. Default: ./jaxseg-results")
@@ -130,6 +146,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer; got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
     return value
 
 
@@ -167,6 +193,15 @@ def _check_out_dir(path: str) -> None:
         raise ValueError(f"--out: cannot write to {path!r} ({exc.strerror or exc})") from exc
 
 
+def _remove_if_empty(path: str) -> None:
+    """Removes the --out folder this run created when nothing was written to it."""
+    try:
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+    except OSError:
+        pass
+
+
 def _list(args: argparse.Namespace) -> int:
     from jaxseg_losses.experiment.data import BUILTIN
     from jaxseg_losses.experiment.registry import describe_registry, format_default
@@ -191,7 +226,7 @@ def _list(args: argparse.Namespace) -> int:
     print("\nschedules (NAME@SCHEDULE):")
     for text in SCHEDULES.values():
         print(f"  {text}")
-    print("\ndatasets (--data NAME, or --data PATH.npz):")
+    print("\ndatasets (--data NAME, or --data PATH.npz, or --data DIR with images/, labels/):")
     for name, spec in BUILTIN.items():
         print(f"  {name:15s} {spec.description}")
     print(f"\n{SPEC_HELP}")
@@ -210,7 +245,12 @@ def _compare(args: argparse.Namespace) -> int:
     from jaxseg_losses.experiment.build import BuildContext, check_loss
     from jaxseg_losses.experiment.data import BUILTIN, load_data
     from jaxseg_losses.experiment.registry import parse
-    from jaxseg_losses.experiment.report import describe_run, markdown_table, write_results
+    from jaxseg_losses.experiment.report import (
+        data_notes,
+        describe_run,
+        markdown_table,
+        write_results,
+    )
     from jaxseg_losses.experiment.train import TrainConfig, run_comparison
 
     start = time.perf_counter()
@@ -220,20 +260,26 @@ def _compare(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None]
         if given:
             raise ValueError(f"{', '.join(given)}: only for the built-in data sets; "
-                             f"{args.data!r} is used as it is (its examples are split 3:1 into "
-                             "train and test)")
+                             f"{args.data!r} is used as it is (its examples are split into "
+                             "train and test by --test-fraction, or --test-data is the test "
+                             "set)")
     elif args.relabel:
-        raise ValueError("--relabel: only for user data (--data FILE.npz)")
+        raise ValueError("--relabel: only for user data (--data FILE.npz or DIR)")
     lead = jax.process_index() == 0
     if lead:
         _check_out_dir(args.out)
     dataset = load_data(args.data, n_train=args.n_train or N_TRAIN, n_test=args.n_test or N_TEST,
                         size=args.size, seed=args.seed, num_classes=args.num_classes,
-                        relabel=args.relabel)
+                        relabel=args.relabel, test_fraction=args.test_fraction,
+                        test_data=args.test_data, multiple=2**args.depth)
     factor = 2**args.depth
     if any(s % factor for s in dataset.spatial_shape):
         raise ValueError(f"--data: spatial shape {dataset.spatial_shape} is not divisible by "
                          f"2**depth = {factor}; crop or pad the images, or lower --depth")
+    if args.batch_size > len(dataset.train_labels):
+        raise ValueError(f"--batch-size {args.batch_size}: larger than the training set "
+                         f"({len(dataset.train_labels)} examples); lower it, or train on more "
+                         "examples")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                          features=args.features, depth=args.depth, seed=args.seed,
                          eval_every=args.eval_every, augment=not args.no_augment,
@@ -244,6 +290,8 @@ def _compare(args: argparse.Namespace) -> int:
     devices = jax.devices()
     if lead:
         print(describe_run(dataset, config, devices), flush=True)
+        for note in data_notes(dataset):
+            print(f"note: {note}", flush=True)
     results = run_comparison(specs, dataset, config, progress=lead and not args.no_progress,
                              devices=devices)
     if lead:
@@ -260,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jaxseg-losses`` and ``python -m jaxseg_losses``; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
+    out = getattr(args, "out", None)
+    fresh_out = out is not None and not os.path.exists(out)
     try:
         if args.command == "list":
             return _list(args)
@@ -273,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # SpecError, DataError and bad shapes: a message, no traceback
         print(f"jaxseg-losses: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if fresh_out:  # an error before the results were written: no empty folder left behind
+            _remove_if_empty(out)
 
 
 if __name__ == "__main__":
