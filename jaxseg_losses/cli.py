@@ -276,6 +276,10 @@ def _compare(args: argparse.Namespace) -> int:
     if any(s % factor for s in dataset.spatial_shape):
         raise ValueError(f"--data: spatial shape {dataset.spatial_shape} is not divisible by "
                          f"2**depth = {factor}; crop or pad the images, or lower --depth")
+    if len(dataset.absent_test_classes()) == dataset.num_classes - 1:
+        raise ValueError(f"{dataset.name}: the test set has no foreground pixel; nothing to "
+                         "evaluate: choose another split (--seed, --test-fraction) or "
+                         "--test-data")
     if args.batch_size > len(dataset.train_labels):
         raise ValueError(f"--batch-size {args.batch_size}: larger than the training set "
                          f"({len(dataset.train_labels)} examples); lower it, or train on more "

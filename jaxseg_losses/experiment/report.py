@@ -248,8 +248,9 @@ def _view(labels: np.ndarray) -> tuple[slice | int, ...]:
 def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> None:
     """Image / ground truth / signed distance map / one prediction per loss / training curves.
 
-    Each loss's prediction panel shows the seed whose test Dice is closest to that loss's
-    median over seeds (:attr:`RunResult.prediction_seed`, named in the panel's title); the
+    Each loss's prediction panel shows that loss's median seed by test Dice (the lower middle
+    one for an even number of seeds; :attr:`RunResult.prediction_seed`, named in the panel's
+    title), not always the first seed; the
     legend of the curves sits below them, outside the axes.
     """
     import matplotlib
@@ -301,7 +302,7 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     ax = fig.add_subplot(grid[0, 3])
     ax.axis("off")
     seeds = results[0].seeds if results else []
-    which = ("predictions: per loss, the seed closest\nto its median test Dice" if len(seeds) > 1
+    which = ("predictions: per loss, its median seed\nby test Dice" if len(seeds) > 1
              else f"predictions of seed {seeds[0] if seeds else '-'}")
     ax.text(0.0, 0.98, f"{dataset.name}\n{dataset.description}\ntest example {index}; {which}",
             fontsize=8, va="top", wrap=True)

@@ -116,8 +116,8 @@ class RunResult:
     class) pairs with an infinite distance, and ``collapsed`` (1 when the run predicted no
     foreground pixel in any test image, else 0). A seed whose loss became non-finite has NaN
     metrics. ``train_loss[r]`` and ``curve_dice[r]`` are replica ``r``'s curves;
-    ``predictions`` are the test predictions of seed ``prediction_seed``, the seed whose Dice is
-    closest to the median over seeds (for the figure: a typical run, not a lucky or a failed
+    ``predictions`` are the test predictions of seed ``prediction_seed``, the median seed by
+    Dice (:func:`median_seed_index`; for the figure: a typical run, not a lucky or a failed
     one).
     """
 
@@ -511,14 +511,14 @@ def train_one(
 
 
 def median_seed_index(dice: Sequence[float]) -> int:
-    """Index of the seed whose Dice is closest to the median of the finite ones (the first
-    on a tie; 0 when none is finite)."""
+    """Index of the median seed by Dice: the median of the finite values for an odd count, the
+    lower of the two middle ones for an even count (0 when none is finite)."""
     dice = np.asarray(dice, np.float64)
-    finite = np.isfinite(dice)
-    if not finite.any():
+    finite = np.flatnonzero(np.isfinite(dice))
+    if finite.size == 0:
         return 0
-    gap = np.where(finite, np.abs(dice - np.median(dice[finite])), np.inf)
-    return int(np.argmin(gap))
+    order = finite[np.argsort(dice[finite], kind="stable")]
+    return int(order[(finite.size - 1) // 2])
 
 
 def _kept_columns(dataset: Dataset) -> np.ndarray:
