@@ -35,6 +35,7 @@ loss specs (--loss, repeat it for several runs; quote specs with spaces or paren
   dice+focal                        a sum of terms (weight 1 each)
   0.5*dice + 0.5*ce                 fixed weights
   focal(gamma=1, alpha=0.25)        options of a loss
+  dice(per_image=false)             a yes/no option takes true or false
   gdl + boundary@linear(0.01,1.0)   a scheduled weight: 0.01 -> 1.0 over the run
   schedules: const(w) | linear(a,b[,f]) | cosine(a,b[,f]) | step(a,b,f); f = fraction of the run
 """
