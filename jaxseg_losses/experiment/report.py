@@ -250,8 +250,8 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
 
     Each loss's prediction panel shows that loss's median seed by test Dice (the lower middle
     one for an even number of seeds; :attr:`RunResult.prediction_seed`, named in the panel's
-    title), not always the first seed; the
-    legend of the curves sits below them, outside the axes.
+    title), not always the first seed; the legend of the curves sits below them, outside the
+    axes.
     """
     import matplotlib
 

@@ -64,12 +64,12 @@ class TrainConfig:
     initialisation and the batch order (the data set is the same for all). The test Dice of the
     curves is measured every ``eval_every`` steps (``None``: :data:`EVAL_POINTS` points per run,
     every ``max(1, steps // EVAL_POINTS)`` steps, so a curve shows when each seed leaves the
-    all-background start). ``replicas`` says
-    how the replicas share the compiled step: ``"vmap"`` batches them into one program
-    (``jax.vmap`` over the replica axis of the NNX state, sharded over the devices), ``"loop"``
-    calls one compiled single-replica step per replica (XLA:CPU runs a vmapped convolution with
-    per-replica weights as a grouped convolution, about 9x slower than the replicas one after
-    the other); ``"auto"``: ``"loop"`` on a single CPU device, ``"vmap"`` otherwise.
+    all-background start). ``replicas`` says how the replicas share the compiled step:
+    ``"vmap"`` batches them into one program (``jax.vmap`` over the replica axis of the NNX
+    state, sharded over the devices), ``"loop"`` calls one compiled single-replica step per
+    replica (XLA:CPU runs a vmapped convolution with per-replica weights as a grouped
+    convolution, about 9x slower than the replicas one after the other); ``"auto"``: ``"loop"``
+    on a single CPU device, ``"vmap"`` otherwise.
     """
 
     steps: int = 300
@@ -434,6 +434,7 @@ def train_one(
     if isinstance(spec, str):
         spec = parse(spec)
     devices = list(devices or jax.devices())
+    kept = _kept_columns(dataset)  # before any compilation: no foreground class is an error
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     loss_fn = build_loss(spec, ctx)
     result = RunResult(spec.label, seeds=config.seed_list)
@@ -449,7 +450,6 @@ def train_one(
     test_images = jnp.asarray(dataset.test_images)
     test_labels = jnp.asarray(np.tile(dataset.test_labels, (seeds,) + (1,) * ndim))
     dice_fn = _dice_only(dataset.num_classes)
-    kept = _kept_columns(dataset)
     n_test = len(dataset.test_labels)
 
     def predict() -> np.ndarray:
