@@ -26,7 +26,6 @@ DEFAULT_LOSSES = (
 )
 
 DEFAULT_SEEDS = 3
-EVAL_POINTS = 30  # jaxseg_losses.experiment.train.EVAL_POINTS (not imported: no JAX for --help)
 N_TRAIN, N_TEST = 48, 16
 
 SPEC_HELP = """\
@@ -79,7 +78,8 @@ def _build_parser() -> argparse.ArgumentParser:
                               + " | ".join(DEFAULT_LOSSES))
     compare.add_argument("--steps", type=_positive_int, default=150,
                          help="training steps per loss. Default: 150")
-    compare.add_argument("--batch-size", type=_positive_int, default=8, help="Default: 8")
+    compare.add_argument("--batch-size", type=_positive_int, default=8,
+                         help="at most the number of training examples. Default: 8")
     compare.add_argument("--lr", type=_positive_float, default=3e-3,
                          help="Adam learning rate. Default: 3e-3")
     compare.add_argument("--size", type=_positive_int, default=None,
@@ -127,8 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="with --distributed: this process's index, 0..N-1")
     compare.add_argument("--eval-every", type=_positive_int, default=None,
                          help="steps between test-Dice points of the curves. Default: "
-                              f"steps // {EVAL_POINTS} ({EVAL_POINTS} points, every 5 steps of "
-                              "150)")
+                              "steps // 30 (30 points, every 5 steps of 150)")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
     compare.add_argument("--out", default="jaxseg-results", metavar="DIR",
                          help="output folder. Default: ./jaxseg-results")
@@ -150,16 +149,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
-    return value
-
-
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -167,6 +156,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a positive number; got {text!r}") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
     return value
 
 
@@ -246,12 +245,7 @@ def _compare(args: argparse.Namespace) -> int:
     from jaxseg_losses.experiment.build import BuildContext, check_loss
     from jaxseg_losses.experiment.data import BUILTIN, load_data
     from jaxseg_losses.experiment.registry import parse
-    from jaxseg_losses.experiment.report import (
-        data_notes,
-        describe_run,
-        markdown_table,
-        write_results,
-    )
+    from jaxseg_losses.experiment.report import describe_run, markdown_table, write_results
     from jaxseg_losses.experiment.train import TrainConfig, run_comparison
 
     start = time.perf_counter()
@@ -295,8 +289,6 @@ def _compare(args: argparse.Namespace) -> int:
     devices = jax.devices()
     if lead:
         print(describe_run(dataset, config, devices), flush=True)
-        for note in data_notes(dataset):
-            print(f"note: {note}", flush=True)
     results = run_comparison(specs, dataset, config, progress=lead and not args.no_progress,
                              devices=devices)
     if lead:

@@ -86,7 +86,8 @@ def test_compare_on_a_png_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "Data `pngs`" in printed and "3 train / 3 test images of 16x16" in printed
-    assert "note: 4 of 6 examples centre-cropped" in printed
+    assert "\n\nNote: 4 of 6 examples centre-cropped" in printed
+    assert "Note: 4 of 6 examples centre-cropped" in (out / "results.md").read_text()
     assert "| `dice + ce` |" in printed and (out / "figure.png").stat().st_size > 10_000
     payload = json.loads((out / "results.json").read_text())
     assert payload["dataset"]["notes"][0].startswith("4 of 6 examples centre-cropped")
@@ -149,6 +150,18 @@ def test_sparse_labels_need_relabel(tmp_path, capsys):
     (["compare", "--loss", "dice(gama=1)"], r"unknown option\(s\) \['gama'\]"),
     (["compare", "--data", "missing.npz"], "missing.npz: no such file"),
     (["compare", "--data", "blobs", "--size", "18"], "not divisible by 2\\*\\*depth = 4"),
+])
+def test_compare_errors(argv, message, capsys, tmp_path):
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros((0, 8, 8), int))
+    (tmp_path / "text.npz").write_text("not an archive")
+    _npz(tmp_path / "mask.npz", np.eye(8, dtype=int))
+    assert main([arg.format(tmp=tmp_path) for arg in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxseg-losses: error:")
+    assert __import__("re").search(message, err), err
+
+
+@pytest.mark.parametrize("argv,message", [
     (["compare", "--loss", "dice(per_image=maybe)"],
      "option per_image: expected true or false; got 'maybe'"),
     (["compare", "--loss", "dice(per_image=1)"], "option per_image: expected true or false"),
@@ -164,16 +177,14 @@ def test_sparse_labels_need_relabel(tmp_path, capsys):
      "the test set has no foreground pixel"),
     (["compare", "--data", "{tmp}"], "sub-folders images/ and labels/"),
 ])
-def test_compare_errors(argv, message, capsys, tmp_path):
-    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros((0, 8, 8), int))
-    (tmp_path / "text.npz").write_text("not an archive")
+def test_compare_errors_before_training(argv, message, capsys, tmp_path):
+    """Spec typos, user-data options and shapes; none leaves an empty --out folder."""
     _npz(tmp_path / "mask.npz", np.eye(8, dtype=int))
     _npz(tmp_path / "background.npz", np.zeros((8, 8), int))
     np.savez(tmp_path / "trailing.npz", images=np.zeros((4, 8, 8, 1)),
              labels=np.eye(8, dtype=int)[None, ..., None].repeat(4, 0))
     out = tmp_path / "new-out"
-    extra = [] if "--out" in argv else ["--out", str(out)]
-    assert main([arg.format(tmp=tmp_path) for arg in argv] + extra) == 2
+    assert main([arg.format(tmp=tmp_path) for arg in argv] + ["--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jaxseg-losses: error:")
     assert __import__("re").search(message, err), err
@@ -198,13 +209,20 @@ def test_version(capsys):
 
 def test_bad_arguments_exit_through_argparse(capsys):
     for argv in (["--steps", "0"], ["--lr", "0"], ["--lr", "-1e-3"], ["--lr", "abc"],
-                 ["--seeds", "0"], ["--replicas", "pmap"], ["--test-fraction", "1"],
-                 ["--test-fraction", "abc"]):
+                 ["--seeds", "0"], ["--replicas", "pmap"]):
         with pytest.raises(SystemExit) as info:
             main(["compare", *argv])
         assert info.value.code == 2
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_test_fraction_is_a_fraction(capsys):
+    for value in ("0", "1", "1.5", "abc"):
+        with pytest.raises(SystemExit) as info:
+            main(["compare", "--test-fraction", value])
+        assert info.value.code == 2
+    assert "expected a number in (0, 1)" in capsys.readouterr().err
 
 
 def test_list(capsys):

@@ -94,7 +94,9 @@ def per_seed_table(results: Sequence[RunResult], key: str = "dice") -> str:
 
 
 def describe_run(dataset: Dataset, config: TrainConfig, devices: Sequence[Any] = ()) -> str:
-    """One paragraph saying what was trained on what, and how the columns are measured."""
+    """One paragraph saying what was trained on what, and how the columns are measured; then
+    one ``Note:`` paragraph per change the loader made to the data and for the classes absent
+    from the test set (:func:`data_notes`)."""
     fractions = ", ".join(f"{100 * f:.1f}%" for f in dataset.class_fractions())
     spatial = "x".join(str(s) for s in dataset.spatial_shape)
     seeds = config.seed_list
@@ -120,6 +122,7 @@ def describe_run(dataset: Dataset, config: TrainConfig, devices: Sequence[Any] =
         "all seeds together; compile s: tracing + XLA compilation of that step. A loss with "
         "the boundary term can be negative: that term is the mean of p times a signed distance, "
         "negative inside the object." + where
+        + "".join(f"\n\nNote: {note}" for note in data_notes(dataset))
     )
 
 
@@ -164,9 +167,7 @@ def write_results(
     paths["seeds_csv"] = os.path.join(out_dir, "results_per_seed.csv")
     with open(paths["md"], "w", encoding="utf-8") as f:
         f.write(f"# Loss comparison on `{dataset.name}`\n\n"
-                f"{describe_run(dataset, config, devices)}\n\n"
-                + "".join(f"Note: {note}\n\n" for note in data_notes(dataset))
-                + f"{markdown_table(results)}\n\n"
+                f"{describe_run(dataset, config, devices)}\n\n{markdown_table(results)}\n\n"
                 f"## Test Dice per seed\n\n{per_seed_table(results)}\n")
     ranks = standings(results)
     with open(paths["csv"], "w", newline="", encoding="utf-8") as f:
