@@ -127,7 +127,7 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="with --distributed: this process's index, 0..N-1")
     compare.add_argument("--eval-every", type=_positive_int, default=None,
                          help="steps between test-Dice points of the curves. Default: "
-                              "steps // 30 (30 points, every 5 steps of 150)")
+                              "steps // 20 (about 20 points, every 7 steps of 150)")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
     compare.add_argument("--out", default="jaxseg-results", metavar="DIR",
                          help="output folder. Default: ./jaxseg-results")

@@ -51,7 +51,7 @@ from jaxseg_losses.experiment.spec import LossSpec
 from jaxseg_losses.experiment.stats import Summary, summarize
 
 REPLICA_MODES = ("auto", "vmap", "loop")
-EVAL_POINTS = 30  # test-Dice points per curve when TrainConfig.eval_every is None
+EVAL_POINTS = 20  # test-Dice points per curve when TrainConfig.eval_every is None
 METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
 _BOUNDS = {"dice": (0.0, 1.0), "iou": (0.0, 1.0), "collapsed": (0.0, 1.0)}
 
