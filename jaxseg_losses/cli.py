@@ -181,11 +181,16 @@ def _join_dash_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+_CREATED_OUT: list[str] = []  # --out folders this process created (removed by main if empty)
+
+
 def _check_out_dir(path: str) -> None:
     """Fails before training if results could not be written to ``path``."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--out: {path!r} is a file, not a folder; give a folder name")
     try:
+        if not os.path.exists(path):
+            _CREATED_OUT.append(path)
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
@@ -194,7 +199,8 @@ def _check_out_dir(path: str) -> None:
 
 
 def _remove_if_empty(path: str) -> None:
-    """Removes the --out folder this run created when nothing was written to it."""
+    """Removes a --out folder this run created (only the process that writes the results
+    creates it) when nothing was written to it."""
     try:
         if os.path.isdir(path) and not os.listdir(path):
             os.rmdir(path)
@@ -305,8 +311,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``jaxseg-losses`` and ``python -m jaxseg_losses``; returns the exit code."""
     parser = _build_parser()
     args = parser.parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
-    out = getattr(args, "out", None)
-    fresh_out = out is not None and not os.path.exists(out)
     try:
         if args.command == "list":
             return _list(args)
@@ -321,8 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"jaxseg-losses: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        if fresh_out:  # an error before the results were written: no empty folder left behind
-            _remove_if_empty(out)
+        while _CREATED_OUT:  # an error before the results were written: no empty folder left
+            _remove_if_empty(_CREATED_OUT.pop())
 
 
 if __name__ == "__main__":
