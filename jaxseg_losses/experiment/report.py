@@ -15,7 +15,12 @@ import numpy as np
 
 from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.stats import Standing, Summary, rank
-from jaxseg_losses.experiment.train import METRIC_KEYS, RunResult, TrainConfig
+from jaxseg_losses.experiment.train import (
+    METRIC_KEYS,
+    RunResult,
+    TrainConfig,
+    median_seed_index,
+)
 
 METRICS = (  # key, title, format, higher is better
     ("dice", "Dice ↑", "{:.3f}", True),
@@ -321,8 +326,11 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
             ax.contour(truth > 0, levels=[0.5], colors="w", linewidths=0.6)
         dice, hd95 = result.summary("dice"), result.summary("hd95")
         spread = "" if math.isnan(dice.std) else f" ± {dice.std:.3f}"
-        shown = ("" if result.prediction_seed is None or len(result.seeds) < 2
-                 else f"\nshown: seed {result.prediction_seed} (median Dice)")
+        shown = ""
+        if result.prediction_seed is not None and len(result.seeds) > 1:
+            median = result.seeds[median_seed_index(result.per_seed.get("dice", []))]
+            shown = (f"\nshown: seed {result.prediction_seed}"
+                     + (" (median Dice)" if result.prediction_seed == median else ""))
         ax.set_title(f"{result.label[:34]}\nDice {dice.mean:.3f}{spread}  HD95 {hd95.mean:.1f}"
                      f"{shown}", fontsize=8)
     for ax in image_axes:
