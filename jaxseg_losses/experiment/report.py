@@ -15,12 +15,7 @@ import numpy as np
 
 from jaxseg_losses.experiment.data import Dataset
 from jaxseg_losses.experiment.stats import Standing, Summary, rank
-from jaxseg_losses.experiment.train import (
-    METRIC_KEYS,
-    RunResult,
-    TrainConfig,
-    median_seed_index,
-)
+from jaxseg_losses.experiment.train import METRIC_KEYS, RunResult, TrainConfig
 
 METRICS = (  # key, title, format, higher is better
     ("dice", "Dice ↑", "{:.3f}", True),
@@ -264,6 +259,8 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     matplotlib.use("Agg")
     import matplotlib.lines
     import matplotlib.pyplot as plt
+
+    from jaxseg_losses.experiment.train import median_seed_index
 
     index = _pick_example(dataset.test_labels)
     labels = dataset.test_labels[index]
