@@ -36,6 +36,7 @@ loss specs (--loss, repeat it for several runs; quote specs with spaces or paren
   dice+focal                        a sum of terms (weight 1 each)
   0.5*dice + 0.5*ce                 fixed weights
   focal(gamma=1, alpha=0.25)        options of a loss
+  dice(per_image=false)             a yes/no option takes true or false
   gdl + boundary@linear(0.01,1.0)   a scheduled weight: 0.01 -> 1.0 over the run
   schedules: const(w) | linear(a,b[,f]) | cosine(a,b[,f]) | step(a,b,f); f = fraction of the run
 """
@@ -52,6 +53,9 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="Run `jaxseg-losses compare` for the default comparison (about 3.5 minutes on "
                "a 2-core CPU).",
     )
+    from jaxseg_losses import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{compare,list}")
     sub.required = True
 
@@ -63,16 +67,21 @@ def _build_parser() -> argparse.ArgumentParser:
                     "results.md/.csv/.json and figure.png.",
     )
     names = ", ".join(BUILTIN)
-    compare.add_argument("--data", default="blobs", metavar="NAME|PATH.npz",
-                         help=f"built-in dataset ({names}) or an .npz file with 'images' "
-                              "(N, *spatial[, channels]) and 'labels' (N, *spatial). "
-                              "Default: blobs")
+    compare.add_argument("--data", default="blobs", metavar="NAME|PATH.npz|DIR",
+                         help=f"built-in dataset ({names}); an .npz file with 'images' "
+                              "(N, *spatial[, channels]) and 'labels' (N, *spatial); or a folder "
+                              "DIR/images/ + DIR/labels/ (or masks/) of files matched by name: "
+                              "PNG/TIFF (2-D, needs the 'images' extra) or NIfTI .nii/.nii.gz "
+                              "(3-D, the 'nifti' extra; spacing from the headers). Folder "
+                              "examples of different sizes are centre-cropped to the smallest, "
+                              "a multiple of 2**depth (printed). Default: blobs")
     compare.add_argument("--loss", action="append", dest="losses", metavar="SPEC",
                          help="a loss spec (repeatable). Default: "
                               + " | ".join(DEFAULT_LOSSES))
     compare.add_argument("--steps", type=_positive_int, default=150,
                          help="training steps per loss. Default: 150")
-    compare.add_argument("--batch-size", type=_positive_int, default=8, help="Default: 8")
+    compare.add_argument("--batch-size", type=_positive_int, default=8,
+                         help="at most the number of training examples. Default: 8")
     compare.add_argument("--lr", type=_positive_float, default=3e-3,
                          help="Adam learning rate. Default: 3e-3")
     compare.add_argument("--size", type=_positive_int, default=None,
@@ -87,6 +96,12 @@ def _build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--relabel", action="store_true",
                          help="user data: map the sorted distinct label values to 0..K-1 (a "
                               "0/255 mask becomes 0/1)")
+    compare.add_argument("--test-fraction", type=_fraction, default=None,
+                         help="user data: fraction of the examples held out for the test set, "
+                              "chosen with --seed (the same seed, the same split). Default: 0.25")
+    compare.add_argument("--test-data", default=None, metavar="PATH.npz|DIR",
+                         help="user data: a separate test set (same layout as --data); every "
+                              "example of --data then trains")
     compare.add_argument("--features", type=_positive_int, default=8,
                          help="U-Net channels at the first level. Default: 8")
     compare.add_argument("--depth", type=_positive_int, default=2,
@@ -129,8 +144,9 @@ def _build_parser() -> argparse.ArgumentParser:
                          help="with --distributed: number of processes (hosts)")
     compare.add_argument("--process-id", type=int, default=None,
                          help="with --distributed: this process's index, 0..N-1")
-    compare.add_argument("--eval-every", type=_positive_int, default=25,
-                         help="steps between test-Dice points of the curves. Default: 25")
+    compare.add_argument("--eval-every", type=_positive_int, default=None,
+                         help="steps between test-Dice points of the curves. Default: "
+                              "steps // 20 (about 20 points, every 7 steps of 150)")
     compare.add_argument("--no-augment", action="store_true", help="no random flips")
     compare.add_argument("--out", default="jaxseg-results", metavar="DIR",
                          help="output folder. Default: ./jaxseg-results")
@@ -172,6 +188,16 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text}")
+    return value
+
+
 def _join_dash_values(argv: Sequence[str]) -> list[str]:
     """``--loss -1*dice`` -> ``--loss=-1*dice``: argparse takes a value that starts with '-'
     for an option, so the spec parser could not say what is wrong with it."""
@@ -184,16 +210,31 @@ def _join_dash_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
+_CREATED_OUT: list[str] = []  # --out folders this process created (removed by main if empty)
+
+
 def _check_out_dir(path: str) -> None:
     """Fails before training if results could not be written to ``path``."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise ValueError(f"--out: {path!r} is a file, not a folder; give a folder name")
     try:
+        if not os.path.exists(path):
+            _CREATED_OUT.append(path)
         os.makedirs(path, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):
             pass
     except OSError as exc:
         raise ValueError(f"--out: cannot write to {path!r} ({exc.strerror or exc})") from exc
+
+
+def _remove_if_empty(path: str) -> None:
+    """Removes a --out folder this run created (only the process that writes the results
+    creates it) when nothing was written to it."""
+    try:
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -220,7 +261,7 @@ def _list(args: argparse.Namespace) -> int:
     print("\nschedules (NAME@SCHEDULE):")
     for text in SCHEDULES.values():
         print(f"  {text}")
-    print("\ndatasets (--data NAME, or --data PATH.npz):")
+    print("\ndatasets (--data NAME, or --data PATH.npz, or --data DIR with images/, labels/):")
     for name, spec in BUILTIN.items():
         print(f"  {name:15s} {spec.description}")
     print(f"\n{SPEC_HELP}")
@@ -260,20 +301,30 @@ def _compare(args: argparse.Namespace) -> int:
                  if getattr(args, name) is not None]
         if given:
             raise ValueError(f"{', '.join(given)}: only for the built-in data sets; "
-                             f"{args.data!r} is used as it is (its examples are split 3:1 into "
-                             "train and test)")
+                             f"{args.data!r} is used as it is (its examples are split into "
+                             "train and test by --test-fraction, or --test-data is the test "
+                             "set)")
     elif args.relabel:
-        raise ValueError("--relabel: only for user data (--data FILE.npz)")
+        raise ValueError("--relabel: only for user data (--data FILE.npz or DIR)")
     lead = jax.process_index() == 0
     if lead:
         _check_out_dir(args.out)
     dataset = load_data(args.data, n_train=args.n_train or N_TRAIN, n_test=args.n_test or N_TEST,
                         size=args.size, seed=args.seed, num_classes=args.num_classes,
-                        relabel=args.relabel)
+                        relabel=args.relabel, test_fraction=args.test_fraction,
+                        test_data=args.test_data, multiple=2**args.depth)
     factor = 2**args.depth
     if any(s % factor for s in dataset.spatial_shape):
         raise ValueError(f"--data: spatial shape {dataset.spatial_shape} is not divisible by "
                          f"2**depth = {factor}; crop or pad the images, or lower --depth")
+    if len(dataset.absent_test_classes()) == dataset.num_classes - 1:
+        raise ValueError(f"{dataset.name}: the test set has no foreground pixel; nothing to "
+                         "evaluate: choose another split (--seed, --test-fraction) or "
+                         "--test-data")
+    if args.batch_size > len(dataset.train_labels):
+        raise ValueError(f"--batch-size {args.batch_size}: larger than the training set "
+                         f"({len(dataset.train_labels)} examples); lower it, or train on more "
+                         "examples")
     config = TrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr,
                          features=args.features, depth=args.depth, seed=args.seed,
                          eval_every=args.eval_every, augment=not args.no_augment,
@@ -327,6 +378,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # SpecError, DataError and bad shapes: a message, no traceback
         print(f"jaxseg-losses: error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        while _CREATED_OUT:  # an error before the results were written: no empty folder left
+            _remove_if_empty(_CREATED_OUT.pop())
 
 
 if __name__ == "__main__":

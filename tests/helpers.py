@@ -146,3 +146,48 @@ def smp_module(name: str = "losses"):
         for module in set(sys.modules) - before:
             if module.startswith("segmentation_models_pytorch"):
                 del sys.modules[module]
+
+
+# --------------------------------------------------------------------------- data folders
+
+
+def blob_label(shape, k, value=1):
+    label = np.zeros(shape, np.uint8)
+    h, w = shape
+    label[h // 4 + k % 3: h // 2 + k % 3, w // 4: w // 2 + k % 4] = value
+    return label
+
+
+def write_png_folder(root, n=6, shape=(16, 16), *, value=1, sizes=None, rgb=False):
+    """``root/images/case{k}.png`` (grayscale or RGB) and ``root/labels/case{k}.png``."""
+    iio = pytest.importorskip("imageio.v3", reason="the 'images' extra is not installed")
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(0)
+    for k in range(n):
+        size = sizes[k] if sizes else shape
+        label = blob_label(size, k, value)
+        image = (100 * (label > 0) + rng.integers(0, 50, size)).astype(np.uint8)
+        if rgb:
+            image = np.stack([image, image // 2, 255 - image], axis=-1)
+        iio.imwrite(root / "images" / f"case{k}.png", image)
+        iio.imwrite(root / "labels" / f"case{k}.png", label)
+    return root
+
+
+def write_nifti_folder(root, n=4, shape=(8, 8, 8), spacing=(2.0, 1.0, 0.5), channels=None):
+    """``root/images/vol{k}.nii.gz`` and ``root/labels/vol{k}.nii.gz``, voxel ``spacing``."""
+    nib = pytest.importorskip("nibabel", reason="the 'nifti' extra is not installed")
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    rng = np.random.default_rng(1)
+    affine = np.diag([*spacing, 1.0])
+    for k in range(n):
+        label = np.zeros(shape, np.uint8)
+        label[2:5, 2 + k % 2:6, 3:6] = 1
+        image = (label + 0.3 * rng.normal(size=shape)).astype(np.float32)
+        if channels:
+            image = np.stack([image] * channels, axis=-1)
+        nib.save(nib.Nifti1Image(image, affine), root / "images" / f"vol{k}.nii.gz")
+        nib.save(nib.Nifti1Image(label, affine), root / "labels" / f"vol{k}.nii.gz")
+    return root

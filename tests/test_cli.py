@@ -109,6 +109,46 @@ def test_compare_on_user_npz(tmp_path, capsys):
     assert not (tmp_path / "o" / "figure.png").exists()
 
 
+def test_compare_on_a_png_folder(tmp_path, capsys):
+    """PNG images and masks of different sizes, 0/255 masks, a 50 % test split, the figure."""
+    from tests.helpers import write_png_folder
+
+    sizes = [(16, 16), (18, 17), (16, 20), (17, 16), (20, 18), (16, 16)]
+    root = write_png_folder(tmp_path / "pngs", n=6, sizes=sizes, value=255)
+    out = tmp_path / "o"
+    code = main(["compare", "--data", str(root), "--relabel", "--test-fraction", "0.5",
+                 *TINY[6:], "--seeds", "2", "--out", str(out), "--loss", "dice + ce"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "Data `pngs`" in printed and "3 train / 3 test images of 16x16" in printed
+    assert "\n\nNote: 4 of 6 examples centre-cropped" in printed
+    assert "Note: 4 of 6 examples centre-cropped" in (out / "results.md").read_text()
+    assert "| `dice + ce` |" in printed and (out / "figure.png").stat().st_size > 10_000
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["dataset"]["notes"][0].startswith("4 of 6 examples centre-cropped")
+    assert payload["dataset"]["absent_test_classes"] == []
+    assert payload["results"][0]["figure_seed"] in (0, 1)
+
+
+def test_compare_on_a_nifti_folder(tmp_path, capsys):
+    """NIfTI volumes: the header's spacing reaches the distance loss and the metrics."""
+    from tests.helpers import write_nifti_folder
+
+    root = write_nifti_folder(tmp_path / "vols", n=4, spacing=(2.0, 1.0, 0.5))
+    test = write_nifti_folder(tmp_path / "test", n=1, spacing=(2.0, 1.0, 0.5))
+    out = tmp_path / "o"
+    code = main(["compare", "--data", str(root), "--test-data", str(test), *TINY[6:],
+                 "--seeds", "1", "--out", str(out), "--no-figure",
+                 "--loss", "dice + boundary"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "4 train / 1 test images of 8x8x8" in printed
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["dataset"]["spacing"] == [2.0, 1.0, 0.5]
+    assert payload["dataset"]["name"] == "vols (test: test)"
+    assert payload["results"][0]["hd95"] >= 0
+
+
 def _npz(path, labels, n=4):
     labels = np.broadcast_to(np.asarray(labels), (n, *np.shape(labels)))
     np.savez(path, images=np.zeros(labels.shape, np.float32), labels=labels)
@@ -161,6 +201,52 @@ def test_compare_errors(argv, message, capsys, tmp_path):
     assert __import__("re").search(message, err), err
 
 
+@pytest.mark.parametrize("argv,message", [
+    (["compare", "--loss", "dice(per_image=maybe)"],
+     "option per_image: expected true or false; got 'maybe'"),
+    (["compare", "--loss", "dice(per_image=1)"], "option per_image: expected true or false"),
+    (["compare", "--loss", "dcie"], "unknown loss 'dcie'; did you mean .*'dice'"),
+    (["compare", "--loss", "focal(gama=1)"], "did you mean 'gamma' for 'gama'"),
+    (["compare", "--loss", "dice@linaer(0, 1)"], "did you mean 'linear'"),
+    (["compare", "--test-fraction", "0.5"], "--test-fraction: only for user data"),
+    (["compare", "--test-data", "{tmp}/mask.npz"], "--test-data: only for user data"),
+    (["compare", "--data", "blobs", "--size", "16", "--n-train", "4", "--batch-size", "8"],
+     r"--batch-size 8: larger than the training set \(4 examples\)"),
+    (["compare", "--data", "{tmp}/trailing.npz"], r"drop the trailing axis \(labels\[\.\.\."),
+    (["compare", "--data", "{tmp}/mask.npz", "--test-data", "{tmp}/background.npz"],
+     "the test set has no foreground pixel"),
+    (["compare", "--data", "{tmp}"], "sub-folders images/ and labels/"),
+])
+def test_compare_errors_before_training(argv, message, capsys, tmp_path):
+    """Spec typos, user-data options and shapes; none leaves an empty --out folder."""
+    _npz(tmp_path / "mask.npz", np.eye(8, dtype=int))
+    _npz(tmp_path / "background.npz", np.zeros((8, 8), int))
+    np.savez(tmp_path / "trailing.npz", images=np.zeros((4, 8, 8, 1)),
+             labels=np.eye(8, dtype=int)[None, ..., None].repeat(4, 0))
+    out = tmp_path / "new-out"
+    assert main([arg.format(tmp=tmp_path) for arg in argv] + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxseg-losses: error:")
+    assert __import__("re").search(message, err), err
+    assert not out.exists()  # an error before training leaves no empty --out folder
+
+
+def test_an_error_keeps_an_existing_out_folder(tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    assert main(["compare", "--loss", "dcie", "--out", str(out)]) == 2
+    assert out.is_dir()
+
+
+def test_version(capsys):
+    from jaxseg_losses import __version__
+
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0 and capsys.readouterr().out.strip() == (
+        f"jaxseg-losses {__version__}")
+
+
 def test_bad_arguments_exit_through_argparse(capsys):
     for argv in (["--steps", "0"], ["--lr", "0"], ["--lr", "-1e-3"], ["--lr", "abc"],
                  ["--seeds", "0"], ["--seeds", "automatic"], ["--margin", "0"],
@@ -170,6 +256,14 @@ def test_bad_arguments_exit_through_argparse(capsys):
         assert info.value.code == 2
     with pytest.raises(SystemExit):
         main([])
+
+
+def test_test_fraction_is_a_fraction(capsys):
+    for value in ("0", "1", "1.5", "abc"):
+        with pytest.raises(SystemExit) as info:
+            main(["compare", "--test-fraction", value])
+        assert info.value.code == 2
+    assert "expected a number in (0, 1)" in capsys.readouterr().err
 
 
 def test_list(capsys):

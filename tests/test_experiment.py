@@ -218,7 +218,8 @@ def test_grammar_is_plain_python_and_takes_any_name_table():
             modules |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             modules.add(node.module.split(".")[0])
-    assert modules <= {"__future__", "dataclasses", "math", "re", "collections", "typing"}, modules
+    assert modules <= {"__future__", "dataclasses", "difflib", "math", "re", "collections",
+                       "typing"}, modules
     spec = parse_spec("2*Mine(k=1) + other@const(3)", {"mine": "mine", "theirs": "other",
                                                       "other": "other"})
     assert spec.label == "2*mine(k=1) + other@const(3)"

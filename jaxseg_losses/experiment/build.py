@@ -19,7 +19,7 @@ import optax
 from jaxseg_losses.adjacency import adjacency_prior, nonadjacency_loss, nonadjacency_term
 from jaxseg_losses.combine import CombinedLoss, accepted_kwargs, named_sum
 from jaxseg_losses.experiment.registry import LossEntry, lookup, parse
-from jaxseg_losses.experiment.spec import LossSpec, Schedule, SpecError
+from jaxseg_losses.experiment.spec import LossSpec, Schedule, SpecError, closest, value_str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,8 +65,12 @@ def _term_fn(entry: LossEntry, options: Mapping[str, Any], ctx: BuildContext) ->
     accepts = accepted_kwargs(entry.fn)
     unknown = sorted(k for k in options if k not in accepts)
     if unknown:
+        close = [(k, closest(k, accepts.names, n=1)) for k in unknown]
+        hint = ", ".join(f"{c[0]!r} for {k!r}" for k, c in close if c)
         raise SpecError(f"loss {entry.name!r} ({entry.qualified_name}): unknown option(s) "
-                        f"{unknown}; it accepts {sorted(accepts.names)}")
+                        f"{unknown}{f' (did you mean {hint}?)' if hint else ''}; it accepts "
+                        f"{sorted(accepts.names)}")
+    _check_option_types(entry, options)
     bound = dict(entry.defaults)
     if "mode" in accepts:
         bound["mode"] = "multiclass"
@@ -86,6 +90,20 @@ def _term_fn(entry: LossEntry, options: Mapping[str, Any], ctx: BuildContext) ->
 
     term.__name__ = fn.__name__
     return term
+
+
+def _check_option_types(entry: LossEntry, options: Mapping[str, Any]) -> None:
+    """An option whose default is ``True``/``False`` takes ``true`` or ``false`` only.
+
+    Any other value (``per_image=maybe``, ``per_image=1``) would be truthy or falsy in the loss
+    and train under a label that says something else. Numbers and choices are checked by the
+    loss itself (``check_number``, ``check_choice``) when :func:`check_loss` traces it.
+    """
+    defaults = entry.options()
+    for key, value in options.items():
+        if isinstance(defaults.get(key), bool) and not isinstance(value, bool):
+            raise SpecError(f"loss {entry.name!r}: option {key}: expected true or false; got "
+                            f"{value_str(value)!r}")
 
 
 def build_loss(spec: LossSpec | str, ctx: BuildContext) -> CombinedLoss:

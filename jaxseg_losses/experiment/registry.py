@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jaxseg_losses as jsl
-from jaxseg_losses.experiment.spec import LossSpec, SpecError, parse_spec, value_str
+from jaxseg_losses.experiment.spec import LossSpec, SpecError, parse_spec, suggest, value_str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,8 +132,8 @@ def lookup(name: str) -> LossEntry:
     """The registry entry of a name or alias; :class:`SpecError` with suggestions otherwise."""
     key = NAMES.get(name.strip().lower())
     if key is None:
-        raise SpecError(f"unknown loss {name!r}; known: {', '.join(REGISTRY)} "
-                        "(`jaxseg-losses list` describes them)")
+        raise SpecError(f"unknown loss {name!r}{suggest(name, NAMES)} known: "
+                        f"{', '.join(REGISTRY)} (`jaxseg-losses list` describes them)")
     return REGISTRY[key]
 
 

@@ -219,7 +219,9 @@ def per_seed_table(results: Sequence[RunResult], key: str = "dice") -> str:
 
 
 def describe_run(dataset: Dataset, config: TrainConfig, devices: Sequence[Any] = ()) -> str:
-    """One paragraph saying what was trained on what, and how the columns are measured."""
+    """One paragraph saying what was trained on what, and how the columns are measured; then
+    one ``Note:`` paragraph per change the loader made to the data and for the classes absent
+    from the test set (:func:`data_notes`)."""
     fractions = ", ".join(f"{100 * f:.1f}%" for f in dataset.class_fractions())
     spatial = "x".join(str(s) for s in dataset.spatial_shape)
     seeds = config.seed_list
@@ -245,6 +247,7 @@ def describe_run(dataset: Dataset, config: TrainConfig, devices: Sequence[Any] =
         "all seeds together; compile s: tracing + XLA compilation of that step. A loss with "
         "the boundary term can be negative: that term is the mean of p times a signed distance, "
         "negative inside the object." + where
+        + "".join(f"\n\nNote: {note}" for note in data_notes(dataset))
     )
 
 
@@ -330,7 +333,9 @@ def write_results(
                     "spatial_shape": list(dataset.spatial_shape),
                     "num_classes": dataset.num_classes, "n_train": len(dataset.train_labels),
                     "n_test": len(dataset.test_labels), "spacing": list(dataset.spacing or ()),
-                    "class_fractions": dataset.class_fractions().tolist()},
+                    "class_fractions": dataset.class_fractions().tolist(),
+                    "absent_test_classes": dataset.absent_test_classes(),
+                    "notes": list(dataset.notes)},
         "config": dataclasses.asdict(config),
         "environment": _environment(),
         "decision": rule.as_dict(),
@@ -342,7 +347,8 @@ def write_results(
              "standing": ranks[r.label].as_dict(), "collapse": collapses(r).as_dict(),
              "dice_difference_to_best": ranks[r.label].difference.as_dict(),
              "final_terms": r.final_terms, "train_loss": r.train_loss,
-             "curve_steps": r.curve_steps, "curve_dice": r.curve_dice}
+             "curve_steps": r.curve_steps, "curve_dice": r.curve_dice,
+             "figure_seed": r.prediction_seed}
             for r in results
         ],
     }
@@ -352,6 +358,18 @@ def write_results(
         paths["png"] = os.path.join(out_dir, "figure.png")
         make_figure(results, dataset, paths["png"])
     return paths
+
+
+def data_notes(dataset: Dataset) -> list[str]:
+    """What the loader changed in the data and the classes left out of the metrics."""
+    notes = list(dataset.notes)
+    absent = dataset.absent_test_classes()
+    if absent:
+        which = ", ".join(str(c) for c in absent)
+        notes.append(f"class{'es' if len(absent) > 1 else ''} {which} ha"
+                     f"{'ve' if len(absent) > 1 else 's'} no pixel in the test set: left out of "
+                     "the mean Dice, IoU, HD95 and ASSD and of the Dice curves")
+    return notes
 
 
 # --------------------------------------------------------------------------- figure
@@ -373,11 +391,20 @@ def _view(labels: np.ndarray) -> tuple[slice | int, ...]:
 
 
 def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> None:
-    """Image / ground truth / signed distance map / one prediction per loss / training curves."""
+    """Image / ground truth / signed distance map / one prediction per loss / training curves.
+
+    Each loss's prediction panel shows that loss's median seed by test Dice (the lower middle
+    one for an even number of seeds; :attr:`RunResult.prediction_seed`, named in the panel's
+    title), not always the first seed; the legend of the curves sits below them, outside the
+    axes.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.lines
     import matplotlib.pyplot as plt
+
+    from jaxseg_losses.experiment.train import median_seed_index
 
     index = _pick_example(dataset.test_labels)
     labels = dataset.test_labels[index]
@@ -388,8 +415,11 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     n_pred = len(results)
     ncols = 4
     pred_rows = -(-n_pred // ncols)
-    fig = plt.figure(figsize=(3.0 * ncols, 3.0 * (1 + pred_rows) + 3.2))
-    grid = fig.add_gridspec(2 + pred_rows, ncols, height_ratios=[1] * (1 + pred_rows) + [1.1])
+    legend_rows = -(-len(results) // 3)
+    legend_height = 0.25 + 0.2 * legend_rows
+    fig = plt.figure(figsize=(3.0 * ncols, 3.0 * (1 + pred_rows) + 3.2 + legend_height))
+    grid = fig.add_gridspec(3 + pred_rows, ncols, height_ratios=[3.0] * (1 + pred_rows)
+                            + [3.3, legend_height])
     cmap = plt.get_cmap("tab10", max(dataset.num_classes, 2))
     label_kw = dict(cmap=cmap, vmin=-0.5, vmax=max(dataset.num_classes, 2) - 0.5,
                     interpolation="nearest")
@@ -419,8 +449,10 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     ax = fig.add_subplot(grid[0, 3])
     ax.axis("off")
     seeds = results[0].seeds if results else []
-    ax.text(0.0, 0.98, f"{dataset.name}\n{dataset.description}\ntest example {index}; "
-            f"predictions of seed {seeds[0] if seeds else '-'}", fontsize=8, va="top", wrap=True)
+    which = ("predictions: per loss, its median seed\nby test Dice" if len(seeds) > 1
+             else f"predictions of seed {seeds[0] if seeds else '-'}")
+    ax.text(0.0, 0.98, f"{dataset.name}\n{dataset.description}\ntest example {index}; {which}",
+            fontsize=8, va="top", wrap=True)
     from matplotlib.patches import Patch
 
     ax.legend(handles=[Patch(color=cmap(c), label=f"class {c}" + (" (background)" if c == 0
@@ -435,14 +467,19 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
             ax.contour(truth > 0, levels=[0.5], colors="w", linewidths=0.6)
         dice, hd95 = result.summary("dice"), result.summary("hd95")
         spread = "" if math.isnan(dice.std) else f" ± {dice.std:.3f}"
-        ax.set_title(f"{result.label[:34]}\nDice {dice.mean:.3f}{spread}  HD95 {hd95.mean:.1f}",
-                     fontsize=8)
+        shown = ""
+        if result.prediction_seed is not None and len(result.seeds) > 1:
+            median = result.seeds[median_seed_index(result.per_seed.get("dice", []))]
+            shown = (f"\nshown: seed {result.prediction_seed}"
+                     + (" (median Dice)" if result.prediction_seed == median else ""))
+        ax.set_title(f"{result.label[:34]}\nDice {dice.mean:.3f}{spread}  HD95 {hd95.mean:.1f}"
+                     f"{shown}", fontsize=8)
     for ax in image_axes:
         ax.set_xticks([])
         ax.set_yticks([])
 
     band = ("line: mean, band: min-max over seeds" if len(seeds) > 1 else "one seed")
-    ax = fig.add_subplot(grid[-1, : ncols // 2])
+    ax = fig.add_subplot(grid[-2, : ncols // 2])
     for color, result in zip(_colors(len(results)), results, strict=True):
         curves = np.stack([_running_mean(np.asarray(c, float), 5) for c in result.train_loss])
         if curves.size and np.all(np.isfinite(curves)):
@@ -457,11 +494,10 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     ax.set_ylabel("rescaled loss")
     ax.set_title(f"training loss, each rescaled to [0, 1], running mean of 5\n{band}",
                  fontsize=9)
-    ax.legend(fontsize=7)
-    ax = fig.add_subplot(grid[-1, ncols // 2:])
+    ax = fig.add_subplot(grid[-2, ncols // 2:])
     for color, result in zip(_colors(len(results)), results, strict=True):
         curves = np.asarray(result.curve_dice, float)
-        ax.plot(result.curve_steps, curves.mean(axis=0), marker=".", color=color,
+        ax.plot(result.curve_steps, curves.mean(axis=0), marker=".", ms=3, color=color,
                 label=result.label[:30], lw=1.5)
         if len(curves) > 1:  # a mean of seeds that split (0 and 0.85) hides that: show each
             ax.plot(result.curve_steps, curves.T, color=color, lw=0.8, alpha=0.6, ls=":")
@@ -472,7 +508,13 @@ def make_figure(results: Sequence[RunResult], dataset: Dataset, path: str) -> No
     ax.set_ylim(-0.03, 1.03)  # curves at 0 stay visible above the axis
     each = ", dotted: each seed" if len(seeds) > 1 else ""
     ax.set_title(f"test Dice (foreground) during training\n{band}{each}", fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    handles = [matplotlib.lines.Line2D([], [], color=color, lw=1.5, label=result.label[:60])
+               for color, result in zip(_colors(len(results)), results, strict=True)]
+    ax = fig.add_subplot(grid[-1, :])
+    ax.axis("off")
+    if handles:  # one legend for both curves, below them (it never covers a curve)
+        ax.legend(handles=handles, loc="upper center", ncol=min(3, len(handles)), fontsize=8,
+                  frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

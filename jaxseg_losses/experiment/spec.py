@@ -29,6 +29,7 @@ The names come from :mod:`jaxseg_losses.experiment.registry`, and
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import re
 from collections.abc import Mapping
@@ -123,6 +124,19 @@ def _tokenise(text: str) -> list[tuple[str, str, int]]:
     return tokens
 
 
+def closest(word: str, choices, n: int = 3) -> list[str]:
+    """The names of ``choices`` closest to ``word`` (:func:`difflib.get_close_matches`)."""
+    return difflib.get_close_matches(str(word).lower(), sorted({str(c) for c in choices}), n=n,
+                                     cutoff=0.6)
+
+
+def suggest(word: str, choices, n: int = 3) -> str:
+    """``"; did you mean 'dice'?"`` (or ``'dice' or 'dpce'``) for the names of ``choices``
+    closest to ``word``, else ``";"`` (to be followed by the list of known names)."""
+    close = closest(word, choices, n)
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ";"
+
+
 def _point(text: str, pos: int, message: str) -> str:
     return f"loss spec {text!r}: {message} at position {pos}\n  {text}\n  {' ' * pos}^"
 
@@ -177,8 +191,10 @@ class _Parser:
         canonical = self.names.get(name.lower())
         if canonical is None:
             known = ", ".join(dict.fromkeys(self.names.values()))
-            raise SpecError(_point(self.text, name_pos, f"unknown loss {name!r}; known: {known} "
-                                                        "(`jaxseg-losses list` describes them)"))
+            hint = suggest(name, self.names)
+            raise SpecError(_point(self.text, name_pos, f"unknown loss {name!r}{hint} known: "
+                                                        f"{known} (`jaxseg-losses list` "
+                                                        "describes them)"))
         options: list[tuple[str, Any]] = []
         if self.peek("("):
             self.take("(")
@@ -216,7 +232,8 @@ class _Parser:
         pos = self.tokens[self.i][2] if self.i < len(self.tokens) else len(self.text)
         kind = self.take(kind="name", what="a schedule (const, linear, cosine, step)").lower()
         if kind not in SCHEDULES:
-            raise SpecError(_point(self.text, pos, f"unknown schedule {kind!r}; known: "
+            raise SpecError(_point(self.text, pos, f"unknown schedule {kind!r}"
+                                                   f"{suggest(kind, SCHEDULES)} known: "
                                                    f"{', '.join(SCHEDULES)}"))
         self.take("(", what=f"'(' after {kind}")
         args = []

@@ -17,6 +17,13 @@ Dice, IoU, HD95 (95th percentile Hausdorff distance) and ASSD (average symmetric
 distance), in units of ``spacing``. A class present in the truth but not predicted (or the
 reverse) has an infinite surface distance; it counts as the image diagonal (the largest possible
 distance) in the averages, and the number of such cases is reported as ``missed``.
+
+A foreground class with no pixel in the whole test set
+(:meth:`~jaxseg_losses.experiment.data.Dataset.absent_test_classes`) is left out of every mean,
+the curves' included: each image would score the empty-truth value there (Dice 1 for an empty
+prediction), which says nothing about the loss. Within the classes kept, an image whose truth
+lacks a class scores the library's empty-mask values for it (Dice and IoU 1 if the prediction is
+empty too, else 0; distances 0 or the diagonal).
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from jaxseg_losses.experiment.stats import (
 )
 
 REPLICA_MODES = ("auto", "vmap", "loop")
+EVAL_POINTS = 20  # test-Dice points per curve when TrainConfig.eval_every is None
 METRIC_KEYS = ("dice", "iou", "hd95", "assd", "missed", "collapsed")
 _BOUNDS = {"dice": (0.0, 1.0), "iou": (0.0, 1.0), "collapsed": (0.0, 1.0)}
 
@@ -62,12 +70,15 @@ class TrainConfig:
     """Hyper-parameters shared by every loss of a comparison.
 
     ``seeds`` replicas per loss use the seeds ``seed, seed + 1, ..., seed + seeds - 1`` for the
-    initialisation and the batch order (the data set is the same for all). ``replicas`` says
-    how the replicas share the compiled step: ``"vmap"`` batches them into one program
-    (``jax.vmap`` over the replica axis of the NNX state, sharded over the devices), ``"loop"``
-    calls one compiled single-replica step per replica (XLA:CPU runs a vmapped convolution with
-    per-replica weights as a grouped convolution, about 9x slower than the replicas one after
-    the other); ``"auto"``: ``"loop"`` on a single CPU device, ``"vmap"`` otherwise.
+    initialisation and the batch order (the data set is the same for all). The test Dice of the
+    curves is measured every ``eval_every`` steps (``None``: :data:`EVAL_POINTS` points per run,
+    every ``max(1, steps // EVAL_POINTS)`` steps, so a curve shows when each seed leaves the
+    all-background start). ``replicas`` says how the replicas share the compiled step:
+    ``"vmap"`` batches them into one program (``jax.vmap`` over the replica axis of the NNX
+    state, sharded over the devices), ``"loop"`` calls one compiled single-replica step per
+    replica (XLA:CPU runs a vmapped convolution with per-replica weights as a grouped
+    convolution, about 9x slower than the replicas one after the other); ``"auto"``: ``"loop"``
+    on a single CPU device, ``"vmap"`` otherwise.
     """
 
     steps: int = 300
@@ -76,13 +87,15 @@ class TrainConfig:
     features: int = 8
     depth: int = 2
     seed: int = 0
-    eval_every: int = 25
+    eval_every: int | None = None
     augment: bool = True
     seeds: int = 1
     replicas: str = "auto"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "features", "depth", "eval_every", "seeds"):
+            if getattr(self, name) is None and name == "eval_every":
+                continue
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected an integer >= 1; got {getattr(self, name)}")
         if not (math.isfinite(self.learning_rate) and self.learning_rate > 0):
@@ -95,6 +108,13 @@ class TrainConfig:
     def seed_list(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
 
+    @property
+    def eval_interval(self) -> int:
+        """Steps between two points of the test-Dice curves (``eval_every`` resolved)."""
+        if self.eval_every is not None:
+            return int(self.eval_every)
+        return max(1, self.steps // EVAL_POINTS)
+
 
 @dataclasses.dataclass
 class RunResult:
@@ -105,7 +125,9 @@ class RunResult:
     class) pairs with an infinite distance, and ``collapsed`` (1 when the run predicted no
     foreground pixel in any test image, else 0). A seed whose loss became non-finite has NaN
     metrics. ``train_loss[r]`` and ``curve_dice[r]`` are replica ``r``'s curves;
-    ``predictions`` are the first seed's test predictions (for the figure).
+    ``predictions`` are the test predictions of seed ``prediction_seed``, the median seed by
+    Dice (:func:`median_seed_index`; for the figure: a typical run, not a lucky or a failed
+    one).
     """
 
     label: str
@@ -119,6 +141,7 @@ class RunResult:
     final_terms: dict[str, float] = dataclasses.field(default_factory=dict)
     predictions: np.ndarray | None = None
     error: str | None = None
+    prediction_seed: int | None = None
 
     def summary(self, key: str) -> Summary:
         """Mean, spread and 95 % interval over the seeds of one metric."""
@@ -432,6 +455,7 @@ def train_one(
     if isinstance(spec, str):
         spec = parse(spec)
     devices = list(devices or jax.devices())
+    kept = _kept_columns(dataset)  # before any compilation: no foreground class is an error
     ctx = BuildContext(dataset.num_classes, config.steps, dataset.spacing, dataset.train_labels)
     loss_fn = build_loss(spec, ctx)
     result = RunResult(spec.label, seeds=config.seed_list)
@@ -447,13 +471,18 @@ def train_one(
     test_images = jnp.asarray(dataset.test_images)
     test_labels = jnp.asarray(np.tile(dataset.test_labels, (seeds,) + (1,) * ndim))
     dice_fn = _dice_only(dataset.num_classes)
+    n_test = len(dataset.test_labels)
 
     def predict() -> np.ndarray:
         return replicas.predict(test_images)
 
+    def per_seed(scores) -> np.ndarray:
+        """``(seeds * N, C - 1)`` -> ``(seeds, N, classes kept)``."""
+        return np.asarray(scores, np.float64).reshape(seeds, n_test, -1)[..., kept]
+
     def validation_dice(predictions: np.ndarray) -> np.ndarray:
         scores = dice_fn(predictions.reshape(test_labels.shape), test_labels)
-        return np.asarray(scores).reshape(seeds, -1).mean(axis=1)
+        return per_seed(scores).mean(axis=(1, 2))
 
     times, curves, losses = [], [validation_dice(predict())], []
     result.curve_steps.append(0)
@@ -472,7 +501,7 @@ def train_one(
             if len(diverged) == seeds:
                 bar.set_postfix_str("non-finite loss")
                 break
-            if (i + 1) % config.eval_every == 0 or i + 1 == config.steps:
+            if (i + 1) % config.eval_interval == 0 or i + 1 == config.steps:
                 result.curve_steps.append(i + 1)
                 curves.append(validation_dice(predict()))
                 bar.set_postfix(loss=f"{np.nanmean(loss):.4f}", dice=f"{curves[-1].mean():.3f}")
@@ -485,19 +514,46 @@ def train_one(
         result.error = "; ".join(f"seed {result.seeds[r]}: non-finite loss at step {i}"
                                  for r, i in sorted(diverged.items()))
     predictions = predict()
-    result.predictions = predictions[0].astype(np.int8)
     evaluate = _evaluator(dataset.num_classes, tuple(float(s) for s in dataset.spacing),
                           dataset.spatial_shape)
     scores = evaluate(jnp.asarray(predictions.reshape(test_labels.shape)), test_labels)
-    per_seed = {k: np.asarray(v, np.float64).reshape(seeds, -1) for k, v in scores.items()}
-    values = {k: per_seed[k].mean(axis=1) for k in ("dice", "iou", "hd95", "assd")}
-    values["missed"] = per_seed["missed"].sum(axis=1)
+    scores = {k: per_seed(v) for k, v in scores.items()}
+    values = {k: scores[k].mean(axis=(1, 2)) for k in ("dice", "iou", "hd95", "assd")}
+    values["missed"] = scores["missed"].sum(axis=(1, 2))
     values["collapsed"] = (predictions.reshape(seeds, -1) == 0).all(axis=1).astype(float)
     for r in diverged:
         for v in values.values():
             v[r] = math.nan
     result.per_seed = {k: v.tolist() for k, v in values.items()}
+    shown = median_seed_index(values["dice"])
+    result.prediction_seed = result.seeds[shown]
+    result.predictions = predictions[shown].astype(np.int8)
     return result
+
+
+def median_seed_index(dice: Sequence[float]) -> int:
+    """Index of the median seed by Dice: the median of the finite values for an odd count, the
+    lower of the two middle ones for an even count (0 when none is finite)."""
+    dice = np.asarray(dice, np.float64)
+    finite = np.flatnonzero(np.isfinite(dice))
+    if finite.size == 0:
+        return 0
+    order = finite[np.argsort(dice[finite], kind="stable")]
+    return int(order[(finite.size - 1) // 2])
+
+
+def _kept_columns(dataset: Dataset) -> np.ndarray:
+    """Columns of the foreground metrics ``(..., C - 1)`` of the classes present in the test set.
+
+    Raises ``ValueError`` when no foreground class has a test pixel (nothing to measure).
+    """
+    absent = set(dataset.absent_test_classes())
+    kept = np.array([c - 1 for c in range(1, dataset.num_classes) if c not in absent], int)
+    if kept.size == 0:
+        raise ValueError(f"data {dataset.name!r}: the test set has no foreground pixel (classes "
+                         f"1..{dataset.num_classes - 1} are all absent); nothing to evaluate: "
+                         "choose another split (--seed, --test-fraction) or --test-data")
+    return kept
 
 
 def run_comparison(
