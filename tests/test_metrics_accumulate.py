@@ -365,7 +365,7 @@ def test_errors():
     with pytest.raises(ValueError, match="reduction"):
         state.compute(reduction="sum")
     with pytest.raises(ValueError, match="metric"):
-        state.compute(metric="accuracy")
+        state.compute(metric="acuracy")  # accuracy is a confusion metric
     with pytest.raises(ValueError, match="example_mask"):
         GlobalDice.from_model_output(logits, labels, example_mask=np.ones(3, bool))
     with pytest.raises(TypeError, match="unknown option"):

@@ -583,7 +583,7 @@ def run_comparison(
 def merge_rounds(rounds: Sequence[RunResult]) -> RunResult:
     """One result from the rounds of one spec (consecutive seed blocks): per-seed values and
     curves appended; ms/step and compile seconds summed (a step of all seeds together, the
-    compilation spent); the first round's predictions."""
+    compilation spent); the predictions of the round that holds the median seed of them all."""
     first = rounds[0]
     merged = dataclasses.replace(first, seeds=[], per_seed={k: [] for k in first.per_seed},
                                  train_loss=[], curve_dice=[])
@@ -600,6 +600,14 @@ def merge_rounds(rounds: Sequence[RunResult]) -> RunResult:
                                               weights=weights)) for k in first.final_terms}
     errors = [r.error for r in rounds if r.error]
     merged.error = "; ".join(errors) if errors else None
+    if "dice" in merged.per_seed:  # the figure shows the median seed of all rounds
+        median = merged.seeds[median_seed_index(merged.per_seed["dice"])]
+        holder = next((r for r in rounds if r.prediction_seed == median), None)
+        if holder is None:  # each round kept its own median: re-pick among those shown
+            shown = [r for r in rounds if r.prediction_seed is not None]
+            dice = [r.per_seed["dice"][r.seeds.index(r.prediction_seed)] for r in shown]
+            holder = shown[median_seed_index(dice)] if shown else first
+        merged.predictions, merged.prediction_seed = holder.predictions, holder.prediction_seed
     return merged
 
 
