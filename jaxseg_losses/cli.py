@@ -50,7 +50,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Compare segmentation losses by training a small Flax U-Net on built-in "
                     "or user data.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run `jaxseg-losses compare` for the default comparison (about 3.5 minutes on "
+        epilog="Run `jaxseg-losses compare` for the default comparison (about 4 minutes on "
                "a 2-core CPU).",
     )
     from jaxseg_losses import __version__
