@@ -459,3 +459,36 @@ def test_generalized_dice_torchmetrics_absent_weight(weight_type, batch):
     np.testing.assert_allclose(mine, peer.numpy())
     with pytest.raises(ValueError, match="absent_weight"):
         generalized_dice_score(empty, empty, num_classes=2, absent_weight="zero")
+
+
+def test_fan_starts_are_derived_from_deepminds_areas():
+    """How ``_elements._FAN_STARTS`` was found, rerun: per code, the first fan starts whose
+    areas equal ``surface_distance``'s table at three anisotropic spacings."""
+    pytest.importorskip("surface_distance")
+    import itertools
+
+    from surface_distance import lookup_tables
+
+    from jaxseg_losses.metrics._elements import _FAN_STARTS, _polygons, _triangle_vectors
+
+    def search() -> str:
+        spacings = [(1.0, 1.0, 1.0), (1.3, 0.7, 2.1), (0.5, 1.9, 1.1)]
+        table = lookup_tables.create_table_neighbour_code_to_surface_area
+        references = [table(s) for s in spacings]
+        tokens = []
+        for code in range(256):
+            theirs = int(f"{code:08b}"[::-1], 2)  # their corner k is our corner 7 - k
+            polygons = _polygons(code)
+            for starts in itertools.product(*[range(len(p)) for p in polygons]):
+                token = "".join(map(str, starts))
+                vectors = _triangle_vectors(code, token)
+                if all(np.isclose(np.linalg.norm(vectors * np.array(
+                        [s[1] * s[2], s[0] * s[2], s[0] * s[1]]), axis=-1).sum(), ref[theirs])
+                        for s, ref in zip(spacings, references, strict=True)):
+                    tokens.append(token)
+                    break
+            else:
+                raise AssertionError(f"no fan of code {code} matches")
+        return " ".join(tokens)
+
+    assert search() == _FAN_STARTS

@@ -21,14 +21,14 @@ Which vertex a non-planar polygon (pentagons and hexagons) is fanned from change
 classic marching-cubes triangulation, which DeepMind's table follows, fixes it per cube
 configuration, so :data:`_FAN_STARTS` records the fan's first vertex for each polygon of each
 code. It was found by matching that table's areas (``surface_distance.lookup_tables``) with
-:func:`_triangle_vectors` at several anisotropic spacings; the test suite checks all 256 codes
-against ``surface_distance`` again. Everything else here is derived from the definition above.
+:func:`_triangle_vectors` at several anisotropic spacings (the search is rerun by
+``tests/test_metrics_surface.py``, which also checks all 256 codes
+against ``surface_distance``). Everything else here is derived from the definition above.
 """
 
 from __future__ import annotations
 
 import functools
-import itertools
 
 import jax
 import jax.numpy as jnp
@@ -177,26 +177,3 @@ def surface_elements(masks: jax.Array, spacing: tuple[float, ...]) -> jax.Array:
     point of the corner grid (0 where the block is empty or full, or off the surface)."""
     table = jnp.asarray(element_sizes(tuple(float(v) for v in spacing)), jnp.float32)
     return jnp.take(table, neighbour_codes(masks), axis=0)
-
-
-def _search_fan_starts() -> str:  # pragma: no cover - how _FAN_STARTS was found
-    """Per code, the first fan starts whose areas equal ``surface_distance``'s table."""
-    from surface_distance import lookup_tables
-
-    spacings = [(1.0, 1.0, 1.0), (1.3, 0.7, 2.1), (0.5, 1.9, 1.1)]
-    references = [lookup_tables.create_table_neighbour_code_to_surface_area(s) for s in spacings]
-    tokens = []
-    for code in range(256):
-        theirs = int(f"{code:08b}"[::-1], 2)  # their corner k is our corner 7 - k
-        polygons = _polygons(code)
-        for starts in itertools.product(*[range(len(p)) for p in polygons]):
-            token = "".join(map(str, starts))
-            vectors = _triangle_vectors(code, token)
-            if all(np.isclose(np.linalg.norm(vectors * np.array(
-                    [s[1] * s[2], s[0] * s[2], s[0] * s[1]]), axis=-1).sum(), ref[theirs])
-                    for s, ref in zip(spacings, references, strict=True)):
-                tokens.append(token)
-                break
-        else:
-            raise AssertionError(f"no fan of code {code} matches")
-    return " ".join(tokens)
