@@ -35,17 +35,19 @@ PLANE_MAX_CLASSES = 5
 # whose result is broadcast back against its own input (the softmax "diamond": max, sum of exp,
 # and in the gradient the sum of g * p) is turned into a Triton normalisation fusion, and the
 # priority-fusion pass then runs a tiling search (768 tilings at (4, 128, 128, 8)) for every
-# producer or consumer it considers fusing into it: 10-50 s of compile time per loss (the same on
+# producer or consumer it considers fusing into it: 2-120 s of compile time per loss (the same on
 # a device; a deviceless compile only skips the autotuner), growing with the elementwise work
-# around the softmax (benchmarks/results/compile_time.md). The accelerator forms below put an
+# around the softmax (benchmarks/results/compile_time.md). The GPU forms below put an
 # ``optimization_barrier`` on every per-pixel class reduction that is broadcast back (and so,
 # transposed, on the class sums of the gradient): no diamond, no Triton fusion, compile time
-# flat in C, the same values. XLA:CPU keeps the jax.nn forms (``lax.platform_dependent``).
+# flat in C, the same values. XLA:CPU and XLA:TPU keep the jax.nn forms
+# (``lax.platform_dependent``).
 
 
-def _on_cpu_or_else(x: jax.Array, cpu, accelerator) -> jax.Array:
-    """``cpu(x)`` when compiled for XLA:CPU, ``accelerator(x)`` for every other backend."""
-    return jax.lax.platform_dependent(x, cpu=cpu, default=accelerator)
+def _per_backend(x: jax.Array, cpu, gpu) -> jax.Array:
+    """``gpu(x)`` when compiled for XLA:GPU, ``cpu(x)`` for every other backend (XLA:TPU has no
+    Triton fusions, and the barriers made its compile 1.5-2x slower: the jax.nn forms there)."""
+    return jax.lax.platform_dependent(x, cuda=gpu, rocm=gpu, default=cpu)
 
 
 def _pixel_shift(z: jax.Array) -> jax.Array:
@@ -74,15 +76,15 @@ def _barrier_logsumexp(z: jax.Array) -> jax.Array:
 
 
 def _vector_softmax(z: jax.Array) -> jax.Array:
-    return _on_cpu_or_else(z, lambda x: jax.nn.softmax(x, axis=-1), _barrier_softmax)
+    return _per_backend(z, lambda x: jax.nn.softmax(x, axis=-1), _barrier_softmax)
 
 
 def _vector_log_softmax(z: jax.Array) -> jax.Array:
-    return _on_cpu_or_else(z, lambda x: jax.nn.log_softmax(x, axis=-1), _barrier_log_softmax)
+    return _per_backend(z, lambda x: jax.nn.log_softmax(x, axis=-1), _barrier_log_softmax)
 
 
 def _vector_logsumexp(z: jax.Array) -> jax.Array:
-    return _on_cpu_or_else(z, lambda x: jax.nn.logsumexp(x, axis=-1, keepdims=True),
+    return _per_backend(z, lambda x: jax.nn.logsumexp(x, axis=-1, keepdims=True),
                            _barrier_logsumexp)
 
 
