@@ -132,7 +132,7 @@ def measure(losses: dict, shape, labels: str, devs: dict, repeat: int, thunks, t
                 "ops": entry_ops(hlo),
             }
         if "h100" in devs and thunks is not None:
-            name = re.sub(r"\W", "_", f"count_{tag}_{v}")
+            name = re.sub(r"\W", "_", f"count_{tag}{v and '_' + v}")
             lower(program(loss, name), devs["h100"], shape, labels).compile()
             prefix = glob.glob(f"{_DUMP}/*jit_{name}.thunk_sequence.txt")[-1][: -len(
                 "thunk_sequence.txt")]
