@@ -237,9 +237,11 @@ def test_integer_labels_match_one_hot_3d_probabilities(name):
     _index_vs_dense(name, {}, (2, 3, 4, 5), 4)
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "dice_loss"])
+@pytest.mark.parametrize("name", ["cross_entropy", "dice_loss", "focal_loss",
+                                  "poly_cross_entropy", "conservative_loss", "exp_log_loss"])
 def test_integer_labels_many_classes(name):
-    """Above PLANE_MAX_CLASSES the dense forms run for integer labels too."""
+    """Above PLANE_MAX_CLASSES the dense forms run for integer labels too (the focal family and
+    exp-log on log p_y per pixel: ``Prepared.label_log_p``)."""
     _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
 
 
@@ -266,3 +268,12 @@ def test_unchecked_out_of_range_labels_are_excluded():
         rtol=1e-6, atol=1e-7)
 
 
+
+
+def test_integer_labels_many_classes_focal_options():
+    """The per-pixel focal of many classes with a scalar alpha, class weights, normalisation."""
+    weights = np.linspace(0.5, 2.0, PLANE_MAX_CLASSES + 2)
+    _index_vs_dense("focal_loss", {"alpha": 0.25, "class_weights": weights, "normalized": True},
+                    (2, 4, 3), PLANE_MAX_CLASSES + 2)
+    _index_vs_dense("focal_loss", {"reduced_threshold": 0.5, "include_background": False},
+                    (2, 4, 3), PLANE_MAX_CLASSES + 2)
