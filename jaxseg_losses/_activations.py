@@ -31,6 +31,62 @@ PROB_EPS = 1e-7
 # 4,128,128,C, both --labels). Larger class axes use the jax.nn / one-hot forms.
 PLANE_MAX_CLASSES = 5
 
+# Larger class axes on XLA:GPU: a reduction over the class axis (the minor one, channels last)
+# whose result is broadcast back against its own input (the softmax "diamond": max, sum of exp,
+# and in the gradient the sum of g * p) is turned into a Triton normalisation fusion, and the
+# priority-fusion pass then runs a tiling search (768 tilings at (4, 128, 128, 8)) for every
+# producer or consumer it considers fusing into it: 2-120 s of compile time per loss (the same on
+# a device; a deviceless compile only skips the autotuner), growing with the elementwise work
+# around the softmax (benchmarks/results/compile_time.md). The GPU forms below put an
+# ``optimization_barrier`` on every per-pixel class reduction that is broadcast back (and so,
+# transposed, on the class sums of the gradient): no diamond, no Triton fusion, compile time
+# flat in C, the same values. XLA:CPU and XLA:TPU keep the jax.nn forms
+# (``lax.platform_dependent``).
+
+
+def _per_backend(x: jax.Array, cpu, gpu) -> jax.Array:
+    """``gpu(x)`` when compiled for XLA:GPU, ``cpu(x)`` for every other backend (XLA:TPU has no
+    Triton fusions: the barriers did not shorten its compile, so it keeps its program)."""
+    return jax.lax.platform_dependent(x, cuda=gpu, rocm=gpu, default=cpu)
+
+
+def _pixel_shift(z: jax.Array) -> jax.Array:
+    """The stable-softmax shift ``max_c z`` (keepdims, no gradient) behind a barrier; 0 where it
+    is not finite (a row of -inf), as ``jax.nn.logsumexp``."""
+    shift = jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+    return jax.lax.optimization_barrier(jnp.where(jnp.isfinite(shift), shift, 0.0))
+
+
+def _barrier_log_softmax(z: jax.Array) -> jax.Array:
+    shifted = z - _pixel_shift(z)
+    log_total = jnp.log(jnp.sum(jnp.exp(shifted), axis=-1, keepdims=True))
+    return shifted - jax.lax.optimization_barrier(log_total)
+
+
+def _barrier_softmax(z: jax.Array) -> jax.Array:
+    exps = jnp.exp(z - _pixel_shift(z))
+    return exps / jax.lax.optimization_barrier(jnp.sum(exps, axis=-1, keepdims=True))
+
+
+def _barrier_logsumexp(z: jax.Array) -> jax.Array:
+    """``logsumexp`` over the last axis, keepdims."""
+    shift = _pixel_shift(z)
+    log_total = jnp.log(jnp.sum(jnp.exp(z - shift), axis=-1, keepdims=True))
+    return shift + jax.lax.optimization_barrier(log_total)
+
+
+def _vector_softmax(z: jax.Array) -> jax.Array:
+    return _per_backend(z, lambda x: jax.nn.softmax(x, axis=-1), _barrier_softmax)
+
+
+def _vector_log_softmax(z: jax.Array) -> jax.Array:
+    return _per_backend(z, lambda x: jax.nn.log_softmax(x, axis=-1), _barrier_log_softmax)
+
+
+def _vector_logsumexp(z: jax.Array) -> jax.Array:
+    return _per_backend(z, lambda x: jax.nn.logsumexp(x, axis=-1, keepdims=True),
+                           _barrier_logsumexp)
+
 
 def class_planes(x: jax.Array) -> list[jax.Array]:
     """The class planes ``x[..., c]`` as a list of ``(B, *spatial)`` arrays."""
@@ -77,7 +133,7 @@ def softmax_planes(z: jax.Array) -> list[jax.Array]:
 def softmax(z: jax.Array) -> jax.Array:
     """Softmax over the last (class) axis."""
     if z.shape[-1] > PLANE_MAX_CLASSES:
-        return jax.nn.softmax(z, axis=-1)
+        return _vector_softmax(z)
     return jnp.stack(softmax_planes(z), axis=-1)
 
 
@@ -85,7 +141,7 @@ def log_softmax(z: jax.Array) -> jax.Array:
     """Log-softmax over the last (class) axis, stable for logits up to +-1e4."""
     planes = small_class_planes(z)
     if planes is None:
-        return jax.nn.log_softmax(z, axis=-1)
+        return _vector_log_softmax(z)
     shift, log_total = shifted_log_total(planes)
     return jnp.stack([plane - shift - log_total for plane in planes], axis=-1)
 
@@ -96,8 +152,8 @@ def log_softmax_complement(z: jax.Array) -> jax.Array:
     if planes is None:  # a (C, C) intermediate, fine for the rare many-class case
         num_classes = z.shape[-1]
         off_diagonal = jnp.where(jnp.eye(num_classes, dtype=bool), -jnp.inf, 0.0)
-        others = jax.nn.logsumexp(z[..., None, :] + off_diagonal, axis=-1)
-        return others - jax.nn.logsumexp(z, axis=-1, keepdims=True)
+        others = _vector_logsumexp(z[..., None, :] + off_diagonal)[..., 0]
+        return others - _vector_logsumexp(z)
     log_all = sum(shifted_log_total(planes))
     return jnp.stack(
         [sum(shifted_log_total(planes[:c] + planes[c + 1:])) - log_all
@@ -116,7 +172,7 @@ def softmax_cross_entropy(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """
     planes = small_class_planes(logits)
     if planes is None:
-        return -jnp.sum(targets * jax.nn.log_softmax(logits, axis=-1), axis=-1)
+        return -jnp.sum(targets * _vector_log_softmax(logits), axis=-1)
     shift, log_total = shifted_log_total(planes)
     return (jnp.sum(targets * (shift[..., None] - logits), axis=-1)
             + log_total * jnp.sum(targets, axis=-1))

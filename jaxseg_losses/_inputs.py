@@ -42,6 +42,7 @@ from jaxseg_losses._activations import (
     class_planes,
     log_complement,
     log_probability,
+    log_softmax,
     probabilities,
     select_planes,
     shifted_log_total,
@@ -103,10 +104,14 @@ class Prepared(NamedTuple):
 
     def label_log_p(self) -> jax.Array | None:
         """:math:`\\log p_y` of the labelled class per pixel (0 on ignored pixels) from logits
-        and integer labels, plane by plane; ``None`` where that path does not apply."""
-        hits = self.class_hits() if self.from_logits else None
-        if hits is None:
+        and integer labels (plane by plane for few classes, else the one-hot targets times the
+        log-softmax summed over the classes: the form the cross-entropy had there, and the focal
+        losses then work per pixel); ``None`` without integer labels or logits."""
+        if self.class_index is None or not self.from_logits:
             return None
+        hits = self.class_hits()
+        if hits is None:  # many classes: the one-hot targets (0 where ignored) pick it
+            return jnp.sum(self.targets * log_softmax(self.predictions), axis=-1)
         planes = small_class_planes(self.predictions)
         shift, log_total = shifted_log_total(planes)
         kept = self.class_index >= 0
@@ -118,7 +123,8 @@ class Prepared(NamedTuple):
         ``weights`` broadcast against ``(B, *spatial, C)`` (default 1). Integer labels:
         :math:`-w_y \log p_y` (:meth:`label_log_p`); otherwise :func:`softmax_cross_entropy`.
         """
-        label_log_p = self.label_log_p()
+        # Many classes: the one-hot form below (label_log_p's would add a second class sum).
+        label_log_p = None if self.class_hits() is None else self.label_log_p()
         if label_log_p is not None:
             return -label_log_p if weights is None else -label_log_p * self.target_weight(weights)
         targets = self.targets if weights is None else weights * self.targets

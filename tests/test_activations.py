@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.test_util import check_grads
 
+from jaxseg_losses import _activations
 from jaxseg_losses._activations import (
     PLANE_MAX_CLASSES,
     log_softmax,
@@ -103,6 +104,42 @@ def test_activations_extreme_logits(num_classes):
     )
     np.testing.assert_allclose(log_softmax(z)[0, 1, 1, 0], -1e4 - np.log(num_classes - 1),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("num_classes", (PLANE_MAX_CLASSES + 1, 19))
+def test_accelerator_forms_match_jax_nn(num_classes):
+    """The barrier forms compiled for XLA:GPU (issue #29), run here on the CPU: the values and
+    gradients of the jax.nn forms, extreme logits included."""
+    z = jnp.asarray(random_logits(4, (2, 3, 2, num_classes)))
+    z = z.at[0, 0, 0, 0].set(1e4).at[0, 0, 1, 1].set(-1e4)
+    w = jnp.asarray(random_logits(5, z.shape))
+    pairs = (
+        (_activations._barrier_softmax, lambda x: jax.nn.softmax(x, axis=-1)),
+        (_activations._barrier_log_softmax, lambda x: jax.nn.log_softmax(x, axis=-1)),
+        (_activations._barrier_logsumexp,
+         lambda x: jax.nn.logsumexp(x, axis=-1, keepdims=True)),
+    )
+    for ours, ref in pairs:
+        np.testing.assert_allclose(ours(z), ref(z), rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(
+            jax.grad(lambda x, f=ours: jnp.sum(w[..., :f(x).shape[-1]] * f(x)))(z),
+            jax.grad(lambda x, f=ref: jnp.sum(w[..., :f(x).shape[-1]] * f(x)))(z),
+            rtol=1e-5, atol=1e-6,
+        )
+
+
+def test_accelerators_get_the_barrier_forms():
+    """XLA:GPU compiles the barrier forms (no Triton softmax fusion), CPU and TPU the jax.nn
+    forms; checked on the exported StableHLO, no accelerator needed."""
+    z = jax.ShapeDtypeStruct((2, 4, 4, PLANE_MAX_CLASSES + 1), jnp.float32)
+
+    def program(x):
+        return jax.grad(lambda v: jnp.sum(log_softmax(v) + softmax(v)
+                                          + log_softmax_complement(v)))(x)
+
+    for platform in ("cpu", "cuda", "tpu"):
+        text = jax.export.export(jax.jit(program), platforms=[platform])(z).mlir_module()
+        assert ("optimization_barrier" in text) == (platform == "cuda"), platform
 
 
 @pytest.mark.parametrize(
@@ -200,9 +237,11 @@ def test_integer_labels_match_one_hot_3d_probabilities(name):
     _index_vs_dense(name, {}, (2, 3, 4, 5), 4)
 
 
-@pytest.mark.parametrize("name", ["cross_entropy", "dice_loss"])
+@pytest.mark.parametrize("name", ["cross_entropy", "dice_loss", "focal_loss",
+                                  "poly_cross_entropy", "conservative_loss", "exp_log_loss"])
 def test_integer_labels_many_classes(name):
-    """Above PLANE_MAX_CLASSES the dense forms run for integer labels too."""
+    """Above PLANE_MAX_CLASSES the dense forms run for integer labels too (the focal family and
+    exp-log on log p_y per pixel: ``Prepared.label_log_p``)."""
     _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
 
 
@@ -229,3 +268,12 @@ def test_unchecked_out_of_range_labels_are_excluded():
         rtol=1e-6, atol=1e-7)
 
 
+
+
+def test_integer_labels_many_classes_focal_options():
+    """The per-pixel focal of many classes with a scalar alpha, class weights, normalisation."""
+    weights = np.linspace(0.5, 2.0, PLANE_MAX_CLASSES + 2)
+    _index_vs_dense("focal_loss", {"alpha": 0.25, "class_weights": weights, "normalized": True},
+                    (2, 4, 3), PLANE_MAX_CLASSES + 2)
+    _index_vs_dense("focal_loss", {"reduced_threshold": 0.5, "include_background": False},
+                    (2, 4, 3), PLANE_MAX_CLASSES + 2)
