@@ -93,7 +93,7 @@ from jaxseg_losses._inputs import (
     check_choice,
     shape_str,
 )
-from jaxseg_losses._numerics import keep_classes, safe_divide
+from jaxseg_losses._numerics import keep_classes
 from jaxseg_losses.metrics._hard import hard_masks
 from jaxseg_losses.metrics.confusion import confusion_from_counts
 from jaxseg_losses.metrics.overlap import dice_score, iou_score
@@ -257,21 +257,6 @@ def _bind_options(cls, options: dict[str, Any], update_fn, update_names: set[str
 # --------------------------------------------------------------------------- pooled counts
 
 
-def _dice(tp, fp, fn, tn, empty_score):
-    del tn
-    return safe_divide(2.0 * tp, 2.0 * tp + fp + fn, fill=empty_score)
-
-
-def _iou(tp, fp, fn, tn, empty_score):
-    del tn
-    return safe_divide(tp, tp + fp + fn, fill=empty_score)
-
-
-# The formulas of ``ConfusionCounts.compute(metric=<name>)``: ``(tp, fp, fn, tn, empty_score)``
-# float32 ``(C,)`` -> ``(C,)``. Confusion-matrix metrics written elsewhere join by name here.
-FORMULAS: dict[str, Callable[..., jax.Array]] = {"dice": _dice, "iou": _iou}
-
-
 @_register
 class ConfusionCounts(_SummedState):
     r"""Pooled confusion counts per class over a data set: TP, FP, FN, TN summed over every
@@ -381,9 +366,9 @@ class ConfusionCounts(_SummedState):
         """The metric of the pooled counts.
 
         Args:
-          metric: a name in ``FORMULAS`` (``"dice"``, ``"iou"``), any name of
-            :func:`~jaxseg_losses.metrics.confusion_metric` (``"sensitivity"``, ``"mcc"``...,
-            computed by :func:`~jaxseg_losses.metrics.confusion_from_counts` with
+          metric: any name of :func:`~jaxseg_losses.metrics.confusion_metric` (``"dice"``,
+            ``"iou"``, ``"sensitivity"``, ``"mcc"``..., computed by
+            :func:`~jaxseg_losses.metrics.confusion_from_counts` with
             ``zero_division=empty_score``) or a function
             ``(tp, fp, fn, tn, empty_score) -> (C,)`` of float32 ``(C,)`` counts. Default
             ``None``: the class's own (``"dice"`` for ``ConfusionCounts`` and ``GlobalDice``,
@@ -400,12 +385,13 @@ class ConfusionCounts(_SummedState):
         """
         check_choice("reduction", reduction, REDUCTIONS)
         metric = self._METRIC if metric is None else metric
-        if isinstance(metric, str) and metric not in FORMULAS:
+        if isinstance(metric, str):
             name = metric  # a confusion-matrix metric: empty_score is its zero_division
-            metric = lambda tp, fp, fn, tn, empty: confusion_from_counts(  # noqa: E731
-                tp, fp, fn, tn, metric=name, zero_division=empty)
-        elif isinstance(metric, str):
-            metric = FORMULAS[metric]
+
+            def metric(tp, fp, fn, tn, empty):  # the counts of empty() are scalars
+                counts = (jnp.atleast_1d(c) for c in (tp, fp, fn, tn))
+                value = confusion_from_counts(*counts, metric=name, zero_division=empty)
+                return value.reshape(jnp.shape(tp))
         values = metric(*self.counts(), empty_score)
         values = jnp.where(self.nan_count > 0, jnp.nan, values)
         if values.ndim:
