@@ -73,6 +73,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
@@ -120,13 +121,16 @@ def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
     return spatial_dims
 
 
-def _resolve_sampling(sampling: float | Sequence[float] | None, nsp: int) -> tuple[float, ...]:
+def resolve_sampling(sampling: float | Sequence[float] | None, nsp: int) -> tuple[float, ...]:
+    """``sampling`` (``None``, one number, or one per spatial axis: a sequence or array) as
+    ``nsp`` checked floats: ``ValueError`` for a wrong count or a value that is not finite and
+    positive."""
     if sampling is None:
         return (1.0,) * nsp
-    if isinstance(sampling, (int, float)):
+    if np.ndim(sampling) == 0:
         values = (float(sampling),) * nsp
     else:
-        values = tuple(float(s) for s in sampling)
+        values = tuple(float(s) for s in np.asarray(sampling).reshape(-1))
     if len(values) != nsp:
         raise ValueError(
             f"sampling must have one entry per spatial axis ({nsp}); received {len(values)} "
@@ -561,7 +565,7 @@ def distance_transform_edt(
     """
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
-    spacing = _resolve_sampling(sampling, nsp)
+    spacing = resolve_sampling(sampling, nsp)
     out = _edt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
     return lax.stop_gradient(out)
 
@@ -635,7 +639,7 @@ def distance_transform_cdt(
     check_choice("metric", metric, CDT_METRICS)
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
-    spacing = _resolve_sampling(sampling, nsp)
+    spacing = resolve_sampling(sampling, nsp)
     out = _cdt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value), metric)
     return lax.stop_gradient(out)
 
@@ -778,7 +782,7 @@ def signed_distance_map(
             raise ValueError(f"num_classes must be >= 1; received {num_classes}")
         pos = labels.astype(jnp.int32)[..., None] == jnp.arange(num_classes, dtype=jnp.int32)
     nsp = pos.ndim - 2
-    spacing = _resolve_sampling(sampling, nsp)
+    spacing = resolve_sampling(sampling, nsp)
     offset = min(spacing) if inside_offset is None else float(inside_offset)
     pos = jnp.moveaxis(pos, -1, 1)  # (B, C, *spatial): classes become batch
     dist, degenerate = _two_sided(pos, spacing, nsp)
@@ -825,7 +829,7 @@ def distance_field(
     """
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
-    spacing = _resolve_sampling(sampling, nsp)
+    spacing = resolve_sampling(sampling, nsp)
     fg = mask.astype(jnp.float32) > threshold if mask.dtype != jnp.bool_ else mask
     dist, degenerate = _two_sided(fg, spacing, nsp)
     field = jnp.where(degenerate, 0.0, dist)

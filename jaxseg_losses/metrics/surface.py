@@ -35,7 +35,6 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxseg_losses._inputs import (
     boolean_options,
@@ -44,7 +43,12 @@ from jaxseg_losses._inputs import (
     check_number,
 )
 from jaxseg_losses._numerics import keep_classes, safe_divide
-from jaxseg_losses.distance import distance_transform_cdt, distance_transform_edt, per_channel
+from jaxseg_losses.distance import (
+    distance_transform_cdt,
+    distance_transform_edt,
+    per_channel,
+    resolve_sampling,
+)
 from jaxseg_losses.metrics._elements import surface_elements
 from jaxseg_losses.metrics._hard import hard_masks, nan_where
 
@@ -88,19 +92,6 @@ DIRECTIONS = ("each_direction", "pooled")
 EMPTY_DISTANCES = ("inf", "nan", "diagonal")
 
 
-def _spacing(sampling, dims: int) -> tuple[float, ...]:
-    """``sampling`` as one float per spatial axis (the EDT checks its values)."""
-    if sampling is None:
-        return (1.0,) * dims
-    if np.ndim(sampling) == 0:
-        return (float(sampling),) * dims
-    values = tuple(float(v) for v in np.asarray(sampling).reshape(-1))
-    if len(values) != dims:
-        raise ValueError(f"sampling: expected {dims} values (one per spatial axis); got "
-                         f"{len(values)}")
-    return values
-
-
 def _surface_distances(pred, true, sampling, include_background, distance_metric, surface):
     """``(forward, backward, pred_weights, true_weights)``, all ``(B, *grid, C)``: distances from
     each surface point of the prediction to the true surface (read where ``pred_weights > 0``)
@@ -117,7 +108,7 @@ def _surface_distances(pred, true, sampling, include_background, distance_metric
         pred_weights = surface_mask(pred).astype(jnp.float32)
         true_weights = surface_mask(true).astype(jnp.float32)
     else:
-        spacing = _spacing(sampling, pred.ndim - 2)
+        spacing = resolve_sampling(sampling, pred.ndim - 2)
         pred_weights, true_weights = (surface_elements(pred, spacing),
                                       surface_elements(true, spacing))
     # forward: from the predicted surface to the true one (read on pred_weights); backward: reverse.
@@ -178,7 +169,7 @@ def _missed_value(empty_distance, shape: tuple[int, ...], sampling) -> float:
     if empty_distance == "nan":
         return math.nan
     if empty_distance == "diagonal":
-        spacing = _spacing(sampling, len(shape))
+        spacing = resolve_sampling(sampling, len(shape))
         return math.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing, strict=True)))
     return float(empty_distance)
 
