@@ -1,21 +1,22 @@
 """Class-axis activations: softmax / sigmoid and their log forms, plane by plane for few classes.
 
-Stable for logits up to +-1e4; probabilities given by the user are clipped by ``PROB_EPS``
-before a logarithm.
+Two layers: functions of arrays (:func:`softmax`, :func:`log_softmax`, :func:`probabilities`,
+...), and functions of the checked inputs of a loss, a :class:`~jaxseg_losses._inputs.Prepared`
+record (:func:`prepared_probabilities`, :func:`log_p`, :func:`log_not_p`, :func:`class_hits`,
+:func:`probability_planes`, :func:`label_log_p`, :func:`pixel_cross_entropy`,
+:func:`sigmoid_cross_entropy`, :func:`target_weight`): a loss prepares its inputs, then asks this
+module for the activations it needs. Stable for logits up to +-1e4; probabilities given by the
+user are clipped by ``PROB_EPS`` before a logarithm.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Literal, get_args
 
 import jax
 import jax.numpy as jnp
 
-# The activation of the class axis: softmax over exclusive classes, a sigmoid per channel, or
-# one sigmoid channel.
-Mode = Literal["multiclass", "multilabel", "binary"]
-MODES: tuple[str, ...] = get_args(Mode)
+from jaxseg_losses._inputs import Mode, Prepared
 
 # Smallest probability used where a loss needs log(p) of probabilities given by the user.
 PROB_EPS = 1e-7
@@ -206,3 +207,95 @@ def log_complement(predictions: jax.Array, *, mode: Mode, from_logits: bool) -> 
     if mode != "multiclass":
         return jax.nn.log_sigmoid(-predictions)
     return log_softmax_complement(predictions)
+
+
+# --- On the checked inputs of a loss (a Prepared record) -----------------------------------
+
+
+def prepared_probabilities(prep: Prepared) -> jax.Array:
+    """The probabilities ``p`` ``(B, *spatial, C)`` of the record's predictions."""
+    return probabilities(prep.predictions, mode=prep.mode, from_logits=prep.from_logits)
+
+
+def log_p(prep: Prepared) -> jax.Array:
+    """``log p`` per channel (``log_softmax`` / ``log_sigmoid`` of logits)."""
+    return log_probability(prep.predictions, mode=prep.mode, from_logits=prep.from_logits)
+
+
+def log_not_p(prep: Prepared) -> jax.Array:
+    """``log(1 - p)`` per channel, stable (see :func:`log_complement`)."""
+    return log_complement(prep.predictions, mode=prep.mode, from_logits=prep.from_logits)
+
+
+def class_hits(prep: Prepared) -> list[jax.Array] | None:
+    """``[class_index == c for c]`` (bool ``(B, *spatial)`` planes): the one-hot targets plane by
+    plane, or ``None`` without integer labels or with many classes."""
+    if prep.class_index is None or prep.num_classes > PLANE_MAX_CLASSES:
+        return None
+    return [prep.class_index == c for c in range(prep.num_classes)]
+
+
+def probability_planes(prep: Prepared) -> list[jax.Array]:
+    """The probabilities ``p[..., c]`` as a list of ``(B, *spatial)`` planes."""
+    if prep.mode == "multiclass" and prep.from_logits:
+        return softmax_planes(prep.predictions)
+    return class_planes(prepared_probabilities(prep))
+
+
+def label_log_p(prep: Prepared) -> jax.Array | None:
+    """:math:`\\log p_y` of the labelled class per pixel (0 on ignored pixels) from logits and
+    integer labels (plane by plane for few classes, else the one-hot targets times the
+    log-softmax summed over the classes: the form the cross-entropy had there, and the focal
+    losses then work per pixel); ``None`` without integer labels or logits."""
+    if prep.class_index is None or not prep.from_logits:
+        return None
+    hits = class_hits(prep)
+    if hits is None:  # many classes: the one-hot targets (0 where ignored) pick it
+        return jnp.sum(prep.targets * log_softmax(prep.predictions), axis=-1)
+    planes = small_class_planes(prep.predictions)
+    shift, log_total = shifted_log_total(planes)
+    kept = prep.class_index >= 0
+    return jnp.where(kept, select_planes(hits, planes) - shift - log_total, 0.0)
+
+
+def pixel_cross_entropy(prep: Prepared, weights: jax.Array | None = None) -> jax.Array:
+    r"""Per-pixel softmax CE :math:`-\sum_c w_c t_c \log p_c` -> ``(B, *spatial)``.
+
+    ``weights`` broadcast against ``(B, *spatial, C)`` (default 1). Integer labels:
+    :math:`-w_y \log p_y` (:func:`label_log_p`); otherwise :func:`softmax_cross_entropy`.
+    """
+    # Many classes: the one-hot form below (label_log_p's would add a second class sum).
+    picked = None if class_hits(prep) is None else label_log_p(prep)
+    if picked is not None:
+        return -picked if weights is None else -picked * target_weight(prep, weights)
+    targets = prep.targets if weights is None else weights * prep.targets
+    if prep.from_logits:
+        return softmax_cross_entropy(prep.predictions, targets)
+    return -jnp.sum(targets * log_p(prep), axis=-1)
+
+
+def sigmoid_cross_entropy(
+    prep: Prepared,
+    *,
+    targets: jax.Array | None = None,
+    positive_weight=None,
+    negative_weight=None,
+) -> jax.Array:
+    r"""The sigmoid (per channel) cross-entropy
+    :math:`-[w_+\,y \log p + w_-\,(1-y) \log(1-p)]` -> ``(B, *spatial, C)``, from the stable
+    log forms (:func:`log_p`, :func:`log_not_p`); ``targets`` replace the record's (smoothed
+    labels), the weights default to 1 (``pos_weight``, Combo's :math:`\beta`)."""
+    y = prep.targets if targets is None else targets
+    positive = y if positive_weight is None else positive_weight * y
+    negative = 1.0 - y if negative_weight is None else negative_weight * (1.0 - y)
+    return -(positive * log_p(prep) + negative * log_not_p(prep))
+
+
+def target_weight(prep: Prepared, weights: jax.Array) -> jax.Array:
+    r""":math:`\sum_c w_c t_c` per pixel -> ``(B, *spatial)`` (``weights`` broadcast against
+    ``(B, *spatial, C)``)."""
+    hits = class_hits(prep)
+    if hits is None:
+        return jnp.sum(weights * prep.targets, axis=-1)
+    weights = jnp.broadcast_to(weights, weights.shape[:-1] + (prep.num_classes,))
+    return select_planes(hits, class_planes(weights))

@@ -28,28 +28,17 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify
 
-from jaxseg_losses._activations import (
-    MODES,
-    PLANE_MAX_CLASSES,
-    Mode,
-    class_planes,
-    log_complement,
-    log_probability,
-    log_softmax,
-    probabilities,
-    select_planes,
-    shifted_log_total,
-    small_class_planes,
-    softmax_cross_entropy,
-    softmax_planes,
-)
+# The activation of the class axis: softmax over exclusive classes, a sigmoid per channel, or
+# one sigmoid channel.
+Mode = Literal["multiclass", "multilabel", "binary"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 class Prepared(NamedTuple):
@@ -63,8 +52,12 @@ class Prepared(NamedTuple):
       from_logits: whether ``predictions`` are logits.
       class_index: ``(B, *spatial)`` int32 class indices when multiclass labels were given as
         integers (-1 where ``targets`` are all zero: ignored pixels), else ``None``. With it the
-        hot paths below work per class plane and never form the one-hot ``targets`` (2x faster
-        value+grad on XLA:CPU).
+        hot paths of :mod:`jaxseg_losses._activations` (``class_hits``, ``label_log_p``) work
+        per class plane and never form the one-hot ``targets`` (2x faster value+grad on
+        XLA:CPU).
+
+    A plain record: what is computed from it (probabilities, log forms, cross-entropies) is in
+    :mod:`jaxseg_losses._activations`, which takes it as an argument.
     """
 
     predictions: jax.Array
@@ -77,68 +70,6 @@ class Prepared(NamedTuple):
     @property
     def num_classes(self) -> int:
         return self.predictions.shape[-1]
-
-    def probabilities(self) -> jax.Array:
-        return probabilities(self.predictions, mode=self.mode, from_logits=self.from_logits)
-
-    def log_p(self) -> jax.Array:
-        """``log p`` per channel (``log_softmax`` / ``log_sigmoid`` of logits)."""
-        return log_probability(self.predictions, mode=self.mode, from_logits=self.from_logits)
-
-    def log_not_p(self) -> jax.Array:
-        """``log(1 - p)`` per channel, stable (see :func:`log_complement`)."""
-        return log_complement(self.predictions, mode=self.mode, from_logits=self.from_logits)
-
-    def class_hits(self) -> list[jax.Array] | None:
-        """``[class_index == c for c]`` (bool ``(B, *spatial)`` planes): the one-hot targets
-        plane by plane, or ``None`` without integer labels or with many classes."""
-        if self.class_index is None or self.num_classes > PLANE_MAX_CLASSES:
-            return None
-        return [self.class_index == c for c in range(self.num_classes)]
-
-    def probability_planes(self) -> list[jax.Array]:
-        """The probabilities ``p[..., c]`` as a list of ``(B, *spatial)`` planes."""
-        if self.mode == "multiclass" and self.from_logits:
-            return softmax_planes(self.predictions)
-        return class_planes(self.probabilities())
-
-    def label_log_p(self) -> jax.Array | None:
-        """:math:`\\log p_y` of the labelled class per pixel (0 on ignored pixels) from logits
-        and integer labels (plane by plane for few classes, else the one-hot targets times the
-        log-softmax summed over the classes: the form the cross-entropy had there, and the focal
-        losses then work per pixel); ``None`` without integer labels or logits."""
-        if self.class_index is None or not self.from_logits:
-            return None
-        hits = self.class_hits()
-        if hits is None:  # many classes: the one-hot targets (0 where ignored) pick it
-            return jnp.sum(self.targets * log_softmax(self.predictions), axis=-1)
-        planes = small_class_planes(self.predictions)
-        shift, log_total = shifted_log_total(planes)
-        kept = self.class_index >= 0
-        return jnp.where(kept, select_planes(hits, planes) - shift - log_total, 0.0)
-
-    def softmax_cross_entropy(self, weights: jax.Array | None = None) -> jax.Array:
-        r"""Per-pixel softmax CE :math:`-\sum_c w_c t_c \log p_c` -> ``(B, *spatial)``.
-
-        ``weights`` broadcast against ``(B, *spatial, C)`` (default 1). Integer labels:
-        :math:`-w_y \log p_y` (:meth:`label_log_p`); otherwise :func:`softmax_cross_entropy`.
-        """
-        # Many classes: the one-hot form below (label_log_p's would add a second class sum).
-        label_log_p = None if self.class_hits() is None else self.label_log_p()
-        if label_log_p is not None:
-            return -label_log_p if weights is None else -label_log_p * self.target_weight(weights)
-        targets = self.targets if weights is None else weights * self.targets
-        if self.from_logits:
-            return softmax_cross_entropy(self.predictions, targets)
-        return -jnp.sum(targets * self.log_p(), axis=-1)
-
-    def target_weight(self, weights: jax.Array) -> jax.Array:
-        r""":math:`\sum_c w_c t_c` per pixel -> ``(B, *spatial)`` (``weights`` as above)."""
-        hits = self.class_hits()
-        if hits is None:
-            return jnp.sum(weights * self.targets, axis=-1)
-        weights = jnp.broadcast_to(weights, weights.shape[:-1] + (self.num_classes,))
-        return select_planes(hits, class_planes(weights))
 
 
 def shape_str(shape) -> str:

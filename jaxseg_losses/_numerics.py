@@ -106,3 +106,26 @@ def reduce_pixels(
     axes = tuple(range(1, weighted.ndim))
     denominator = valid if normaliser is None else normaliser
     return safe_divide(jnp.sum(weighted, axis=axes), jnp.sum(denominator, axis=axes))
+
+
+# Sudre's generalized-Dice class weights (the loss and the metric): 1 / V^2, 1 / V or 1.
+VOLUME_WEIGHTS = ("square", "simple", "uniform")
+
+
+def inverse_volume_weights(volume: jax.Array, weight_type: str) -> jax.Array:
+    """Class weights from ``(B, C)`` truth volumes :math:`V_c` (Sudre et al., DLMIA 2017):
+    :math:`1/V_c^2` (``"square"``), :math:`1/V_c` (``"simple"``) or 1 (``"uniform"``) for the
+    classes present (:math:`V_c > 0`), 0 for the absent ones."""
+    present = volume > 0
+    if weight_type == "uniform":
+        return jnp.where(present, 1.0, 0.0)
+    safe_volume = jnp.where(present, volume, 1.0)
+    scale = safe_volume * safe_volume if weight_type == "square" else safe_volume
+    return jnp.where(present, 1.0 / scale, 0.0)
+
+
+def largest_for_absent(weights: jax.Array, present: jax.Array) -> jax.Array:
+    """``(B, C)`` weights with each absent class given the largest weight of its example (1
+    when that is 0: nothing present): NiftyNet's and MONAI's rule for generalized Dice."""
+    largest = jnp.max(weights, axis=-1, keepdims=True)
+    return jnp.where(present, weights, jnp.where(largest > 0, largest, 1.0))

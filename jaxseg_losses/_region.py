@@ -20,7 +20,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import PROB_EPS
+from jaxseg_losses._activations import (
+    PROB_EPS,
+    class_hits,
+    prepared_probabilities,
+    probability_planes,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -82,12 +87,21 @@ def over_batch(summed: jax.Array, per_image: bool, axis_name) -> jax.Array:
 def statistics(
     prep: Prepared, *, per_image: bool, axis_name, squared: bool, soft_label: bool
 ) -> OverlapStatistics:
-    hits = prep.class_hits()
+    hits = class_hits(prep)
     if hits is not None:
         return index_statistics(prep, hits, per_image, axis_name, squared)
-    p = prep.probabilities()
-    y = prep.targets
-    v = prep.valid[..., None]
+    return overlap_statistics(
+        prepared_probabilities(prep), prep.targets, prep.valid[..., None], per_image=per_image,
+        axis_name=axis_name, squared=squared, soft_label=soft_label,
+    )
+
+
+def overlap_statistics(
+    p: jax.Array, y: jax.Array, v: jax.Array, *, per_image: bool, axis_name,
+    squared: bool = False, soft_label: bool = False,
+) -> OverlapStatistics:
+    """The statistics of probabilities ``p`` and targets ``y`` ``(B, *spatial, K)`` with pixel
+    weights ``v`` (broadcast against them), summed over the spatial axes by :func:`aggregate`."""
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     if squared:  # V-Net: <p, y>, ||p||^2, ||y||^2 (the L2 form is exact for soft labels too)
         tp = agg(v * p * y)
@@ -114,7 +128,7 @@ def plane_sums(prep: Prepared, hits: list[jax.Array], terms, per_image: bool, ax
     axes = tuple(range(1, v.ndim))
     per_class = [
         [jnp.sum(t, axis=axes) for t in terms(v, p, hit)]
-        for p, hit in zip(prep.probability_planes(), hits, strict=True)
+        for p, hit in zip(probability_planes(prep), hits, strict=True)
     ]
     return tuple(
         over_batch(jnp.stack(sums, axis=-1), per_image, axis_name)

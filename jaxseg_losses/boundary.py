@@ -33,6 +33,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxseg_losses._activations import (
+    pixel_cross_entropy,
+    prepared_probabilities,
+    sigmoid_cross_entropy,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -152,7 +157,7 @@ def boundary_loss(
         phi = keep_classes(
             _check_distance_maps(distance_maps, prep.targets.shape), include_background
         )
-    terms = keep_classes(prep.probabilities(), include_background) * phi
+    terms = keep_classes(prepared_probabilities(prep), include_background) * phi
     return pixel_class_mean(terms, prep.valid)
 
 
@@ -164,7 +169,7 @@ def _hausdorff_terms(
 ) -> jax.Array:
     """The per-class Hausdorff-DT terms, ``(B, C_kept)``."""
     check_number("alpha", alpha, strict=True)
-    probs = keep_classes(prep.probabilities(), include_background)
+    probs = keep_classes(prepared_probabilities(prep), include_background)
     targets = keep_classes(prep.targets, include_background)
     truth = targets > 0.5
     # Excluded pixels take the truth's value in the thresholded prediction: they add no boundary.
@@ -384,14 +389,12 @@ def distance_penalized_cross_entropy(
     truth = prep.targets > 0.5
     if mode == "multiclass":
         weight = 1.0 + jnp.sum(boundary_weight_map(truth, sampling=sampling) * truth, axis=-1)
-        pixel = prep.softmax_cross_entropy() * weight
+        pixel = pixel_cross_entropy(prep) * weight
     else:
         both = jnp.concatenate([truth, ~truth], axis=-1)
         phi_in, phi_out = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
         weight = 1.0 + jnp.where(truth, phi_in, phi_out)
-        y = prep.targets
-        bce = -(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
-        pixel = jnp.mean(bce * weight, axis=-1)
+        pixel = jnp.mean(sigmoid_cross_entropy(prep) * weight, axis=-1)
     return per_example_mean(pixel, prep.valid)
 
 
@@ -471,7 +474,7 @@ def active_contour_loss(
         predictions, labels, mode=mode, from_logits=from_logits,
         mask=mask, ignore_index=ignore_index,
     )
-    u = keep_classes(prep.probabilities(), include_background)
+    u = keep_classes(prepared_probabilities(prep), include_background)
     v = keep_classes(prep.targets, include_background)
     valid = prep.valid[..., None]
     region = u * (v - inside_value) ** 2 + (1.0 - u) * (v - outside_value) ** 2
@@ -599,7 +602,7 @@ def hausdorff_erosion_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    p = keep_classes(prep.probabilities(), include_background)
+    p = keep_classes(prepared_probabilities(prep), include_background)
     y = keep_classes(prep.targets, include_background)
     valid = prep.valid[..., None]
     bound = jnp.where(valid > 0, (p - y) ** 2, 0.0)
@@ -680,7 +683,7 @@ def distance_penalized_dice_loss(
     both = jnp.concatenate([truth, ~truth], axis=-1)
     inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
     pixel_weight = jax.lax.stop_gradient(1.0 + jnp.where(truth, inside, outside))
-    p, y = prep.probabilities(), prep.targets
+    p, y = prepared_probabilities(prep), prep.targets
     vw = prep.valid[..., None] * pixel_weight
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     tp, sum_p, sum_y = agg(vw * p * y), agg(vw * p), agg(vw * y)

@@ -41,6 +41,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    prepared_probabilities,
+)
 from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector, prepare
 from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
 from jaxseg_losses._region import check_region_reduction
@@ -187,7 +190,8 @@ def lovasz_softmax_loss(
     )
     weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     batch = prep.predictions.shape[0]
-    probs = _rows(keep_classes(prep.probabilities(), include_background), per_image)  # (G, C, N)
+    probs = keep_classes(prepared_probabilities(prep), include_background)
+    probs = _rows(probs, per_image)  # (G, C, N)
     fg = _rows(keep_classes(prep.targets, include_background), per_image)
     valid = _valid_rows(prep.valid, per_image)  # (G, 1, N)
     errors = jnp.abs(fg - probs)

@@ -32,9 +32,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxseg_losses._activations import MODES, Mode, probabilities
+from jaxseg_losses._activations import probabilities
 from jaxseg_losses._filters import cauchy_kernel, gaussian_kernel, separable_filter, static_number
 from jaxseg_losses._inputs import (
+    MODES,
+    Mode,
     boolean_options,
     check_choice,
     check_mode,

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxseg_losses._activations import sigmoid_cross_entropy
 from jaxseg_losses._inputs import (
     MODES,
     Mode,
@@ -365,10 +366,8 @@ def _combo_cross_entropy(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    y = prep.targets
-    pixel = -jnp.mean(
-        beta * y * prep.log_p() + (1.0 - beta) * (1.0 - y) * prep.log_not_p(), axis=-1
-    )
+    bce = sigmoid_cross_entropy(prep, positive_weight=beta, negative_weight=1.0 - beta)
+    pixel = jnp.mean(bce, axis=-1)
     return per_example_mean(pixel, prep.valid)
 
 

@@ -42,6 +42,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jaxseg_losses._activations import (
+    prepared_probabilities,
+)
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
@@ -182,7 +185,7 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     v = prep.valid[..., None]
     # Excluded pixels take the target's value in the predicted image, so that their predictions
     # reach neither the value nor the gradient through the neighbourhood of the skeleton.
-    p = jnp.where(v > 0, prep.probabilities(), y)
+    p = jnp.where(v > 0, prepared_probabilities(prep), y)
     skel_p = soft_skeleton(p, iterations=iterations)
     skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)

@@ -241,7 +241,7 @@ def test_integer_labels_match_one_hot_3d_probabilities(name):
                                   "poly_cross_entropy", "conservative_loss", "exp_log_loss"])
 def test_integer_labels_many_classes(name):
     """Above PLANE_MAX_CLASSES the dense forms run for integer labels too (the focal family and
-    exp-log on log p_y per pixel: ``Prepared.label_log_p``)."""
+    exp-log on log p_y per pixel: ``_activations.label_log_p``)."""
     _index_vs_dense(name, {}, (2, 4, 3), PLANE_MAX_CLASSES + 2)
 
 

@@ -22,6 +22,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    prepared_probabilities,
+)
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
@@ -136,7 +139,7 @@ def calibration_error(
                          "use top_label=False for per-class values without the background")
     prep = prepare(predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
                    ignore_index=ignore_index)
-    p = prep.probabilities()
+    p = prepared_probabilities(prep)
     y = prep.targets
     spatial = tuple(range(1, prep.valid.ndim))
     num_classes = prep.num_classes

@@ -6,7 +6,13 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._inputs import boolean_options, check_choice
-from jaxseg_losses._numerics import keep_classes, safe_divide
+from jaxseg_losses._numerics import (
+    VOLUME_WEIGHTS,
+    inverse_volume_weights,
+    keep_classes,
+    largest_for_absent,
+    safe_divide,
+)
 from jaxseg_losses.metrics._hard import HardMasks, counts, hard_masks, nan_where
 
 
@@ -129,7 +135,6 @@ def iou_score(
     return nan_where(masks, _ignore_empty(score, true_sum, ignore_empty), include_background)
 
 
-GDS_WEIGHTS = ("square", "simple", "uniform")
 ABSENT_WEIGHTS = ("max", "torchmetrics")
 
 
@@ -190,7 +195,7 @@ def generalized_dice_score(
       >>> generalized_dice_score(truth, truth, num_classes=3)
       Array([1.], dtype=float32)
     """
-    check_choice("weight_type", weight_type, GDS_WEIGHTS)
+    check_choice("weight_type", weight_type, VOLUME_WEIGHTS)
     check_choice("absent_weight", absent_weight, ABSENT_WEIGHTS)
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
@@ -199,12 +204,10 @@ def generalized_dice_score(
     if weight_type == "uniform":
         weights = jnp.ones_like(true_sum)
     else:
-        volume = true_sum if weight_type == "simple" else true_sum * true_sum
-        finite = volume > 0
-        weights = jnp.where(finite, 1.0 / jnp.where(finite, volume, 1.0), 0.0)
+        finite = true_sum > 0
+        weights = inverse_volume_weights(true_sum, weight_type)
         if absent_weight == "max":
-            largest = jnp.max(weights, axis=-1, keepdims=True)
-            weights = jnp.where(finite, weights, jnp.where(largest > 0, largest, 1.0))
+            weights = largest_for_absent(weights, finite)
         else:  # torchmetrics: class-wise batch maxima, read at the (C, B)-order flat index
             batch, classes = weights.shape
             class_max = jnp.max(weights, axis=0)

@@ -22,6 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxseg_losses._activations import (
+    pixel_cross_entropy,
+)
 from jaxseg_losses._filters import (
     box_kernel,
     gaussian_kernel,
@@ -144,4 +147,4 @@ def nacl_loss(
     tau = jax.lax.stop_gradient(separable_filter(prep.targets, [weights] * spatial_ndim))
     gap = tau - prep.predictions
     penalty = jnp.mean(jnp.abs(gap) if distance == "l1" else gap * gap, axis=-1)
-    return reduce_pixels(prep.softmax_cross_entropy() + alpha * penalty, prep.valid, reduction)
+    return reduce_pixels(pixel_cross_entropy(prep) + alpha * penalty, prep.valid, reduction)

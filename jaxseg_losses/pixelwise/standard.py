@@ -23,6 +23,15 @@ import math
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    label_log_p,
+    log_not_p,
+    log_p,
+    pixel_cross_entropy,
+    prepared_probabilities,
+    sigmoid_cross_entropy,
+    target_weight,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -61,20 +70,18 @@ def _softmax_cross_entropy(
         prep = prep._replace(
             targets=_smooth(prep.targets, label_smoothing), class_index=None
         )
-    pixel = prep.softmax_cross_entropy(weights)
+    pixel = pixel_cross_entropy(prep, weights)
     if weights is None:
         return reduce_pixels(pixel, prep.valid, reduction)
-    normaliser = prep.valid * prep.target_weight(weights)
+    normaliser = prep.valid * target_weight(prep, weights)
     return reduce_pixels(pixel, prep.valid, reduction, normaliser=normaliser)
 
 
 def _sigmoid_cross_entropy(
     prep: Prepared, pos_weight: jax.Array | None, reduction: str, label_smoothing: float = 0.0
 ) -> jax.Array:
-    log_p, log_not_p = prep.log_p(), prep.log_not_p()
     y = _smooth(prep.targets, label_smoothing, categories=2)
-    positive = y * log_p if pos_weight is None else pos_weight * y * log_p
-    pixel = -jnp.mean(positive + (1.0 - y) * log_not_p, axis=-1)
+    pixel = jnp.mean(sigmoid_cross_entropy(prep, targets=y, positive_weight=pos_weight), axis=-1)
     return reduce_pixels(pixel, prep.valid, reduction)
 
 
@@ -388,12 +395,12 @@ def focal_loss(
         alpha_c = _softmax_alpha(alpha, num_classes)
         return _softmax_focal(prep, factor, alpha_c, weights, normalized, reduction)
     y = prep.targets
-    p = prep.probabilities()
+    p = prepared_probabilities(prep)
     if from_logits:  # sigma(-z) = 1 - p without cancellation
         one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
     else:
         one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
-    bce = -(y * prep.log_p() + (1.0 - y) * prep.log_not_p())
+    bce = sigmoid_cross_entropy(prep)
     focal = factor(one_minus_pt)
     terms = bce * focal
     if alpha is not None:
@@ -423,27 +430,27 @@ def _softmax_focal(
 ) -> jax.Array:
     """The softmax focal loss; ``weights`` normalise as :func:`_softmax_cross_entropy`,
     ``normalized`` divides by the (weighted) focal factors of the labels instead."""
-    log_pt = prep.label_log_p()
+    log_pt = label_log_p(prep)
     if log_pt is not None:  # integer labels: only the labelled class has a term
         focal = factor(-jnp.expm1(log_pt))
         pixel = -focal * log_pt
         if alpha_c is not None:
-            pixel = pixel * prep.target_weight(alpha_c)
+            pixel = pixel * target_weight(prep, alpha_c)
         norm = None
         if weights is not None:
-            norm = prep.target_weight(weights)
+            norm = target_weight(prep, weights)
             pixel, focal = pixel * norm, focal * norm
     else:
         y = prep.targets
-        p = prep.probabilities()
+        p = prepared_probabilities(prep)
         # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
         weighted_y = y if weights is None else y * weights
         focal = weighted_y * factor(jnp.clip(1.0 - p, 0.0, 1.0))
-        terms = -focal * prep.log_p()
+        terms = -focal * log_p(prep)
         if alpha_c is not None:
             terms = terms * alpha_c
         pixel, focal = jnp.sum(terms, axis=-1), jnp.sum(focal, axis=-1)
-        norm = None if weights is None else prep.target_weight(weights)
+        norm = None if weights is None else target_weight(prep, weights)
     if normalized:
         norm = focal
     normaliser = None if norm is None else prep.valid * norm
@@ -527,13 +534,12 @@ def conservative_loss(
         return strength * (1.0 - u) ** 2 * jnp.log(u) / log_a
 
     y = prep.targets
-    log_pt = prep.label_log_p()
+    log_pt = label_log_p(prep)
     if log_pt is not None:  # integer labels: only the labelled class has a term
         pixel = per_probability(log_pt)
     elif mode == "multiclass":
-        pixel = jnp.sum(y * per_probability(prep.log_p()), axis=-1)
+        pixel = jnp.sum(y * per_probability(log_p(prep)), axis=-1)
     else:
-        log_p, log_not_p = prep.log_p(), prep.log_not_p()
-        terms = y * per_probability(log_p) + (1.0 - y) * per_probability(log_not_p)
+        terms = y * per_probability(log_p(prep)) + (1.0 - y) * per_probability(log_not_p(prep))
         pixel = jnp.mean(terms, axis=-1)
     return reduce_pixels(pixel, prep.valid, reduction)

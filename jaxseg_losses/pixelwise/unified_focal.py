@@ -30,6 +30,11 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    log_not_p,
+    log_p,
+    prepared_probabilities,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -38,7 +43,7 @@ from jaxseg_losses._inputs import (
     prepare,
 )
 from jaxseg_losses._numerics import safe_divide, safe_power
-from jaxseg_losses._region import aggregate, ratio, smooth_pair
+from jaxseg_losses._region import aggregate, overlap_statistics, smooth_pair, tversky_index
 
 __all__ = (
     "asymmetric_focal_loss",
@@ -54,17 +59,17 @@ class _Roles:
 
     def __init__(self, prep: Prepared):
         if prep.mode == "multiclass":
-            self.q = prep.probabilities()
+            self.q = prepared_probabilities(prep)
             self.one_minus_q = jnp.clip(1.0 - self.q, 0.0, 1.0)
-            self.log_q = prep.log_p()
+            self.log_q = log_p(prep)
             self.t = prep.targets
             self.background = jnp.arange(prep.num_classes) == 0
         else:  # sigmoid: (background = 1 - p, foreground = p) per channel
-            p = prep.probabilities()
+            p = prepared_probabilities(prep)
             not_p = jax.nn.sigmoid(-prep.predictions) if prep.from_logits else 1.0 - p
             self.q = jnp.concatenate([not_p, p], axis=-1)
             self.one_minus_q = jnp.concatenate([p, not_p], axis=-1)
-            self.log_q = jnp.concatenate([prep.log_not_p(), prep.log_p()], axis=-1)
+            self.log_q = jnp.concatenate([log_not_p(prep), log_p(prep)], axis=-1)
             y = prep.targets
             self.t = jnp.concatenate([1.0 - y, y], axis=-1)
             c = prep.num_classes
@@ -103,12 +108,10 @@ def _focal_term(prep: Prepared, roles: _Roles, delta, gamma, per_image, axis_nam
 def _tversky_term(prep: Prepared, roles: _Roles, delta, gamma, smooth, per_image,
                   axis_name) -> jax.Array:
     nr, dr = smooth_pair(smooth)
-    v = prep.valid[..., None]
-    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-    tp = agg(v * roles.t * roles.q)
-    fn = agg(v * roles.t * roles.one_minus_q)
-    fp = agg(v * (1.0 - roles.t) * roles.q)
-    index = ratio(tp + nr, tp + delta * fn + (1.0 - delta) * fp + dr)
+    stats = overlap_statistics(
+        roles.q, roles.t, prep.valid[..., None], per_image=per_image, axis_name=axis_name
+    )
+    index = tversky_index(stats, 1.0 - delta, delta, nr, dr)
     one_minus = jnp.maximum(1.0 - index, 0.0)
     per_class = jnp.where(roles.background, one_minus, safe_power(one_minus, 1.0 - gamma))
     return jnp.mean(per_class, axis=-1)

@@ -11,6 +11,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    label_log_p,
+    pixel_cross_entropy,
+    prepared_probabilities,
+    sigmoid_cross_entropy,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -25,10 +31,9 @@ __all__ = ("poly_cross_entropy", "topk_cross_entropy")
 
 def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
     """``(B, *spatial)`` CE (softmax) or channel-mean BCE (sigmoid)."""
-    y = prep.targets
     if prep.mode == "multiclass":
-        return prep.softmax_cross_entropy()
-    return -jnp.mean(y * prep.log_p() + (1.0 - y) * prep.log_not_p(), axis=-1)
+        return pixel_cross_entropy(prep)
+    return jnp.mean(sigmoid_cross_entropy(prep), axis=-1)
 
 
 @boolean_options
@@ -190,8 +195,8 @@ def poly_cross_entropy(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    y, p = prep.targets, prep.probabilities()
-    log_pt = prep.label_log_p()
+    y, p = prep.targets, prepared_probabilities(prep)
+    log_pt = label_log_p(prep)
     if log_pt is not None:  # integer labels: 1 - p_y without cancellation
         one_minus_pt = -jnp.expm1(log_pt)
     elif mode == "multiclass":

@@ -59,7 +59,15 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import PROB_EPS
+from jaxseg_losses._activations import (
+    PROB_EPS,
+    class_hits,
+    label_log_p,
+    log_not_p,
+    log_p,
+    prepared_probabilities,
+    target_weight,
+)
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
@@ -68,7 +76,14 @@ from jaxseg_losses._inputs import (
     check_number,
     prepare,
 )
-from jaxseg_losses._numerics import keep_classes, safe_divide, safe_power
+from jaxseg_losses._numerics import (
+    VOLUME_WEIGHTS,
+    inverse_volume_weights,
+    keep_classes,
+    largest_for_absent,
+    safe_divide,
+    safe_power,
+)
 from jaxseg_losses._region import (
     DEFAULT_SMOOTH,
     OverlapStatistics,
@@ -98,7 +113,6 @@ __all__ = (
     "tversky_loss",
 )
 
-GDL_WEIGHT_TYPES = ("square", "simple", "uniform")
 
 
 # --------------------------------------------------------------------------- statistics
@@ -538,7 +552,7 @@ def sensitivity_specificity_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    hits = prep.class_hits()
+    hits = class_hits(prep)
     if hits is not None:  # integer labels: class plane by class plane, no one-hot array
 
         def terms(v, p, hit):
@@ -557,7 +571,7 @@ def sensitivity_specificity_loss(
         specificity = safe_divide(negative_error, pixels - positive)
     else:
         y, v = prep.targets, prep.valid[..., None]
-        squared_error = v * (y - prep.probabilities()) ** 2
+        squared_error = v * (y - prepared_probabilities(prep)) ** 2
         agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
         sensitivity = safe_divide(agg(squared_error * y), agg(v * y))
         specificity = safe_divide(agg(squared_error * (1.0 - y)), agg(v * (1.0 - y)))
@@ -575,18 +589,7 @@ def _gdl_weights(volume: jax.Array, weight_type: str) -> jax.Array:
 
     When no class is present (all volumes 0) every weight is 1.
     """
-    present = volume > 0
-    safe_volume = jnp.where(present, volume, 1.0)
-    if weight_type == "square":
-        w = 1.0 / (safe_volume * safe_volume)
-    elif weight_type == "simple":
-        w = 1.0 / safe_volume
-    else:
-        w = jnp.ones_like(volume)
-    w = jnp.where(present, w, 0.0)
-    largest = jnp.max(w, axis=-1, keepdims=True)
-    w = jnp.where(present, w, largest)
-    w = jnp.where(jnp.any(present, axis=-1, keepdims=True), w, 1.0)
+    w = largest_for_absent(inverse_volume_weights(volume, weight_type), volume > 0)
     return jax.lax.stop_gradient(w)
 
 
@@ -650,7 +653,7 @@ def generalized_dice_loss(
       >>> generalized_dice_loss(probs, labels, from_logits=False)
       Array([0.25], dtype=float32)
     """
-    check_choice("weight_type", weight_type, GDL_WEIGHT_TYPES)
+    check_choice("weight_type", weight_type, VOLUME_WEIGHTS)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
@@ -770,19 +773,19 @@ def exp_log_loss(
         weights = check_class_vector(label_weights, num_classes, name="label_weights")
     if not include_background and num_classes > 1:
         weights = weights * (jnp.arange(num_classes) > 0)
-    log_pt = prep.label_log_p()
+    log_pt = label_log_p(prep)
     if log_pt is not None:  # integer labels: only the labelled class has a term
-        pixel = prep.target_weight(weights) * safe_power(-log_pt, gamma_cross)
+        pixel = target_weight(prep, weights) * safe_power(-log_pt, gamma_cross)
         cross_total = over_batch(
             jnp.sum(prep.valid * pixel, axis=tuple(range(1, pixel.ndim))), per_image, axis_name
         )
     else:
         if mode == "multiclass":
-            pixel = y * safe_power(-prep.log_p(), gamma_cross)
+            pixel = y * safe_power(-log_p(prep), gamma_cross)
         else:
             pixel = (
-                y * safe_power(-prep.log_p(), gamma_cross)
-                + (1.0 - y) * safe_power(-prep.log_not_p(), gamma_cross)
+                y * safe_power(-log_p(prep), gamma_cross)
+                + (1.0 - y) * safe_power(-log_not_p(prep), gamma_cross)
             ) / num_classes
         cross_total = jnp.sum(agg(v * weights * pixel), axis=-1)  # (B or 1,)
     pixels = agg(prep.valid[..., None])[..., 0]  # (B or 1,)

@@ -16,6 +16,9 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import (
+    prepared_probabilities,
+)
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
@@ -227,7 +230,7 @@ def generalized_wasserstein_dice_loss(
         ignore_index=ignore_index,
     )
     m = _check_distance_matrix(distance_matrix, prep.num_classes)
-    p, y, v = prep.probabilities(), prep.targets, prep.valid
+    p, y, v = prepared_probabilities(prep), prep.targets, prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
     if weighting_mode == "default":
