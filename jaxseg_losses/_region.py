@@ -87,12 +87,16 @@ def over_batch(summed: jax.Array, per_image: bool, axis_name) -> jax.Array:
 def statistics(
     prep: Prepared, *, per_image: bool, axis_name, squared: bool, soft_label: bool
 ) -> OverlapStatistics:
+    """The statistics of a loss's checked inputs: class plane by class plane with integer labels
+    and few classes (:func:`index_statistics`), else :func:`overlap_statistics`."""
+    # The activations first (the probabilities as class planes with integer labels), then sums.
     hits = class_hits(prep)
+    probs = prepared_probabilities(prep) if hits is None else probability_planes(prep)
     if hits is not None:
-        return index_statistics(prep, hits, per_image, axis_name, squared)
+        return index_statistics(probs, hits, prep.valid, per_image, axis_name, squared)
     return overlap_statistics(
-        prepared_probabilities(prep), prep.targets, prep.valid[..., None], per_image=per_image,
-        axis_name=axis_name, squared=squared, soft_label=soft_label,
+        probs, prep.targets, prep.valid[..., None], per_image=per_image, axis_name=axis_name,
+        squared=squared, soft_label=soft_label,
     )
 
 
@@ -119,16 +123,20 @@ def overlap_statistics(
     return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
 
 
-def plane_sums(prep: Prepared, hits: list[jax.Array], terms, per_image: bool, axis_name):
-    """Per class plane, the spatial sums of ``terms(v, p_c, hit_c)`` (a tuple of
+def plane_sums(
+    planes: list[jax.Array], hits: list[jax.Array], valid: jax.Array, terms, per_image: bool,
+    axis_name,
+):
+    """Per class plane (``planes``: the probabilities, ``hits``: the one-hot targets, both as
+    ``(B, *spatial)`` planes; ``valid``: the pixel weights), the spatial sums of
+    ``terms(v, p_c, hit_c)`` (a tuple of
     ``(B, *spatial)`` maps), each stacked to ``(B, C)`` and aggregated like :func:`aggregate`:
     the integer-label statistics without a one-hot array (contiguous pixels per plane sum at
     memory speed on XLA:CPU)."""
-    v = prep.valid
-    axes = tuple(range(1, v.ndim))
+    axes = tuple(range(1, valid.ndim))
     per_class = [
-        [jnp.sum(t, axis=axes) for t in terms(v, p, hit)]
-        for p, hit in zip(probability_planes(prep), hits, strict=True)
+        [jnp.sum(t, axis=axes) for t in terms(valid, p, hit)]
+        for p, hit in zip(planes, hits, strict=True)
     ]
     return tuple(
         over_batch(jnp.stack(sums, axis=-1), per_image, axis_name)
@@ -137,7 +145,8 @@ def plane_sums(prep: Prepared, hits: list[jax.Array], terms, per_image: bool, ax
 
 
 def index_statistics(
-    prep: Prepared, hits: list[jax.Array], per_image: bool, axis_name, squared: bool
+    planes: list[jax.Array], hits: list[jax.Array], valid: jax.Array, per_image: bool, axis_name,
+    squared: bool,
 ) -> OverlapStatistics:
     """The statistics of integer labels, class plane by class plane (:func:`plane_sums`).
 
@@ -153,7 +162,7 @@ def index_statistics(
             jnp.where(hit, v, 0.0),
         )
 
-    tp, sum_p, sum_y = plane_sums(prep, hits, terms, per_image, axis_name)
+    tp, sum_p, sum_y = plane_sums(planes, hits, valid, terms, per_image, axis_name)
     return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
 
 

@@ -66,6 +66,7 @@ from jaxseg_losses._activations import (
     log_not_p,
     log_p,
     prepared_probabilities,
+    probability_planes,
     target_weight,
 )
 from jaxseg_losses._inputs import (
@@ -565,7 +566,7 @@ def sensitivity_specificity_loss(
             )
 
         positive_error, negative_error, positive, pixels = plane_sums(
-            prep, hits, terms, per_image, axis_name
+            probability_planes(prep), hits, prep.valid, terms, per_image, axis_name
         )
         sensitivity = safe_divide(positive_error, positive)
         specificity = safe_divide(negative_error, pixels - positive)
