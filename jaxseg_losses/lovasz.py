@@ -46,7 +46,7 @@ from jaxseg_losses._activations import (
 )
 from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector, prepare
 from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
-from jaxseg_losses._region import check_region_reduction
+from jaxseg_losses.region._engine import check_region_reduction
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
 

@@ -33,7 +33,6 @@ from jaxseg_losses._inputs import (
     prepare,
 )
 from jaxseg_losses._numerics import per_example_mean
-from jaxseg_losses._region import DEFAULT_SMOOTH, aggregate
 from jaxseg_losses.combine import (
     Accepts,
     CombinedLoss,
@@ -41,8 +40,9 @@ from jaxseg_losses.combine import (
     named_sum,
     scheduled,
 )
-from jaxseg_losses.pixelwise.standard import binary_cross_entropy, cross_entropy, focal_loss
-from jaxseg_losses.region.standard import dice_loss, generalized_dice_loss
+from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_loss
+from jaxseg_losses.region import dice_loss, generalized_dice_loss
+from jaxseg_losses.region._engine import DEFAULT_SMOOTH, aggregate
 
 __all__ = (
     "bce_dice_loss",

@@ -51,14 +51,14 @@ from jaxseg_losses._inputs import (
     check_number,
 )
 from jaxseg_losses._numerics import safe_divide
-from jaxseg_losses._region import (
+from jaxseg_losses.region import dice_loss
+from jaxseg_losses.region._engine import (
     aggregate,
     ratio,
     reduce_classes,
     region_setup,
     smooth_pair,
 )
-from jaxseg_losses.region.standard import dice_loss
 
 __all__ = ("cldice_loss", "dice_cldice_loss", "soft_dilate", "soft_erode", "soft_skeleton")
 

@@ -13,13 +13,15 @@ level). For each name:
   position ("Prefer ``f(x, *, axis=-1)`` to ``f(x, axis=-1)``", dm-pix);
 * losses (names ending in ``_loss`` or ``cross_entropy``) take ``predictions`` first and accept
   ``mask=``, the spelling shared by every loss;
-* it is listed in ``docs/api.md`` (a ``::: dotted.path`` entry resolving to the same object),
-  and every entry there resolves.
+* it has exactly one entry on the API page, which ``docs/_api_page.py`` generates from
+  ``jaxseg_losses.MODULES`` (a ``::: dotted.path`` entry resolving to the same object), and
+  every entry there resolves.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
 import re
@@ -31,6 +33,16 @@ import jaxseg_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 API_PAGE = ROOT / "docs" / "api.md"
+
+
+def _load_api_page_hook():
+    spec = importlib.util.spec_from_file_location("_api_page", ROOT / "docs" / "_api_page.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+API_HOOK = _load_api_page_hook()
 
 SECTION = re.compile(r"^\s*([A-Z][A-Za-z ]*):\s*$")
 ITEM = re.compile(r"^((?:\*{0,2}\w+\s*,\s*)*\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:")
@@ -109,7 +121,9 @@ def _is_function(obj) -> bool:
 
 
 def _api_page_objects() -> dict[str, object]:
-    entries = re.findall(r"^:::\s*([\w.]+)\s*$", API_PAGE.read_text(), flags=re.MULTILINE)
+    assert API_HOOK.MARKER in API_PAGE.read_text(), "docs/api.md lost its generated part"
+    entries = re.findall(r"^:::\s*([\w.]+)\s*$", API_HOOK.markdown(), flags=re.MULTILINE)
+    assert len(entries) == len(set(entries)), "a name is listed twice on the API page"
     resolved = {}
     for path in entries:
         module_path, _, attr = path.rpartition(".")
@@ -200,5 +214,6 @@ def test_listed_in_api_page(name):
 
     documented = {key(obj) for obj in _api_page_objects().values()}
     assert key(PUBLIC[name]) in documented, (
-        f"{name} is public but missing from docs/api.md; add '::: jaxseg_losses.<module>.{name}'"
+        f"{name} is public but missing from the API page: add it to its module's __all__ (and "
+        "the module to jaxseg_losses.MODULES or its package's FAMILIES)"
     )

@@ -11,11 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-from jaxseg_losses.pixelwise import (
-    asymmetric_focal_loss,
-    asymmetric_focal_tversky_loss,
-    asymmetric_unified_focal_loss,
-)
+from jaxseg_losses.pixelwise import asymmetric_focal_loss, asymmetric_unified_focal_loss
+from jaxseg_losses.region import asymmetric_focal_tversky_loss
 from tests.helpers import (
     C,
     assert_finite_value_and_grad,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxseg_losses._inputs import check_choice, is_concrete
-from jaxseg_losses._region import over_batch
+from jaxseg_losses.region._engine import over_batch
 
 AVERAGES = ("none", "micro", "macro", "weighted")
 

@@ -1,5 +1,7 @@
-r"""The asymmetric unified focal family (Yeung et al., Comput. Med. Imaging Graph. 2022):
-asymmetric focal loss, asymmetric focal Tversky loss and their weighted sum.
+r"""The asymmetric unified focal family (Yeung et al., Comput. Med. Imaging Graph. 2022): the
+asymmetric focal loss and the unified loss, the weighted sum of the asymmetric focal and
+asymmetric focal Tversky losses (the latter, a region loss, is
+:func:`jaxseg_losses.region.asymmetric_focal_tversky_loss`).
 
 "Asymmetric": the background is *suppressed* (focal modulation on its cross-entropy, a plain
 Tversky term) while the foreground is *enhanced* (plain cross-entropy, a focal Tversky term with
@@ -25,100 +27,27 @@ code applies no sigmoid; pass it probabilities to compare.
 
 from __future__ import annotations
 
-import functools
-
 import jax
-import jax.numpy as jnp
 
-from jaxseg_losses._activations import (
-    log_not_p,
-    log_p,
-    prepared_probabilities,
-)
 from jaxseg_losses._inputs import (
     Mode,
-    Prepared,
     boolean_options,
     check_number,
-    prepare,
 )
-from jaxseg_losses._numerics import safe_divide, safe_power
-from jaxseg_losses._region import aggregate, overlap_statistics, smooth_pair, tversky_index
+from jaxseg_losses.region._unified_focal import (
+    DEFAULT_SMOOTH,
+    AsymmetricRoles,
+    check_delta_gamma,
+    focal_term,
+    per_example,
+    prepare_inputs,
+    tversky_term,
+)
 
 __all__ = (
     "asymmetric_focal_loss",
-    "asymmetric_focal_tversky_loss",
     "asymmetric_unified_focal_loss",
 )
-
-DEFAULT_SMOOTH = 1e-7
-
-
-class _Roles:
-    """Per-"class" arrays with background/foreground roles, all ``(B, *spatial, K)``."""
-
-    def __init__(self, prep: Prepared):
-        if prep.mode == "multiclass":
-            self.q = prepared_probabilities(prep)
-            self.one_minus_q = jnp.clip(1.0 - self.q, 0.0, 1.0)
-            self.log_q = log_p(prep)
-            self.t = prep.targets
-            self.background = jnp.arange(prep.num_classes) == 0
-        else:  # sigmoid: (background = 1 - p, foreground = p) per channel
-            p = prepared_probabilities(prep)
-            not_p = jax.nn.sigmoid(-prep.predictions) if prep.from_logits else 1.0 - p
-            self.q = jnp.concatenate([not_p, p], axis=-1)
-            self.one_minus_q = jnp.concatenate([p, not_p], axis=-1)
-            self.log_q = jnp.concatenate([log_not_p(prep), log_p(prep)], axis=-1)
-            y = prep.targets
-            self.t = jnp.concatenate([1.0 - y, y], axis=-1)
-            c = prep.num_classes
-            self.background = jnp.arange(2 * c) < c
-
-
-def _check_delta_gamma(delta, gamma, *, tversky: bool) -> None:
-    check_number("delta", delta, high=1.0)
-    if tversky:
-        check_number("gamma", gamma)
-        if gamma >= 1:
-            raise ValueError(
-                f"gamma: expected a value in [0, 1) (the foreground exponent is 1 - gamma); "
-                f"got {gamma}"
-            )
-    else:
-        check_number("gamma", gamma)
-
-
-def _prepare(predictions, labels, mode, from_logits, mask, ignore_index) -> Prepared:
-    return prepare(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
-    )
-
-
-def _focal_term(prep: Prepared, roles: _Roles, delta, gamma, per_image, axis_name) -> jax.Array:
-    ce = -roles.t * roles.log_q
-    background = (1.0 - delta) * safe_power(roles.one_minus_q, gamma) * ce
-    pixel = jnp.mean(jnp.where(roles.background, background, delta * ce), axis=-1)
-    v = prep.valid
-    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-    return safe_divide(agg((v * pixel)[..., None])[..., 0], agg(v[..., None])[..., 0])
-
-
-def _tversky_term(prep: Prepared, roles: _Roles, delta, gamma, smooth, per_image,
-                  axis_name) -> jax.Array:
-    nr, dr = smooth_pair(smooth)
-    stats = overlap_statistics(
-        roles.q, roles.t, prep.valid[..., None], per_image=per_image, axis_name=axis_name
-    )
-    index = tversky_index(stats, 1.0 - delta, delta, nr, dr)
-    one_minus = jnp.maximum(1.0 - index, 0.0)
-    per_class = jnp.where(roles.background, one_minus, safe_power(one_minus, 1.0 - gamma))
-    return jnp.mean(per_class, axis=-1)
-
-
-def _output(loss: jax.Array, prep: Prepared) -> jax.Array:
-    return jnp.broadcast_to(loss, (prep.predictions.shape[0],))
 
 
 @boolean_options
@@ -173,65 +102,10 @@ def asymmetric_focal_loss(
       >>> asymmetric_focal_loss(probs, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
       Array([0.24260151], dtype=float32)
     """
-    _check_delta_gamma(delta, gamma, tversky=False)
-    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
-    return _output(_focal_term(prep, _Roles(prep), delta, gamma, per_image, axis_name), prep)
-
-
-@boolean_options
-def asymmetric_focal_tversky_loss(
-    predictions: jax.typing.ArrayLike,
-    labels: jax.typing.ArrayLike,
-    *,
-    mode: Mode = "multiclass",
-    from_logits: bool = True,
-    delta: float = 0.7,
-    gamma: float = 0.75,
-    smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
-    per_image: bool = True,
-    axis_name: str | None = None,
-    mask: jax.typing.ArrayLike | None = None,
-    ignore_index: int | None = None,
-) -> jax.Array:
-    r"""Asymmetric focal Tversky loss (Yeung et al. 2022, Eq. 15): focal on the foreground only.
-
-    .. math::
-        mTI_k = \frac{TP_k + s}{TP_k + \delta\,FN_k + (1-\delta)\,FP_k + s},\qquad
-        L = \frac{1}{K}\Big[\sum_{k \in bg} (1 - mTI_k)
-            + \sum_{k \in fg} (1 - mTI_k)^{1-\gamma}\Big]
-
-    with the soft counts of each class (weighted by the pixel weights, per example or
-    batch-global). Equals MONAI ``AsymmetricFocalTverskyLoss(delta, gamma, epsilon=s)`` on the
-    two-channel expansion (binary mode). ``smooth=1e-7`` is MONAI's (and the authors')
-    ``epsilon``; the 0/0 case counts as a perfect score. The power uses a form with a finite
-    gradient at a perfect prediction.
-
-    Empty masks: an empty prediction on an empty truth gives 0; a fully masked example gives 0.
-
-    Args:
-      predictions, labels, mode, from_logits, per_image, axis_name, mask, ignore_index: as in
-        :func:`asymmetric_focal_loss`.
-      delta: weight of false negatives :math:`\delta \in [0, 1]` (false positives get
-        :math:`1 - \delta`). Default 0.7.
-      gamma: :math:`\gamma \in [0, 1)`; the foreground exponent is :math:`1 - \gamma`. Default
-        0.75.
-      smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-7``.
-
-    Returns:
-      ``(B,)`` float32 losses in [0, 1].
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.pixelwise import asymmetric_focal_tversky_loss
-      >>> labels = jnp.array([[[1, 0], [1, 0]]])
-      >>> asymmetric_focal_tversky_loss(labels[..., None] * 1.0, labels, mode="binary",
-      ...                               from_logits=False)
-      Array([0.], dtype=float32)
-    """
-    _check_delta_gamma(delta, gamma, tversky=True)
-    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
-    loss = _tversky_term(prep, _Roles(prep), delta, gamma, smooth, per_image, axis_name)
-    return _output(loss, prep)
+    check_delta_gamma(delta, gamma, tversky=False)
+    prep = prepare_inputs(predictions, labels, mode, from_logits, mask, ignore_index)
+    loss = focal_term(prep, AsymmetricRoles(prep), delta, gamma, per_image, axis_name)
+    return per_example(loss, prep)
 
 
 @boolean_options
@@ -283,9 +157,9 @@ def asymmetric_unified_focal_loss(
       Array([0.], dtype=float32)
     """
     check_number("weight", weight, high=1.0)
-    _check_delta_gamma(delta, gamma, tversky=True)
-    prep = _prepare(predictions, labels, mode, from_logits, mask, ignore_index)
-    roles = _Roles(prep)
-    focal = _focal_term(prep, roles, delta, gamma, per_image, axis_name)
-    tversky = _tversky_term(prep, roles, delta, gamma, smooth, per_image, axis_name)
-    return _output(weight * focal + (1.0 - weight) * tversky, prep)
+    check_delta_gamma(delta, gamma, tversky=True)
+    prep = prepare_inputs(predictions, labels, mode, from_logits, mask, ignore_index)
+    roles = AsymmetricRoles(prep)
+    focal = focal_term(prep, roles, delta, gamma, per_image, axis_name)
+    tversky = tversky_term(prep, roles, delta, gamma, smooth, per_image, axis_name)
+    return per_example(weight * focal + (1.0 - weight) * tversky, prep)

@@ -1,23 +1,13 @@
-r"""Pixel-wise losses: cross-entropy, binary CE, weighted CE, focal and conservative loss.
+r"""The cross-entropy family: cross-entropy, binary and class-weighted cross-entropy, top-k (hard
+pixel mining), Poly-1 cross-entropy and the conservative loss.
 
-Every loss here is a mean over valid pixels of a per-pixel loss :math:`\ell(x)`:
-
-.. math::
-    L_b = \frac{\sum_x v_b(x)\, \ell_b(x)}{\sum_x v_b(x)}
-
-with :math:`v` the pixel weights (``mask`` times "not ``ignore_index``"). An example whose
-pixels are all excluded gives 0 with a zero gradient. ``reduction="example"`` (default) returns
-these ``(B,)`` values; ``reduction="pixel"`` returns the per-pixel map :math:`v\,\ell` of shape
-``(B, *spatial)`` (sigmoid losses average their channels per pixel).
-
-Choices where the peers differ (following optax, then MONAI): inputs are logits by default;
-log-probabilities come from ``log_softmax`` / ``log_sigmoid`` (never ``log(softmax)``);
-probabilities given with ``from_logits=False`` are clipped to ``[1e-7, 1 - 1e-7]`` before the log.
+The conventions of the pixel-wise family (per-pixel loss, pixel weights, reductions) are in
+:mod:`jaxseg_losses.pixelwise`. The per-pixel softmax and sigmoid cross-entropies are
+``pixel_cross_entropy`` and ``sigmoid_cross_entropy`` of the private activations module.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 
 import jax
@@ -41,13 +31,14 @@ from jaxseg_losses._inputs import (
     is_concrete,
     prepare,
 )
-from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide, safe_power
+from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide
 
 __all__ = (
     "binary_cross_entropy",
     "conservative_loss",
     "cross_entropy",
-    "focal_loss",
+    "poly_cross_entropy",
+    "topk_cross_entropy",
     "weighted_cross_entropy",
 )
 
@@ -279,195 +270,6 @@ def weighted_cross_entropy(
 
 
 @boolean_options
-def focal_loss(
-    predictions: jax.typing.ArrayLike,
-    labels: jax.typing.ArrayLike,
-    *,
-    mode: Mode = "multiclass",
-    gamma: float = 2.0,
-    alpha: jax.typing.ArrayLike | None = None,
-    include_background: bool = True,
-    class_weights: jax.typing.ArrayLike | None = None,
-    normalized: bool = False,
-    reduced_threshold: float | None = None,
-    from_logits: bool = True,
-    ignore_index: int | None = None,
-    mask: jax.typing.ArrayLike | None = None,
-    reduction: str = "example",
-) -> jax.Array:
-    r"""Focal loss (Lin et al., ICCV 2017), sigmoid and softmax forms.
-
-    Sigmoid form (``mode="binary"`` / ``"multilabel"``), per channel, averaged over channels:
-
-    .. math::
-        \ell = -\sum_c \omega_c\, \alpha_t (1 - p_t)^\gamma \log p_t ,\quad
-        p_t = p\,y + (1-p)(1-y),\quad \alpha_t = \alpha y + (1-\alpha)(1-y)
-
-    (written as :math:`(1-p_t)^\gamma \cdot \mathrm{BCE}` so soft labels work, as optax), with
-    channel weights :math:`\omega_c = w_c / \sum_{k} w_k` over the kept channels (``1/C`` without
-    ``class_weights``). With ``gamma=2, alpha=None`` it equals
-    ``optax.sigmoid_focal_loss(...).mean()`` and MONAI's ``FocalLoss()``.
-
-    Softmax form (``mode="multiclass"``), summed over classes per pixel:
-
-    .. math::
-        \ell = -\sum_c w_c\,\alpha_c\, y_c (1 - p_c)^\gamma \log p_c ,\qquad
-        L_b = \frac{\sum_x v\,\ell}{\sum_x v \sum_c w_c\, y_c}
-
-    The denominator is PyTorch's ``CrossEntropyLoss(weight=w)`` normalisation (so
-    ``gamma=0`` gives :func:`cross_entropy` with the same ``class_weights``); without
-    ``class_weights`` and with the background kept it is the valid-pixel count. ``alpha`` is not
-    normalised: a scalar ``alpha`` means :math:`\alpha_0 = 1-\alpha` for the background class 0
-    and :math:`\alpha` for the others (MONAI's convention); a vector is one factor per class,
-    which is what MONAI's ``FocalLoss(use_softmax=True)`` does with either its ``alpha`` or its
-    ``weight`` vector. MONAI averages over classes *and* pixels, so its value is ours divided
-    by ``C``. With ``gamma=0, alpha=None`` the softmax form is :func:`cross_entropy`.
-
-    ``normalized=True`` (segmentation-models-pytorch's option; the normalised focal loss of
-    Sofiiuk et al., AdaptIS, arXiv 1909.07829) divides by the sum of the focal factors
-    :math:`f` instead of the pixel count: :math:`L_b = \sum_x v\,\ell / \sum_x v \sum_c
-    \omega_c f_c` (sigmoid) or :math:`\sum_x v\,\ell / \sum_x v \sum_c w_c\,y_c f_c`
-    (softmax), so the loss keeps the scale of the cross-entropy while the factors shrink.
-    :math:`\alpha` is not in the normaliser, and the normaliser is differentiated, both as smp;
-    where every factor is 0 (a perfect prediction) the loss is 0 (smp clamps the normaliser at
-    ``eps=1e-6``). ``gamma=0`` makes it the plain loss. smp's value equals this with its
-    ``reduction="sum"`` on one example (its ``"mean"`` divides once more by the element count,
-    and its ``FocalLoss`` class normalises each channel over the whole batch).
-
-    ``reduced_threshold`` :math:`t_h` (Reduced Focal Loss, Sergievskiy & Ponamarev 2018, arXiv
-    1903.01347; smp's option of the same name): the factor is 1 (plain cross-entropy) where
-    :math:`p_t < t_h` and :math:`((1-p_t)/t_h)^\gamma` elsewhere, as smp writes it (the factor
-    is continuous at :math:`p_t = t_h` only for :math:`t_h = 1/2`). It combines with
-    ``normalized`` (the reduced factors are summed).
-
-    ``include_background=False`` drops class 0 after the softmax (its probability still counts
-    in the other classes' softmax, as in the region losses): sigmoid form, channel 0 leaves the
-    channel mean (MONAI ``FocalLoss(include_background=False)``); softmax form, class 0 gets
-    weight :math:`w_0 = 0`, so background pixels leave the sum and the denominator (MONAI drops
-    the channel *before* its softmax instead; see the "coming from" page). No effect when
-    ``C == 1``.
-
-    Args:
-      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
-      labels: integer ``(B, *spatial)`` or dense ``(B, *spatial, C)`` labels.
-      mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
-      gamma: focusing exponent :math:`\gamma \ge 0`. Default 2.
-      alpha: ``None`` (default, no balancing), a scalar in [0, 1] or a ``(C,)`` vector.
-      include_background: ``False`` drops class 0 (see above). Default ``True``.
-      class_weights: optional ``(C,)`` non-negative weights :math:`w_c` of a normalised class
-        mean (see above): the sigmoid form's weighted channel mean (segmentation-models-pytorch
-        ``FocalLoss(class_weights=w)``; MONAI's ``FocalLoss(weight=w)`` is this times
-        :math:`\mathrm{mean}(w)`), the softmax form's weighted pixel mean. Default ``None``.
-      normalized: divide by the sum of the focal factors (see above); per example, so not with
-        ``reduction="pixel"`` (``ValueError``). Default ``False``.
-      reduced_threshold: :math:`t_h \in (0, 1]` of the reduced focal loss, or ``None``
-        (default, the plain focal factor).
-      from_logits, ignore_index, mask, reduction: as in :func:`cross_entropy`.
-
-    Returns:
-      ``(B,)`` float32 losses (or the per-pixel map). An example with no valid pixel (or,
-      softmax form, none of a kept class with a non-zero weight) gives 0.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> from jaxseg_losses import focal_loss
-      >>> # p_t = 0.5, gamma = 2: 0.25 * log 2
-      >>> focal_loss(jnp.zeros((1, 2, 2, 1)), jnp.ones((1, 2, 2), int), mode="binary")
-      Array([0.1732868], dtype=float32)
-    """
-    check_number("gamma", gamma)
-    if reduced_threshold is not None:
-        check_number("reduced_threshold", reduced_threshold, high=1.0, strict=True)
-    if normalized and reduction == "pixel":
-        raise ValueError("normalized=True divides by the focal factors summed over each example: "
-                         "it has no per-pixel map; use reduction='example'")
-    prep = prepare(
-        predictions, labels, mode=mode, from_logits=from_logits,
-        mask=mask, ignore_index=ignore_index,
-    )
-    num_classes = prep.num_classes
-    weights = check_class_vector(class_weights, num_classes, name="class_weights")
-    if not include_background and num_classes > 1:
-        weights = jnp.ones((num_classes,)) if weights is None else weights
-        weights = weights.at[0].set(0.0)
-    factor = functools.partial(_focal_factor, gamma=gamma, reduced_threshold=reduced_threshold)
-    if mode == "multiclass":
-        alpha_c = _softmax_alpha(alpha, num_classes)
-        return _softmax_focal(prep, factor, alpha_c, weights, normalized, reduction)
-    y = prep.targets
-    p = prepared_probabilities(prep)
-    if from_logits:  # sigma(-z) = 1 - p without cancellation
-        one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
-    else:
-        one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
-    bce = sigmoid_cross_entropy(prep)
-    focal = factor(one_minus_pt)
-    terms = bce * focal
-    if alpha is not None:
-        a = check_class_vector(alpha, num_classes, name="alpha")
-        terms = terms * (a * y + (1.0 - a) * (1.0 - y))
-
-    def channel_mean(values):  # the (weighted) mean over the kept channels
-        return jnp.mean(values, axis=-1) if weights is None else masked_mean(values, weights, -1)
-
-    normaliser = prep.valid * channel_mean(focal) if normalized else None
-    return reduce_pixels(channel_mean(terms), prep.valid, reduction, normaliser=normaliser)
-
-
-def _focal_factor(one_minus_pt: jax.Array, gamma, reduced_threshold) -> jax.Array:
-    """:math:`(1 - p_t)^\\gamma`, or the reduced focal factor: 1 where :math:`p_t < t_h`,
-    :math:`((1 - p_t)/t_h)^\\gamma` elsewhere (NaN stays NaN)."""
-    factor = safe_power(one_minus_pt, gamma)
-    if reduced_threshold is None:
-        return factor
-    return jnp.where(one_minus_pt > 1.0 - reduced_threshold, 1.0,
-                     factor / reduced_threshold ** gamma)
-
-
-def _softmax_focal(
-    prep: Prepared, factor, alpha_c: jax.Array | None, weights: jax.Array | None,
-    normalized: bool, reduction: str,
-) -> jax.Array:
-    """The softmax focal loss; ``weights`` normalise as :func:`_softmax_cross_entropy`,
-    ``normalized`` divides by the (weighted) focal factors of the labels instead."""
-    log_pt = label_log_p(prep)
-    if log_pt is not None:  # integer labels: only the labelled class has a term
-        focal = factor(-jnp.expm1(log_pt))
-        pixel = -focal * log_pt
-        if alpha_c is not None:
-            pixel = pixel * target_weight(prep, alpha_c)
-        norm = None
-        if weights is not None:
-            norm = target_weight(prep, weights)
-            pixel, focal = pixel * norm, focal * norm
-    else:
-        y = prep.targets
-        p = prepared_probabilities(prep)
-        # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
-        weighted_y = y if weights is None else y * weights
-        focal = weighted_y * factor(jnp.clip(1.0 - p, 0.0, 1.0))
-        terms = -focal * log_p(prep)
-        if alpha_c is not None:
-            terms = terms * alpha_c
-        pixel, focal = jnp.sum(terms, axis=-1), jnp.sum(focal, axis=-1)
-        norm = None if weights is None else target_weight(prep, weights)
-    if normalized:
-        norm = focal
-    normaliser = None if norm is None else prep.valid * norm
-    return reduce_pixels(pixel, prep.valid, reduction, normaliser=normaliser)
-
-
-def _softmax_alpha(alpha, num_classes: int) -> jax.Array | None:
-    if alpha is None:
-        return None
-    a = jnp.asarray(alpha, jnp.float32)
-    if a.ndim == 0:
-        check_number("alpha", a, high=1.0)
-        return jnp.full((num_classes,), a).at[0].set(1.0 - a)
-    return check_class_vector(a, num_classes, name="alpha")
-
-
-@boolean_options
 def conservative_loss(
     predictions: jax.typing.ArrayLike,
     labels: jax.typing.ArrayLike,
@@ -542,4 +344,186 @@ def conservative_loss(
     else:
         terms = y * per_probability(log_p(prep)) + (1.0 - y) * per_probability(log_not_p(prep))
         pixel = jnp.mean(terms, axis=-1)
+    return reduce_pixels(pixel, prep.valid, reduction)
+
+
+def _pixel_cross_entropy(prep: Prepared) -> jax.Array:
+    """``(B, *spatial)`` CE (softmax) or channel-mean BCE (sigmoid)."""
+    if prep.mode == "multiclass":
+        return pixel_cross_entropy(prep)
+    return jnp.mean(sigmoid_cross_entropy(prep), axis=-1)
+
+
+@boolean_options
+def topk_cross_entropy(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: Mode = "multiclass",
+    from_logits: bool = True,
+    k: float = 10.0,
+    per_image: bool = True,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+) -> jax.Array:
+    r"""Top-k cross-entropy: the mean CE of the k% hardest valid pixels (Wu et al. 2016, "Bridging
+    category-level and instance-level semantic image segmentation"; SegLoss ``TopKLoss``).
+
+    .. math::
+        L_b = \frac{\sum_{x \in H_b} v(x)\,\ell(x)}{\sum_{x \in H_b} v(x)},\qquad
+        |H_b| = \left\lceil \tfrac{k}{100}\, n_b \right\rceil
+
+    where :math:`\ell` is the per-pixel cross-entropy, :math:`n_b` the number of valid pixels
+    (weight :math:`v > 0`) of example :math:`b` and :math:`H_b` the :math:`|H_b|` valid pixels
+    with the largest :math:`\ell`; pixels tied at the threshold share the remaining places
+    equally (the value is the same as for any choice among them with a binary mask). Static
+    shapes under ``jit``: the :math:`|H_b|`-th largest loss is found by bisection over its
+    float32 bits (no sort), so masks and ``ignore_index`` are respected without data-dependent
+    shapes. The gradient flows to the kept pixels only. ``k=10`` (percent) is SegLoss's default;
+    ``k=100`` is the plain CE.
+    SegLoss pools the pixels of the whole batch (``per_image=False`` here) and floors the count,
+    which gives an empty selection (NaN) for tiny inputs; the ceiling keeps at least one pixel.
+
+    Empty masks: an example with no valid pixel gives 0 with zero gradient.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
+      mode: ``"multiclass"`` (default, softmax CE), ``"multilabel"`` or ``"binary"`` (BCE).
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      k: percentage of the valid pixels kept, in (0, 100]. Default 10.
+      per_image: ``True`` (default): the hardest pixels of each example; ``False``: of the whole
+        batch (the value is repeated over the batch).
+      mask: optional ``(B, *spatial)`` pixel weights; pixels with weight 0 are never selected,
+        selected pixels are averaged with their weights. Default ``None``.
+      ignore_index: integer label excluded from value and gradient. Default ``None``.
+
+    Returns:
+      ``(B,)`` float32 losses.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.pixelwise import topk_cross_entropy
+      >>> probs = jnp.array([[[[0.9], [0.6]], [[0.3], [0.5]]]])  # p of the foreground
+      >>> labels = jnp.ones((1, 2, 2), int)
+      >>> # the 50% hardest of 4 pixels: p = 0.3 and 0.5; -(log 0.3 + log 0.5) / 2
+      >>> topk_cross_entropy(probs, labels, mode="binary", from_logits=False, k=50)
+      Array([0.94856], dtype=float32)
+    """
+    check_number("k", k, strict=True, high=100.0)  # a percentage
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    batch = prep.predictions.shape[0]
+    rows = batch if per_image else 1
+    pixel = _pixel_cross_entropy(prep).reshape(rows, -1)
+    weight = prep.valid.reshape(rows, -1)
+    candidate = weight > 0
+    n = jnp.sum(candidate, axis=-1, keepdims=True).astype(jnp.float32)
+    # (1 - 1e-6) absorbs float rounding of exact products such as 100 * 10 / 100.
+    count = jnp.minimum(jnp.ceil(n * (k / 100.0) * (1.0 - 1e-6)), n)
+    key = _order_key(pixel, candidate)
+    threshold = _kth_largest_key(key, count)
+    above, tie = key > threshold, key == threshold
+    # The pixels tied at the threshold share the remaining places equally.
+    tie_share = safe_divide(
+        count - jnp.sum(above, axis=-1, keepdims=True), jnp.sum(tie, axis=-1, keepdims=True)
+    )
+    w = weight * jnp.where(above, 1.0, jnp.where(tie, tie_share, 0.0))
+    loss = masked_mean(pixel, w, axis=-1)
+    return jnp.broadcast_to(loss, (batch,))
+
+
+def _order_key(pixel: jax.Array, candidate: jax.Array) -> jax.Array:
+    """int32 keys ordered like the (non-negative) losses; -1 for pixels never selected.
+
+    The bit pattern of a float32 >= 0 read as int32 is monotone in its value."""
+    value = jnp.maximum(jax.lax.stop_gradient(pixel), 0.0)  # CE >= 0 up to rounding
+    return jnp.where(candidate, jax.lax.bitcast_convert_type(value, jnp.int32), -1)
+
+
+def _kth_largest_key(key: jax.Array, count: jax.Array) -> jax.Array:
+    """Per row, the largest ``t`` with ``#{key >= t} >= count``: the ``count``-th largest key.
+
+    Bisection over the 31 value bits (32 counting passes): static shapes and about 10x faster
+    than a full sort of every row on XLA:CPU (benchmarks/loss_revisions.py)."""
+
+    def step(_, bounds):
+        low, high = bounds  # #{key >= low} >= count > #{key >= high}
+        middle = low + (high - low) // 2
+        enough = jnp.sum(key >= middle, axis=-1, keepdims=True) >= count
+        return jnp.where(enough, middle, low), jnp.where(enough, high, middle)
+
+    low = jnp.zeros(count.shape, jnp.int32)
+    high = jnp.max(key, axis=-1, keepdims=True) + 1
+    low, _ = jax.lax.fori_loop(0, 32, step, (low, high))
+    return low
+
+
+@boolean_options
+def poly_cross_entropy(
+    predictions: jax.typing.ArrayLike,
+    labels: jax.typing.ArrayLike,
+    *,
+    mode: Mode = "multiclass",
+    from_logits: bool = True,
+    epsilon: float = 2.0,
+    mask: jax.typing.ArrayLike | None = None,
+    ignore_index: int | None = None,
+    reduction: str = "example",
+) -> jax.Array:
+    r"""Poly-1 cross-entropy (Leng et al., "PolyLoss", ICLR 2022), averaged over valid pixels.
+
+    .. math::
+        \ell(x) = \mathrm{CE}(x) + \epsilon\,\sum_c y_c\,(1 - p_c)
+
+    (softmax; :math:`\sum_c y_c(1-p_c) = 1 - p_t` for one-hot targets). Sigmoid modes use the
+    per-channel BCE plus :math:`\epsilon(1 - p_t)`, :math:`p_t = y p + (1-y)(1-p)`, averaged over
+    channels. Per pixel it equals ``optax.losses.poly_loss_cross_entropy(logits, labels,
+    epsilon)``; its default ``epsilon=2`` (the paper's ImageNet value) is kept; the paper uses
+    :math:`\epsilon = -1` for detection/instance segmentation. :math:`\epsilon \ge -1` keeps the
+    loss non-negative (:math:`-\log p_t \ge 1 - p_t`); ``epsilon=0`` is the plain CE.
+
+    Empty masks: an example with no valid pixel gives 0 with zero gradient.
+
+    Args:
+      predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
+      labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
+      mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
+      from_logits: whether ``predictions`` are logits. Default ``True``.
+      epsilon: coefficient :math:`\epsilon \ge -1` of the first polynomial term. Default 2.
+      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
+      ignore_index: integer label excluded from value and gradient. Default ``None``.
+      reduction: ``"example"`` (default) -> ``(B,)``; ``"pixel"`` -> the ``(B, *spatial)`` map
+        :math:`v\,\ell`.
+
+    Returns:
+      ``(B,)`` float32 losses (or the per-pixel map).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.pixelwise import poly_cross_entropy
+      >>> logits = jnp.zeros((1, 2, 2, 4))  # uniform over 4 classes: log 4 + 2 * 0.75
+      >>> poly_cross_entropy(logits, jnp.array([[[0, 1], [2, 3]]]))
+      Array([2.8862944], dtype=float32)
+    """
+    check_number("epsilon", epsilon, low=-1.0)
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    y, p = prep.targets, prepared_probabilities(prep)
+    log_pt = label_log_p(prep)
+    if log_pt is not None:  # integer labels: 1 - p_y without cancellation
+        one_minus_pt = -jnp.expm1(log_pt)
+    elif mode == "multiclass":
+        one_minus_pt = jnp.sum(y * (1.0 - p), axis=-1)
+    else:
+        if from_logits:  # 1 - p_t without cancellation: sigma(-z) y + sigma(z) (1 - y)
+            one_minus_pt = jax.nn.sigmoid(-prep.predictions) * y + p * (1.0 - y)
+        else:
+            one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
+        one_minus_pt = jnp.mean(one_minus_pt, axis=-1)
+    pixel = _pixel_cross_entropy(prep) + epsilon * one_minus_pt
     return reduce_pixels(pixel, prep.valid, reduction)

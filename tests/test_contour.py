@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
-from jaxseg_losses.boundary import hausdorff_erosion_loss
+from jaxseg_losses.contour import hausdorff_erosion_loss
 from tests import helpers
 from tests.helpers import (
     one_hot_np,

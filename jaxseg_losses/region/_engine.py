@@ -88,19 +88,19 @@ def statistics(
     prep: Prepared, *, per_image: bool, axis_name, squared: bool, soft_label: bool
 ) -> OverlapStatistics:
     """The statistics of a loss's checked inputs: class plane by class plane with integer labels
-    and few classes (:func:`index_statistics`), else :func:`overlap_statistics`."""
+    and few classes (:func:`index_statistics`), else :func:`soft_statistics`."""
     # The activations first (the probabilities as class planes with integer labels), then sums.
     hits = class_hits(prep)
     probs = prepared_probabilities(prep) if hits is None else probability_planes(prep)
     if hits is not None:
         return index_statistics(probs, hits, prep.valid, per_image, axis_name, squared)
-    return overlap_statistics(
+    return soft_statistics(
         probs, prep.targets, prep.valid[..., None], per_image=per_image, axis_name=axis_name,
         squared=squared, soft_label=soft_label,
     )
 
 
-def overlap_statistics(
+def soft_statistics(
     p: jax.Array, y: jax.Array, v: jax.Array, *, per_image: bool, axis_name,
     squared: bool = False, soft_label: bool = False,
 ) -> OverlapStatistics:
