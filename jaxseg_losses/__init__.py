@@ -35,6 +35,8 @@ from jaxseg_losses import (
 )
 from jaxseg_losses._namespace import export_all
 
+__version__ = "0.1.0"
+
 # The public namespace (flat, like optax): every name of these modules' (and family packages')
 # __all__, in the order of the API reference. A loss is registered once, in its module's
 # __all__; a new module is added here.

@@ -1,4 +1,5 @@
-"""Namespaces built from modules' ``__all__``: a name is registered once, where it is defined."""
+"""Namespaces built from modules' ``__all__`` (a name is registered once, where it is defined),
+and the one vocabulary of loss families."""
 
 from __future__ import annotations
 
@@ -21,3 +22,14 @@ def export_all(namespace: MutableMapping[str, object], modules: Iterable[ModuleT
             owners.setdefault(name, module.__name__)
             namespace[name] = getattr(module, name)
     return tuple(sorted(owners))
+
+
+def family_of(fn) -> str:
+    """The family of a public function: the module or family package of ``jaxseg_losses`` that
+    defines it (``"pixelwise"``, ``"region"``, ``"lovasz"``, ``"boundary"``, ``"contour"``,
+    ``"topology"``, ``"adjacency"``, ``"recipes"``, ...), the one family vocabulary of the
+    packages, the CLI's ``list``, the documentation pages and the tests' case table."""
+    module = getattr(fn, "func", fn).__module__  # a functools.partial: its function's
+    if not module.startswith("jaxseg_losses."):
+        raise ValueError(f"family_of: {fn!r} is not defined in jaxseg_losses")
+    return module.removeprefix("jaxseg_losses.").split(".")[0]

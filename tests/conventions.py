@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxseg_losses
+from jaxseg_losses._namespace import family_of
 from tests.cases import CASES, SPATIAL, SPATIAL_3D, LossCase
 from tests.helpers import random_labels, random_logits
 
@@ -133,12 +134,15 @@ def _results(name: str) -> tuple[dict, dict, np.ndarray]:
     return out, data, np.asarray(case(data["z"], data["y"]))
 
 
-def cases_of(*families: str) -> list[str]:
-    """The table's cases whose loss is defined in one of these modules of the package."""
-    def family(case: LossCase) -> str:
-        return case.fn.__module__.removeprefix("jaxseg_losses.").split(".")[0]
+# The families run by tests/test_conventions_region.py and tests/test_conventions_pixel_spatial.py.
+REGION_FAMILIES = ("region", "lovasz", "recipes")
+PIXEL_SPATIAL_FAMILIES = ("pixelwise", "boundary", "contour", "topology", "adjacency")
 
-    return sorted(name for name, case in CASES.items() if family(case) in families)
+
+def cases_of(*families: str) -> list[str]:
+    """The table's cases whose loss is in one of these families (``family_of``: the module or
+    family package of the package that defines it)."""
+    return sorted(name for name, case in CASES.items() if family_of(case.fn) in families)
 
 
 def applies_to(predicate):
@@ -166,8 +170,7 @@ def check_every_public_loss_is_in_the_table():
     covered = {case.fn for case in CASES.values()}
     missing = sorted(fn.__name__ for fn in public - covered)
     assert not missing, f"add these losses to tests/cases.py: {missing}"
-    halves = cases_of("region", "lovasz", "recipes"), cases_of(
-        "pixelwise", "boundary", "topology", "adjacency")
+    halves = cases_of(*REGION_FAMILIES), cases_of(*PIXEL_SPATIAL_FAMILIES)
     assert sorted(halves[0] + halves[1]) == sorted(CASES), "a case in neither conventions file"
     for name, case in CASES.items():  # every option of a row is a real keyword
         params = inspect.signature(case.fn).parameters

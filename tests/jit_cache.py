@@ -73,3 +73,19 @@ def auto_jit(fn):
 
     call.eager = fn
     return call
+
+
+class _Compiled:
+    """``jl.NAME``: :func:`auto_jit` of ``jaxseg_losses.NAME``, made once for the whole
+    session and shared by the test files (instead of each file rebinding the losses it tests to
+    jitted copies of its own)."""
+
+    def __getattr__(self, name: str):
+        import jaxseg_losses
+
+        fn = auto_jit(getattr(jaxseg_losses, name))
+        setattr(self, name, fn)
+        return fn
+
+
+jl = _Compiled()

@@ -22,15 +22,13 @@ from jaxseg_losses.adjacency import (
     adjacency_prior,
     allowed_pairs,
     forbidden_pairs,
-    nonadjacency_loss,
     nonadjacency_term,
     soft_adjacency,
 )
 from tests.helpers import one_hot_np, random_labels, random_logits, sigmoid_np, softmax_np
-from tests.jit_cache import auto_jit, eager_calls
+from tests.jit_cache import eager_calls, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-nonadjacency_loss = auto_jit(nonadjacency_loss)
 
 C = 4
 IGNORE = 255
@@ -274,10 +272,10 @@ def test_prediction_respecting_the_prior_has_zero_loss(shape):
     prior = adjacency_prior(C).update(adjacency_prior(C).init(), y)
     assert forbidden_pairs(prior)[1, 2]
     one_hot = one_hot_np(y, C).astype(np.float32)
-    loss = nonadjacency_loss(one_hot, prior, from_logits=False)
+    loss = jl.nonadjacency_loss(one_hot, prior, from_logits=False)
     assert loss.shape == (2,) and np.all(np.asarray(loss) == 0.0)
     logits = (1e4 * (2 * one_hot - 1)).astype(np.float32)
-    value, grad = jax.value_and_grad(lambda z: nonadjacency_loss(z, prior).sum())(logits)
+    value, grad = jax.value_and_grad(lambda z: jl.nonadjacency_loss(z, prior).sum())(logits)
     assert float(value) == 0.0 and np.all(np.isfinite(grad))
 
 
@@ -286,7 +284,7 @@ def test_forbidden_contact_is_penalised_and_gradient_pushes_apart(spatial):
     y = two_regions(spatial)  # class 1 | class 2, touching along the middle of the last axis
     prior = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1]])
     logits = (4.0 * one_hot_np(y, 3)).astype(np.float32)
-    loss_fn = lambda z: nonadjacency_loss(z, prior)[0]
+    loss_fn = lambda z: jl.nonadjacency_loss(z, prior)[0]
     value, grad = jax.value_and_grad(loss_fn)(logits)
     assert float(value) > 0
     grad = np.asarray(grad)[0]
@@ -314,7 +312,7 @@ def test_loss_matches_numpy_reference():
         valid = (rng.random(shape) > 0.3).astype(np.float32)
         offsets = offsets_np(len(shape) - 1, connectivity)
         for mode in ("multiclass", "multilabel"):
-            ours = nonadjacency_loss(
+            ours = jl.nonadjacency_loss(
                 z, prior, mode=mode, connectivity=connectivity, mask=valid, weight=2.5
             )
             ref = loss_np(z, prior, offsets, mode=mode, valid=valid, weight=2.5)
@@ -328,11 +326,11 @@ def test_reference_code_estimator_and_uniform_values():
     # include_self=True in 2D is the reference estimator (3x3 box / 9, zero padding).
     z = random_logits(9, (2, 5, 6, 3))
     a_ref = reference_code_estimator_np(softmax_np(z))
-    ours = nonadjacency_loss(z, prior, include_self=True)
+    ours = jl.nonadjacency_loss(z, prior, include_self=True)
     np.testing.assert_allclose(ours.mean(), (forbidden * a_ref).sum() / forbidden.sum(), rtol=1e-5)
     # LOSS_SPECS section 20 sanity value: uniform p = 1/3 on 8x8, reference estimator.
     uniform = np.zeros((1, 8, 8, 3), np.float32)
-    np.testing.assert_allclose(nonadjacency_loss(uniform, prior, include_self=True), 0.093364,
+    np.testing.assert_allclose(jl.nonadjacency_loss(uniform, prior, include_self=True), 0.093364,
                                atol=1e-6)
     # Adapted to the default (centre excluded): (1/K^2) mean_x n(x) / |N|, n(x) = in-image
     # neighbours (counted by the windows), for 2D 8x8 / 8 and a 3D 3x4x5 volume / 26.
@@ -341,29 +339,29 @@ def test_reference_code_estimator_and_uniform_values():
         neighbours = sum(ones[0][pair_windows(spatial, d)[0]].sum()
                          for d in offsets_np(len(spatial), slots))
         expected = neighbours / ones.size / slots / 9
-        got = nonadjacency_loss(np.zeros((1, *spatial, 3), np.float32), prior)
+        got = jl.nonadjacency_loss(np.zeros((1, *spatial, 3), np.float32), prior)
         np.testing.assert_allclose(got, [expected], rtol=1e-6)
     np.testing.assert_allclose(expected, loss_np(np.zeros((1, 3, 4, 5, 3)), prior,
                                                  offsets_np(3, 26)), rtol=1e-12)
     np.testing.assert_allclose(
-        nonadjacency_loss(np.zeros((1, 8, 8, 3), np.float32), prior), 6.5625 / 8 / 9, rtol=1e-6
+        jl.nonadjacency_loss(np.zeros((1, 8, 8, 3), np.float32), prior), 6.5625 / 8 / 9, rtol=1e-6
     )
 
 
 def test_loss_properties_weight_mask_and_empty_cases():
     prior = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1]])
     z = random_logits(10, (2, 5, 6, 3))
-    base = nonadjacency_loss(z, prior)
-    np.testing.assert_allclose(nonadjacency_loss(z, prior, weight=3.0), 3.0 * base, rtol=1e-6)
-    assert np.all(np.asarray(nonadjacency_loss(z, np.ones((3, 3)))) == 0)  # nothing forbidden
+    base = jl.nonadjacency_loss(z, prior)
+    np.testing.assert_allclose(jl.nonadjacency_loss(z, prior, weight=3.0), 3.0 * base, rtol=1e-6)
+    assert np.all(np.asarray(jl.nonadjacency_loss(z, np.ones((3, 3)))) == 0)  # nothing forbidden
     # A bool prior (allowed pairs) and an AdjacencyPriorState mean the same thing.
-    np.testing.assert_array_equal(nonadjacency_loss(z, prior > 0), base)
+    np.testing.assert_array_equal(jl.nonadjacency_loss(z, prior > 0), base)
     state = AdjacencyPriorState(jnp.asarray(prior, jnp.float32), jnp.asarray(1.0))
-    np.testing.assert_array_equal(nonadjacency_loss(z, state), base)
+    np.testing.assert_array_equal(jl.nonadjacency_loss(z, state), base)
     # Masked pixels change neither the value nor the gradient.
     mask = np.ones((2, 5, 6), np.float32)
     mask[:, :, :2] = 0
-    fn = lambda zz: nonadjacency_loss(zz, prior, mask=mask).sum()
+    fn = lambda zz: jl.nonadjacency_loss(zz, prior, mask=mask).sum()
     z2 = z.copy()
     z2[:, :, :2] = random_logits(11, z2[:, :, :2].shape)
     np.testing.assert_allclose(fn(z2), fn(z), rtol=1e-6)
@@ -372,26 +370,26 @@ def test_loss_properties_weight_mask_and_empty_cases():
     # An all-masked example: 0 with a zero gradient.
     empty = mask.copy()
     empty[1] = 0
-    assert float(nonadjacency_loss(z, prior, mask=empty)[1]) == 0
-    grad = jax.grad(lambda zz: nonadjacency_loss(zz, prior, mask=empty)[1])(z)
+    assert float(jl.nonadjacency_loss(z, prior, mask=empty)[1]) == 0
+    grad = jax.grad(lambda zz: jl.nonadjacency_loss(zz, prior, mask=empty)[1])(z)
     assert np.all(np.asarray(grad) == 0)
     # Extreme logits: finite value and gradient.
     extreme = (np.sign(z) * 1e4).astype(np.float32)
-    value, grad = jax.value_and_grad(lambda zz: nonadjacency_loss(zz, prior).sum())(extreme)
+    value, grad = jax.value_and_grad(lambda zz: jl.nonadjacency_loss(zz, prior).sum())(extreme)
     assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad)))
 
 
 def test_jit_vmap_bf16_and_gradients():
     prior = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 1]], np.float32)
     z = random_logits(12, (2, 5, 6, 3))
-    eager = nonadjacency_loss(z, prior)
-    jitted = jax.jit(nonadjacency_loss, static_argnames=("connectivity",))
+    eager = jl.nonadjacency_loss(z, prior)
+    jitted = jax.jit(jl.nonadjacency_loss, static_argnames=("connectivity",))
     np.testing.assert_allclose(jitted(z, prior), eager, rtol=1e-6)
     stacked = np.stack([z, z[::-1]])
-    batched = jax.vmap(lambda zz: nonadjacency_loss(zz, prior))(stacked)
+    batched = jax.vmap(lambda zz: jl.nonadjacency_loss(zz, prior))(stacked)
     np.testing.assert_allclose(batched[0], eager, rtol=1e-6)
     np.testing.assert_allclose(batched[1], eager[::-1], rtol=1e-6)
-    half = nonadjacency_loss(z.astype(jnp.bfloat16), prior)
+    half = jl.nonadjacency_loss(z.astype(jnp.bfloat16), prior)
     assert half.dtype == jnp.float32
     np.testing.assert_allclose(half, eager, rtol=3e-2)
     counts = jax.jit(adjacency_matrix, static_argnames=("num_classes", "normalize"))(
@@ -399,7 +397,7 @@ def test_jit_vmap_bf16_and_gradients():
     )
     assert counts.shape == (2, 3, 3)
     small = random_logits(13, (1, 3, 3, 3), scale=1.0)
-    check_grads(jax.jit(lambda zz: nonadjacency_loss(zz, prior)), (small,), order=1,
+    check_grads(jax.jit(lambda zz: jl.nonadjacency_loss(zz, prior)), (small,), order=1,
                 modes=("fwd", "rev"))
 
 
@@ -410,11 +408,12 @@ def test_nonadjacency_term_ignores_labels():
     term = nonadjacency_term(prior, connectivity=4, weight=2.0)
     np.testing.assert_array_equal(
         term(z, random_labels(0, (2, 5, 6), 3)),
-        nonadjacency_loss(z, prior, connectivity=4, weight=2.0),
+        jl.nonadjacency_loss(z, prior, connectivity=4, weight=2.0),
     )
     mask = np.pad(np.ones((2, 4, 6)), ((0, 0), (1, 0), (0, 0)))  # first row masked
     np.testing.assert_array_equal(
-        term(z, None, mask=mask, weight=1.0), nonadjacency_loss(z, prior, connectivity=4, mask=mask)
+        term(z, None, mask=mask, weight=1.0),
+        jl.nonadjacency_loss(z, prior, connectivity=4, mask=mask),
     )
 
 
@@ -425,25 +424,25 @@ def test_nonadjacency_term_ignores_labels():
 def test_bad_inputs_raise_with_shapes():
     z = random_logits(16, (2, 4, 5, 3))
     with pytest.raises(ValueError, match=r"prior: .*\(3, 3\).*got shape \(4, 4\)"):
-        nonadjacency_loss(z, np.ones((4, 4)))
+        jl.nonadjacency_loss(z, np.ones((4, 4)))
     with pytest.raises(ValueError, match=r"prior: .*square.*got shape \(3, 4\)"):
-        nonadjacency_loss(z, np.ones((3, 4)))
+        jl.nonadjacency_loss(z, np.ones((3, 4)))
     with pytest.raises(ValueError, match=r"got shape \(9\)"):
-        nonadjacency_loss(z, np.ones(9))
+        jl.nonadjacency_loss(z, np.ones(9))
     with pytest.raises(ValueError, match="prior: adjacency counts must be >= 0"):
-        nonadjacency_loss(z, -np.ones((3, 3)))
+        jl.nonadjacency_loss(z, -np.ones((3, 3)))
     with pytest.raises(ValueError, match=r"connectivity: expected one of \(4, 8\) for 2 spatial"):
-        nonadjacency_loss(z, np.ones((3, 3)), connectivity=6)
+        jl.nonadjacency_loss(z, np.ones((3, 3)), connectivity=6)
     with pytest.raises(ValueError, match=r"\(6, 18, 26\) for 3 spatial"):
         soft_adjacency(np.full((1, 2, 2, 2, 3), 1 / 3, np.float32), connectivity=8)
     with pytest.raises(ValueError, match="connectivity"):
         adjacency_matrix(np.zeros((1, 3, 3), int), num_classes=2, connectivity=True)
     with pytest.raises(ValueError, match="mode"):
-        nonadjacency_loss(z[..., :1], np.ones((1, 1)), mode="binary")
+        jl.nonadjacency_loss(z[..., :1], np.ones((1, 1)), mode="binary")
     with pytest.raises(ValueError, match="weight"):
-        nonadjacency_loss(z, np.ones((3, 3)), weight=-1.0)
+        jl.nonadjacency_loss(z, np.ones((3, 3)), weight=-1.0)
     with pytest.raises(ValueError, match=r"predictions: expected shape .*got shape \(4, 5\)"):
-        nonadjacency_loss(z[0, ..., 0], np.ones((3, 3)))
+        jl.nonadjacency_loss(z[0, ..., 0], np.ones((3, 3)))
     with pytest.raises(ValueError, match="num_classes: required"):
         adjacency_matrix(np.zeros((1, 3, 3), int))
     with pytest.raises(ValueError, match=r"num_classes = 4 .*got shape \(1, 3, 3, 3\)"):
@@ -473,7 +472,7 @@ def test_value_errors_eager_and_checkify_under_jit():
     with pytest.raises(ValueError, match="dense targets must lie in"):
         adjacency_matrix(np.full((1, 3, 3, 2), 2.0, np.float32))
     with pytest.raises(ValueError, match="NaN"):
-        nonadjacency_loss(np.full((1, 3, 3, 2), np.nan, np.float32), np.eye(2))
+        jl.nonadjacency_loss(np.full((1, 3, 3, 2), np.nan, np.float32), np.eye(2))
     checked = checkify.checkify(
         jax.jit(lambda labels: adjacency_matrix(labels, num_classes=3)),
         errors=checkify.user_checks,

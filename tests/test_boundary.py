@@ -9,13 +9,8 @@ import pytest
 from scipy import ndimage
 
 from jaxseg_losses import (
-    active_contour_loss,
-    boundary_loss,
     boundary_weight_map,
     cross_entropy,
-    distance_penalized_cross_entropy,
-    hausdorff_dt_loss,
-    log_hausdorff_dt_loss,
     signed_distance_map,
 )
 from tests.helpers import (
@@ -28,12 +23,7 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
-from tests.jit_cache import auto_jit
-
-# Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds here.
-active_contour_loss, boundary_loss, distance_penalized_cross_entropy = map(
-    auto_jit, (active_contour_loss, boundary_loss, distance_penalized_cross_entropy))
-hausdorff_dt_loss, log_hausdorff_dt_loss = map(auto_jit, (hausdorff_dt_loss, log_hausdorff_dt_loss))
+from tests.jit_cache import jl
 
 C = 3
 
@@ -45,7 +35,7 @@ C = 3
 @pytest.mark.parametrize("include_background", [True, False])
 def test_boundary_loss_matches_monai(shape, include_background):
     z, y = random_logits(0, shape + (C,)), blobs(0, shape, C)
-    ours = boundary_loss(z, y, include_background=include_background)
+    ours = jl.boundary_loss(z, y, include_background=include_background)
     loss = monai_loss("BoundaryLoss", softmax=True, include_background=include_background,
                       reduction="none")
     ref = loss(channels_first(z), channels_first(one_hot_np(y, C))).numpy()
@@ -58,8 +48,8 @@ def test_boundary_loss_identity_for_binary_predictions():
     y, s = blobs(1, (1, 16, 16), C), blobs(2, (1, 16, 16), C)
     g_hot, s_hot = one_hot_np(y, C), one_hot_np(s, C)
     phi = np.asarray(signed_distance_map(y, num_classes=C))
-    at_truth = boundary_loss(g_hot, y, from_logits=False)
-    at_other = boundary_loss(s_hot, y, from_logits=False)
+    at_truth = jl.boundary_loss(g_hot, y, from_logits=False)
+    at_other = jl.boundary_loss(s_hot, y, from_logits=False)
     expected = (np.abs(phi) * (s_hot != g_hot)).mean()
     np.testing.assert_allclose(at_other - at_truth, [expected], rtol=1e-5)
     assert float(at_other[0]) >= float(at_truth[0])
@@ -68,18 +58,18 @@ def test_boundary_loss_identity_for_binary_predictions():
 def test_boundary_loss_empty_and_full_classes_contribute_zero():
     y = np.zeros((2, 8, 8), np.int32)  # class 0 fills the image, classes 1-2 are absent
     z = random_logits(3, (2, 8, 8, C))
-    np.testing.assert_array_equal(boundary_loss(z, y), [0.0, 0.0])
-    assert_finite_value_and_grad(boundary_loss, jnp.asarray(z), y)
+    np.testing.assert_array_equal(jl.boundary_loss(z, y), [0.0, 0.0])
+    assert_finite_value_and_grad(jl.boundary_loss, jnp.asarray(z), y)
 
 
 def test_boundary_loss_precomputed_maps_and_sampling():
     z, y = random_logits(4, (2, 10, 9, C)), blobs(4, (2, 10, 9), C)
     maps = signed_distance_map(y, num_classes=C, sampling=(2.0, 0.5))
     np.testing.assert_allclose(
-        boundary_loss(z, y, distance_maps=maps), boundary_loss(z, y, sampling=(2.0, 0.5))
+        jl.boundary_loss(z, y, distance_maps=maps), jl.boundary_loss(z, y, sampling=(2.0, 0.5))
     )
     with pytest.raises(ValueError, match=r"distance_maps: expected shape"):
-        boundary_loss(z, y, distance_maps=maps[..., :2])
+        jl.boundary_loss(z, y, distance_maps=maps[..., :2])
 
 
 # --------------------------------------------------------------------------- Hausdorff DT
@@ -89,23 +79,23 @@ def test_boundary_loss_precomputed_maps_and_sampling():
 @pytest.mark.parametrize("include_background", [True, False])
 def test_hausdorff_dt_matches_monai(shape, include_background):
     z, y = random_logits(5, shape + (C,)), blobs(5, shape, C)
-    ours = hausdorff_dt_loss(z, y, include_background=include_background)
+    ours = jl.hausdorff_dt_loss(z, y, include_background=include_background)
     loss = monai_loss("HausdorffDTLoss", softmax=True, include_background=include_background,
                       reduction="none")
     ref = loss(channels_first(z), channels_first(one_hot_np(y, C))).numpy()
     per_class = ref.reshape(ref.shape[0], ref.shape[1], -1).mean(-1)  # (B, C_kept)
     np.testing.assert_allclose(ours, per_class.mean(-1), rtol=1e-5)
     np.testing.assert_allclose(
-        hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
+        jl.hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
         per_class, rtol=1e-5)
     np.testing.assert_allclose(
-        log_hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
+        jl.log_hausdorff_dt_loss(z, y, include_background=include_background, reduction="class"),
         np.log1p(per_class), rtol=1e-5)
     log_loss = monai_loss("LogHausdorffDTLoss", softmax=True,
                           include_background=include_background)
     single = log_loss(channels_first(z[:1]), channels_first(one_hot_np(y[:1], C))).item()
     np.testing.assert_allclose(
-        log_hausdorff_dt_loss(z[:1], y[:1], include_background=include_background),
+        jl.log_hausdorff_dt_loss(z[:1], y[:1], include_background=include_background),
         [single], rtol=1e-5,
     )
 
@@ -124,7 +114,7 @@ def test_hausdorff_dt_sigmoid_alpha_and_sampling_reference():
     p = sigmoid_np(z)[0, ..., 0]
     t = y[0].astype(float)
     expected = ((p - t) ** 2 * (field(p > 0.5) ** 1.5 + field(t > 0.5) ** 1.5)).mean()
-    ours = hausdorff_dt_loss(z, y, mode="binary", alpha=1.5, sampling=sampling)
+    ours = jl.hausdorff_dt_loss(z, y, mode="binary", alpha=1.5, sampling=sampling)
     np.testing.assert_allclose(ours, [expected], rtol=1e-5)
 
 
@@ -165,7 +155,7 @@ def test_distance_penalized_ce_reference_and_bounds():
             weight[b] += weight_map_reference(y[b] == c)
     ce_pixel = -np.log(np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0])
     expected = ((1 + weight) * ce_pixel).reshape(2, -1).mean(-1)
-    ours = distance_penalized_cross_entropy(z, y)
+    ours = jl.distance_penalized_cross_entropy(z, y)
     np.testing.assert_allclose(ours, expected, rtol=1e-5)
     ce = cross_entropy(z, y)
     assert np.all(np.asarray(ce) <= np.asarray(ours)) and np.all(ours <= 2 * np.asarray(ce))
@@ -178,7 +168,7 @@ def test_distance_penalized_ce_binary_matches_the_two_sided_definition():
     weight = 1 + weight_map_reference(fg) + weight_map_reference(~fg)
     p = sigmoid_np(z)[0, ..., 0]
     bce = -(fg * np.log(p) + (~fg) * np.log(1 - p))
-    ours = distance_penalized_cross_entropy(z, y, mode="binary")
+    ours = jl.distance_penalized_cross_entropy(z, y, mode="binary")
     np.testing.assert_allclose(ours, [(weight * bce).mean()], rtol=1e-5)
 
 
@@ -190,7 +180,7 @@ def test_distance_penalized_ce_degenerate_masks(labels):
     elif labels == "thin":
         y[0, 2, :] = 1
     z = jnp.asarray(random_logits(10, (1, 6, 6, 1)))
-    assert_finite_value_and_grad(distance_penalized_cross_entropy, z, y, mode="binary")
+    assert_finite_value_and_grad(jl.distance_penalized_cross_entropy, z, y, mode="binary")
 
 
 # --------------------------------------------------------------------------- active contour
@@ -218,7 +208,7 @@ def active_contour_reference(u, v, lam=1.0, eps=1e-8, reduction="mean", weights=
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_active_contour_matches_reference(shape, reduction):
     z, y = random_logits(11, shape + (1,)), blobs(11, shape, 2)
-    ours = active_contour_loss(z, y, aggregate=reduction, region_weight=0.5)
+    ours = jl.active_contour_loss(z, y, aggregate=reduction, region_weight=0.5)
     p = sigmoid_np(z)[..., 0]
     expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction) for b in range(2)]
     np.testing.assert_allclose(ours, expected, rtol=1e-5)
@@ -231,7 +221,7 @@ def test_active_contour_masked_matches_reference(reduction):
     weights = np.random.default_rng(13).uniform(0.5, 2.0, shape).astype(np.float32)
     weights[:, 2:4, 3:6] = 0.0
     weights[0, :, -1] = 0.0
-    ours = active_contour_loss(z, y, aggregate=reduction, region_weight=0.5, mask=weights)
+    ours = jl.active_contour_loss(z, y, aggregate=reduction, region_weight=0.5, mask=weights)
     p = sigmoid_np(z)[..., 0]
     expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction,
                                          weights=weights[b]) for b in range(2)]
@@ -241,17 +231,17 @@ def test_active_contour_masked_matches_reference(reduction):
 def test_active_contour_stencil_and_multiclass():
     u = np.zeros((1, 5, 6, 1), np.float32)
     u[0, :, 3:] = 1.0  # one vertical edge: every row has one unit difference
-    length_only = active_contour_loss(u, u[..., 0].astype(np.int32), from_logits=False)
+    length_only = jl.active_contour_loss(u, u[..., 0].astype(np.int32), from_logits=False)
     expected = (4 * np.sqrt(1 + 1e-8) + 16 * np.sqrt(1e-8)) / 20
     np.testing.assert_allclose(length_only, [expected], rtol=1e-6)
     z, y = random_logits(12, (2, 6, 6, C)), blobs(12, (2, 6, 6), C)
     per_channel = [
-        active_contour_loss(softmax_np(z)[..., c : c + 1].astype(np.float32),
+        jl.active_contour_loss(softmax_np(z)[..., c : c + 1].astype(np.float32),
                             (y == c).astype(np.int32), from_logits=False)
         for c in range(C)
     ]
     np.testing.assert_allclose(
-        active_contour_loss(z, y, mode="multiclass"), np.mean(per_channel, axis=0), rtol=1e-5
+        jl.active_contour_loss(z, y, mode="multiclass"), np.mean(per_channel, axis=0), rtol=1e-5
     )
 
 
@@ -260,11 +250,11 @@ def test_active_contour_stencil_and_multiclass():
 def test_labels_carry_no_gradient_and_bad_sampling_raises():
     z, y = random_logits(15, (1, 6, 6, C)), blobs(15, (1, 6, 6), C)
     soft = jnp.asarray(one_hot_np(y, C), jnp.float32)
-    grad_labels = jax.grad(lambda t: boundary_loss(z, t).sum())(soft)
+    grad_labels = jax.grad(lambda t: jl.boundary_loss(z, t).sum())(soft)
     assert np.all(np.isfinite(np.asarray(grad_labels)))
     with pytest.raises(ValueError, match="sampling"):
-        boundary_loss(z, y, sampling=(1.0, 1.0, 1.0))
+        jl.boundary_loss(z, y, sampling=(1.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="sampling"):
-        hausdorff_dt_loss(z, y, sampling=(1.0, -1.0))
+        jl.hausdorff_dt_loss(z, y, sampling=(1.0, -1.0))
     with pytest.raises(ValueError, match="alpha"):
-        hausdorff_dt_loss(z, y, alpha=0.0)
+        jl.hausdorff_dt_loss(z, y, alpha=0.0)

@@ -11,17 +11,15 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
-from jaxseg_losses.contour import hausdorff_erosion_loss
 from tests import helpers
 from tests.helpers import (
     one_hot_np,
     random_labels,
     random_logits,
 )
-from tests.jit_cache import auto_jit, eager_calls, jitted
+from tests.jit_cache import eager_calls, jitted, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-hausdorff_erosion_loss = auto_jit(hausdorff_erosion_loss)
 
 C = 3
 
@@ -61,20 +59,20 @@ def inputs(seed, shape, mode="multiclass", scale=3.0):
 @pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5), (2, 15)])
 def test_matches_reference(shape):
     z, y, p, g = inputs(1, shape)
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y), ref_her(p, g), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, alpha=1.0, iterations=4),
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y), ref_her(p, g), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y, alpha=1.0, iterations=4),
                                ref_her(p, g, 1.0, 4), rtol=1e-5, atol=1e-6)
 
 
 def test_options_match_reference():
     z, y, p, g = inputs(2, (2, 12, 10))
     v = (np.random.default_rng(2).uniform(size=y.shape) > 0.2).astype(float)
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, mask=v), ref_her(p, g, v=v),
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y, mask=v), ref_her(p, g, v=v),
                                rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, include_background=False),
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y, include_background=False),
                                ref_her(p[..., 1:], g[..., 1:]), rtol=1e-5, atol=1e-6)
     zb, yb, pb, gb = inputs(3, (2, 12, 10), mode="binary")
-    np.testing.assert_allclose(hausdorff_erosion_loss(zb, yb, mode="binary"), ref_her(pb, gb),
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(zb, yb, mode="binary"), ref_her(pb, gb),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -87,27 +85,27 @@ def test_matches_kornia(shape):
     ref = cls(alpha=2.0, k=10, reduction="none")(torch.tensor(p).movedim(-1, 1),
                                                  torch.tensor(y[:, None]).long()).numpy()
     per_example = ref.mean(axis=tuple(i for i in range(ref.ndim) if i != 1))  # (C, B, 1, ...)
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y), per_example, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y), per_example, rtol=1e-5, atol=1e-6)
     mean = cls(alpha=1.5, k=5)(torch.tensor(p).movedim(-1, 1), torch.tensor(y[:, None]).long())
-    np.testing.assert_allclose(hausdorff_erosion_loss(z, y, alpha=1.5, iterations=5).mean(),
+    np.testing.assert_allclose(jl.hausdorff_erosion_loss(z, y, alpha=1.5, iterations=5).mean(),
                                mean.numpy(), rtol=1e-5)
 
 
 def test_empty_masks_and_excluded_pixels():
     empty = np.zeros((2, 8, 7), np.int32)
     nothing = np.zeros((2, 8, 7, 1), np.float32)
-    binary = jitted(hausdorff_erosion_loss, mode="binary", from_logits=False)
+    binary = jitted(jl.hausdorff_erosion_loss, mode="binary", from_logits=False)
     value, grad = jax.value_and_grad(lambda p: binary(p, empty).sum())(jnp.asarray(nothing))
     assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
     assert np.all(np.asarray(binary(nothing + 1, empty)) > 1)
     z, y, _, _ = inputs(6, (2, 8, 7))
-    f = jitted(hausdorff_erosion_loss)
+    f = jitted(jl.hausdorff_erosion_loss)
     value, grad = jax.value_and_grad(lambda p: f(p, y, mask=np.zeros(y.shape)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
     ignored = np.zeros(y.shape, bool)
     ignored[:, :2] = True
     y_ign = np.where(ignored, 7, y)
-    f = jitted(hausdorff_erosion_loss, ignore_index=7)
+    f = jitted(jl.hausdorff_erosion_loss, ignore_index=7)
     base = f(z, y_ign)
     np.testing.assert_allclose(f(np.where(ignored[..., None], -z, z), y_ign), base, rtol=1e-6)
     grad = jax.grad(lambda p: f(p, y_ign).sum())(z)
@@ -118,18 +116,18 @@ def test_empty_masks_and_excluded_pixels():
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(7, (2, 6, 5))
     with pytest.raises(ValueError, match="iterations: expected a value >= 1"):
-        hausdorff_erosion_loss(z, y, iterations=0)
+        jl.hausdorff_erosion_loss(z, y, iterations=0)
     with pytest.raises(TypeError, match="iterations: expected an int"):
-        hausdorff_erosion_loss(z, y, iterations=2.0)
+        jl.hausdorff_erosion_loss(z, y, iterations=2.0)
     with pytest.raises(ValueError, match="alpha: expected a value >= 0"):
-        hausdorff_erosion_loss(z, y, alpha=-1.0)
+        jl.hausdorff_erosion_loss(z, y, alpha=-1.0)
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        hausdorff_erosion_loss(z, y[:, :2])
+        jl.hausdorff_erosion_loss(z, y[:, :2])
     bad = y.copy()
     bad[0, 0, 0] = 3
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        hausdorff_erosion_loss(z, bad)
-    err, _ = checkify.checkify(jax.jit(hausdorff_erosion_loss), errors=checkify.user_checks)(
+        jl.hausdorff_erosion_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(jl.hausdorff_erosion_loss), errors=checkify.user_checks)(
         z, bad)
     assert "class indices must lie" in err.get()
 
@@ -137,10 +135,10 @@ def test_bad_calls_raise_clear_errors():
 @jax.jit
 def _property_values(z, y, g):
     return {
-        "loss": hausdorff_erosion_loss(z, y),
-        "alpha0": hausdorff_erosion_loss(z, y, alpha=0.0),
-        "alpha1": hausdorff_erosion_loss(z, y, alpha=1.0),
-        "perfect": hausdorff_erosion_loss(g, y, from_logits=False),
+        "loss": jl.hausdorff_erosion_loss(z, y),
+        "alpha0": jl.hausdorff_erosion_loss(z, y, alpha=0.0),
+        "alpha1": jl.hausdorff_erosion_loss(z, y, alpha=1.0),
+        "perfect": jl.hausdorff_erosion_loss(g, y, from_logits=False),
     }
 
 

@@ -13,12 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-from jaxseg_losses.pixelwise import (
-    binary_cross_entropy,
-    cross_entropy,
-    poly_cross_entropy,
-    topk_cross_entropy,
-)
 from tests.helpers import (
     inputs,
     one_hot_np,
@@ -27,13 +21,9 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
-from tests.jit_cache import auto_jit, eager_calls
+from tests.jit_cache import eager_calls, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-binary_cross_entropy = auto_jit(binary_cross_entropy)
-cross_entropy = auto_jit(cross_entropy)
-poly_cross_entropy = auto_jit(poly_cross_entropy)
-topk_cross_entropy = auto_jit(topk_cross_entropy)
 
 C = 3
 SHAPE = (2, 6, 5)
@@ -70,7 +60,7 @@ def test_topk_matches_reference(mode, per_image, k):
     z, y, _, g = inputs(1, SHAPE, mode=mode)
     ce = np_pixel_ce(z, g, mode)
     v = np.ones(SHAPE)
-    ours = topk_cross_entropy(z, y, mode=mode, k=k, per_image=per_image)
+    ours = jl.topk_cross_entropy(z, y, mode=mode, k=k, per_image=per_image)
     want = ref_topk(ce, v, k, per_image)
     np.testing.assert_allclose(ours, np.broadcast_to(want, (2,)), rtol=1e-5)
 
@@ -79,14 +69,14 @@ def test_topk_respects_masks_and_ignore_index():
     z, y, _, g = inputs(2, SHAPE)
     ce = np_pixel_ce(z, g, "multiclass")
     v = (np.random.default_rng(2).uniform(size=SHAPE) > 0.4).astype(float)
-    np.testing.assert_allclose(topk_cross_entropy(z, y, k=20, mask=v), ref_topk(ce, v, 20),
+    np.testing.assert_allclose(jl.topk_cross_entropy(z, y, k=20, mask=v), ref_topk(ce, v, 20),
                                rtol=1e-5)
     y_ign = np.where(v > 0, y, 5)
-    np.testing.assert_allclose(topk_cross_entropy(z, y_ign, k=20, ignore_index=5),
+    np.testing.assert_allclose(jl.topk_cross_entropy(z, y_ign, k=20, ignore_index=5),
                                ref_topk(ce, v, 20), rtol=1e-5)
     # Float weights: selection among weight > 0, weighted mean of the selected.
     w = v * np.random.default_rng(3).uniform(0.5, 2.0, size=SHAPE)
-    np.testing.assert_allclose(topk_cross_entropy(z, y, k=20, mask=w), ref_topk(ce, w, 20),
+    np.testing.assert_allclose(jl.topk_cross_entropy(z, y, k=20, mask=w), ref_topk(ce, w, 20),
                                rtol=1e-5)
 
 
@@ -97,26 +87,27 @@ def test_topk_ties_share_the_last_places():
     labels = jnp.ones((1, 2, 2), int)
 
     def loss(p):
-        return topk_cross_entropy(p, labels, mode="binary", from_logits=False, k=50)[0]
+        return jl.topk_cross_entropy(p, labels, mode="binary", from_logits=False, k=50)[0]
 
     np.testing.assert_allclose(loss(probs), -(math.log(0.2) + math.log(0.5)) / 2, rtol=1e-6)
     grad = np.asarray(jax.grad(loss)(probs)).ravel()
     np.testing.assert_allclose(grad, [-1 / 0.2 / 2, -1 / 0.5 / 4, -1 / 0.5 / 4, 0.0], rtol=1e-5)
     # Every pixel tied: any k gives the common value, with finite gradients.
     flat = jnp.full((2, 3, 5, 3), 0.7)
-    value = topk_cross_entropy(flat, jnp.zeros((2, 3, 5), int), k=33)
+    value = jl.topk_cross_entropy(flat, jnp.zeros((2, 3, 5), int), k=33)
     np.testing.assert_allclose(value, np.full(2, np.log(3.0)), rtol=1e-6)
 
 
 def test_topk_documented_identities():
     z, y, _, _ = inputs(3, SHAPE)
-    np.testing.assert_allclose(topk_cross_entropy(z, y, k=100), cross_entropy(z, y), rtol=1e-5)
+    np.testing.assert_allclose(jl.topk_cross_entropy(z, y, k=100), jl.cross_entropy(z, y),
+                               rtol=1e-5)
     zb, yb, _, _ = inputs(3, SHAPE, mode="binary")
-    np.testing.assert_allclose(topk_cross_entropy(zb, yb, mode="binary", k=100),
-                               binary_cross_entropy(zb, yb), rtol=1e-5)
+    np.testing.assert_allclose(jl.topk_cross_entropy(zb, yb, mode="binary", k=100),
+                               jl.binary_cross_entropy(zb, yb), rtol=1e-5)
     # k small enough keeps one pixel per example: the maximum CE.
     ce = np_pixel_ce(z, one_hot_np(y, C), "multiclass").reshape(2, -1)
-    np.testing.assert_allclose(topk_cross_entropy(z, y, k=0.1), ce.max(-1), rtol=1e-5)
+    np.testing.assert_allclose(jl.topk_cross_entropy(z, y, k=0.1), ce.max(-1), rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["multiclass", "binary", "multilabel"])
@@ -127,34 +118,34 @@ def test_poly_matches_reference_and_optax(mode):
         pixel = np_pixel_ce(z, g, mode) + 2.0 * (g * (1 - p)).sum(-1)
         opt = optax.losses.poly_loss_cross_entropy(jnp.asarray(z), jnp.asarray(g, jnp.float32),
                                                    epsilon=2.0)
-        np.testing.assert_allclose(poly_cross_entropy(z, y), np.asarray(opt).mean((1, 2)),
+        np.testing.assert_allclose(jl.poly_cross_entropy(z, y), np.asarray(opt).mean((1, 2)),
                                    rtol=1e-5)
     else:
         pt = g * p + (1 - g) * (1 - p)
         pixel = np_pixel_ce(z, g, mode) + 2.0 * (1 - pt).mean(-1)
-    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode), pixel.mean((1, 2)),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode), pixel.mean((1, 2)),
                                rtol=1e-5)
-    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode, reduction="pixel"), pixel,
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode, reduction="pixel"), pixel,
                                rtol=1e-5)
     v = (np.random.default_rng(4).uniform(size=SHAPE) > 0.5).astype(float)
-    np.testing.assert_allclose(poly_cross_entropy(z, y, mode=mode, mask=v, epsilon=-1.0),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode, mask=v, epsilon=-1.0),
                                ((pixel - 3.0 * (pixel - np_pixel_ce(z, g, mode)) / 2.0) * v).sum(
                                    (1, 2)) / v.sum((1, 2)), rtol=1e-5)
 
 
 def test_poly_epsilon_zero_is_cross_entropy():
     z, y, _, g = inputs(5, SHAPE)
-    np.testing.assert_allclose(poly_cross_entropy(z, y, epsilon=0.0), cross_entropy(z, y),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, epsilon=0.0), jl.cross_entropy(z, y),
                                rtol=1e-6)
     soft = np.random.default_rng(5).dirichlet(np.ones(C), size=SHAPE).astype(np.float32)
     opt = optax.losses.poly_loss_cross_entropy(jnp.asarray(z), jnp.asarray(soft), epsilon=1.5)
-    np.testing.assert_allclose(poly_cross_entropy(z, soft, epsilon=1.5),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, soft, epsilon=1.5),
                                np.asarray(opt).mean((1, 2)), rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- the test standard
 
-@pytest.mark.parametrize("loss", [topk_cross_entropy, poly_cross_entropy],
+@pytest.mark.parametrize("loss", [jl.topk_cross_entropy, jl.poly_cross_entropy],
                          ids=lambda f: f.__name__)
 def test_confidently_wrong_logits_cost_their_size(loss):
     """The log-sum-exp form: -log p of a logit 1e4 below the others is ~1e4, not inf."""
@@ -167,30 +158,30 @@ def test_confidently_wrong_logits_cost_their_size(loss):
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(9, SHAPE)
     with pytest.raises(ValueError, match=r"k: expected a value > 0.0 and <= 100.0"):
-        topk_cross_entropy(z, y, k=0)
+        jl.topk_cross_entropy(z, y, k=0)
     with pytest.raises(ValueError, match=r"k: expected a value > 0.0 and <= 100.0"):
-        topk_cross_entropy(z, y, k=150)
+        jl.topk_cross_entropy(z, y, k=150)
     with pytest.raises(ValueError, match="epsilon: expected a value >= -1"):
-        poly_cross_entropy(z, y, epsilon=-2.0)
+        jl.poly_cross_entropy(z, y, epsilon=-2.0)
     with pytest.raises(ValueError, match="reduction: expected one of"):
-        poly_cross_entropy(z, y, reduction="class")
+        jl.poly_cross_entropy(z, y, reduction="class")
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        topk_cross_entropy(z, y[:, :2])
+        jl.topk_cross_entropy(z, y[:, :2])
     bad = y.copy()
     bad[0, 0, 0] = 3
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        topk_cross_entropy(z, bad)
-    err, _ = checkify.checkify(jax.jit(poly_cross_entropy), errors=checkify.user_checks)(z, bad)
+        jl.topk_cross_entropy(z, bad)
+    err, _ = checkify.checkify(jax.jit(jl.poly_cross_entropy), errors=checkify.user_checks)(z, bad)
     assert "class indices must lie" in err.get()
 
 
 @jax.jit
 def _property_values(z, y, mask):
     return {
-        "ce": cross_entropy(z, y, mask=mask),
-        "topk": jnp.stack([topk_cross_entropy(z, y, k=k, mask=mask) for k in (5, 25, 60, 100)]),
-        "poly_m1": poly_cross_entropy(z, y, epsilon=-1.0, mask=mask),
-        "poly_2": poly_cross_entropy(z, y, mask=mask),
+        "ce": jl.cross_entropy(z, y, mask=mask),
+        "topk": jnp.stack([jl.topk_cross_entropy(z, y, k=k, mask=mask) for k in (5, 25, 60, 100)]),
+        "poly_m1": jl.poly_cross_entropy(z, y, epsilon=-1.0, mask=mask),
+        "poly_2": jl.poly_cross_entropy(z, y, mask=mask),
     }
 
 

@@ -17,12 +17,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-from jaxseg_losses.lovasz import lovasz_hinge_loss, lovasz_softmax_loss
 from tests.helpers import smp_module
-from tests.jit_cache import auto_jit, eager_calls
+from tests.jit_cache import eager_calls, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-(lovasz_hinge_loss, lovasz_softmax_loss,) = map(auto_jit, (lovasz_hinge_loss, lovasz_softmax_loss,))
 
 IGNORE = 255
 
@@ -108,11 +106,11 @@ def make_inputs(seed, shape=(2, 4, 5), num_classes=4, ignore_frac=0.0, scale=2.0
 # Shared jitted callables: every option is always passed (static), so that equal configurations
 # share one cache entry and the suite compiles each configuration once.
 _softmax_jit = jax.jit(
-    lambda z, y, m, *options: lovasz_softmax_loss(z, y, mask=m, **dict(options)),
+    lambda z, y, m, *options: jl.lovasz_softmax_loss(z, y, mask=m, **dict(options)),
     static_argnums=tuple(range(3, 9)),
 )
 _hinge_jit = jax.jit(
-    lambda z, y, m, *options: lovasz_hinge_loss(z, y, mask=m, **dict(options)),
+    lambda z, y, m, *options: jl.lovasz_hinge_loss(z, y, mask=m, **dict(options)),
     static_argnums=(3, 4, 5),
 )
 
@@ -152,8 +150,8 @@ def test_softmax_ignored_pixels_inert_value_and_gradient():
     """Ignored pixels (error 0, fg 0, sorted last) == those pixels removed, value and gradient."""
     logits, labels = make_inputs(1, (1, 24), num_classes=3, ignore_frac=0.4)
     keep = labels[0] != IGNORE
-    loss_full = jax.jit(lambda z: lovasz_softmax_loss(z, labels, ignore_index=IGNORE)[0])
-    loss_kept = lambda z: lovasz_softmax_loss(z, labels[:, keep])[0]
+    loss_full = jax.jit(lambda z: jl.lovasz_softmax_loss(z, labels, ignore_index=IGNORE)[0])
+    loss_kept = lambda z: jl.lovasz_softmax_loss(z, labels[:, keep])[0]
     value_full, grad_full = jax.jit(jax.value_and_grad(loss_full))(logits)
     value_kept, grad_kept = jax.jit(jax.value_and_grad(loss_kept))(logits[:, keep])
     np.testing.assert_allclose(value_full, value_kept, rtol=1e-6)
@@ -265,7 +263,7 @@ def test_softmax_class_weights_give_a_weighted_class_mean(per_image):
     w = np.array([0.5, 2.0, 1.0, 3.0], np.float32)
     for classes, include_background in (("present", True), ("all", False)):
         weighted = jax.jit(functools.partial(
-            lovasz_softmax_loss, classes=classes, per_image=per_image, ignore_index=IGNORE,
+            jl.lovasz_softmax_loss, classes=classes, per_image=per_image, ignore_index=IGNORE,
             include_background=include_background))
         want = ref_lovasz_softmax(softmax_np(logits), labels, labels != IGNORE, classes=classes,
                                   per_image=per_image, first_class=0 if include_background else 1,
@@ -274,9 +272,9 @@ def test_softmax_class_weights_give_a_weighted_class_mean(per_image):
         np.testing.assert_allclose(weighted(logits, labels, class_weights=np.full(4, 2.0)),
                                    weighted(logits, labels), rtol=1e-6)
     with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
-        lovasz_softmax_loss(logits, labels, class_weights=w, reduction="class")
+        jl.lovasz_softmax_loss(logits, labels, class_weights=w, reduction="class")
     with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(4,\)"):
-        lovasz_softmax_loss(logits, labels, class_weights=w[:3])
+        jl.lovasz_softmax_loss(logits, labels, class_weights=w[:3])
 
 
 # --------------------------------------------------------------------------- hinge
@@ -390,31 +388,31 @@ def test_empty_and_full_masks():
 def test_bad_inputs_raise():
     logits, labels = make_inputs(18, (1, 3, 3), num_classes=3)
     with pytest.raises(ValueError, match="classes"):
-        lovasz_softmax_loss(logits, labels, classes="some")
+        jl.lovasz_softmax_loss(logits, labels, classes="some")
     with pytest.raises(ValueError, match="reduction"):
-        lovasz_softmax_loss(logits, labels, reduction="pixel")
+        jl.lovasz_softmax_loss(logits, labels, reduction="pixel")
     with pytest.raises(ValueError, match="reduction"):
-        lovasz_hinge_loss(logits, labels, reduction="mean")
+        jl.lovasz_hinge_loss(logits, labels, reduction="mean")
     with pytest.raises(ValueError, match="C == 1"):
-        lovasz_softmax_loss(logits[..., :1], labels)
+        jl.lovasz_softmax_loss(logits[..., :1], labels)
     with pytest.raises(ValueError, match=r"labels: expected .*\(1, 3, 3\)"):
-        lovasz_softmax_loss(logits, labels[:, :2])
+        jl.lovasz_softmax_loss(logits, labels[:, :2])
     with pytest.raises(ValueError, match="rank"):
-        lovasz_hinge_loss(logits[0, 0], labels[0, 0])
+        jl.lovasz_hinge_loss(logits[0, 0], labels[0, 0])
     with pytest.raises(TypeError, match="integer"):
-        lovasz_softmax_loss(logits, labels.astype(np.float32))
+        jl.lovasz_softmax_loss(logits, labels.astype(np.float32))
     with pytest.raises(ValueError, match="ignore_index"):
-        lovasz_softmax_loss(logits, np.eye(3)[labels], ignore_index=0)
+        jl.lovasz_softmax_loss(logits, np.eye(3)[labels], ignore_index=0)
     with pytest.raises(ValueError, match="mask"):
-        lovasz_hinge_loss(logits[..., :1], labels % 2, mask=np.ones((1, 2, 3)))
+        jl.lovasz_hinge_loss(logits[..., :1], labels % 2, mask=np.ones((1, 2, 3)))
     with pytest.raises(ValueError, match=r"\[0, 2\]"):
-        lovasz_softmax_loss(logits, labels + 3)
+        jl.lovasz_softmax_loss(logits, labels + 3)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        lovasz_hinge_loss(logits[..., :1], labels + 1)  # binary labels must be 0/1
+        jl.lovasz_hinge_loss(logits[..., :1], labels + 1)  # binary labels must be 0/1
     with pytest.raises(ValueError, match="probabilities"):
-        lovasz_softmax_loss(logits + 5.0, labels, from_logits=False)
+        jl.lovasz_softmax_loss(logits + 5.0, labels, from_logits=False)
     # under jit the value checks are checkify checks
-    checked = checkify.checkify(jax.jit(lovasz_softmax_loss), errors=checkify.user_checks)
+    checked = checkify.checkify(jax.jit(jl.lovasz_softmax_loss), errors=checkify.user_checks)
     err, _ = checked(logits, labels + 3)
     with pytest.raises(Exception, match=r"\[0, 2\]"):
         err.throw()

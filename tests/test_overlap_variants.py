@@ -12,16 +12,6 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
-from jaxseg_losses.boundary import distance_penalized_dice_loss
-from jaxseg_losses.region import (
-    asymmetric_similarity_loss,
-    dice_loss,
-    generalized_dice_loss,
-    generalized_wasserstein_dice_loss,
-    mcc_loss,
-    penalty_generalized_dice_loss,
-    tversky_loss,
-)
 from tests.helpers import (
     C,
     assert_finite_value_and_grad,
@@ -36,17 +26,9 @@ from tests.helpers import (
     ref_gdl,
     smp_module,
 )
-from tests.jit_cache import auto_jit, eager_calls, jitted
+from tests.jit_cache import eager_calls, jitted, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-asymmetric_similarity_loss = auto_jit(asymmetric_similarity_loss)
-dice_loss = auto_jit(dice_loss)
-distance_penalized_dice_loss = auto_jit(distance_penalized_dice_loss)
-generalized_dice_loss = auto_jit(generalized_dice_loss)
-generalized_wasserstein_dice_loss = auto_jit(generalized_wasserstein_dice_loss)
-mcc_loss = auto_jit(mcc_loss)
-penalty_generalized_dice_loss = auto_jit(penalty_generalized_dice_loss)
-tversky_loss = auto_jit(tversky_loss)
 
 M = np.array([[0.0, 1.0, 1.0], [1.0, 0.0, 0.5], [1.0, 0.5, 0.0]])
 
@@ -129,58 +111,58 @@ def ref_distance_dice(p, g, s=1e-5):
 @pytest.mark.parametrize("shape", [(2, 6, 5), (2, 3, 4, 5)])
 def test_mcc_matches_reference(per_image, shape):
     z, y, p, g = inputs(1, shape)
-    ours = mcc_loss(z, y, per_image=per_image, reduction="class")
+    ours = jl.mcc_loss(z, y, per_image=per_image, reduction="class")
     np.testing.assert_allclose(ours, np.broadcast_to(ref_mcc(p, g, per_image=per_image),
                                                      ours.shape), rtol=1e-5, atol=1e-6)
     v = (np.random.default_rng(1).uniform(size=shape) > 0.3).astype(float)[..., None]
-    np.testing.assert_allclose(mcc_loss(z, y, mask=v[..., 0], smooth=(0.5, 2.0)),
+    np.testing.assert_allclose(jl.mcc_loss(z, y, mask=v[..., 0], smooth=(0.5, 2.0)),
                                ref_mcc(p, g, v, nr=0.5, dr=2.0).mean(-1), rtol=1e-5)
     zb, yb, pb, gb = inputs(2, shape, mode="binary")
-    np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary"), ref_mcc(pb, gb)[:, 0], rtol=1e-5)
+    np.testing.assert_allclose(jl.mcc_loss(zb, yb, mode="binary"), ref_mcc(pb, gb)[:, 0], rtol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["default", "GDL"])
 @pytest.mark.parametrize("per_image", [True, False])
 def test_wasserstein_matches_reference(mode, per_image):
     z, y, p, _ = inputs(3, (2, 6, 5))
-    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode,
+    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode,
                                              per_image=per_image)
     ref = ref_gwdl(p, y, M, mode, per_image=per_image)
     np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
     v = np.random.default_rng(3).uniform(size=y.shape) > 0.4
     np.testing.assert_allclose(
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode=mode, mask=v),
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode=mode, mask=v),
         ref_gwdl(p, y, M, mode, v=v), rtol=1e-5)
 
 
 def test_wasserstein_reduces_to_foreground_dice():
     """M = 1 - I with two classes: TP = sum p1 y1, sum W = FP + FN of the foreground."""
     z, y = random_logits(4, (2, 6, 5, 2)), random_labels(4, (2, 6, 5), 2)
-    want = dice_loss(z, y, reduction="class", smooth=1e-5)[:, 1]
-    got = generalized_wasserstein_dice_loss(z, y, distance_matrix=1 - np.eye(2))
+    want = jl.dice_loss(z, y, reduction="class", smooth=1e-5)[:, 1]
+    got = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=1 - np.eye(2))
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
 @pytest.mark.parametrize("per_image", [True, False])
 def test_fbeta_and_penalty_match_reference(per_image):
     z, y, p, g = inputs(5, (2, 6, 5))
-    ours = asymmetric_similarity_loss(z, y, per_image=per_image, reduction="class")
+    ours = jl.asymmetric_similarity_loss(z, y, per_image=per_image, reduction="class")
     np.testing.assert_allclose(ours, np.broadcast_to(ref_fbeta(p, g, per_image=per_image),
                                                      ours.shape), rtol=1e-5, atol=1e-6)
     gdl = ref_gdl(p, g, per_image=per_image)
-    ours = penalty_generalized_dice_loss(z, y, per_image=per_image)
+    ours = jl.penalty_generalized_dice_loss(z, y, per_image=per_image)
     np.testing.assert_allclose(ours, np.broadcast_to(gdl / (1 + 2.5 * (1 - gdl)), ours.shape),
                                rtol=1e-5)
 
 
 def test_documented_identities():
     z, y, _, _ = inputs(6, (2, 6, 5))
-    np.testing.assert_allclose(asymmetric_similarity_loss(z, y, beta=1.0),
-                               dice_loss(z, y, smooth=2e-5), rtol=1e-5)
-    np.testing.assert_allclose(asymmetric_similarity_loss(z, y, beta=2.0, smooth=0.3),
-                               tversky_loss(z, y, alpha=0.2, beta=0.8, smooth=0.3), rtol=1e-5)
-    np.testing.assert_allclose(penalty_generalized_dice_loss(z, y, k=0.0),
-                               generalized_dice_loss(z, y), rtol=1e-6)
+    np.testing.assert_allclose(jl.asymmetric_similarity_loss(z, y, beta=1.0),
+                               jl.dice_loss(z, y, smooth=2e-5), rtol=1e-5)
+    np.testing.assert_allclose(jl.asymmetric_similarity_loss(z, y, beta=2.0, smooth=0.3),
+                               jl.tversky_loss(z, y, alpha=0.2, beta=0.8, smooth=0.3), rtol=1e-5)
+    np.testing.assert_allclose(jl.penalty_generalized_dice_loss(z, y, k=0.0),
+                               jl.generalized_dice_loss(z, y), rtol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(2, 9, 8), (1, 5, 6, 7)])
@@ -192,11 +174,11 @@ def test_distance_penalized_dice_matches_reference(shape):
     from tests.helpers import softmax_np
 
     p, g = softmax_np(z), one_hot_np(y, C)
-    np.testing.assert_allclose(distance_penalized_dice_loss(z, y, reduction="class"),
+    np.testing.assert_allclose(jl.distance_penalized_dice_loss(z, y, reduction="class"),
                                ref_distance_dice(p, g), rtol=1e-5, atol=1e-6)
     # The penalty makes errors on boundaries cost more than plain Dice for a blurred prediction.
     blurred = jnp.asarray(g * 0.6 + 0.4 / C, jnp.float32)
-    assert np.all(np.asarray(distance_penalized_dice_loss(blurred, y, from_logits=False)) >= 0)
+    assert np.all(np.asarray(jl.distance_penalized_dice_loss(blurred, y, from_logits=False)) >= 0)
 
 
 # --------------------------------------------------------------------------- MONAI
@@ -210,13 +192,13 @@ def test_mcc_matches_monai(batch, include_background):
                       reduction="none")
     ref = loss(channels_first(z, np.float64), channels_first(g, np.float64)).numpy()
     ref = ref.reshape(1 if batch else 2, -1)
-    ours = mcc_loss(z, y, per_image=not batch, include_background=include_background,
+    ours = jl.mcc_loss(z, y, per_image=not batch, include_background=include_background,
                     reduction="class")
     np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
     zb, yb, _, gb = inputs(9, (2, 3, 4, 5), mode="binary")
     ref = monai_loss("MCCLoss", sigmoid=True, batch=batch, reduction="none")(
         channels_first(zb, np.float64), channels_first(gb, np.float64)).numpy()
-    np.testing.assert_allclose(mcc_loss(zb, yb, mode="binary", per_image=not batch),
+    np.testing.assert_allclose(jl.mcc_loss(zb, yb, mode="binary", per_image=not batch),
                                np.broadcast_to(ref.reshape(-1), (2,)), rtol=1e-5, atol=1e-6)
 
 
@@ -234,11 +216,11 @@ def test_mcc_against_smp_eps_on_every_count():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2, 6, 5, 1)).astype(np.float32)
     y = (rng.random((2, 6, 5)) > 0.6).astype(np.int32)
-    ours = mcc_loss(z, y, mode="binary", per_image=False)
+    ours = jl.mcc_loss(z, y, mode="binary", per_image=False)
     np.testing.assert_allclose(ours, smp_value(z, y), rtol=1e-6)
     empty_z, empty_y = np.full((1, 4, 4, 1), -20.0, np.float32), np.zeros((1, 4, 4), np.int32)
     assert smp_value(empty_z, empty_y) == pytest.approx(0.5004, abs=1e-4)
-    assert float(mcc_loss(empty_z, empty_y, mode="binary", per_image=False)[0]) == 1.0
+    assert float(jl.mcc_loss(empty_z, empty_y, mode="binary", per_image=False)[0]) == 1.0
 
 
 @pytest.mark.parametrize("mode", ["default", "GDL"])
@@ -249,25 +231,25 @@ def test_wasserstein_matches_monai(mode):
     loss = monai_loss("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
                   reduction="none")
     ref = loss(channels_first(z, np.float64), torch.tensor(y)).numpy()
-    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
+    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     z3, y3 = random_logits(11, (2, 3, 4, 5, C)), random_labels(11, (2, 3, 4, 5), C)
     ref = loss(channels_first(z3, np.float64), torch.tensor(y3)).numpy()
     np.testing.assert_allclose(
-        generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
+        jl.generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
         ref, rtol=1e-5, atol=1e-6)
 
 
 # --------------------------------------------------------------------------- the test standard
 
 LOSSES = {
-    "mcc": (mcc_loss, {}),
-    "wasserstein": (generalized_wasserstein_dice_loss, {"distance_matrix": M}),
-    "wasserstein_gdl": (generalized_wasserstein_dice_loss,
+    "mcc": (jl.mcc_loss, {}),
+    "wasserstein": (jl.generalized_wasserstein_dice_loss, {"distance_matrix": M}),
+    "wasserstein_gdl": (jl.generalized_wasserstein_dice_loss,
                         {"distance_matrix": M, "weighting_mode": "GDL"}),
-    "fbeta": (asymmetric_similarity_loss, {}),
-    "penalty_gdl": (penalty_generalized_dice_loss, {}),
-    "distance_dice": (distance_penalized_dice_loss, {}),
+    "fbeta": (jl.asymmetric_similarity_loss, {}),
+    "penalty_gdl": (jl.penalty_generalized_dice_loss, {}),
+    "distance_dice": (jl.distance_penalized_dice_loss, {}),
 }
 
 
@@ -302,8 +284,8 @@ def test_empty_truth_and_masks(loss_case):
 
 def test_binary_mode_where_defined():
     zb, yb, _, gb = inputs(17, (2, 4, 3), mode="binary")
-    for fn in (mcc_loss, asymmetric_similarity_loss, penalty_generalized_dice_loss,
-               distance_penalized_dice_loss):
+    for fn in (jl.mcc_loss, jl.asymmetric_similarity_loss, jl.penalty_generalized_dice_loss,
+               jl.distance_penalized_dice_loss):
         out = fn(zb, yb, mode="binary")
         assert out.shape == (2,) and np.all(np.isfinite(np.asarray(out)))
         np.testing.assert_allclose(fn(gb * 2e4 - 1e4, yb, mode="binary"), 0.0, atol=1e-6)
@@ -313,45 +295,45 @@ def test_binary_mode_where_defined():
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(18, (2, 4, 3))
     with pytest.raises(ValueError, match=r"distance_matrix: expected shape \(C, C\) = \(3, 3\)"):
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
     with pytest.raises(ValueError, match="distance_matrix: values must be finite and >= 0"):
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
     with pytest.raises(ValueError, match="weighting_mode: expected one of"):
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")
     with pytest.raises(ValueError, match="beta: expected a value > 0"):
-        asymmetric_similarity_loss(z, y, beta=0.0)
+        jl.asymmetric_similarity_loss(z, y, beta=0.0)
     with pytest.raises(ValueError, match="k: expected a value >= 0"):
-        penalty_generalized_dice_loss(z, y, k=-1.0)
+        jl.penalty_generalized_dice_loss(z, y, k=-1.0)
     with pytest.raises(ValueError, match="reduction: expected one of"):
-        mcc_loss(z, y, reduction="pixel")
+        jl.mcc_loss(z, y, reduction="pixel")
     with pytest.raises(ValueError, match="class_weights: only used by reduction='example'"):
-        distance_penalized_dice_loss(z, y, reduction="class", class_weights=[1.0, 1.0, 1.0])
+        jl.distance_penalized_dice_loss(z, y, reduction="class", class_weights=[1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        mcc_loss(z, y[:, :2])
+        jl.mcc_loss(z, y[:, :2])
     with pytest.raises(ValueError, match="C == 1"):
-        mcc_loss(z, y, mode="binary")
+        jl.mcc_loss(z, y, mode="binary")
     bad = y.copy()
     bad[0, 0, 0] = 3
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        mcc_loss(z, bad)
-    err, _ = checkify.checkify(jax.jit(mcc_loss), errors=checkify.user_checks)(z, bad)
+        jl.mcc_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(jl.mcc_loss), errors=checkify.user_checks)(z, bad)
     assert "class indices must lie" in err.get()
 
 
 @jax.jit
 def _property_values(z, y, g):
     return {
-        "mcc": mcc_loss(z, y, reduction="class"),
-        "mcc_flipped": mcc_loss(-z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
-        "mcc_binary": mcc_loss(z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
-        "gwdl": generalized_wasserstein_dice_loss(z, y, distance_matrix=M),
-        "fbeta": asymmetric_similarity_loss(z, y),
-        "penalty": penalty_generalized_dice_loss(z, y),
-        "gdl": generalized_dice_loss(z, y),
+        "mcc": jl.mcc_loss(z, y, reduction="class"),
+        "mcc_flipped": jl.mcc_loss(-z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
+        "mcc_binary": jl.mcc_loss(z[..., :1], (y > 0).astype(jnp.int32), mode="binary"),
+        "gwdl": jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M),
+        "fbeta": jl.asymmetric_similarity_loss(z, y),
+        "penalty": jl.penalty_generalized_dice_loss(z, y),
+        "gdl": jl.generalized_dice_loss(z, y),
         "perfect": jnp.stack([
-            mcc_loss(g, y, from_logits=False),
-            generalized_wasserstein_dice_loss(g, y, distance_matrix=M, from_logits=False),
-            asymmetric_similarity_loss(g, y, from_logits=False)]),
+            jl.mcc_loss(g, y, from_logits=False),
+            jl.generalized_wasserstein_dice_loss(g, y, distance_matrix=M, from_logits=False),
+            jl.asymmetric_similarity_loss(g, y, from_logits=False)]),
     }
 
 

@@ -13,13 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-from jaxseg_losses import (
-    binary_cross_entropy,
-    conservative_loss,
-    cross_entropy,
-    focal_loss,
-    weighted_cross_entropy,
-)
 from tests.helpers import (
     assert_finite_value_and_grad,
     one_hot_np,
@@ -29,14 +22,9 @@ from tests.helpers import (
     smp_module,
     softmax_np,
 )
-from tests.jit_cache import auto_jit, eager_calls
+from tests.jit_cache import eager_calls, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-binary_cross_entropy = auto_jit(binary_cross_entropy)
-conservative_loss = auto_jit(conservative_loss)
-cross_entropy = auto_jit(cross_entropy)
-focal_loss = auto_jit(focal_loss)
-weighted_cross_entropy = auto_jit(weighted_cross_entropy)
 
 SHAPE_2D = (2, 6, 5)
 SHAPE_3D = (2, 3, 4, 5)
@@ -123,7 +111,7 @@ def conservative_reference(pt, lam=5.0, a=math.e):
 @pytest.mark.parametrize("shape", [SHAPE_2D, SHAPE_3D])
 def test_cross_entropy_matches_reference_and_optax(shape):
     z, y = random_logits(0, shape + (C,)), random_labels(0, shape, C)
-    ours = cross_entropy(z, y)
+    ours = jl.cross_entropy(z, y)
     np.testing.assert_allclose(ours, ce_reference(z, y), rtol=1e-5)
     ref = optax.softmax_cross_entropy_with_integer_labels(z, y).reshape(shape[0], -1).mean(-1)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
@@ -135,14 +123,14 @@ def test_cross_entropy_weights_smoothing_ignore_match_torch():
     y = y.copy()
     y[0, 0, :3] = 255
     w = np.array([0.2, 1.0, 2.0, 0.7], np.float32)
-    ours = cross_entropy(z, y, class_weights=w, ignore_index=255)
+    ours = jl.cross_entropy(z, y, class_weights=w, ignore_index=255)
     for b in range(2):  # PyTorch's reduction="mean" over one example at a time
         ref = torch.nn.functional.cross_entropy(
             torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]).long(),
             weight=torch.tensor(w), ignore_index=255,
         )
         np.testing.assert_allclose(ours[b], ref.item(), rtol=1e-5)
-    smoothed = cross_entropy(z, np.where(y == 255, 0, y), label_smoothing=0.1)
+    smoothed = jl.cross_entropy(z, np.where(y == 255, 0, y), label_smoothing=0.1)
     np.testing.assert_allclose(
         smoothed, ce_reference(z, np.where(y == 255, 0, y), smoothing=0.1), rtol=1e-5
     )
@@ -156,74 +144,75 @@ def test_cross_entropy_pixel_map_mean_is_smp_soft_cross_entropy(smoothing):
     y[0, :2] = 9
     soft_ce = smp_module("losses").SoftCrossEntropyLoss(smooth_factor=smoothing, ignore_index=9)
     torch = pytest.importorskip("torch")
-    pixel_map = cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing, reduction="pixel")
+    pixel_map = jl.cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing, reduction="pixel")
     for b in range(2):
         want = soft_ce(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1]))
         np.testing.assert_allclose(pixel_map[b].mean(), want.item(), rtol=1e-5)
     valid_fraction = (y != 9).mean(axis=(1, 2))
     np.testing.assert_allclose(
         pixel_map.mean(axis=(1, 2)),
-        cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing) * valid_fraction,
+        jl.cross_entropy(z, y, ignore_index=9, label_smoothing=smoothing) * valid_fraction,
         rtol=1e-5)
 
 
 def test_cross_entropy_soft_labels_and_probabilities():
     z = random_logits(2, SHAPE_2D + (C,))
     soft = softmax_np(random_logits(3, SHAPE_2D + (C,)))
-    np.testing.assert_allclose(cross_entropy(z, soft), ce_reference(z, soft), rtol=1e-5)
+    np.testing.assert_allclose(jl.cross_entropy(z, soft), ce_reference(z, soft), rtol=1e-5)
     probs = softmax_np(z).astype(np.float32)
     np.testing.assert_allclose(
-        cross_entropy(probs, soft, from_logits=False), ce_reference(z, soft), rtol=1e-4
+        jl.cross_entropy(probs, soft, from_logits=False), ce_reference(z, soft), rtol=1e-4
     )
 
 
 def test_binary_cross_entropy_matches_reference_and_optax():
     z = random_logits(4, SHAPE_2D + (3,))
     t = (np.random.default_rng(4).random(SHAPE_2D + (3,)) > 0.5).astype(np.float32)
-    ours = binary_cross_entropy(z, t)
+    ours = jl.binary_cross_entropy(z, t)
     np.testing.assert_allclose(ours, bce_reference(z, t), rtol=1e-5)
     ref = optax.sigmoid_binary_cross_entropy(z, t).reshape(2, -1).mean(-1)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
     np.testing.assert_allclose(
-        binary_cross_entropy(z, t, pos_weight=3.0), bce_reference(z, t, 3.0), rtol=1e-5
+        jl.binary_cross_entropy(z, t, pos_weight=3.0), bce_reference(z, t, 3.0), rtol=1e-5
     )
     # Label smoothing a: targets (1 - a) y + a / 2 (Keras; smp's smooth_factor s = a / 2).
     smoothed = 0.8 * t + 0.1
-    np.testing.assert_allclose(binary_cross_entropy(z, t, label_smoothing=0.2),
+    np.testing.assert_allclose(jl.binary_cross_entropy(z, t, label_smoothing=0.2),
                                bce_reference(z, smoothed), rtol=1e-5)
     ref = optax.sigmoid_binary_cross_entropy(z, smoothed).reshape(2, -1).mean(-1)
-    np.testing.assert_allclose(binary_cross_entropy(z, t, label_smoothing=0.2), ref, rtol=1e-5)
+    np.testing.assert_allclose(jl.binary_cross_entropy(z, t, label_smoothing=0.2), ref, rtol=1e-5)
 
 
 def test_weighted_cross_entropy_relations():
     z1 = random_logits(5, SHAPE_2D + (1,))
     y1 = (np.random.default_rng(5).random(SHAPE_2D) > 0.8).astype(np.int32)
     np.testing.assert_allclose(
-        weighted_cross_entropy(z1, y1, mode="binary", beta=2.5),
-        binary_cross_entropy(z1, y1, pos_weight=2.5), rtol=1e-6,
+        jl.weighted_cross_entropy(z1, y1, mode="binary", beta=2.5),
+        jl.binary_cross_entropy(z1, y1, pos_weight=2.5), rtol=1e-6,
     )
     # Sudre's default: beta = negatives / positives, per example.
     beta = [(y1[b] == 0).sum() / (y1[b] == 1).sum() for b in range(2)]
     expected = [
         bce_reference(z1[b : b + 1], y1[b : b + 1, ..., None], beta[b])[0] for b in range(2)
     ]
-    np.testing.assert_allclose(weighted_cross_entropy(z1, y1, mode="binary"), expected, rtol=1e-5)
+    np.testing.assert_allclose(jl.weighted_cross_entropy(z1, y1, mode="binary"), expected,
+                               rtol=1e-5)
     z, y = random_logits(6, SHAPE_2D + (C,)), random_labels(6, SHAPE_2D, C)
     w = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
     np.testing.assert_allclose(
-        weighted_cross_entropy(z, y, class_weights=w), cross_entropy(z, y, class_weights=w)
+        jl.weighted_cross_entropy(z, y, class_weights=w), jl.cross_entropy(z, y, class_weights=w)
     )
     # Balanced default: the mean over present classes of the per-class mean CE.
     pixel_ce = -np.log(np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0])
     balanced = [np.mean([pixel_ce[b][y[b] == c].mean() for c in np.unique(y[b])]) for b in range(2)]
-    np.testing.assert_allclose(weighted_cross_entropy(z, y), balanced, rtol=1e-5)
+    np.testing.assert_allclose(jl.weighted_cross_entropy(z, y), balanced, rtol=1e-5)
 
 
 @pytest.mark.parametrize("alpha", [None, 0.25])
 def test_sigmoid_focal_matches_reference_optax_and_monai(alpha):
     z = random_logits(7, SHAPE_2D + (2,))
     t = (np.random.default_rng(7).random(SHAPE_2D + (2,)) > 0.6).astype(np.float32)
-    ours = focal_loss(z, t, mode="multilabel", alpha=alpha)
+    ours = jl.focal_loss(z, t, mode="multilabel", alpha=alpha)
     ref = focal_reference(z, t, 2.0, softmax=False, alpha=alpha)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
     optax_ref = optax.sigmoid_focal_loss(z, t, alpha=alpha).reshape(2, -1).mean(-1)
@@ -240,13 +229,13 @@ def test_sigmoid_focal_matches_reference_optax_and_monai(alpha):
 def test_softmax_focal_matches_reference_and_monai_times_c():
     z, y = random_logits(8, SHAPE_2D + (C,)), random_labels(8, SHAPE_2D, C)
     alpha = np.array([0.1, 0.3, 0.3, 0.3], np.float32)
-    ours = focal_loss(z, y, alpha=alpha, gamma=1.5)
+    ours = jl.focal_loss(z, y, alpha=alpha, gamma=1.5)
     ref = focal_reference(z, y, 1.5, softmax=True, alpha=alpha)
     np.testing.assert_allclose(ours, ref, rtol=1e-5)
     monai = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
     loss = monai.FocalLoss(use_softmax=True, gamma=1.5, alpha=0.7, to_onehot_y=True)
-    scalar = focal_loss(z, y, alpha=0.7, gamma=1.5)
+    scalar = jl.focal_loss(z, y, alpha=0.7, gamma=1.5)
     for b in range(2):  # MONAI averages over classes too: ours = C x MONAI
         ref = loss(torch.tensor(z[b : b + 1]).movedim(-1, 1), torch.tensor(y[b : b + 1, None]))
         np.testing.assert_allclose(scalar[b], C * ref.item(), rtol=1e-5)
@@ -267,7 +256,7 @@ def test_sigmoid_focal_class_options_match_reference_monai_and_smp(include_backg
     for weights in (None, FOCAL_WEIGHTS):
         options = dict(mode="multilabel", include_background=include_background,
                        class_weights=weights)
-        ours = focal_loss(z, t, alpha=0.25, **options)
+        ours = jl.focal_loss(z, t, alpha=0.25, **options)
         ref = focal_reference(z, t, 2.0, softmax=False, alpha=0.25, weights=weights,
                               include_background=include_background)
         np.testing.assert_allclose(ours, ref, rtol=1e-5)
@@ -280,7 +269,7 @@ def test_sigmoid_focal_class_options_match_reference_monai_and_smp(include_backg
             np.testing.assert_allclose(ours[b] * scale, loss(first(z, b), first(t, b)).item(),
                                        rtol=1e-5)
         if include_background:  # smp: the class losses' weighted mean, each over the pixels
-            plain = focal_loss(z, t, mode="multilabel", class_weights=weights)
+            plain = jl.focal_loss(z, t, mode="multilabel", class_weights=weights)
             loss = smp_focal("multilabel", class_weights=weights)
             for b in range(2):
                 np.testing.assert_allclose(plain[b], loss(first(z, b), first(t, b)).item(),
@@ -298,32 +287,32 @@ def test_softmax_focal_class_options_match_reference_monai_and_cross_entropy():
         for include_background in (True, False):
             options = dict(include_background=include_background, class_weights=weights,
                            ignore_index=7, gamma=1.5, alpha=0.7)
-            ours = focal_loss(z, y, **options)
+            ours = jl.focal_loss(z, y, **options)
             ref = focal_reference(z, dense, 1.5, softmax=True, alpha=0.7, weights=weights,
                                   include_background=include_background, valid=valid)
             np.testing.assert_allclose(ours, ref, rtol=1e-5)
             dense_options = {**options, "ignore_index": None}
-            from_dense = focal_loss(z, dense.astype(np.float32), mask=valid, **dense_options)
+            from_dense = jl.focal_loss(z, dense.astype(np.float32), mask=valid, **dense_options)
             np.testing.assert_allclose(from_dense, ours, rtol=1e-5)
     # gamma = 0: cross-entropy with the same (normalised) class weights, background weight 0.
     no_background = FOCAL_WEIGHTS * np.array([0, 1, 1, 1], np.float32)
     np.testing.assert_allclose(
-        focal_loss(z, y, gamma=0.0, class_weights=FOCAL_WEIGHTS, include_background=False,
+        jl.focal_loss(z, y, gamma=0.0, class_weights=FOCAL_WEIGHTS, include_background=False,
                    ignore_index=7),
-        cross_entropy(z, y, class_weights=no_background, ignore_index=7), rtol=1e-5)
+        jl.cross_entropy(z, y, class_weights=no_background, ignore_index=7), rtol=1e-5)
     # MONAI (use_softmax) multiplies class c by weight[c], as by alpha[c]: our alpha vector;
     # MONAI averages over the C channels too.
     first = lambda x, b: torch.tensor(x[b : b + 1]).movedim(-1, 1)
     labels = lambda b: torch.tensor(y[b : b + 1, None].clip(0, C - 1))
     y_plain = y.clip(0, C - 1)
-    alpha_vector = focal_loss(z, y_plain, alpha=FOCAL_WEIGHTS, gamma=1.5)
+    alpha_vector = jl.focal_loss(z, y_plain, alpha=FOCAL_WEIGHTS, gamma=1.5)
     weight = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5, weight=FOCAL_WEIGHTS)
     for b in range(2):
         np.testing.assert_allclose(alpha_vector[b], C * weight(first(z, b), labels(b)).item(),
                                    rtol=1e-5)
     # include_background=False: MONAI with weight 0 on class 0 averages over all C x N terms,
     # ours over the N_fg foreground pixels.
-    foreground = focal_loss(z, y_plain, include_background=False, gamma=1.5)
+    foreground = jl.focal_loss(z, y_plain, include_background=False, gamma=1.5)
     zero_background = monai.FocalLoss(use_softmax=True, to_onehot_y=True, gamma=1.5,
                                        weight=[0.0, 1.0, 1.0, 1.0])
     pixels = np.prod(SHAPE_2D[1:])
@@ -341,7 +330,7 @@ def test_focal_normalized_and_reduced_match_reference_and_smp(threshold):
     options = dict(reduced_threshold=threshold, gamma=1.5)
     for normalized in (False, True):
         for softmax, labels, mode in ((True, y, "multiclass"), (False, t, "multilabel")):
-            ours = focal_loss(z, labels, mode=mode, normalized=normalized, alpha=0.3,
+            ours = jl.focal_loss(z, labels, mode=mode, normalized=normalized, alpha=0.3,
                               class_weights=weights, include_background=False, **options)
             ref = focal_reference(z, labels, 1.5, softmax=softmax, alpha=0.3, weights=weights,
                                   include_background=False, normalized=normalized,
@@ -350,10 +339,10 @@ def test_focal_normalized_and_reduced_match_reference_and_smp(threshold):
     # smp's functional forms, reduction="sum" on one example: the same normalised ratio.
     functional = smp_module("losses._functional")
     torch = pytest.importorskip("torch")
-    binary = focal_loss(z[..., :1], t[..., :1], mode="binary", alpha=0.25, normalized=True,
+    binary = jl.focal_loss(z[..., :1], t[..., :1], mode="binary", alpha=0.25, normalized=True,
                         **options)
-    softmax = focal_loss(z, y, normalized=True, **options)
-    plain_binary = focal_loss(z[..., :1], t[..., :1], mode="binary", **options)
+    softmax = jl.focal_loss(z, y, normalized=True, **options)
+    plain_binary = jl.focal_loss(z[..., :1], t[..., :1], mode="binary", **options)
     smp_focal = smp_module("losses").FocalLoss("binary", gamma=1.5, reduced_threshold=threshold)
     for b in range(2):
         want = functional.focal_loss_with_logits(
@@ -371,27 +360,27 @@ def test_focal_normalized_and_reduced_match_reference_and_smp(threshold):
 def test_focal_normalized_limits_and_bad_threshold():
     z, y = random_logits(24, SHAPE_2D + (C,)), random_labels(24, SHAPE_2D, C)
     # gamma = 0: every factor is 1, normalising changes nothing.
-    np.testing.assert_allclose(focal_loss(z, y, gamma=0.0, normalized=True),
-                               cross_entropy(z, y), rtol=1e-5)
+    np.testing.assert_allclose(jl.focal_loss(z, y, gamma=0.0, normalized=True),
+                               jl.cross_entropy(z, y), rtol=1e-5)
     # threshold 1: every pixel has p_t < 1, the reduced loss is plain cross-entropy.
-    np.testing.assert_allclose(focal_loss(z, y, reduced_threshold=1.0), cross_entropy(z, y),
+    np.testing.assert_allclose(jl.focal_loss(z, y, reduced_threshold=1.0), jl.cross_entropy(z, y),
                                rtol=1e-5)
     perfect = (np.eye(C)[y] * 2e4 - 1e4).astype(np.float32)
     for normalized in (False, True):
-        assert_finite_value_and_grad(focal_loss, perfect, y, normalized=normalized,
+        assert_finite_value_and_grad(jl.focal_loss, perfect, y, normalized=normalized,
                                      reduced_threshold=0.5)
-        np.testing.assert_allclose(focal_loss(perfect, y, normalized=normalized), 0.0, atol=1e-6)
+        np.testing.assert_allclose(jl.focal_loss(perfect, y, normalized=normalized), 0.0, atol=1e-6)
     for bad in (0.0, -0.5, 1.5, np.nan):
         with pytest.raises(ValueError, match="reduced_threshold"):
-            focal_loss(z, y, reduced_threshold=bad)
+            jl.focal_loss(z, y, reduced_threshold=bad)
     with pytest.raises(ValueError, match="no per-pixel map"):  # the normaliser is per example
-        focal_loss(z, y, normalized=True, reduction="pixel")
+        jl.focal_loss(z, y, normalized=True, reduction="pixel")
 
 
 def test_conservative_values_and_claimed_behaviour():
     pts = np.array([0.01, 0.2, 0.5, 0.9, 0.99], np.float32)
     probs = pts.reshape(1, 1, 5, 1)
-    per_pixel = conservative_loss(
+    per_pixel = jl.conservative_loss(
         probs, np.ones((1, 1, 5), np.int32), mode="binary", from_logits=False, reduction="pixel"
     )
     np.testing.assert_allclose(per_pixel[0, 0], conservative_reference(pts.astype(np.float64)),
@@ -399,12 +388,13 @@ def test_conservative_values_and_claimed_behaviour():
     np.testing.assert_allclose(per_pixel[0, 0], [99.2, 0.88, -0.1726, -9.0, -22.5], atol=0.1)
     # Zero with zero slope at p_t = 1/e; positive below (bad pixels), negative above (good ones).
     at_root = jnp.full((1, 1, 1, 1), 1 / math.e)
-    fn = lambda p: conservative_loss(p, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
+    fn = lambda p: jl.conservative_loss(  # noqa: E731
+        p, jnp.ones((1, 1, 1), int), mode="binary", from_logits=False)
     assert abs(float(fn(at_root)[0])) < 1e-6
     assert abs(float(jax.grad(lambda p: fn(p).sum())(at_root).squeeze())) < 1e-3
     # The printed formula is decreasing everywhere: the gradient never reverses (docstring).
     grid = jnp.linspace(0.02, 0.98, 49).reshape(1, 1, 49, 1)
-    grads = jax.grad(lambda p: conservative_loss(
+    grads = jax.grad(lambda p: jl.conservative_loss(
         p, jnp.ones((1, 1, 49), int), mode="binary", from_logits=False, reduction="pixel"
     ).sum())(grid)
     assert np.all(np.asarray(grads) <= 1e-6)
@@ -412,24 +402,24 @@ def test_conservative_values_and_claimed_behaviour():
     z, y = random_logits(9, SHAPE_2D + (C,)), random_labels(9, SHAPE_2D, C)
     pt = np.take_along_axis(softmax_np(z), y[..., None], -1)[..., 0]
     np.testing.assert_allclose(
-        conservative_loss(z, y), conservative_reference(pt).reshape(2, -1).mean(-1), rtol=1e-4
+        jl.conservative_loss(z, y), conservative_reference(pt).reshape(2, -1).mean(-1), rtol=1e-4
     )
 
 
 def test_conservative_is_bounded_for_confident_pixels():
     z = jnp.zeros((1, 2, 2, 2)).at[..., 0].set(1e4)
-    value = conservative_loss(z, jnp.zeros((1, 2, 2), int))
+    value = jl.conservative_loss(z, jnp.zeros((1, 2, 2), int))
     expected = 5.0 * (1 - 1e-6) ** 2 * math.log(1e-6)
     np.testing.assert_allclose(value, [expected], rtol=1e-5)
-    assert_finite_value_and_grad(conservative_loss, z, jnp.zeros((1, 2, 2), int))
+    assert_finite_value_and_grad(jl.conservative_loss, z, jnp.zeros((1, 2, 2), int))
 
 
 # --------------------------------------------------------------------------- the test standard
 
 def test_pixel_map_mean_equals_example_value():
     z, y = random_logits(15, (2, 4, 3, 3)), random_labels(15, (2, 4, 3), 3)
-    for fn, kwargs in [(cross_entropy, {}), (focal_loss, {}), (conservative_loss, {}),
-                       (binary_cross_entropy, {}), (focal_loss, {"mode": "multilabel"})]:
+    for fn, kwargs in [(jl.cross_entropy, {}), (jl.focal_loss, {}), (jl.conservative_loss, {}),
+                       (jl.binary_cross_entropy, {}), (jl.focal_loss, {"mode": "multilabel"})]:
         pixel = fn(z, y, reduction="pixel", **kwargs)
         np.testing.assert_allclose(pixel.mean((1, 2)), fn(z, y, **kwargs), rtol=1e-5)
 
@@ -440,27 +430,27 @@ def test_pixel_map_mean_equals_example_value():
 def test_bad_calls_raise_clear_errors():
     z, y = random_logits(16, (2, 4, 3, 3)), random_labels(16, (2, 4, 3), 3)
     with pytest.raises(ValueError, match=r"predictions: expected shape \(B, \*spatial, C\)"):
-        cross_entropy(z[0, 0], y[0, 0])
+        jl.cross_entropy(z[0, 0], y[0, 0])
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        cross_entropy(z, y[:, :3])
+        jl.cross_entropy(z, y[:, :3])
     with pytest.raises(ValueError, match=r"\(2, 4, 3, 3\).*got shape \(2, 4, 3, 2\)"):
-        cross_entropy(z, np.zeros((2, 4, 3, 2), np.float32))
+        jl.cross_entropy(z, np.zeros((2, 4, 3, 2), np.float32))
     with pytest.raises(TypeError, match="integer dtype"):
-        cross_entropy(z, y.astype(np.float32))
+        jl.cross_entropy(z, y.astype(np.float32))
     with pytest.raises(ValueError, match="mode: expected one of"):
-        focal_loss(z, y, mode="softmax")
+        jl.focal_loss(z, y, mode="softmax")
     with pytest.raises(ValueError, match="C == 1"):
-        focal_loss(z, y, mode="binary")
+        jl.focal_loss(z, y, mode="binary")
     with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(3,\)"):
-        cross_entropy(z, y, class_weights=[1.0, 2.0])
+        jl.cross_entropy(z, y, class_weights=[1.0, 2.0])
     with pytest.raises(ValueError, match="reduction: expected one of"):
-        cross_entropy(z, y, reduction="mean")
+        jl.cross_entropy(z, y, reduction="mean")
     with pytest.raises(ValueError, match="mask: expected shape"):
-        cross_entropy(z, y, mask=np.ones((2, 3), bool))
+        jl.cross_entropy(z, y, mask=np.ones((2, 3), bool))
     with pytest.raises(ValueError, match="ignore_index: only applies"):
-        cross_entropy(z, one_hot_np(y, 3).astype(np.float32), ignore_index=0)
+        jl.cross_entropy(z, one_hot_np(y, 3).astype(np.float32), ignore_index=0)
     with pytest.raises(ValueError, match="gamma"):
-        focal_loss(z, y, gamma=-1.0)
+        jl.focal_loss(z, y, gamma=-1.0)
 
 
 @eager_calls()  # value errors are raised by eager calls
@@ -469,23 +459,23 @@ def test_value_errors_eager_and_checkify_under_jit():
     bad = y.copy()
     bad[0, 0, 0] = 5
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        cross_entropy(z, bad)
+        jl.cross_entropy(z, bad)
     with pytest.raises(ValueError, match="probabilities in"):
-        cross_entropy(z, y, from_logits=False)
+        jl.cross_entropy(z, y, from_logits=False)
     with pytest.raises(ValueError, match="NaN"):
-        cross_entropy(np.full_like(z, np.nan), y)
+        jl.cross_entropy(np.full_like(z, np.nan), y)
     with pytest.raises(ValueError, match="dense targets must lie in"):
-        binary_cross_entropy(z, np.full(z.shape, 2.0, np.float32))
+        jl.binary_cross_entropy(z, np.full(z.shape, 2.0, np.float32))
     # Under jit the same checks are functionalised by checkify.
-    checked = checkify.checkify(jax.jit(cross_entropy), errors=checkify.user_checks)
+    checked = checkify.checkify(jax.jit(jl.cross_entropy), errors=checkify.user_checks)
     err, _ = checked(z, bad)
     assert "class indices must lie" in err.get()
     err, value = checked(z, y)
     assert err.get() is None
-    np.testing.assert_allclose(value, cross_entropy(z, y))
+    np.testing.assert_allclose(value, jl.cross_entropy(z, y))
     # Out-of-range labels are never silently background: unchecked jit still differs.
-    as_background = cross_entropy(z, np.where(bad > 2, 0, bad))
-    assert not np.allclose(jax.jit(cross_entropy)(z, bad), as_background)
+    as_background = jl.cross_entropy(z, np.where(bad > 2, 0, bad))
+    assert not np.allclose(jax.jit(jl.cross_entropy)(z, bad), as_background)
 
 
 # --------------------------------------------------------------------------- properties
@@ -495,11 +485,11 @@ def test_value_errors_eager_and_checkify_under_jit():
 @given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 20.0))
 def test_properties_ce_focal(seed, scale):
     z, y = random_logits(seed, (1, 3, 3, 3), scale), random_labels(seed, (1, 3, 3), 3)
-    ce = np.asarray(cross_entropy(z, y))
+    ce = np.asarray(jl.cross_entropy(z, y))
     assert np.all(ce >= 0)
-    np.testing.assert_allclose(focal_loss(z, y, gamma=0.0), ce, rtol=1e-5, atol=1e-6)
-    assert np.all(np.asarray(focal_loss(z, y)) <= ce + 1e-6)
+    np.testing.assert_allclose(jl.focal_loss(z, y, gamma=0.0), ce, rtol=1e-5, atol=1e-6)
+    assert np.all(np.asarray(jl.focal_loss(z, y)) <= ce + 1e-6)
     perfect = one_hot_np(y, 3) * 50.0
-    assert float(cross_entropy(perfect.astype(np.float32), y)[0]) < 1e-6
-    assert float(focal_loss(perfect.astype(np.float32), y)[0]) <= float(focal_loss(z, y)[0])
-    np.testing.assert_allclose(cross_entropy(z + 3.0, y), ce, rtol=1e-5)
+    assert float(jl.cross_entropy(perfect.astype(np.float32), y)[0]) < 1e-6
+    assert float(jl.focal_loss(perfect.astype(np.float32), y)[0]) <= float(jl.focal_loss(z, y)[0])
+    np.testing.assert_allclose(jl.cross_entropy(z + 3.0, y), ce, rtol=1e-5)

@@ -8,17 +8,10 @@ import numpy as np
 import optax
 import pytest
 
-from jaxseg_losses.boundary import boundary_loss
-from jaxseg_losses.pixelwise import binary_cross_entropy, cross_entropy, focal_loss
 from jaxseg_losses.recipes import (
-    bce_dice_loss,
     boundary_recipe,
     boundary_weight_schedules,
-    combo_loss,
-    dice_ce_loss,
-    dice_focal_loss,
 )
-from jaxseg_losses.region import dice_loss, generalized_dice_loss
 from tests.helpers import (
     channels_first,
     one_hot_np,
@@ -27,19 +20,9 @@ from tests.helpers import (
     sigmoid_np,
     softmax_np,
 )
-from tests.jit_cache import auto_jit
+from tests.jit_cache import jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-bce_dice_loss = auto_jit(bce_dice_loss)
-binary_cross_entropy = auto_jit(binary_cross_entropy)
-boundary_loss = auto_jit(boundary_loss)
-combo_loss = auto_jit(combo_loss)
-cross_entropy = auto_jit(cross_entropy)
-dice_ce_loss = auto_jit(dice_ce_loss)
-dice_focal_loss = auto_jit(dice_focal_loss)
-dice_loss = auto_jit(dice_loss)
-focal_loss = auto_jit(focal_loss)
-generalized_dice_loss = auto_jit(generalized_dice_loss)
 
 B, H, W, C = 2, 6, 5, 3
 LOGITS = random_logits(0, (B, H, W, C))
@@ -81,9 +64,9 @@ def combo_np(p, t, alpha, beta, smooth, batch=False):
 
 
 def test_bce_dice_is_the_sum_of_its_terms():
-    total, aux = bce_dice_loss(BIN_LOGITS, BIN_LABELS, bce_weight=0.3, return_aux=True)
-    bce = binary_cross_entropy(BIN_LOGITS, BIN_LABELS)
-    dice = dice_loss(BIN_LOGITS, BIN_LABELS, mode="binary")
+    total, aux = jl.bce_dice_loss(BIN_LOGITS, BIN_LABELS, bce_weight=0.3, return_aux=True)
+    bce = jl.binary_cross_entropy(BIN_LOGITS, BIN_LABELS)
+    dice = jl.dice_loss(BIN_LOGITS, BIN_LABELS, mode="binary")
     np.testing.assert_allclose(total, 0.3 * bce + dice, rtol=1e-6)
     np.testing.assert_allclose(aux["bce"], bce, rtol=1e-6)
     np.testing.assert_allclose(aux["dice"], dice, rtol=1e-6)
@@ -95,17 +78,17 @@ def test_bce_dice_is_the_sum_of_its_terms():
 
 def test_bce_dice_options_are_routed():
     mask = np.random.default_rng(2).random((B, H, W)) > 0.3
-    total = bce_dice_loss(
+    total = jl.bce_dice_loss(
         LOGITS, LABELS, mode="multilabel", smooth=0.5, per_image=False, mask=mask,
         pos_weight=2.0, include_background=False,
     )
-    expected = binary_cross_entropy(LOGITS, LABELS, pos_weight=2.0, mask=mask) + dice_loss(
+    expected = jl.binary_cross_entropy(LOGITS, LABELS, pos_weight=2.0, mask=mask) + jl.dice_loss(
         LOGITS, LABELS, mode="multilabel", smooth=0.5, per_image=False, mask=mask,
         include_background=False,
     )
     np.testing.assert_allclose(total, expected, rtol=1e-6)
     with pytest.raises(ValueError, match="mode"):
-        bce_dice_loss(LOGITS, LABELS, mode="multiclass")
+        jl.bce_dice_loss(LOGITS, LABELS, mode="multiclass")
 
 
 # --------------------------------------------------------------------------- dice + ce (MONAI)
@@ -123,7 +106,7 @@ def test_bce_dice_options_are_routed():
 def test_dice_ce_matches_monai(options):
     monai_losses = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
-    ours = dice_ce_loss(LOGITS, LABELS, **options)
+    ours = jl.dice_ce_loss(LOGITS, LABELS, **options)
     smooth = options.get("smooth", 1e-5)
     reference = monai_losses.DiceCELoss(
         to_onehot_y=True, softmax=True, smooth_nr=smooth, smooth_dr=smooth,
@@ -144,7 +127,7 @@ def test_dice_ce_matches_monai_with_class_weights():
     # batch (equal to the per-example form for one example).
     weights = np.array([0.5, 1.0, 1.5], np.float32)
     logits, labels = LOGITS[:1], LABELS[:1]
-    ours = dice_ce_loss(logits, labels, class_weights=weights)
+    ours = jl.dice_ce_loss(logits, labels, class_weights=weights)
     reference = monai_losses.DiceCELoss(
         to_onehot_y=True, softmax=True, weight=torch.as_tensor(weights)
     )(channels_first(logits, np.float32), torch.as_tensor(labels[:, None].astype(np.int64)))
@@ -154,7 +137,7 @@ def test_dice_ce_matches_monai_with_class_weights():
 def test_dice_ce_binary_matches_monai_sigmoid():
     monai_losses = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
-    ours = dice_ce_loss(BIN_LOGITS, BIN_LABELS, mode="binary", class_weights=[2.0])
+    ours = jl.dice_ce_loss(BIN_LOGITS, BIN_LABELS, mode="binary", class_weights=[2.0])
     reference = monai_losses.DiceCELoss(sigmoid=True, weight=torch.tensor([2.0]))(
         channels_first(BIN_LOGITS, np.float32),
         torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
@@ -170,51 +153,52 @@ def test_dice_activation_reproduces_monai_dice_ce_flags():
     probs = softmax_np(LOGITS).astype(np.float32)
     reference = monai_losses.DiceCELoss(to_onehot_y=True, softmax=False)(
         channels_first(probs, np.float32), labels_t)
-    total, aux = dice_ce_loss(probs, LABELS, dice_activation="none", return_aux=True)
+    total, aux = jl.dice_ce_loss(probs, LABELS, dice_activation="none", return_aux=True)
     np.testing.assert_allclose(float(total.mean()), float(reference), rtol=1e-5)
-    np.testing.assert_allclose(aux["dice"], dice_loss(probs, LABELS, from_logits=False),
+    np.testing.assert_allclose(aux["dice"], jl.dice_loss(probs, LABELS, from_logits=False),
                                rtol=1e-6)
-    np.testing.assert_allclose(aux["ce"], cross_entropy(probs, LABELS), rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], jl.cross_entropy(probs, LABELS), rtol=1e-6)
     # sigmoid=True with C > 1: a sigmoid Dice and MONAI's softmax CE.
     reference = monai_losses.DiceCELoss(to_onehot_y=True, sigmoid=True)(
         channels_first(LOGITS, np.float32), labels_t)
-    total = dice_ce_loss(LOGITS, LABELS, dice_activation="sigmoid")
+    total = jl.dice_ce_loss(LOGITS, LABELS, dice_activation="sigmoid")
     np.testing.assert_allclose(float(total.mean()), float(reference), rtol=1e-5)
     # softmax: the default.
-    np.testing.assert_allclose(dice_ce_loss(LOGITS, LABELS, dice_activation="softmax"),
-                               dice_ce_loss(LOGITS, LABELS), rtol=1e-6)
+    np.testing.assert_allclose(jl.dice_ce_loss(LOGITS, LABELS, dice_activation="softmax"),
+                               jl.dice_ce_loss(LOGITS, LABELS), rtol=1e-6)
     # from_logits=False: every term reads probabilities; the activation only picks the mode.
-    _, aux = dice_ce_loss(probs, LABELS, from_logits=False, dice_activation="sigmoid",
+    _, aux = jl.dice_ce_loss(probs, LABELS, from_logits=False, dice_activation="sigmoid",
                           return_aux=True)
     np.testing.assert_allclose(
-        aux["dice"], dice_loss(probs, LABELS, mode="multilabel", from_logits=False), rtol=1e-6)
-    np.testing.assert_allclose(aux["ce"], cross_entropy(probs, LABELS, from_logits=False),
+        aux["dice"], jl.dice_loss(probs, LABELS, mode="multilabel", from_logits=False), rtol=1e-6)
+    np.testing.assert_allclose(aux["ce"], jl.cross_entropy(probs, LABELS, from_logits=False),
                                rtol=1e-6)
     with pytest.raises(ValueError, match="dice_activation: expected one of"):
-        dice_ce_loss(LOGITS, LABELS, dice_activation="relu")
+        jl.dice_ce_loss(LOGITS, LABELS, dice_activation="relu")
 
 
 def test_dice_ce_terms_and_modes():
-    total, aux = dice_ce_loss(LOGITS, LABELS, ignore_index=2, return_aux=True)
-    np.testing.assert_allclose(aux["ce"], cross_entropy(LOGITS, LABELS, ignore_index=2), rtol=1e-6)
+    total, aux = jl.dice_ce_loss(LOGITS, LABELS, ignore_index=2, return_aux=True)
+    np.testing.assert_allclose(aux["ce"], jl.cross_entropy(LOGITS, LABELS, ignore_index=2),
+                               rtol=1e-6)
     np.testing.assert_allclose(
-        aux["dice"], dice_loss(LOGITS, LABELS, ignore_index=2), rtol=1e-6
+        aux["dice"], jl.dice_loss(LOGITS, LABELS, ignore_index=2), rtol=1e-6
     )
     np.testing.assert_allclose(total, aux["ce"] + aux["dice"], rtol=1e-6)
-    _, aux = dice_ce_loss(LOGITS, LABELS, mode="multilabel", return_aux=True)
-    np.testing.assert_allclose(aux["ce"], binary_cross_entropy(LOGITS, LABELS), rtol=1e-6)
+    _, aux = jl.dice_ce_loss(LOGITS, LABELS, mode="multilabel", return_aux=True)
+    np.testing.assert_allclose(aux["ce"], jl.binary_cross_entropy(LOGITS, LABELS), rtol=1e-6)
     with pytest.raises(ValueError, match="label_smoothing"):
-        dice_ce_loss(LOGITS, LABELS, mode="multilabel", label_smoothing=0.1)
+        jl.dice_ce_loss(LOGITS, LABELS, mode="multilabel", label_smoothing=0.1)
 
 
 # --------------------------------------------------------------------------- dice + focal
 
 
 def test_dice_focal_multiclass_uses_the_softmax_focal():
-    total, aux = dice_focal_loss(LOGITS, LABELS, gamma=2.0, focal_weight=0.5, return_aux=True)
+    total, aux = jl.dice_focal_loss(LOGITS, LABELS, gamma=2.0, focal_weight=0.5, return_aux=True)
     reference_focal = softmax_focal_np(LOGITS, LABELS, 2.0)
     np.testing.assert_allclose(aux["focal"], reference_focal, rtol=1e-5)
-    np.testing.assert_allclose(aux["focal"], focal_loss(LOGITS, LABELS), rtol=1e-6)
+    np.testing.assert_allclose(aux["focal"], jl.focal_loss(LOGITS, LABELS), rtol=1e-6)
     g = one_hot_np(LABELS, C)
     reference_dice = 1 - dice_np(softmax_np(LOGITS), g, 1e-5).mean(-1)
     np.testing.assert_allclose(total, reference_dice + 0.5 * reference_focal, rtol=1e-5)
@@ -223,9 +207,9 @@ def test_dice_focal_multiclass_uses_the_softmax_focal():
 def test_dice_focal_passes_class_options_to_both_terms():
     weights = np.linspace(0.5, 2.0, C, dtype=np.float32)
     options = dict(include_background=False, class_weights=weights)
-    _, aux = dice_focal_loss(LOGITS, LABELS, return_aux=True, **options)
-    np.testing.assert_allclose(aux["focal"], focal_loss(LOGITS, LABELS, **options), rtol=1e-6)
-    np.testing.assert_allclose(aux["dice"], dice_loss(LOGITS, LABELS, **options), rtol=1e-6)
+    _, aux = jl.dice_focal_loss(LOGITS, LABELS, return_aux=True, **options)
+    np.testing.assert_allclose(aux["focal"], jl.focal_loss(LOGITS, LABELS, **options), rtol=1e-6)
+    np.testing.assert_allclose(aux["dice"], jl.dice_loss(LOGITS, LABELS, **options), rtol=1e-6)
 
 
 def test_dice_focal_differs_from_monai_multiclass_activation():
@@ -244,18 +228,18 @@ def test_dice_focal_differs_from_monai_multiclass_activation():
     np.testing.assert_allclose(monai_total, monai_dice + sigmoid_focal, rtol=1e-5)
     # Ours: the same Dice plus the softmax focal (MONAI's softmax FocalLoss averages over C too).
     softmax_focal = float(monai_losses.FocalLoss(use_softmax=True)(logits_t, target))
-    _, aux = dice_focal_loss(LOGITS, LABELS, return_aux=True)
+    _, aux = jl.dice_focal_loss(LOGITS, LABELS, return_aux=True)
     np.testing.assert_allclose(float(aux["dice"].mean()), monai_dice, rtol=1e-5)
     np.testing.assert_allclose(float(aux["focal"].mean()) / C, softmax_focal, rtol=1e-5)
     assert abs(float(aux["focal"].mean()) - sigmoid_focal) > 1e-2
     # dice_activation reproduces MONAI: softmax Dice, one-vs-rest sigmoid focal.
-    ours = dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax")
+    ours = jl.dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax")
     np.testing.assert_allclose(float(ours.mean()), monai_total, rtol=1e-5)
     weights = np.array([0.5, 0.8, 1.2], np.float32)  # kept ones average to 1: MONAI agrees
     reference = monai_losses.DiceFocalLoss(
         to_onehot_y=True, softmax=True, include_background=False, weight=weights[1:])(
         logits_t, labels_t)
-    ours = dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax",
+    ours = jl.dice_focal_loss(LOGITS, LABELS, mode="multilabel", dice_activation="softmax",
                            include_background=False, class_weights=weights)
     np.testing.assert_allclose(float(ours.mean()), float(reference), rtol=1e-5)
 
@@ -263,7 +247,7 @@ def test_dice_focal_differs_from_monai_multiclass_activation():
 def test_dice_focal_binary_matches_monai():
     monai_losses = pytest.importorskip("monai.losses")
     torch = pytest.importorskip("torch")
-    ours = dice_focal_loss(BIN_LOGITS, BIN_LABELS, mode="binary", gamma=1.5, focal_weight=2.0)
+    ours = jl.dice_focal_loss(BIN_LOGITS, BIN_LABELS, mode="binary", gamma=1.5, focal_weight=2.0)
     reference = monai_losses.DiceFocalLoss(sigmoid=True, gamma=1.5, lambda_focal=2.0)(
         channels_first(BIN_LOGITS, np.float32),
         torch.as_tensor(BIN_LABELS[:, None].astype(np.float32))
@@ -273,7 +257,7 @@ def test_dice_focal_binary_matches_monai():
 
 def test_dice_focal_gamma_zero_is_dice_ce():
     np.testing.assert_allclose(
-        dice_focal_loss(LOGITS, LABELS, gamma=0.0), dice_ce_loss(LOGITS, LABELS), rtol=1e-5
+        jl.dice_focal_loss(LOGITS, LABELS, gamma=0.0), jl.dice_ce_loss(LOGITS, LABELS), rtol=1e-5
     )
 
 
@@ -285,7 +269,7 @@ def test_dice_focal_gamma_zero_is_dice_ce():
 def test_combo_matches_the_paper_formula(alpha, beta, per_image):
     p = sigmoid_np(BIN_LOGITS)
     t = BIN_LABELS[..., None].astype(np.float64)
-    ours = combo_loss(BIN_LOGITS, BIN_LABELS, alpha=alpha, beta=beta, per_image=per_image)
+    ours = jl.combo_loss(BIN_LOGITS, BIN_LABELS, alpha=alpha, beta=beta, per_image=per_image)
     reference = combo_np(p, t, alpha, beta, 1.0, batch=not per_image)
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
 
@@ -293,9 +277,9 @@ def test_combo_matches_the_paper_formula(alpha, beta, per_image):
 def test_combo_multilabel_sums_dice_over_channels():
     p = sigmoid_np(LOGITS)
     t = one_hot_np(LABELS, C)
-    ours = combo_loss(LOGITS, LABELS, mode="multilabel", alpha=0.4, beta=0.6)
+    ours = jl.combo_loss(LOGITS, LABELS, mode="multilabel", alpha=0.4, beta=0.6)
     np.testing.assert_allclose(ours, combo_np(p, t, 0.4, 0.6, 1.0), rtol=1e-5)
-    ours_softmax = combo_loss(LOGITS, LABELS, mode="multiclass", alpha=0.4, beta=0.6)
+    ours_softmax = jl.combo_loss(LOGITS, LABELS, mode="multiclass", alpha=0.4, beta=0.6)
     np.testing.assert_allclose(ours_softmax, combo_np(softmax_np(LOGITS), t, 0.4, 0.6, 1.0),
                                rtol=1e-5)
 
@@ -303,21 +287,21 @@ def test_combo_multilabel_sums_dice_over_channels():
 def test_combo_special_cases():
     # alpha = 1, beta = 0.5: half the BCE.
     np.testing.assert_allclose(
-        combo_loss(BIN_LOGITS, BIN_LABELS, alpha=1.0),
-        0.5 * binary_cross_entropy(BIN_LOGITS, BIN_LABELS), rtol=1e-6,
+        jl.combo_loss(BIN_LOGITS, BIN_LABELS, alpha=1.0),
+        0.5 * jl.binary_cross_entropy(BIN_LOGITS, BIN_LABELS), rtol=1e-6,
     )
     # alpha = 0: minus the Dice score, in [-1, 0] for one channel.
-    minus_dice = combo_loss(BIN_LOGITS, BIN_LABELS, alpha=0.0)
+    minus_dice = jl.combo_loss(BIN_LOGITS, BIN_LABELS, alpha=0.0)
     np.testing.assert_allclose(
-        minus_dice, dice_loss(BIN_LOGITS, BIN_LABELS, mode="binary", smooth=1.0) - 1, rtol=1e-6
+        minus_dice, jl.dice_loss(BIN_LOGITS, BIN_LABELS, mode="binary", smooth=1.0) - 1, rtol=1e-6
     )
     # A perfect prediction: about -(1 - alpha) K.
     perfect = one_hot_np(LABELS, C).astype(np.float32)
     np.testing.assert_allclose(
-        combo_loss(perfect, LABELS, from_logits=False, mode="multilabel", alpha=0.3),
+        jl.combo_loss(perfect, LABELS, from_logits=False, mode="multilabel", alpha=0.3),
         -0.7 * C, atol=1e-5,
     )
-    total, aux = combo_loss(BIN_LOGITS, BIN_LABELS, alpha=0.3, return_aux=True)
+    total, aux = jl.combo_loss(BIN_LOGITS, BIN_LABELS, alpha=0.3, return_aux=True)
     assert set(aux) == {"wce", "wce/weight", "dice_score", "dice_score/weight"}
     np.testing.assert_allclose(aux["dice_score/weight"], -0.7, rtol=1e-6)
 
@@ -339,7 +323,7 @@ def test_combo_beta_above_half_penalises_false_negatives():
     t, fn_only, fp_only = _fn_fp_predictions()
 
     def loss(p, beta, alpha=0.5):
-        return float(combo_loss(p, t, from_logits=False, alpha=alpha, beta=beta)[0])
+        return float(jl.combo_loss(p, t, from_logits=False, alpha=alpha, beta=beta)[0])
 
     betas = [0.2, 0.5, 0.8]
     fn_losses = [loss(fn_only, b) for b in betas]
@@ -358,7 +342,7 @@ def test_combo_does_not_reward_background_positives():
     labels = np.zeros((1, 3, 3), np.int32)
     labels[0, 1, 1] = 1
 
-    grad_fn = jax.jit(jax.grad(lambda q: combo_loss(q, labels, from_logits=False, alpha=1.0)[0]))
+    grad_fn = jax.jit(jax.grad(lambda q: jl.combo_loss(q, labels, from_logits=False, alpha=1.0)[0]))
 
     def background_grad(p_value):
         return float(grad_fn(np.full((1, 3, 3, 1), p_value, np.float32))[0, 0, 0, 0])
@@ -372,9 +356,9 @@ def test_combo_does_not_reward_background_positives():
 
 def test_combo_errors():
     with pytest.raises(ValueError, match="alpha"):
-        combo_loss(BIN_LOGITS, BIN_LABELS, alpha=1.5)
+        jl.combo_loss(BIN_LOGITS, BIN_LABELS, alpha=1.5)
     with pytest.raises(ValueError, match="beta"):
-        combo_loss(BIN_LOGITS, BIN_LABELS, beta=-0.1)
+        jl.combo_loss(BIN_LOGITS, BIN_LABELS, beta=-0.1)
 
 
 # --------------------------------------------------------------------------- common checks
@@ -397,9 +381,9 @@ def test_boundary_recipe_weights_and_terms():
     total, aux = jax.jit(lambda p: loss(p, labels, step=35, sampling=(1.0, 2.0)))(logits)
     np.testing.assert_allclose(aux["region/weight"], 0.97, rtol=1e-6)
     np.testing.assert_allclose(aux["boundary/weight"], 0.04, rtol=1e-6)
-    gdl = jax.jit(generalized_dice_loss)(logits, labels)
+    gdl = jax.jit(jl.generalized_dice_loss)(logits, labels)
     bl = jax.jit(
-        lambda p: boundary_loss(p, labels, sampling=(1.0, 2.0), include_background=False)
+        lambda p: jl.boundary_loss(p, labels, sampling=(1.0, 2.0), include_background=False)
     )(logits)
     np.testing.assert_allclose(aux["region"], gdl, rtol=1e-6)
     np.testing.assert_allclose(aux["boundary"], bl, rtol=1e-5)
@@ -430,14 +414,14 @@ def test_boundary_recipe_compiles_once():
 
 def test_boundary_recipe_custom_terms():
     def region(p, y, *, mask=None):
-        return dice_loss(p, y, mask=mask)
+        return jl.dice_loss(p, y, mask=mask)
 
     def boundary(p, y):  # no include_background keyword: nothing is bound
         return jnp.zeros(p.shape[0])
 
     loss = boundary_recipe(region_loss=region, boundary=boundary, variant="paper")
     total, aux = loss(LOGITS, LABELS, step=10)
-    np.testing.assert_allclose(total, 0.9 * dice_loss(LOGITS, LABELS), rtol=1e-6)
+    np.testing.assert_allclose(total, 0.9 * jl.dice_loss(LOGITS, LABELS), rtol=1e-6)
     assert float(aux["boundary/weight"]) == pytest.approx(0.1)
 
 

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
-from jaxseg_losses.region import dice_loss
-from jaxseg_losses.topology import cldice_loss, dice_cldice_loss, soft_skeleton
+from jaxseg_losses.topology import soft_skeleton
 from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
@@ -21,12 +20,9 @@ from tests.helpers import (
     random_logits,
     sigmoid_np,
 )
-from tests.jit_cache import auto_jit, eager_calls, jitted
+from tests.jit_cache import eager_calls, jitted, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-cldice_loss = auto_jit(cldice_loss)
-dice_cldice_loss = auto_jit(dice_cldice_loss)
-dice_loss = auto_jit(dice_loss)
 
 C = 3
 
@@ -129,10 +125,10 @@ def inputs(seed, shape, mode="multiclass", scale=2.0):
 @pytest.mark.parametrize("per_image", [True, False])
 def test_cldice_matches_reference(shape, per_image):
     z, y, p, g = inputs(3, shape)
-    ours = cldice_loss(z, y, per_image=per_image, reduction="class")
+    ours = jl.cldice_loss(z, y, per_image=per_image, reduction="class")
     ref = np.broadcast_to(ref_cldice(p, g, per_image=per_image), ours.shape)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(cldice_loss(z, y, per_image=per_image), ref.mean(-1), rtol=1e-5)
+    np.testing.assert_allclose(jl.cldice_loss(z, y, per_image=per_image), ref.mean(-1), rtol=1e-5)
 
 
 def test_cldice_options_match_reference():
@@ -140,29 +136,29 @@ def test_cldice_options_match_reference():
     v = np.random.default_rng(4).uniform(size=y.shape) > 0.3
     p_eff = np.where(v[..., None], p, g)  # excluded pixels take the target's value
     ref = ref_cldice(p_eff, g, v.astype(float), iterations=5, nr=0.5, dr=2.0, eps=1e-3)
-    ours = cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+    ours = jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
                        reduction="class")
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     w = np.array([0.0, 1.0, 3.0])
     np.testing.assert_allclose(
-        cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+        jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
                     class_weights=w), (ref * w).sum(-1) / w.sum(), rtol=1e-5)
-    np.testing.assert_allclose(cldice_loss(z, y, include_background=False),
+    np.testing.assert_allclose(jl.cldice_loss(z, y, include_background=False),
                                ref_cldice(p, g)[:, 1:].mean(-1), rtol=1e-5)
     # Sigmoid modes.
     zb, yb, pb, gb = inputs(5, (2, 10, 9), mode="binary")
-    np.testing.assert_allclose(cldice_loss(zb, yb, mode="binary"), ref_cldice(pb, gb)[:, 0],
+    np.testing.assert_allclose(jl.cldice_loss(zb, yb, mode="binary"), ref_cldice(pb, gb)[:, 0],
                                rtol=1e-5)
     pm = sigmoid_np(z)
-    np.testing.assert_allclose(cldice_loss(z, y, mode="multilabel"),
+    np.testing.assert_allclose(jl.cldice_loss(z, y, mode="multilabel"),
                                ref_cldice(pm, g).mean(-1), rtol=1e-5)
 
 
 def test_dice_cldice_is_the_weighted_sum():
     z, y, _, _ = inputs(6, (2, 10, 9))
     for alpha in (0.0, 0.3, 1.0):
-        want = (1 - alpha) * dice_loss(z, y, smooth=1.0) + alpha * cldice_loss(z, y)
-        np.testing.assert_allclose(dice_cldice_loss(z, y, alpha=alpha), want, rtol=1e-6)
+        want = (1 - alpha) * jl.dice_loss(z, y, smooth=1.0) + alpha * jl.cldice_loss(z, y)
+        np.testing.assert_allclose(jl.dice_cldice_loss(z, y, alpha=alpha), want, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- MONAI
@@ -183,7 +179,7 @@ def _t(x):
 @pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
 @pytest.mark.parametrize("name", ["SoftclDiceLoss", "SoftDiceclDiceLoss"])
 def test_matches_monai_binary_and_one_kept_channel(shape, name):
-    ours_fn = cldice_loss if name == "SoftclDiceLoss" else dice_cldice_loss
+    ours_fn = jl.cldice_loss if name == "SoftclDiceLoss" else jl.dice_cldice_loss
     extra = {"alpha": 0.3} if name == "SoftDiceclDiceLoss" else {}
     # MONAI's SoftDiceclDiceLoss(reduction="none") broadcasts (B, C, 1, 1) against (B,): compare
     # the per-example values of clDice, and the batch means of the combination.
@@ -209,7 +205,7 @@ def test_cldice_several_channels_equals_monai_per_channel():
     z, y, p, g = inputs(9, (2, 12, 10))
     loss = _monai("SoftclDiceLoss", iter_=3, smooth=1e-4, reduction="none")
     per_channel = [loss(_t(p[..., c:c + 1]), _t(g[..., c:c + 1])).numpy() for c in range(C)]
-    np.testing.assert_allclose(cldice_loss(z, y, epsilon=1e-4), np.mean(per_channel, 0),
+    np.testing.assert_allclose(jl.cldice_loss(z, y, epsilon=1e-4), np.mean(per_channel, 0),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -218,13 +214,13 @@ def test_cldice_several_channels_equals_monai_per_channel():
 def test_perfect_empty_and_masked():
     """For clDice; dice_cldice is its weighted sum with Dice (tested above and in properties)."""
     _, y, _, g = inputs(13, (2, 8, 7))
-    probs = jitted(cldice_loss, from_logits=False)
+    probs = jitted(jl.cldice_loss, from_logits=False)
     value, grad = jax.value_and_grad(lambda p: probs(p, y).sum())(jnp.asarray(g, jnp.float32))
     assert float(value) == 0.0 and np.all(np.isfinite(np.asarray(grad)))
     empty = np.zeros((2, 8, 7), np.int32)
     nothing = np.zeros((2, 8, 7, 1), np.float32)
     for s in (1.0, 0.0):
-        f = jitted(cldice_loss, mode="binary", from_logits=False, smooth=s)
+        f = jitted(jl.cldice_loss, mode="binary", from_logits=False, smooth=s)
         np.testing.assert_allclose(f(nothing, empty), 0.0, atol=1e-7)
     assert_finite_value_and_grad(f, jnp.asarray(nothing), empty)  # smooth = 0: 0/0 ratios
     bar = nothing.copy()
@@ -233,12 +229,12 @@ def test_perfect_empty_and_masked():
     # A prediction filling the image has no soft skeleton: clDice alone does not see it, the
     # Dice term of dice_cldice_loss does.
     np.testing.assert_allclose(f(nothing + 1, empty), 0.0)
-    both = jitted(dice_cldice_loss, mode="binary", from_logits=False, smooth=0.0)
+    both = jitted(jl.dice_cldice_loss, mode="binary", from_logits=False, smooth=0.0)
     assert np.all(np.asarray(both(nothing + 1, empty)) > 0.4)
     np.testing.assert_allclose(both(nothing, empty), 0.0, atol=1e-7)
     # Everything masked: 0 with zero gradient.
     z = random_logits(13, (2, 8, 7, C))
-    masked = jitted(cldice_loss)
+    masked = jitted(jl.cldice_loss)
     value, grad = jax.value_and_grad(
         lambda p: masked(p, y, mask=np.zeros(y.shape, bool)).sum())(z)
     assert float(value) == 0.0 and np.all(np.asarray(grad) == 0)
@@ -248,26 +244,26 @@ def test_perfect_empty_and_masked():
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(15, (2, 6, 5))
     with pytest.raises(ValueError, match="iterations: expected a value >= 0"):
-        cldice_loss(z, y, iterations=-1)
+        jl.cldice_loss(z, y, iterations=-1)
     with pytest.raises(TypeError, match="iterations: expected an int"):
-        cldice_loss(z, y, iterations=2.5)
+        jl.cldice_loss(z, y, iterations=2.5)
     with pytest.raises(ValueError, match="alpha: expected a value >= 0.0 and <= 1.0"):
-        dice_cldice_loss(z, y, alpha=1.5)
+        jl.dice_cldice_loss(z, y, alpha=1.5)
     with pytest.raises(ValueError, match="epsilon"):
-        cldice_loss(z, y, epsilon=-1.0)
+        jl.cldice_loss(z, y, epsilon=-1.0)
     with pytest.raises(ValueError, match="reduction: expected one of"):
-        cldice_loss(z, y, reduction="mean")
+        jl.cldice_loss(z, y, reduction="mean")
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        cldice_loss(z, y[:, :3])
+        jl.cldice_loss(z, y[:, :3])
     with pytest.raises(ValueError, match=r"class_weights: expected a scalar or shape \(3,\)"):
-        cldice_loss(z, y, class_weights=[1.0, 2.0])
+        jl.cldice_loss(z, y, class_weights=[1.0, 2.0])
     with pytest.raises(ValueError, match=r"predictions: expected shape \(B, \*spatial, C\)"):
-        cldice_loss(z[0, 0], y[0, 0])
+        jl.cldice_loss(z[0, 0], y[0, 0])
     bad = y.copy()
     bad[0, 0, 0] = 7
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        cldice_loss(z, bad)
-    err, _ = checkify.checkify(jax.jit(cldice_loss), errors=checkify.user_checks)(z, bad)
+        jl.cldice_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(jl.cldice_loss), errors=checkify.user_checks)(z, bad)
     assert "class indices must lie" in err.get()
 
 
@@ -279,7 +275,7 @@ def test_checkpointed_scan_bounds_memory():
 
     def temp_bytes(iterations):
         f = jax.value_and_grad(
-            lambda a, b: cldice_loss(a, b, mode="binary", iterations=iterations).sum())
+            lambda a, b: jl.cldice_loss(a, b, mode="binary", iterations=iterations).sum())
         return jax.jit(f).lower(z, y).compile().memory_analysis().temp_size_in_bytes
 
     one = np.prod(shape) * 4
@@ -289,10 +285,10 @@ def test_checkpointed_scan_bounds_memory():
 @jax.jit
 def _property_values(z, y, g, s):
     return {
-        "cl": cldice_loss(z, y, smooth=s, reduction="class"),
-        "perfect": cldice_loss(g, y, from_logits=False, smooth=s),
-        "combo": dice_cldice_loss(z, y, smooth=s, alpha=0.25),
-        "dice": dice_loss(z, y, smooth=s),
+        "cl": jl.cldice_loss(z, y, smooth=s, reduction="class"),
+        "perfect": jl.cldice_loss(g, y, from_logits=False, smooth=s),
+        "combo": jl.dice_cldice_loss(z, y, smooth=s, alpha=0.25),
+        "dice": jl.dice_loss(z, y, smooth=s),
     }
 
 
@@ -315,10 +311,10 @@ def test_shard_map_batch_global_equals_unsharded():
     from jax.sharding import PartitionSpec as P
 
     z, y, _, _ = inputs(16, (4, 7, 6))
-    want = jitted(cldice_loss, per_image=False)(z, y)
+    want = jitted(jl.cldice_loss, per_image=False)(z, y)
     mesh = jax.make_mesh((2,), ("d",), axis_types=(jax.sharding.AxisType.Explicit,))
     sharded = jax.jit(jax.shard_map(
-        lambda a, b: cldice_loss(a, b, per_image=False, axis_name="d"),
+        lambda a, b: jl.cldice_loss(a, b, per_image=False, axis_name="d"),
         mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d")))
     put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))  # noqa: E731
     np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)

@@ -11,8 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jax.experimental import checkify
 
-from jaxseg_losses.pixelwise import asymmetric_focal_loss, asymmetric_unified_focal_loss
-from jaxseg_losses.region import asymmetric_focal_tversky_loss
 from tests.helpers import (
     C,
     assert_finite_value_and_grad,
@@ -20,12 +18,9 @@ from tests.helpers import (
     random_labels,
     random_logits,
 )
-from tests.jit_cache import auto_jit, eager_calls
+from tests.jit_cache import eager_calls, jl
 
 # Compiled once per options and shapes (tests/jit_cache.py): eager calls cost seconds.
-asymmetric_focal_loss = auto_jit(asymmetric_focal_loss)
-asymmetric_focal_tversky_loss = auto_jit(asymmetric_focal_tversky_loss)
-asymmetric_unified_focal_loss = auto_jit(asymmetric_unified_focal_loss)
 
 # --------------------------------------------------------------------------- NumPy references
 
@@ -67,25 +62,25 @@ def test_match_reference(mode, per_image):
 
         p = sigmoid_np(z)
     kw = {"mode": mode, "per_image": per_image}
-    np.testing.assert_allclose(asymmetric_focal_loss(z, y, **kw),
+    np.testing.assert_allclose(jl.asymmetric_focal_loss(z, y, **kw),
                                ref_focal(p, g, mode, per_image=per_image), rtol=1e-5)
-    np.testing.assert_allclose(asymmetric_focal_loss(z, y, delta=0.4, gamma=0.5, **kw),
+    np.testing.assert_allclose(jl.asymmetric_focal_loss(z, y, delta=0.4, gamma=0.5, **kw),
                                ref_focal(p, g, mode, 0.4, 0.5, per_image=per_image), rtol=1e-5)
-    np.testing.assert_allclose(asymmetric_focal_tversky_loss(z, y, **kw),
+    np.testing.assert_allclose(jl.asymmetric_focal_tversky_loss(z, y, **kw),
                                ref_tversky(p, g, mode, per_image=per_image), rtol=1e-5)
     unified = 0.3 * ref_focal(p, g, mode, 0.6, 0.4, per_image=per_image) + 0.7 * ref_tversky(
         p, g, mode, 0.6, 0.4, per_image=per_image)
     np.testing.assert_allclose(
-        asymmetric_unified_focal_loss(z, y, weight=0.3, delta=0.6, gamma=0.4, **kw),
+        jl.asymmetric_unified_focal_loss(z, y, weight=0.3, delta=0.6, gamma=0.4, **kw),
         np.broadcast_to(unified, (2,)), rtol=1e-5)
 
 
 def test_mask_matches_reference():
     z, y, p, g = inputs(2, (2, 6, 5))
     v = (np.random.default_rng(2).uniform(size=y.shape) > 0.3).astype(float)
-    np.testing.assert_allclose(asymmetric_focal_loss(z, y, mask=v), ref_focal(p, g, "multiclass",
+    np.testing.assert_allclose(jl.asymmetric_focal_loss(z, y, mask=v), ref_focal(p, g, "multiclass",
                                v=v), rtol=1e-5)
-    np.testing.assert_allclose(asymmetric_focal_tversky_loss(z, y, mask=v),
+    np.testing.assert_allclose(jl.asymmetric_focal_tversky_loss(z, y, mask=v),
                                ref_tversky(p, g, "multiclass", v=v), rtol=1e-5)
 
 
@@ -93,7 +88,7 @@ def test_gamma_zero_focal_is_weighted_cross_entropy():
     z, y, p, g = inputs(3, (2, 6, 5))
     ce = -(g * np.log(p))
     want = (ce * np.array([0.3, 0.7, 0.7])).mean(-1).mean((1, 2))
-    np.testing.assert_allclose(asymmetric_focal_loss(z, y, gamma=0.0), want, rtol=1e-5)
+    np.testing.assert_allclose(jl.asymmetric_focal_loss(z, y, gamma=0.0), want, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- MONAI (binary)
@@ -107,25 +102,25 @@ def test_binary_matches_monai(shape):
     two_p = torch.tensor(np.concatenate([1 - p, p], -1)).movedim(-1, 1)
     two_g = torch.tensor(np.concatenate([1 - g, g], -1)).movedim(-1, 1)
     af = ufl.AsymmetricFocalLoss(delta=0.6, gamma=1.5, reduction="none")(two_p, two_g).numpy()
-    np.testing.assert_allclose(asymmetric_focal_loss(z, y, mode="binary", delta=0.6, gamma=1.5),
+    np.testing.assert_allclose(jl.asymmetric_focal_loss(z, y, mode="binary", delta=0.6, gamma=1.5),
                                af.reshape(shape[0], -1).mean(-1), rtol=1e-5, atol=1e-7)
     aft = ufl.AsymmetricFocalTverskyLoss(delta=0.6, gamma=0.6, reduction="none")(two_p, two_g)
     np.testing.assert_allclose(
-        asymmetric_focal_tversky_loss(z, y, mode="binary", delta=0.6, gamma=0.6),
+        jl.asymmetric_focal_tversky_loss(z, y, mode="binary", delta=0.6, gamma=0.6),
         aft.numpy().mean(-1), rtol=1e-5, atol=1e-7)
     # The unified loss takes probabilities (its docstring says logits; no sigmoid is applied).
     unified = ufl.AsymmetricUnifiedFocalLoss(weight=0.3, delta=0.6, gamma=0.5)
     ref = unified(torch.tensor(p).movedim(-1, 1), torch.tensor(g).movedim(-1, 1)).numpy()
-    ours = asymmetric_unified_focal_loss(z, y, mode="binary", weight=0.3, delta=0.6, gamma=0.5)
+    ours = jl.asymmetric_unified_focal_loss(z, y, mode="binary", weight=0.3, delta=0.6, gamma=0.5)
     np.testing.assert_allclose(ours.mean(), ref, rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- the test standard
 
 LOSSES = {
-    "focal": asymmetric_focal_loss,
-    "focal_tversky": asymmetric_focal_tversky_loss,
-    "unified": asymmetric_unified_focal_loss,
+    "focal": jl.asymmetric_focal_loss,
+    "focal_tversky": jl.asymmetric_focal_tversky_loss,
+    "unified": jl.asymmetric_unified_focal_loss,
 }
 
 
@@ -152,22 +147,22 @@ def test_empty_truth_and_masks(loss):
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(11, (2, 4, 3))
     with pytest.raises(ValueError, match=r"delta: expected a value >= 0.0 and <= 1.0"):
-        asymmetric_focal_loss(z, y, delta=1.5)
+        jl.asymmetric_focal_loss(z, y, delta=1.5)
     with pytest.raises(ValueError, match="gamma: expected a value >= 0"):
-        asymmetric_focal_loss(z, y, gamma=-1.0)
+        jl.asymmetric_focal_loss(z, y, gamma=-1.0)
     with pytest.raises(ValueError, match=r"gamma: expected a value in \[0, 1\)"):
-        asymmetric_focal_tversky_loss(z, y, gamma=1.0)
+        jl.asymmetric_focal_tversky_loss(z, y, gamma=1.0)
     with pytest.raises(ValueError, match=r"weight: expected a value >= 0.0 and <= 1.0"):
-        asymmetric_unified_focal_loss(z, y, weight=2.0)
+        jl.asymmetric_unified_focal_loss(z, y, weight=2.0)
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
-        asymmetric_unified_focal_loss(z, y[:, :2])
+        jl.asymmetric_unified_focal_loss(z, y[:, :2])
     with pytest.raises(ValueError, match="C == 1"):
-        asymmetric_focal_loss(z, y, mode="binary")
+        jl.asymmetric_focal_loss(z, y, mode="binary")
     bad = y.copy()
     bad[0, 0, 0] = 4
     with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\]"):
-        asymmetric_unified_focal_loss(z, bad)
-    err, _ = checkify.checkify(jax.jit(asymmetric_unified_focal_loss),
+        jl.asymmetric_unified_focal_loss(z, bad)
+    err, _ = checkify.checkify(jax.jit(jl.asymmetric_unified_focal_loss),
                                errors=checkify.user_checks)(z, bad)
     assert "class indices must lie" in err.get()
 
@@ -176,13 +171,13 @@ def test_bad_calls_raise_clear_errors():
 def _property_values(z, y):
     zb, yb = z[..., :1], (y > 0).astype(jnp.int32)
     return {
-        "focal": asymmetric_focal_loss(z, y),
-        "tversky": asymmetric_focal_tversky_loss(z, y),
-        "unified": asymmetric_unified_focal_loss(z, y, weight=0.25),
-        "focal_u": asymmetric_focal_loss(z, y, gamma=0.5),
-        "tversky_u": asymmetric_focal_tversky_loss(z, y, gamma=0.5),
-        "tversky_b": asymmetric_focal_tversky_loss(zb, yb, mode="binary"),
-        "focal_b_g0": asymmetric_focal_loss(zb, yb, mode="binary", gamma=0.0, delta=0.5),
+        "focal": jl.asymmetric_focal_loss(z, y),
+        "tversky": jl.asymmetric_focal_tversky_loss(z, y),
+        "unified": jl.asymmetric_unified_focal_loss(z, y, weight=0.25),
+        "focal_u": jl.asymmetric_focal_loss(z, y, gamma=0.5),
+        "tversky_u": jl.asymmetric_focal_tversky_loss(z, y, gamma=0.5),
+        "tversky_b": jl.asymmetric_focal_tversky_loss(zb, yb, mode="binary"),
+        "focal_b_g0": jl.asymmetric_focal_loss(zb, yb, mode="binary", gamma=0.0, delta=0.5),
         "bce": jnp.mean(-(yb[..., None] * jax.nn.log_sigmoid(zb)
                           + (1 - yb[..., None]) * jax.nn.log_sigmoid(-zb)), axis=(1, 2, 3)),
     }

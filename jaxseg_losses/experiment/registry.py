@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jaxseg_losses as jsl
+from jaxseg_losses._namespace import family_of
 from jaxseg_losses.experiment.spec import LossSpec, SpecError, parse_spec, suggest, value_str
 
 
@@ -25,7 +26,6 @@ class LossEntry:
     Attributes:
       name: the command-line name.
       fn: the loss function itself (a public name of :mod:`jaxseg_losses`).
-      family: for ``list``.
       summary: one line for ``list``.
       defaults: options the experiment sets (on top of the library's defaults).
       aliases: other accepted names.
@@ -33,10 +33,14 @@ class LossEntry:
 
     name: str
     fn: Callable
-    family: str
     summary: str
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+
+    @property
+    def family(self) -> str:
+        """For ``list``: the package's family of the function (``family_of``)."""
+        return family_of(self.fn)
 
     @property
     def qualified_name(self) -> str:
@@ -51,74 +55,74 @@ class LossEntry:
 
 
 _ENTRIES = (
-    LossEntry("ce", jsl.cross_entropy, "pixel-wise", "softmax cross-entropy",
+    LossEntry("ce", jsl.cross_entropy, "softmax cross-entropy",
               aliases=("cross_entropy",)),
-    LossEntry("wce", jsl.weighted_cross_entropy, "pixel-wise",
+    LossEntry("wce", jsl.weighted_cross_entropy,
               "class-balanced cross-entropy (weights from each image's class counts)"),
-    LossEntry("focal", jsl.focal_loss, "pixel-wise",
+    LossEntry("focal", jsl.focal_loss,
               "focal loss (Lin et al. 2017), gamma=2"),
-    LossEntry("conservative", jsl.conservative_loss, "pixel-wise",
+    LossEntry("conservative", jsl.conservative_loss,
               "conservative loss (Zhu et al. 2018)"),
-    LossEntry("dice", jsl.dice_loss, "overlap", "soft Dice loss"),
-    LossEntry("jaccard", jsl.jaccard_loss, "overlap", "soft Jaccard (IoU) loss",
+    LossEntry("dice", jsl.dice_loss, "soft Dice loss"),
+    LossEntry("jaccard", jsl.jaccard_loss, "soft Jaccard (IoU) loss",
               aliases=("iou",)),
-    LossEntry("tversky", jsl.tversky_loss, "overlap",
+    LossEntry("tversky", jsl.tversky_loss,
               "Tversky loss (Salehi et al. 2017), alpha=0.3 (FP), beta=0.7 (FN)"),
-    LossEntry("focal_tversky", jsl.focal_tversky_loss, "overlap",
+    LossEntry("focal_tversky", jsl.focal_tversky_loss,
               "focal Tversky loss (Abraham & Khan 2019)", aliases=("ftl",)),
-    LossEntry("ss", jsl.sensitivity_specificity_loss, "overlap",
+    LossEntry("ss", jsl.sensitivity_specificity_loss,
               "sensitivity-specificity loss (Brosch et al. 2015)"),
-    LossEntry("gdl", jsl.generalized_dice_loss, "overlap",
+    LossEntry("gdl", jsl.generalized_dice_loss,
               "generalized Dice loss (Sudre et al. 2017), 1/volume^2 class weights"),
-    LossEntry("explog", jsl.exp_log_loss, "overlap",
+    LossEntry("explog", jsl.exp_log_loss,
               "exponential logarithmic loss (Wong et al. 2018)"),
-    LossEntry("lovasz", jsl.lovasz_softmax_loss, "Lovász",
+    LossEntry("lovasz", jsl.lovasz_softmax_loss,
               "Lovász-Softmax (Berman et al. 2018), convex surrogate of IoU"),
-    LossEntry("boundary", jsl.boundary_loss, "distance",
+    LossEntry("boundary", jsl.boundary_loss,
               "boundary loss (Kervadec et al. 2019), mean of p * signed distance; pair it "
               "with a region loss"),
-    LossEntry("hausdorff", jsl.hausdorff_dt_loss, "distance",
+    LossEntry("hausdorff", jsl.hausdorff_dt_loss,
               "Hausdorff distance-transform loss (Karimi & Salcudean 2019)", aliases=("hd",)),
-    LossEntry("loghd", jsl.log_hausdorff_dt_loss, "distance",
+    LossEntry("loghd", jsl.log_hausdorff_dt_loss,
               "log Hausdorff-DT loss (MONAI LogHausdorffDTLoss)"),
-    LossEntry("dpce", jsl.distance_penalized_cross_entropy, "distance",
+    LossEntry("dpce", jsl.distance_penalized_cross_entropy,
               "distance-map penalised cross-entropy (Caliva et al. 2019)"),
-    LossEntry("active_contour", jsl.active_contour_loss, "distance",
+    LossEntry("active_contour", jsl.active_contour_loss,
               "active contour loss (Chen et al. 2019), length + region", aliases=("acl",)),
-    LossEntry("nonadjacency", jsl.nonadjacency_loss, "adjacency",
+    LossEntry("nonadjacency", jsl.nonadjacency_loss,
               "non-adjacency loss (Ganaye et al. 2018), prior from the training labels; "
               "pair it with a segmentation loss", aliases=("nonadj",)),
-    LossEntry("mcc", jsl.mcc_loss, "overlap",
+    LossEntry("mcc", jsl.mcc_loss,
               "Matthews correlation coefficient loss (Abhishek & Hamarneh 2021)"),
-    LossEntry("cldice", jsl.cldice_loss, "topology",
+    LossEntry("cldice", jsl.cldice_loss,
               "soft clDice (Shit et al. 2021): overlap of soft skeletons, for thin structures"),
-    LossEntry("dice_cldice", jsl.dice_cldice_loss, "topology",
+    LossEntry("dice_cldice", jsl.dice_cldice_loss,
               "Dice + soft clDice (Shit et al. 2021)"),
-    LossEntry("unified_focal", jsl.asymmetric_unified_focal_loss, "compound",
+    LossEntry("unified_focal", jsl.asymmetric_unified_focal_loss,
               "asymmetric unified focal loss (Yeung et al. 2022)"),
-    LossEntry("hausdorff_erosion", jsl.hausdorff_erosion_loss, "distance",
+    LossEntry("hausdorff_erosion", jsl.hausdorff_erosion_loss,
               "Hausdorff loss by morphological erosion (Karimi & Salcudean 2019)"),
-    LossEntry("topk_ce", jsl.topk_cross_entropy, "pixel-wise",
+    LossEntry("topk_ce", jsl.topk_cross_entropy,
               "top-k cross-entropy: mean CE of the k% hardest pixels", aliases=("topk",)),
-    LossEntry("poly_ce", jsl.poly_cross_entropy, "pixel-wise",
+    LossEntry("poly_ce", jsl.poly_cross_entropy,
               "Poly-1 cross-entropy (Leng et al. 2022)", aliases=("poly",)),
-    LossEntry("nacl", jsl.nacl_loss, "pixel-wise",
+    LossEntry("nacl", jsl.nacl_loss,
               "neighbour-aware calibration loss (Murugesan et al. 2023): CE + alpha "
               "|tau - logits|, tau the neighbours' class proportions"),
-    LossEntry("penalty_gdl", jsl.penalty_generalized_dice_loss, "overlap",
+    LossEntry("penalty_gdl", jsl.penalty_generalized_dice_loss,
               "penalty generalized Dice loss (Yang et al.)"),
-    LossEntry("asym_similarity", jsl.asymmetric_similarity_loss, "overlap",
+    LossEntry("asym_similarity", jsl.asymmetric_similarity_loss,
               "asymmetric similarity (F-beta) loss (Hashemi et al. 2018)"),
-    LossEntry("distance_dice", jsl.distance_penalized_dice_loss, "distance",
+    LossEntry("distance_dice", jsl.distance_penalized_dice_loss,
               "distance-penalised Dice (boundary-weighted counts)"),
-    LossEntry("asym_focal", jsl.asymmetric_focal_loss, "pixel-wise",
+    LossEntry("asym_focal", jsl.asymmetric_focal_loss,
               "asymmetric focal loss (Yeung et al. 2022)"),
-    LossEntry("asym_focal_tversky", jsl.asymmetric_focal_tversky_loss, "overlap",
+    LossEntry("asym_focal_tversky", jsl.asymmetric_focal_tversky_loss,
               "asymmetric focal Tversky loss (Yeung et al. 2022)"),
-    LossEntry("combo", jsl.combo_loss, "compound",
+    LossEntry("combo", jsl.combo_loss,
               "Combo loss (Taghanaki et al. 2019): weighted CE + Dice"),
-    LossEntry("dice_ce", jsl.dice_ce_loss, "compound", "Dice + cross-entropy"),
-    LossEntry("dice_focal", jsl.dice_focal_loss, "compound", "Dice + focal"),
+    LossEntry("dice_ce", jsl.dice_ce_loss, "Dice + cross-entropy"),
+    LossEntry("dice_focal", jsl.dice_focal_loss, "Dice + focal"),
 )
 
 REGISTRY: dict[str, LossEntry] = {entry.name: entry for entry in _ENTRIES}
