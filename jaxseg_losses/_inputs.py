@@ -308,7 +308,7 @@ def dense_targets(
             targets = (y == 1)[..., None].astype(jnp.float32)
         else:
             targets = jax.nn.one_hot(y, num_classes, dtype=jnp.float32)
-        targets = targets * kept[..., None]
+        targets = targets * kept[..., None].astype(jnp.float32)
         return targets, kept.astype(jnp.float32)
     if y.shape == tuple(predictions_shape):
         check_no_ignore_index(ignore_index, index_shape, y.shape)

@@ -386,7 +386,8 @@ def distance_penalized_cross_entropy(
     )
     truth = prep.targets > 0.5
     if mode == "multiclass":
-        weight = 1.0 + jnp.sum(boundary_weight_map(truth, sampling=sampling) * truth, axis=-1)
+        phi = boundary_weight_map(truth, sampling=sampling)
+        weight = 1.0 + jnp.sum(phi * truth.astype(jnp.float32), axis=-1)
         pixel = pixel_cross_entropy(prep) * weight
     else:
         both = jnp.concatenate([truth, ~truth], axis=-1)

@@ -451,7 +451,7 @@ def _minplus_dense(
     broadcast, hence the separate CPU formulation.)
     """
     n = f.shape[axis]
-    table = _offset_table(n, n, 0, s).reshape((n, n) + (1,) * (f.ndim - 1 - axis))
+    table = _offset_table(n, n, 0, s).reshape((1,) * axis + (n, n) + (1,) * (f.ndim - 1 - axis))
     values = [jnp.expand_dims(v, axis) for v in _site_values(f, fg)]  # (.., 1, j, ..)
     fg_out = None if fg is None else jnp.expand_dims(fg, axis + 1)  # (.., i, 1, ..)
     return jnp.min(_for_outputs(fg_out, values) + table, axis=axis + 1)
@@ -566,7 +566,7 @@ def distance_transform_edt(
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
     spacing = resolve_sampling(sampling, nsp)
-    out = _edt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
+    out = _edt(mask.astype(bool), jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
     return lax.stop_gradient(out)
 
 

@@ -205,7 +205,7 @@ def lovasz_softmax_loss(
     if reduction == "class":
         return _finish(per_class, batch, per_image)
     if weights is not None:
-        counted = counted * keep_classes(weights, include_background)
+        counted = counted * keep_classes(weights, include_background)[None]
     loss = masked_mean(per_class, counted, axis=-1)
     return _finish(loss, batch, per_image)
 

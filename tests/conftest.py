@@ -19,3 +19,7 @@ if "xla_backend_optimization_level" not in flags:
 if "xla_cpu_use_fusion_emitters" not in flags:
     flags += " --xla_cpu_use_fusion_emitters=false"
 os.environ["XLA_FLAGS"] = flags.strip()
+# Silent broadcasting in a loss is an error here: operands of different ranks must be broadcast
+# explicitly (``[..., None]``). (Strict dtype promotion is not on: the tests and the doctests
+# mix integer labels with float scalars, e.g. ``labels[..., None] * 1.0``.)
+os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")

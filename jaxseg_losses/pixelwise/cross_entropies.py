@@ -428,7 +428,8 @@ def topk_cross_entropy(
     above, tie = key > threshold, key == threshold
     # The pixels tied at the threshold share the remaining places equally.
     tie_share = safe_divide(
-        count - jnp.sum(above, axis=-1, keepdims=True), jnp.sum(tie, axis=-1, keepdims=True)
+        count - jnp.sum(above, axis=-1, keepdims=True).astype(jnp.float32),
+        jnp.sum(tie, axis=-1, keepdims=True).astype(jnp.float32),
     )
     w = weight * jnp.where(above, 1.0, jnp.where(tie, tie_share, 0.0))
     loss = masked_mean(pixel, w, axis=-1)
@@ -448,6 +449,8 @@ def _kth_largest_key(key: jax.Array, count: jax.Array) -> jax.Array:
 
     Bisection over the 31 value bits (32 counting passes): static shapes and about 10x faster
     than a full sort of every row on XLA:CPU (benchmarks/loss_revisions.py)."""
+
+    count = count.astype(jnp.int32)  # a whole number of pixels
 
     def step(_, bounds):
         low, high = bounds  # #{key >= low} >= count > #{key >= high}

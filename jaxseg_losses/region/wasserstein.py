@@ -120,6 +120,7 @@ def generalized_wasserstein_dice_loss(
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
     if weighting_mode == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
+        alpha = alpha.reshape((1,) * (y.ndim - 1) + alpha.shape)
     else:
         volumes = jax.lax.stop_gradient(agg(v[..., None] * y))  # (B or 1, C)
         alpha = 1.0 / (volumes + 1.0)
