@@ -422,18 +422,14 @@ def throwaway_dice_loss(
     *,
     mode: Mode = "multiclass",
     from_logits: bool = True,
-    per_image: bool = True,
-    axis_name: str | None = None,
     mask: jax.typing.ArrayLike | None = None,
-    ignore_index: int | None = None,
 ) -> jax.Array:
     r"""Half the Dice loss (a throwaway loss that shows how a loss is registered).
 
     .. math:: L = \tfrac12 L_{Dice}
 
     Args:
-      predictions, labels, mode, from_logits, per_image, axis_name, mask, ignore_index: as
-        :func:`dice_loss`.
+      predictions, labels, mode, from_logits, mask: as :func:`dice_loss`.
 
     Returns:
       ``(B,)`` float32 losses.
@@ -444,6 +440,4 @@ def throwaway_dice_loss(
       >>> throwaway_dice_loss(labels[..., None] * 1.0, labels, mode="binary", from_logits=False)
       Array([0.], dtype=float32)
     """
-    return 0.5 * dice_loss(predictions, labels, mode=mode, from_logits=from_logits,
-                           per_image=per_image, axis_name=axis_name, mask=mask,
-                           ignore_index=ignore_index)
+    return 0.5 * dice_loss(predictions, labels, mode=mode, from_logits=from_logits, mask=mask)
