@@ -81,7 +81,6 @@ _DISTANCE_MAP = {**_DISTANCE, "mask_is_ignore": False}
 _COMPOUND = {**_REGION, "one_value": False}
 
 CASES: dict[str, LossCase] = {
-    "throwaway_dice": LossCase(jsl.throwaway_dice_loss, **_REGION),
     # Pixel-wise.
     "cross_entropy": LossCase(jsl.cross_entropy),
     "binary_cross_entropy": LossCase(jsl.binary_cross_entropy),

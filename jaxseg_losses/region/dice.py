@@ -36,7 +36,6 @@ from jaxseg_losses.region._engine import (
 )
 
 __all__ = (
-    "throwaway_dice_loss",
     "OverlapStatistics",
     "dice_loss",
     "generalized_dice_loss",
@@ -413,31 +412,3 @@ def penalty_generalized_dice_loss(
         axis_name=axis_name, mask=mask, ignore_index=ignore_index,
     )
     return gdl / (1.0 + k * (1.0 - gdl))
-
-
-@boolean_options
-def throwaway_dice_loss(
-    predictions: jax.typing.ArrayLike,
-    labels: jax.typing.ArrayLike,
-    *,
-    mode: Mode = "multiclass",
-    from_logits: bool = True,
-    mask: jax.typing.ArrayLike | None = None,
-) -> jax.Array:
-    r"""Half the Dice loss (a throwaway loss that shows how a loss is registered).
-
-    .. math:: L = \tfrac12 L_{Dice}
-
-    Args:
-      predictions, labels, mode, from_logits, mask: as :func:`dice_loss`.
-
-    Returns:
-      ``(B,)`` float32 losses.
-
-    Example:
-      >>> import jax.numpy as jnp
-      >>> labels = jnp.array([[[1, 0], [1, 0]]])
-      >>> throwaway_dice_loss(labels[..., None] * 1.0, labels, mode="binary", from_logits=False)
-      Array([0.], dtype=float32)
-    """
-    return 0.5 * dice_loss(predictions, labels, mode=mode, from_logits=from_logits, mask=mask)
