@@ -280,3 +280,16 @@ def test_axis_name_pools_statistics_over_the_named_axis(name):
 def test_three_spatial_axes(name):
     out, _, _ = _results(name)
     assert out["3d"].shape == (2,) and np.all(np.isfinite(out["3d"]))
+
+
+def test_no_implicit_rank_or_dtype_promotion(name):
+    """The loss's value and gradient (integer labels, compiled) under
+    ``jax_numpy_rank_promotion="raise"`` and ``jax_numpy_dtype_promotion="strict"``: no silent
+    broadcasting between ranks and no implicit dtype mixing (bool or int with float) in the
+    library's code."""
+    case, data = CASES[name], _data(CASES[name])
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        value, grad = jax.jit(jax.value_and_grad(
+            lambda z: jnp.sum(jax.tree.leaves(case(z, jnp.asarray(data["y"])))[0])
+        ))(jnp.asarray(data["z"]))
+    assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad)))
