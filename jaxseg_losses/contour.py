@@ -215,7 +215,7 @@ def hausdorff_erosion_loss(
 
     Example:
       >>> import jax.numpy as jnp
-      >>> from jaxseg_losses.boundary import hausdorff_erosion_loss
+      >>> from jaxseg_losses.contour import hausdorff_erosion_loss
       >>> labels = jnp.zeros((1, 8, 8), int).at[0, 2:6, 2:6].set(1)
       >>> perfect = jnp.eye(2)[labels]
       >>> hausdorff_erosion_loss(perfect, labels, from_logits=False)
