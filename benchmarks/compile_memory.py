@@ -97,6 +97,14 @@ def entry_ops(hlo: str) -> int:
     return sum(1 for op in _TOP_OP.findall(entry) if op not in _FREE)
 
 
+def oom_bytes(message: str) -> float:
+    """The temporary bytes named by XLA's out-of-memory refusal (``... temporaries (20.51G)``)."""
+    found = re.search(r"temporaries \(([\d.]+)([KMG])\)", message)
+    if found is None:
+        raise RuntimeError(message)
+    return float(found[1]) * 1024 ** " KMG".index(found[2])
+
+
 def resolve(loss_name: str, package=jsl):
     """A loss of ``package`` by name, or ``case:NAME``: a configuration of the test table."""
     if loss_name.startswith("case:"):
@@ -118,12 +126,19 @@ def measure(losses: dict, shape, labels: str, devs: dict, repeat: int, thunks, t
                 name = re.sub(r"\W", "_", f"time_{tag}_{v}_{target}_{r}")
                 lowered = lower(program(loss, name), dev, shape, labels)
                 start = time.perf_counter()
-                compiled[v, target] = lowered.compile()
+                try:
+                    compiled[v, target] = lowered.compile()
+                except jax.errors.JaxRuntimeError as error:  # XLA:TPU refuses what exceeds HBM
+                    compiled[v, target] = oom_bytes(str(error))
                 times[v, target].append(time.perf_counter() - start)
     rows = {}
     for v, loss in losses.items():
         row = rows[v] = {}
         for target in devs:
+            if isinstance(compiled[v, target], float):  # the bytes of an out-of-memory refusal
+                row[target] = {"s": statistics.median(times[v, target]), "ops": "OOM",
+                               "temp": f"OOM {compiled[v, target] / logits_bytes:.1f}"}
+                continue
             hlo = compiled[v, target].as_text()
             row[target] = {
                 "s": statistics.median(times[v, target]),
@@ -150,7 +165,8 @@ def main() -> None:
     parser.add_argument("--losses", default=DEFAULT_LOSSES,
                         help="names of the package, or case:NAME of tests/cases.py; 'cases' "
                         "for every multiclass configuration of that table")
-    parser.add_argument("--classes", default="2,4,14,19,150")
+    parser.add_argument("--classes", default="2,4,14,19,150",
+                        help="class counts of the 2-D shapes ('' for the 3-D shape alone)")
     parser.add_argument("--targets", default="h100,v5e,cpu")
     parser.add_argument("--labels", default="int", choices=("int", "onehot"))
     parser.add_argument("--repeat", type=int, default=3)
@@ -169,7 +185,7 @@ def main() -> None:
     # Warm-up: the first compile of each target pays one-off start-up costs.
     for target, dev in devs.items():
         lower(program(jsl.dice_loss, f"warm_{target}"), dev, (1, 8, 8, 2), args.labels).compile()
-    shapes = [(4, 128, 128, int(c)) for c in args.classes.split(",")]
+    shapes = [(4, 128, 128, int(c)) for c in args.classes.split(",") if c]
     if not args.no_3d:
         shapes.append((2, 96, 96, 96, 14))
     packages = {"": jsl}
@@ -187,7 +203,8 @@ def main() -> None:
         if t == "v5e":
             header += ["v5e ops"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    print(f"labels={args.labels}, repeat={args.repeat} (median), jax {jax.__version__}")
+    print(f"labels={args.labels}, repeat={args.repeat} (median), jax {jax.__version__}, "
+          f"H100 dumps in {_DUMP}")
     print(lines[0])
     print(lines[1])
     losses = args.losses.split(",")
@@ -210,7 +227,9 @@ def main() -> None:
             for rev, row in rows.items():
                 cells = [loss_name, ",".join(map(str, shape))] + ([rev] if args.revs else [])
                 for t in targets:
-                    cells += [f"{row[t]['s']:.2f}", f"{row[t]['temp']:.2f}"]
+                    temp = row[t]["temp"]
+                    temp = temp if isinstance(temp, str) else f"{temp:.2f}"
+                    cells += [f"{row[t]['s']:.2f}", temp]
                     if t == "h100":
                         cells += [str(row[t].get("launches", ""))]
                     if t == "v5e":

@@ -106,3 +106,40 @@ def reduce_pixels(
     axes = tuple(range(1, weighted.ndim))
     denominator = valid if normaliser is None else normaliser
     return safe_divide(jnp.sum(weighted, axis=axes), jnp.sum(denominator, axis=axes))
+
+
+
+# Pixels per chunk of map_planes: one (example, class) plane of a 3-D volume of 96^3 or more
+# per step, many planes of a 2-D image at once (few loop steps, few kernel launches).
+PLANE_CHUNK_PIXELS = 2**20
+KEPT = "map_planes_kept"
+
+
+def map_planes(fn, arrays, shared=()):
+    """``fn`` on each (example, class) plane of ``(B, *spatial, C)`` arrays, a chunk of planes
+    at a time, rematerialised: value+grad keeps the inputs and one chunk's intermediates
+    instead of every plane's (an iterative loss's temporaries shrink up to ``B C`` times).
+
+    ``fn(*planes, *shared_planes)`` gets ``(1, *spatial, 1)`` slices of ``arrays`` and of the
+    ``(B, *spatial, 1)`` arrays ``shared`` (the same for every class of an example) and returns
+    a pytree of ``(1, 1)`` arrays; the result holds them as ``(B, C)``. The chunks (about
+    ``PLANE_CHUNK_PIXELS`` pixels each) run in a ``lax.map``, a loop of known trip count (no
+    host round trip), whose body is a ``jax.checkpoint``: the backward pass recomputes one
+    chunk's forward at a time, except the values that ``fn`` names ``KEPT``
+    (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to recompute, e.g. distance maps),
+    which are kept for the backward pass.
+    """
+    batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
+    spatial = arrays[0].shape[1:-1]
+    planes = tuple(jnp.moveaxis(a, -1, 0).reshape(num_classes * batch, 1, *spatial, 1)
+                   for a in arrays)
+    example = jnp.arange(num_classes * batch) % batch
+
+    def one_plane(xs):
+        i, *plane = xs
+        return fn(*plane, *(jax.lax.dynamic_index_in_dim(s, i) for s in shared))
+
+    chunk = max(1, PLANE_CHUNK_PIXELS // math.prod(spatial))
+    remat = jax.checkpoint(one_plane, policy=jax.checkpoint_policies.save_only_these_names(KEPT))
+    out = jax.lax.map(remat, (example, *planes), batch_size=chunk)
+    return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)

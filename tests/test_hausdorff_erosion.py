@@ -156,3 +156,44 @@ def test_properties(seed, scale):
     assert np.all(out["alpha0"] <= out["alpha1"] + 1e-5)
     assert np.all(out["alpha1"] <= out["loss"] + 1e-5)
     np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- plane-wise memory
+
+
+def all_classes_her(z, labels, v, alpha, iterations):
+    """The loss as written before the plane-by-plane loop (issue 29): every class at once."""
+    from jaxseg_losses.boundary import _erode  # noqa: PLC0415
+
+    y = jax.nn.one_hot(labels, z.shape[-1])
+    valid = v[..., None]
+    bound = jnp.where(valid > 0, (jax.nn.softmax(z) - y) ** 2, 0.0)
+    total = jnp.zeros_like(bound)
+    for k in range(1, iterations + 1):
+        bound = _erode(bound)
+        total = total + k**alpha * bound
+    axes = tuple(range(1, z.ndim - 1))
+    return jnp.mean(jnp.sum(total * valid, axes) / jnp.sum(valid, axes))
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
+def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):
+    """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
+    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
+
+    if chunk is not None:
+        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:])))
+    z, y, _, _ = inputs(4, shape)
+    v = (np.random.default_rng(1).random(shape) > 0.2).astype(np.float32)
+
+    def ours(z):
+        return jnp.mean(hausdorff_erosion_loss.__wrapped__(z, y, mask=v, alpha=1.5, iterations=6))
+
+    def ref(z):
+        return all_classes_her(z, y, v, 1.5, 6)
+
+    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z) for f in (ours, ref))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
+    assert np.abs(want_grad).max() > 0

@@ -322,3 +322,44 @@ def test_shard_map_batch_global_equals_unsharded():
         mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d")))
     put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))  # noqa: E731
     np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- plane-wise memory
+
+
+def all_classes_cldice(z, labels, v, iterations, per_image):
+    """clDice as it was written before the plane-by-plane loop (issue 29): every class at once."""
+    y = jax.nn.one_hot(labels, z.shape[-1])
+    v = v[..., None]
+    p = jnp.where(v > 0, jax.nn.softmax(z), y)
+    skel_p = soft_skeleton(p, iterations=iterations)
+    skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
+    axes = tuple(range(0 if not per_image else 1, z.ndim - 1))
+    t_prec = (jnp.sum(v * skel_p * y, axes) + 1.0) / (jnp.sum(v * skel_p, axes) + 1.0)
+    t_sens = (jnp.sum(v * skel_y * p, axes) + 1.0) / (jnp.sum(v * skel_y, axes) + 1.0)
+    per_class = 1.0 - 2.0 * t_prec * t_sens / (t_prec + t_sens)
+    return jnp.mean(jnp.broadcast_to(per_class, (z.shape[0], z.shape[-1])))
+
+
+@pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
+@pytest.mark.parametrize("per_image", [True, False])
+def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monkeypatch):
+    """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
+    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
+
+    if chunk is not None:
+        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:])))
+    z, y, _, _ = inputs(5, shape)
+    v = (np.random.default_rng(0).random(shape) > 0.2).astype(np.float32)
+
+    def ours(z):
+        return jnp.mean(cldice_loss.__wrapped__(z, y, mask=v, iterations=4, per_image=per_image))
+
+    def ref(z):
+        return all_classes_cldice(z, y, v, 4, per_image)
+
+    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z) for f in (ours, ref))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
+    assert np.abs(want_grad).max() > 0
