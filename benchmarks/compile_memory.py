@@ -83,7 +83,9 @@ def program(loss, name: str):
 def lower(fn, device, shape, labels: str):
     sharding = jax.sharding.SingleDeviceSharding(device)
     x = jax.ShapeDtypeStruct(shape, jnp.float32, sharding=sharding)
-    if labels == "int":
+    if labels == "prior":  # nonadjacency_loss: a (C, C) prior in place of the labels
+        y = jax.ShapeDtypeStruct(shape[-1:] * 2, jnp.float32, sharding=sharding)
+    elif labels == "int":
         y = jax.ShapeDtypeStruct(shape[:-1], jnp.int32, sharding=sharding)
     else:
         y = jax.ShapeDtypeStruct(shape, jnp.float32, sharding=sharding)
@@ -164,7 +166,9 @@ def main() -> None:
     parser.add_argument("--tools", default="/work/shared/tools/accel")
     parser.add_argument("--losses", default=DEFAULT_LOSSES,
                         help="names of the package, or case:NAME of tests/cases.py; 'cases' "
-                        "for every multiclass configuration of that table")
+                        "for every multiclass configuration of that table, 'all' for every "
+                        "configuration (binary ones with one channel, the non-adjacency "
+                        "loss with a (C, C) prior)")
     parser.add_argument("--classes", default="2,4,14,19,150",
                         help="class counts of the 2-D shapes ('' for the 3-D shape alone)")
     parser.add_argument("--targets", default="h100,v5e,cpu")
@@ -208,18 +212,28 @@ def main() -> None:
     print(lines[0])
     print(lines[1])
     losses = args.losses.split(",")
-    if args.losses == "cases":
+    if args.losses in ("cases", "all"):
         from tests.cases import CASES  # noqa: PLC0415
 
-        losses = [f"case:{name}" for name, case in CASES.items()
-                  if not case.binary and case.labels
-                  and case.options.get("mode", "multiclass") == "multiclass"]
+        losses = [f"case:{name}" for name, case in CASES.items() if args.losses == "all" or (
+            not case.binary and case.labels
+            and case.options.get("mode", "multiclass") == "multiclass")]
     for loss_name in losses:
+        case = None
+        if loss_name.startswith("case:"):
+            from tests.cases import CASES  # noqa: PLC0415
+
+            case = CASES[loss_name[len("case:"):]]
         for i, shape in enumerate(shapes):
             tag = f"{loss_name.replace(':', '_')}_{i}"
+            labels = args.labels
+            if case is not None and case.binary:  # one channel, 0/1 labels
+                shape = shape[:-1] + (1,)
+            if case is not None and not case.labels:
+                labels = "prior"
             try:
                 rows = measure({rev: resolve(loss_name, pkg) for rev, pkg in packages.items()},
-                               shape, args.labels, devs, args.repeat, thunks, tag)
+                               shape, labels, devs, args.repeat, thunks, tag)
             except (ValueError, TypeError) as error:  # options made for C = 3 (the table's)
                 print(f"| {loss_name} | {','.join(map(str, shape))} | {type(error).__name__}: "
                       f"{str(error)[:80]} |", flush=True)
