@@ -20,7 +20,10 @@ normalised cross kernel :math:`B` (the pixel and its :math:`2d` face neighbours,
 :math:`1/(2d+1)`: 0.2 in 2D, 1/7 in 3D; zero padding) followed by a soft threshold at 0.5 and a
 min-max normalisation per image and channel (kornia's ``HausdorffERLoss``, whose layout this
 follows). The iterations run in a checkpointed ``lax.scan`` (backward memory: two arrays per
-iteration).
+iteration), one (example, class) plane after the other (``_numerics.map_planes``, chunks of
+about 2^20 pixels), so under ``jax.grad`` those arrays are one plane's, not every class's. The
+Hausdorff-DT losses take the distance maps plane by plane the same way (the maps are kept for
+the backward pass, the transforms' temporaries are one plane's).
 """
 
 from __future__ import annotations

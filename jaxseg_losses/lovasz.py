@@ -26,6 +26,10 @@ segmentation-models-pytorch as ``LovaszLoss``):
   pixels removed (tested).
 * **No gradient through the sort.** The permutation and :math:`g` are constants
   (``stop_gradient``), as in the reference: the loss is piecewise linear in the errors.
+* **Memory.** The foreground is sorted along with the (negated) errors in one ``lax.sort``, so
+  nothing is gathered, and the increments are put back in pixel order (one scatter):
+  :math:`\sum_i m_{\pi(i)} g_i = \sum_j m_j g_{\pi^{-1}(j)}`. The backward pass keeps only
+  :math:`g_{\pi^{-1}}`, one array (it was the permutation, its gather indices and :math:`g`).
 * **Masks are not weights.** The Lovász extension has no per-pixel weight, so ``mask`` is read as
   "keep where > 0": any positive weight keeps the pixel at full weight.
 * **Batch mode** (``per_image=False``) sorts the pixels of the whole batch together, which needs

@@ -21,10 +21,12 @@ intermediates, instead of the roughly ten per iteration an unrolled loop keeps; 
 erodes once (the erosion inside the opening is reused as the next iteration's image). The
 pools are written as minima/maxima of three shifted slices per axis (the dilation separably)
 rather than with ``lax.reduce_window``: same values, but the gradient is a few selects instead of
-XLA's windowed select-and-scatter. Peak temporary memory of value+grad of :func:`cldice_loss`
-on a ``(2, 128, 128, 128, 1)`` volume (XLA CPU, ``memory_analysis()``, one array = 16 MiB):
-661 MiB with 3 iterations and 885 MiB with 10 (``lax.reduce_window`` pools: 1323 / 1547 MiB;
-an unrolled loop without checkpointing: 1902 / 5510 MiB). See ``benchmarks/cldice_memory.py``.
+XLA's windowed select-and-scatter. :func:`cldice_loss` skeletonises one (example, class) plane
+after the other (a rematerialised ``lax.map`` over chunks of about 2^20 pixels,
+``_numerics.map_planes``; a 2-D batch is one chunk), so the backward pass holds the pooling
+masks of one plane, not of every class: temporary memory of value+grad at
+``(2, 96, 96, 96, 14)`` for a described H100 went from 31.4x to 3.0x the logits (TPU v5e: out
+of memory at 222x, now 5.7x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
 
 clDice is computed per class, like every region loss of the library (statistics per example and
 class, then the shared class reduction of :mod:`jaxseg_losses.region.standard`). MONAI's

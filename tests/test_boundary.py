@@ -18,6 +18,7 @@ from jaxseg_losses import (
     log_hausdorff_dt_loss,
     signed_distance_map,
 )
+from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
     blobs,
@@ -295,10 +296,6 @@ def all_classes_hausdorff_dt(z, labels, mask, alpha, sampling):
 @pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
 def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
-    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
-
-    if chunk is not None:
-        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:-1])))
     rng = np.random.default_rng(3)
     z = (2.0 * rng.standard_normal(shape)).astype(np.float32)
     y = rng.integers(0, shape[-1], shape[:-1])
@@ -312,7 +309,5 @@ def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatc
     def ref(z):
         return all_classes_hausdorff_dt(z, y, mask, 1.5, sampling)
 
-    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z) for f in (ours, ref))
-    np.testing.assert_allclose(value, want, rtol=1e-6)
-    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
-    assert np.abs(want_grad).max() > 0
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:-1])),
+                                      monkeypatch=monkeypatch)

@@ -180,10 +180,6 @@ def all_classes_her(z, labels, v, alpha, iterations):
 @pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
 def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
-    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
-
-    if chunk is not None:
-        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:])))
     z, y, _, _ = inputs(4, shape)
     v = (np.random.default_rng(1).random(shape) > 0.2).astype(np.float32)
 
@@ -193,7 +189,5 @@ def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):
     def ref(z):
         return all_classes_her(z, y, v, 1.5, 6)
 
-    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z) for f in (ours, ref))
-    np.testing.assert_allclose(value, want, rtol=1e-6)
-    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
-    assert np.abs(want_grad).max() > 0
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
+                                      monkeypatch=monkeypatch)

@@ -346,10 +346,6 @@ def all_classes_cldice(z, labels, v, iterations, per_image):
 @pytest.mark.parametrize("per_image", [True, False])
 def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
-    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
-
-    if chunk is not None:
-        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:])))
     z, y, _, _ = inputs(5, shape)
     v = (np.random.default_rng(0).random(shape) > 0.2).astype(np.float32)
 
@@ -359,7 +355,5 @@ def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monk
     def ref(z):
         return all_classes_cldice(z, y, v, 4, per_image)
 
-    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z) for f in (ours, ref))
-    np.testing.assert_allclose(value, want, rtol=1e-6)
-    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
-    assert np.abs(want_grad).max() > 0
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
+                                      monkeypatch=monkeypatch)
