@@ -5,6 +5,12 @@ tools, whose ``h100.txtpb`` and ``thunks.py`` this script uses)::
 
     python benchmarks/compile_memory.py --tools DIR [--losses a,b] [--classes 2,4,14,19,150]
         [--targets h100,v5e,cpu] [--repeat 3] [--labels int|onehot] [--no-3d] [--out FILE]
+        [--max-temp X]
+
+``--losses all``: every configuration of the test table (tests/cases.py); ``--classes ""``: the
+3-D shape alone; ``--max-temp X``: a guard, exit status 1 naming every loss whose temporary
+memory on an accelerator target is above X times the logits (run it where the CUDA plugin and
+libtpu are installed; the test venv has neither, so this guard is not a unit test).
 
 For every loss, class count C and shape ((4, 128, 128, C), and (2, 96, 96, 96, 14) unless
 ``--no-3d``) it lowers ``jax.value_and_grad(lambda x, y: loss(x, y).mean())`` and compiles it
@@ -176,6 +182,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-3d", action="store_true")
     parser.add_argument("--out", default=None, help="also append the table to this file")
+    parser.add_argument("--max-temp", type=float, default=None,
+                        help="guard: exit 1 naming every loss whose temporary memory on an "
+                        "accelerator target exceeds this many times the logits (or is refused "
+                        "as out of memory)")
     parser.add_argument("--revs", default=None,
                         help="git revisions to compare (WORK = the working tree), compiled "
                         "interleaved in this process; default: the package as imported")
@@ -218,6 +228,7 @@ def main() -> None:
         losses = [f"case:{name}" for name, case in CASES.items() if args.losses == "all" or (
             not case.binary and case.labels
             and case.options.get("mode", "multiclass") == "multiclass")]
+    too_big = []
     for loss_name in losses:
         case = None
         if loss_name.startswith("case:"):
@@ -248,12 +259,18 @@ def main() -> None:
                         cells += [str(row[t].get("launches", ""))]
                     if t == "v5e":
                         cells += [str(row[t]["ops"])]
+                over = [t for t in targets if t != "cpu" and args.max_temp is not None and (
+                    isinstance(row[t]["temp"], str) or row[t]["temp"] > args.max_temp)]
+                if over:
+                    too_big.append(f"{cells[0]} {cells[1]} on {','.join(over)}")
                 line = "| " + " | ".join(cells) + " |"
                 lines.append(line)
                 print(line, flush=True)
     if args.out:
         with open(args.out, "a") as fh:
             fh.write("\n".join(lines) + "\n")
+    if too_big:
+        sys.exit(f"temporary memory above {args.max_temp}x the logits: " + "; ".join(too_big))
 
 
 if __name__ == "__main__":
