@@ -116,30 +116,35 @@ KEPT = "map_planes_kept"
 
 
 def map_planes(fn, arrays, shared=()):
-    """``fn`` on each (example, class) plane of ``(B, *spatial, C)`` arrays, a chunk of planes
+    """``fn`` on the (example, class) planes of ``(B, *spatial, C)`` arrays, a chunk of planes
     at a time, rematerialised: value+grad keeps the inputs and one chunk's intermediates
     instead of every plane's (an iterative loss's temporaries shrink up to ``B C`` times).
 
-    ``fn(*planes, *shared_planes)`` gets ``(1, *spatial, 1)`` slices of ``arrays`` and of the
-    ``(B, *spatial, 1)`` arrays ``shared`` (the same for every class of an example) and returns
-    a pytree of ``(1, 1)`` arrays; the result holds them as ``(B, C)``. The chunks (about
-    ``PLANE_CHUNK_PIXELS`` pixels each) run in a ``lax.map``, a loop of known trip count (no
-    host round trip), whose body is a ``jax.checkpoint``: the backward pass recomputes one
-    chunk's forward at a time, except the values that ``fn`` names ``KEPT``
-    (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to recompute, e.g. distance maps),
-    which are kept for the backward pass.
+    ``fn(*planes, *shared_planes)`` gets ``(k, *spatial, 1)`` arrays: ``k`` planes of ``arrays``
+    as a batch, and the matching examples of the ``(B, *spatial, 1)`` arrays ``shared`` (the same
+    for every class of an example); it works per plane (per example of its batch) and returns a
+    pytree of ``(k, 1)`` arrays; the result holds them as ``(B, C)``. ``k`` is the largest divisor
+    of ``B C`` whose chunk has at most ``PLANE_CHUNK_PIXELS`` pixels (at least 1), so a 2-D batch
+    is usually one chunk: the same program as on every class at once, and no ``vmap`` (which
+    would turn a data-dependent loop, as in the distance transform, into a masked one). The
+    chunks run in a ``lax.map`` (a loop of known trip count, no host round trip) whose body is
+    a ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a time, except the
+    values that ``fn`` names ``KEPT`` (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to
+    recompute, e.g. distance maps), which are kept for the backward pass.
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
-    planes = tuple(jnp.moveaxis(a, -1, 0).reshape(num_classes * batch, 1, *spatial, 1)
+    count = num_classes * batch
+    most = max(1, PLANE_CHUNK_PIXELS // math.prod(spatial))
+    chunk = max(k for k in range(1, min(most, count) + 1) if count % k == 0)
+    planes = tuple(jnp.moveaxis(a, -1, 0).reshape(count // chunk, chunk, *spatial, 1)
                    for a in arrays)
-    example = jnp.arange(num_classes * batch) % batch
+    example = (jnp.arange(count, dtype=jnp.int32) % batch).reshape(count // chunk, chunk)
 
-    def one_plane(xs):
-        i, *plane = xs
-        return fn(*plane, *(jax.lax.dynamic_index_in_dim(s, i) for s in shared))
+    def one_chunk(xs):
+        index, *chunk_planes = xs
+        return fn(*chunk_planes, *(jnp.take(s, index, axis=0) for s in shared))
 
-    chunk = max(1, PLANE_CHUNK_PIXELS // math.prod(spatial))
-    remat = jax.checkpoint(one_plane, policy=jax.checkpoint_policies.save_only_these_names(KEPT))
-    out = jax.lax.map(remat, (example, *planes), batch_size=chunk)
+    remat = jax.checkpoint(one_chunk, policy=jax.checkpoint_policies.save_only_these_names(KEPT))
+    out = jax.lax.map(remat, (example, *planes))
     return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)

@@ -173,14 +173,15 @@ def _hausdorff_terms(
     probs = keep_classes(prep.probabilities(), include_background)
     targets = keep_classes(prep.targets, include_background)
 
-    def plane_term(probs, targets, valid):  # one (example, class) plane, (1, *spatial, 1)
+    def plane_term(probs, targets, valid):  # (example, class) planes, (k, *spatial, 1) each
         truth = targets > 0.5
         # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
         predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
         fields = distance_field(jnp.concatenate([predicted, truth], axis=0)[..., 0],
                                 sampling=sampling)[..., None]
+        pred_field, true_field = jnp.split(fields, 2, axis=0)
         # The distance maps are kept for the backward pass, not recomputed.
-        distance = checkpoint_name(fields[:1] ** alpha + fields[1:] ** alpha, KEPT)
+        distance = checkpoint_name(pred_field**alpha + true_field**alpha, KEPT)
         return masked_mean((probs - targets) ** 2 * distance, valid,
                            axis=spatial_axes(probs.ndim))
 
@@ -621,7 +622,7 @@ def hausdorff_erosion_loss(
         eroded = _erode(bound)
         return (eroded, total + weight * eroded), None
 
-    def plane_mean(bound, valid):  # one (example, class) plane -> its mean over the pixels
+    def plane_mean(bound, valid):  # (example, class) planes (k, *spatial, 1) -> means (k, 1)
         (_, total), _ = lax.scan(step, (bound, jnp.zeros_like(bound)), weights)
         return masked_mean(total, valid, axis=spatial_axes(total.ndim))
 

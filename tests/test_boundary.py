@@ -293,7 +293,7 @@ def all_classes_hausdorff_dt(z, labels, mask, alpha, sampling):
 
 
 @pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
-@pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
     rng = np.random.default_rng(3)

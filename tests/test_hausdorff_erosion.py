@@ -177,7 +177,7 @@ def all_classes_her(z, labels, v, alpha, iterations):
 
 
 @pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
-@pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
     z, y, _, _ = inputs(4, shape)

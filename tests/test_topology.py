@@ -342,7 +342,7 @@ def all_classes_cldice(z, labels, v, iterations, per_image):
 
 
 @pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
-@pytest.mark.parametrize("chunk", [None, 1, 4])  # planes per loop step: default (all), 1, 4 of 6
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 @pytest.mark.parametrize("per_image", [True, False])
 def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monkeypatch):
     """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
