@@ -125,12 +125,13 @@ def map_planes(fn, arrays, shared=()):
     for every class of an example); it works per plane (per example of its batch) and returns a
     pytree of ``(k, 1)`` arrays; the result holds them as ``(B, C)``. ``k`` is the largest divisor
     of ``B C`` whose chunk has at most ``PLANE_CHUNK_PIXELS`` pixels (at least 1), so a 2-D batch
-    is usually one chunk: the same program as on every class at once, and no ``vmap`` (which
-    would turn a data-dependent loop, as in the distance transform, into a masked one). The
-    chunks run in a ``lax.map`` (a loop of known trip count, no host round trip) whose body is
-    a ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a time, except the
-    values that ``fn`` names ``KEPT`` (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to
-    recompute, e.g. distance maps), which are kept for the backward pass.
+    is usually one chunk, called directly: the same program as on every class at once. No
+    ``vmap`` (it would turn a data-dependent loop, as in the distance transform, into a masked
+    one). Several chunks run in a ``lax.map`` (a loop of known trip count, no host round trip)
+    whose body is a ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a
+    time, except the values that ``fn`` names ``KEPT``
+    (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to recompute, e.g. distance maps),
+    which are kept for the backward pass.
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
@@ -145,6 +146,9 @@ def map_planes(fn, arrays, shared=()):
         index, *chunk_planes = xs
         return fn(*chunk_planes, *(jnp.take(s, index, axis=0) for s in shared))
 
-    remat = jax.checkpoint(one_chunk, policy=jax.checkpoint_policies.save_only_these_names(KEPT))
-    out = jax.lax.map(remat, (example, *planes))
+    if count == chunk:  # one chunk: no loop and no recomputation (nothing to gain from them)
+        out = jax.tree.map(lambda o: o[None], one_chunk((example[0], *(p[0] for p in planes))))
+    else:
+        policy = jax.checkpoint_policies.save_only_these_names(KEPT)
+        out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
     return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)
