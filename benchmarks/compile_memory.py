@@ -5,6 +5,12 @@ tools, whose ``h100.txtpb`` and ``thunks.py`` this script uses)::
 
     python benchmarks/compile_memory.py --tools DIR [--losses a,b] [--classes 2,4,14,19,150]
         [--targets h100,v5e,cpu] [--repeat 3] [--labels int|onehot] [--no-3d] [--out FILE]
+        [--max-temp X]
+
+``--losses all``: every configuration of the test table (tests/cases.py); ``--classes ""``: the
+3-D shape alone; ``--max-temp X``: a guard, exit status 1 naming every loss whose temporary
+memory on an accelerator target is above X times the logits (run it where the CUDA plugin and
+libtpu are installed; the test venv has neither, so this guard is not a unit test).
 
 For every loss, class count C and shape ((4, 128, 128, C), and (2, 96, 96, 96, 14) unless
 ``--no-3d``) it lowers ``jax.value_and_grad(lambda x, y: loss(x, y).mean())`` and compiles it
@@ -83,7 +89,9 @@ def program(loss, name: str):
 def lower(fn, device, shape, labels: str):
     sharding = jax.sharding.SingleDeviceSharding(device)
     x = jax.ShapeDtypeStruct(shape, jnp.float32, sharding=sharding)
-    if labels == "int":
+    if labels == "prior":  # nonadjacency_loss: a (C, C) prior in place of the labels
+        y = jax.ShapeDtypeStruct(shape[-1:] * 2, jnp.float32, sharding=sharding)
+    elif labels == "int":
         y = jax.ShapeDtypeStruct(shape[:-1], jnp.int32, sharding=sharding)
     else:
         y = jax.ShapeDtypeStruct(shape, jnp.float32, sharding=sharding)
@@ -95,6 +103,14 @@ def entry_ops(hlo: str) -> int:
     entry = hlo[hlo.index("\nENTRY "):]
     entry = entry[: entry.index("\n}")]
     return sum(1 for op in _TOP_OP.findall(entry) if op not in _FREE)
+
+
+def oom_bytes(message: str) -> float:
+    """The temporary bytes named by XLA's out-of-memory refusal (``... temporaries (20.51G)``)."""
+    found = re.search(r"temporaries \(([\d.]+)([KMG])\)", message)
+    if found is None:
+        raise RuntimeError(message)
+    return float(found[1]) * 1024 ** " KMG".index(found[2])
 
 
 def resolve(loss_name: str, package=jsl):
@@ -118,12 +134,19 @@ def measure(losses: dict, shape, labels: str, devs: dict, repeat: int, thunks, t
                 name = re.sub(r"\W", "_", f"time_{tag}_{v}_{target}_{r}")
                 lowered = lower(program(loss, name), dev, shape, labels)
                 start = time.perf_counter()
-                compiled[v, target] = lowered.compile()
+                try:
+                    compiled[v, target] = lowered.compile()
+                except jax.errors.JaxRuntimeError as error:  # XLA:TPU refuses what exceeds HBM
+                    compiled[v, target] = oom_bytes(str(error))
                 times[v, target].append(time.perf_counter() - start)
     rows = {}
     for v, loss in losses.items():
         row = rows[v] = {}
         for target in devs:
+            if isinstance(compiled[v, target], float):  # the bytes of an out-of-memory refusal
+                row[target] = {"s": statistics.median(times[v, target]), "ops": "OOM",
+                               "temp": f"OOM {compiled[v, target] / logits_bytes:.1f}"}
+                continue
             hlo = compiled[v, target].as_text()
             row[target] = {
                 "s": statistics.median(times[v, target]),
@@ -149,13 +172,20 @@ def main() -> None:
     parser.add_argument("--tools", default="/work/shared/tools/accel")
     parser.add_argument("--losses", default=DEFAULT_LOSSES,
                         help="names of the package, or case:NAME of tests/cases.py; 'cases' "
-                        "for every multiclass configuration of that table")
-    parser.add_argument("--classes", default="2,4,14,19,150")
+                        "for every multiclass configuration of that table, 'all' for every "
+                        "configuration (binary ones with one channel, the non-adjacency "
+                        "loss with a (C, C) prior)")
+    parser.add_argument("--classes", default="2,4,14,19,150",
+                        help="class counts of the 2-D shapes ('' for the 3-D shape alone)")
     parser.add_argument("--targets", default="h100,v5e,cpu")
     parser.add_argument("--labels", default="int", choices=("int", "onehot"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-3d", action="store_true")
     parser.add_argument("--out", default=None, help="also append the table to this file")
+    parser.add_argument("--max-temp", type=float, default=None,
+                        help="guard: exit 1 naming every loss whose temporary memory on an "
+                        "accelerator target exceeds this many times the logits (or is refused "
+                        "as out of memory)")
     parser.add_argument("--revs", default=None,
                         help="git revisions to compare (WORK = the working tree), compiled "
                         "interleaved in this process; default: the package as imported")
@@ -169,7 +199,7 @@ def main() -> None:
     # Warm-up: the first compile of each target pays one-off start-up costs.
     for target, dev in devs.items():
         lower(program(jsl.dice_loss, f"warm_{target}"), dev, (1, 8, 8, 2), args.labels).compile()
-    shapes = [(4, 128, 128, int(c)) for c in args.classes.split(",")]
+    shapes = [(4, 128, 128, int(c)) for c in args.classes.split(",") if c]
     if not args.no_3d:
         shapes.append((2, 96, 96, 96, 14))
     packages = {"": jsl}
@@ -187,22 +217,34 @@ def main() -> None:
         if t == "v5e":
             header += ["v5e ops"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    print(f"labels={args.labels}, repeat={args.repeat} (median), jax {jax.__version__}")
+    print(f"labels={args.labels}, repeat={args.repeat} (median), jax {jax.__version__}, "
+          f"H100 dumps in {_DUMP}")
     print(lines[0])
     print(lines[1])
     losses = args.losses.split(",")
-    if args.losses == "cases":
+    if args.losses in ("cases", "all"):
         from tests.cases import CASES  # noqa: PLC0415
 
-        losses = [f"case:{name}" for name, case in CASES.items()
-                  if not case.binary and case.labels
-                  and case.options.get("mode", "multiclass") == "multiclass"]
+        losses = [f"case:{name}" for name, case in CASES.items() if args.losses == "all" or (
+            not case.binary and case.labels
+            and case.options.get("mode", "multiclass") == "multiclass")]
+    too_big = []
     for loss_name in losses:
+        case = None
+        if loss_name.startswith("case:"):
+            from tests.cases import CASES  # noqa: PLC0415
+
+            case = CASES[loss_name[len("case:"):]]
         for i, shape in enumerate(shapes):
             tag = f"{loss_name.replace(':', '_')}_{i}"
+            labels = args.labels
+            if case is not None and case.binary:  # one channel, 0/1 labels
+                shape = shape[:-1] + (1,)
+            if case is not None and not case.labels:
+                labels = "prior"
             try:
                 rows = measure({rev: resolve(loss_name, pkg) for rev, pkg in packages.items()},
-                               shape, args.labels, devs, args.repeat, thunks, tag)
+                               shape, labels, devs, args.repeat, thunks, tag)
             except (ValueError, TypeError) as error:  # options made for C = 3 (the table's)
                 print(f"| {loss_name} | {','.join(map(str, shape))} | {type(error).__name__}: "
                       f"{str(error)[:80]} |", flush=True)
@@ -210,17 +252,25 @@ def main() -> None:
             for rev, row in rows.items():
                 cells = [loss_name, ",".join(map(str, shape))] + ([rev] if args.revs else [])
                 for t in targets:
-                    cells += [f"{row[t]['s']:.2f}", f"{row[t]['temp']:.2f}"]
+                    temp = row[t]["temp"]
+                    temp = temp if isinstance(temp, str) else f"{temp:.2f}"
+                    cells += [f"{row[t]['s']:.2f}", temp]
                     if t == "h100":
                         cells += [str(row[t].get("launches", ""))]
                     if t == "v5e":
                         cells += [str(row[t]["ops"])]
+                over = [t for t in targets if t != "cpu" and args.max_temp is not None and (
+                    isinstance(row[t]["temp"], str) or row[t]["temp"] > args.max_temp)]
+                if over:
+                    too_big.append(f"{cells[0]} {cells[1]} on {','.join(over)}")
                 line = "| " + " | ".join(cells) + " |"
                 lines.append(line)
                 print(line, flush=True)
     if args.out:
         with open(args.out, "a") as fh:
             fh.write("\n".join(lines) + "\n")
+    if too_big:
+        sys.exit(f"temporary memory above {args.max_temp}x the logits: " + "; ".join(too_big))
 
 
 if __name__ == "__main__":

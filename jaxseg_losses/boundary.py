@@ -13,16 +13,9 @@ the labels, or on the thresholded prediction); gradients reach the predictions o
 physical. Labels follow the library conventions (integer ``(B, *spatial)`` or dense
 ``(B, *spatial, C)``; dense targets are thresholded at 0.5 for the distance maps).
 
-The erosion-based Hausdorff loss (:func:`hausdorff_erosion_loss`; Karimi & Salcudean, IEEE TMI
-2019, Sec. II-C; 1D to 3D) is a surrogate of the Hausdorff distance without any distance
-transform: the squared error map
-:math:`f = (p - y)^2` is eroded repeatedly, and what survives many erosions (thick error regions,
-i.e. boundary errors far from the truth) is weighted more. One erosion is a convolution with the
-normalised cross kernel :math:`B` (the pixel and its :math:`2d` face neighbours, each weight
-:math:`1/(2d+1)`: 0.2 in 2D, 1/7 in 3D; zero padding) followed by a soft threshold at 0.5 and a
-min-max normalisation per image and channel (kornia's ``HausdorffERLoss``, whose layout this
-follows). The iterations run in a checkpointed ``lax.scan`` (backward memory: two arrays per
-iteration).
+The Hausdorff-DT losses take the distance maps one (example, class) plane after the other
+(``_numerics.map_planes``, chunks of about 2^20 pixels): the maps are kept for the backward
+pass, the transforms' temporaries are one plane's, not every class's.
 """
 
 from __future__ import annotations
@@ -32,6 +25,7 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
+from jax.ad_checkpoint import checkpoint_name
 
 from jaxseg_losses._activations import (
     pixel_cross_entropy,
@@ -48,7 +42,9 @@ from jaxseg_losses._inputs import (
     shape_str,
 )
 from jaxseg_losses._numerics import (
+    KEPT,
     keep_classes,
+    map_planes,
     masked_mean,
     per_example_mean,
     pixel_class_mean,
@@ -169,16 +165,21 @@ def _hausdorff_terms(
     check_number("alpha", alpha, strict=True)
     probs = keep_classes(prepared_probabilities(prep), include_background)
     targets = keep_classes(prep.targets, include_background)
-    truth = targets > 0.5
-    # Excluded pixels take the truth's value in the thresholded prediction: they add no boundary.
-    predicted = jnp.where(prep.valid[..., None] > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
-    fields = per_channel(
-        distance_field, jnp.concatenate([predicted, truth], axis=-1), sampling=sampling
-    )
-    pred_field, true_field = jnp.split(fields, 2, axis=-1)
-    distance = pred_field**alpha + true_field**alpha
-    return masked_mean((probs - targets) ** 2 * distance, prep.valid[..., None],
-                       axis=spatial_axes(probs.ndim))
+
+    def plane_term(probs, targets, valid):  # (example, class) planes, (k, *spatial, 1) each
+        truth = targets > 0.5
+        # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
+        predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
+        fields = distance_field(jnp.concatenate([predicted, truth], axis=0)[..., 0],
+                                sampling=sampling)[..., None]
+        pred_field, true_field = jnp.split(fields, 2, axis=0)
+        # The distance maps are kept for the backward pass, not recomputed.
+        distance = checkpoint_name(pred_field**alpha + true_field**alpha, KEPT)
+        return masked_mean((probs - targets) ** 2 * distance, valid,
+                           axis=spatial_axes(probs.ndim))
+
+    # Plane by plane: the distance transforms' temporaries are one plane's, not every class's.
+    return map_planes(plane_term, (probs, targets), shared=(prep.valid[..., None],))
 
 
 @boolean_options

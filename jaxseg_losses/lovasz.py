@@ -26,6 +26,10 @@ segmentation-models-pytorch as ``LovaszLoss``):
   pixels removed (tested).
 * **No gradient through the sort.** The permutation and :math:`g` are constants
   (``stop_gradient``), as in the reference: the loss is piecewise linear in the errors.
+* **Memory.** The foreground is sorted along with the (negated) errors in one ``lax.sort``, so
+  nothing is gathered, and the increments are put back in pixel order (one scatter):
+  :math:`\sum_i m_{\pi(i)} g_i = \sum_j m_j g_{\pi^{-1}(j)}`. The backward pass keeps only
+  :math:`g_{\pi^{-1}}`, one array (it was the permutation, its gather indices and :math:`g`).
 * **Masks are not weights.** The Lovász extension has no per-pixel weight, so ``mask`` is read as
   "keep where > 0": any positive weight keeps the pixel at full weight.
 * **Batch mode** (``per_image=False``) sorts the pixels of the whole batch together, which needs
@@ -77,12 +81,26 @@ def _lovasz_extension(
     """
     nan_carrier = 0.0 * jnp.sum(valid, axis=-1)  # a comparison would drop a NaN weight
     valid = valid > 0
-    key = jax.lax.stop_gradient(jnp.where(valid, sort_key, -jnp.inf))
-    perm = jnp.argsort(key, axis=-1, descending=True, stable=True)
-    errors_sorted = jnp.take_along_axis(jnp.where(valid, errors, 0.0), perm, axis=-1)
-    fg_sorted = jnp.take_along_axis(jnp.where(valid, fg, 0.0), perm, axis=-1)
-    grad = jax.lax.stop_gradient(_lovasz_grad(fg_sorted))
-    return jnp.sum(errors_sorted * grad, axis=-1) + nan_carrier
+    # Decreasing key = increasing negated key (stable: ties in pixel order, as a stable
+    # descending argsort); the foreground is sorted along, so nothing is gathered.
+    key = jax.lax.stop_gradient(jnp.where(valid, -sort_key, jnp.inf))
+    pixel = jax.lax.broadcasted_iota(jnp.int32, key.shape, key.ndim - 1)
+    fg = jnp.broadcast_to(jnp.where(valid, fg, 0.0), key.shape)
+    _, perm, fg_sorted = jax.lax.sort((key, pixel, fg), num_keys=1, is_stable=True)
+    grad = _unsort(jax.lax.stop_gradient(_lovasz_grad(fg_sorted)), perm)
+    # sum_i m_perm(i) g_i = sum_j m_j g_perm^-1(j): the same value (summed in pixel order), and
+    # the gradient g_perm^-1(j) of pixel j is the only thing kept for the backward pass.
+    return jnp.sum(jnp.where(valid, errors, 0.0) * grad, axis=-1) + nan_carrier
+
+
+def _unsort(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:
+    """``out[..., perm[..., i]] = sorted_values[..., i]``: undoes a sort along the last axis,
+    as one scatter on flat indices (one int32 index per element, not one per axis)."""
+    n = perm.shape[-1]
+    rows = jnp.arange(perm.size // n, dtype=jnp.int32).reshape(perm.shape[:-1] + (1,))
+    flat = jnp.zeros(perm.size, sorted_values.dtype).at[(rows * n + perm).ravel()].set(
+        sorted_values.ravel(), unique_indices=True, mode="promise_in_bounds")
+    return flat.reshape(perm.shape)
 
 
 def _rows(x: jax.Array, per_image: bool) -> jax.Array:

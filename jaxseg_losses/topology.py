@@ -21,10 +21,12 @@ intermediates, instead of the roughly ten per iteration an unrolled loop keeps; 
 erodes once (the erosion inside the opening is reused as the next iteration's image). The
 pools are written as minima/maxima of three shifted slices per axis (the dilation separably)
 rather than with ``lax.reduce_window``: same values, but the gradient is a few selects instead of
-XLA's windowed select-and-scatter. Peak temporary memory of value+grad of :func:`cldice_loss`
-on a ``(2, 128, 128, 128, 1)`` volume (XLA CPU, ``memory_analysis()``, one array = 16 MiB):
-661 MiB with 3 iterations and 885 MiB with 10 (``lax.reduce_window`` pools: 1323 / 1547 MiB;
-an unrolled loop without checkpointing: 1902 / 5510 MiB). See ``benchmarks/cldice_memory.py``.
+XLA's windowed select-and-scatter. :func:`cldice_loss` skeletonises one (example, class) plane
+after the other (a rematerialised ``lax.map`` over chunks of about 2^20 pixels,
+``_numerics.map_planes``; a 2-D batch is one chunk), so the backward pass holds the pooling
+masks of one plane, not of every class: temporary memory of value+grad at
+``(2, 96, 96, 96, 14)`` for a described H100 went from 31.4x to 3.0x the logits (TPU v5e: out
+of memory at 222x, now 5.7x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
 
 clDice is computed per class, like every region loss of the library (statistics per example and
 class, then the shared class reduction of :mod:`jaxseg_losses.region.standard`). MONAI's
@@ -50,10 +52,10 @@ from jaxseg_losses._inputs import (
     boolean_options,
     check_number,
 )
-from jaxseg_losses._numerics import safe_divide
+from jaxseg_losses._numerics import map_planes, safe_divide, spatial_sum
 from jaxseg_losses.region import dice_loss
 from jaxseg_losses.region._engine import (
-    aggregate,
+    over_batch,
     ratio,
     reduce_classes,
     region_setup,
@@ -186,11 +188,18 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     # Excluded pixels take the target's value in the predicted image, so that their predictions
     # reach neither the value nor the gradient through the neighbourhood of the skeleton.
     p = jnp.where(v > 0, prepared_probabilities(prep), y)
-    skel_p = soft_skeleton(p, iterations=iterations)
-    skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
-    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-    t_prec = ratio(agg(v * skel_p * y) + nr, agg(v * skel_p) + dr)
-    t_sens = ratio(agg(v * skel_y * p) + nr, agg(v * skel_y) + dr)
+
+    def sums(p, y, v):  # (example, class) planes (k, *spatial, 1) -> four (k, 1) sums
+        skel_p = soft_skeleton(p, iterations=iterations)
+        skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
+        return (spatial_sum(v * skel_p * y), spatial_sum(v * skel_p),
+                spatial_sum(v * skel_y * p), spatial_sum(v * skel_y))
+
+    # Plane by plane (see the module docstring, Memory): the same sums, far less memory.
+    tp_p, s_p, tp_y, s_y = (over_batch(s, per_image, axis_name)
+                            for s in map_planes(sums, (p, y), shared=(v,)))
+    t_prec = ratio(tp_p + nr, s_p + dr)
+    t_sens = ratio(tp_y + nr, s_y + dr)
     return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + epsilon)
 
 

@@ -191,3 +191,18 @@ def write_nifti_folder(root, n=4, shape=(8, 8, 8), spacing=(2.0, 1.0, 0.5), chan
         nib.save(nib.Nifti1Image(image, affine), root / "images" / f"vol{k}.nii.gz")
         nib.save(nib.Nifti1Image(label, affine), root / "labels" / f"vol{k}.nii.gz")
     return root
+
+
+def assert_plane_loop_matches(ours, reference, z, *, chunk, pixels, monkeypatch):
+    """Value and gradient of ``ours(z)`` (a loss run plane by plane, ``_numerics.map_planes``)
+    equal ``reference(z)`` (the same loss on every class at once), with ``chunk`` planes per
+    loop step (``None``: the default) for images of ``pixels`` pixels."""
+    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
+
+    if chunk is not None:
+        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * pixels)
+    (value, grad), (want, want_grad) = (jax.jit(jax.value_and_grad(f))(z)
+                                        for f in (ours, reference))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
+    assert np.abs(want_grad).max() > 0

@@ -13,6 +13,8 @@ from jaxseg_losses import (
     cross_entropy,
     signed_distance_map,
 )
+from jaxseg_losses.boundary import hausdorff_dt_loss
+from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
     blobs,
@@ -27,6 +29,8 @@ from tests.jit_cache import jl
 
 C = 3
 
+
+raw_hd_dt = hausdorff_dt_loss.__wrapped__  # the function inside its option decorators
 
 # --------------------------------------------------------------------------- boundary loss
 
@@ -258,3 +262,45 @@ def test_labels_carry_no_gradient_and_bad_sampling_raises():
         jl.hausdorff_dt_loss(z, y, sampling=(1.0, -1.0))
     with pytest.raises(ValueError, match="alpha"):
         jl.hausdorff_dt_loss(z, y, alpha=0.0)
+
+
+# --------------------------------------------------------------------------- plane-wise memory
+
+
+def all_classes_hausdorff_dt(z, labels, mask, alpha, sampling):
+    """hausdorff_dt_loss as written before the plane-by-plane loop (issue 29): the distance fields
+    of every class (prediction and truth) in one call."""
+    from jaxseg_losses.distance import distance_field, per_channel  # noqa: PLC0415
+
+    probs = jax.nn.softmax(z)
+    targets = jax.nn.one_hot(labels, z.shape[-1])
+    valid = mask[..., None]
+    truth = targets > 0.5
+    predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
+    fields = per_channel(distance_field, jnp.concatenate([predicted, truth], -1),
+                         sampling=sampling)
+    pred_field, true_field = jnp.split(fields, 2, axis=-1)
+    axes = tuple(range(1, z.ndim - 1))
+    terms = (probs - targets) ** 2 * (pred_field**alpha + true_field**alpha)
+    return jnp.mean(jnp.sum(terms * valid, axes) / jnp.sum(valid, axes))
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
+def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatch):
+    """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
+    rng = np.random.default_rng(3)
+    z = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    mask = (rng.random(shape[:-1]) > 0.2).astype(np.float32)
+    sampling = (1.0, 0.5, 2.0)[: len(shape) - 2]
+
+    def ours(z):
+        return jnp.mean(raw_hd_dt(z, y, mask=mask, alpha=1.5,
+                                                      sampling=sampling))
+
+    def ref(z):
+        return all_classes_hausdorff_dt(z, y, mask, 1.5, sampling)
+
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:-1])),
+                                      monkeypatch=monkeypatch)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
+from jaxseg_losses.contour import hausdorff_erosion_loss
 from tests import helpers
 from tests.helpers import (
     one_hot_np,
@@ -23,6 +24,8 @@ from tests.jit_cache import eager_calls, jitted, jl
 
 C = 3
 
+
+erosion_loss = hausdorff_erosion_loss.__wrapped__  # the function inside its option decorators
 
 def ref_her(p, g, alpha=2.0, iterations=10, v=None):
     """Karimi & Salcudean's erosion with SciPy's convolution, per (example, channel)."""
@@ -154,3 +157,38 @@ def test_properties(seed, scale):
     assert np.all(out["alpha0"] <= out["alpha1"] + 1e-5)
     assert np.all(out["alpha1"] <= out["loss"] + 1e-5)
     np.testing.assert_allclose(out["perfect"], 0.0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- plane-wise memory
+
+
+def all_classes_her(z, labels, v, alpha, iterations):
+    """The loss as written before the plane-by-plane loop (issue 29): every class at once."""
+    from jaxseg_losses.contour import _erode  # noqa: PLC0415
+
+    y = jax.nn.one_hot(labels, z.shape[-1])
+    valid = v[..., None]
+    bound = jnp.where(valid > 0, (jax.nn.softmax(z) - y) ** 2, 0.0)
+    total = jnp.zeros_like(bound)
+    for k in range(1, iterations + 1):
+        bound = _erode(bound)
+        total = total + k**alpha * bound
+    axes = tuple(range(1, z.ndim - 1))
+    return jnp.mean(jnp.sum(total * valid, axes) / jnp.sum(valid, axes))
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
+def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):
+    """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
+    z, y, _, _ = inputs(4, shape)
+    v = (np.random.default_rng(1).random(shape) > 0.2).astype(np.float32)
+
+    def ours(z):
+        return jnp.mean(erosion_loss(z, y, mask=v, alpha=1.5, iterations=6))
+
+    def ref(z):
+        return all_classes_her(z, y, v, 1.5, 6)
+
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
+                                      monkeypatch=monkeypatch)

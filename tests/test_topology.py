@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from jax.experimental import checkify
 from scipy import ndimage
 
-from jaxseg_losses.topology import soft_skeleton
+from jaxseg_losses.topology import cldice_loss, soft_skeleton
 from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
@@ -28,6 +28,8 @@ C = 3
 
 # --------------------------------------------------------------------------- NumPy references
 
+
+raw_cldice = cldice_loss.__wrapped__  # the function inside its option decorators
 
 def np_skeleton(img, iterations):
     """Shit et al. Alg. 1 on one (*spatial) float64 image, with SciPy min/max filters."""
@@ -318,3 +320,38 @@ def test_shard_map_batch_global_equals_unsharded():
         mesh=mesh, in_specs=(P("d"), P("d")), out_specs=P("d")))
     put = lambda a: jax.device_put(a, jax.sharding.NamedSharding(mesh, P("d")))  # noqa: E731
     np.testing.assert_allclose(sharded(put(z), put(y)), want, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- plane-wise memory
+
+
+def all_classes_cldice(z, labels, v, iterations, per_image):
+    """clDice as it was written before the plane-by-plane loop (issue 29): every class at once."""
+    y = jax.nn.one_hot(labels, z.shape[-1])
+    v = v[..., None]
+    p = jnp.where(v > 0, jax.nn.softmax(z), y)
+    skel_p = soft_skeleton(p, iterations=iterations)
+    skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
+    axes = tuple(range(0 if not per_image else 1, z.ndim - 1))
+    t_prec = (jnp.sum(v * skel_p * y, axes) + 1.0) / (jnp.sum(v * skel_p, axes) + 1.0)
+    t_sens = (jnp.sum(v * skel_y * p, axes) + 1.0) / (jnp.sum(v * skel_y, axes) + 1.0)
+    per_class = 1.0 - 2.0 * t_prec * t_sens / (t_prec + t_sens)
+    return jnp.mean(jnp.broadcast_to(per_class, (z.shape[0], z.shape[-1])))
+
+
+@pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
+@pytest.mark.parametrize("per_image", [True, False])
+def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monkeypatch):
+    """Value and gradient of the plane-by-plane loop (map_planes) equal the all-classes form."""
+    z, y, _, _ = inputs(5, shape)
+    v = (np.random.default_rng(0).random(shape) > 0.2).astype(np.float32)
+
+    def ours(z):
+        return jnp.mean(raw_cldice(z, y, mask=v, iterations=4, per_image=per_image))
+
+    def ref(z):
+        return all_classes_cldice(z, y, v, 4, per_image)
+
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
+                                      monkeypatch=monkeypatch)
