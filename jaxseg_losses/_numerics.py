@@ -142,24 +142,27 @@ def map_planes(fn, arrays, shared=()):
     at a time, rematerialised: value+grad keeps the inputs and one chunk's intermediates
     instead of every plane's (an iterative loss's temporaries shrink up to ``B C`` times).
 
-    ``fn(*planes, *shared_planes)`` gets ``(k, *spatial, 1)`` arrays: ``k`` planes of ``arrays``
-    as a batch, and the matching examples of the ``(B, *spatial, 1)`` arrays ``shared`` (the same
-    for every class of an example); it works per plane (per example of its batch) and returns a
-    pytree of ``(k, 1)`` arrays; the result holds them as ``(B, C)``. ``k`` is the largest divisor
-    of ``B C`` whose chunk has at most ``PLANE_CHUNK_PIXELS`` pixels (at least 1), so a 2-D batch
-    is usually one chunk, called directly: the same program as on every class at once. No
-    ``vmap`` (it would turn a data-dependent loop, as in the distance transform, into a masked
-    one). Several chunks run in a ``lax.map`` (a loop of known trip count, no host round trip)
-    whose body is a ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a
-    time, except the values that ``fn`` names ``KEPT``
-    (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to recompute, e.g. distance maps),
-    which are kept for the backward pass.
+    ``fn(*planes, *shared_planes)`` must work per (example, class) plane on ``(b, *spatial, c)``
+    arrays and return a pytree of ``(b, c)`` arrays. When every plane fits in one chunk of
+    ``PLANE_CHUNK_PIXELS`` pixels (a 2-D batch, usually) it gets ``arrays`` and the
+    ``(B, *spatial, 1)`` arrays ``shared`` themselves: the former program exactly, no loop.
+    Otherwise it gets ``(k, *spatial, 1)`` arrays: ``k`` planes as a batch (``k`` the largest
+    divisor of ``B C`` within the chunk size, at least 1) and the matching examples of
+    ``shared`` (the same for every class of an example); no ``vmap`` (it would turn a
+    data-dependent loop, as in the distance transform, into a masked one). The chunks run in a
+    ``lax.map`` (a loop of known trip count, no host round trip) whose body is a
+    ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a time, except the
+    values that ``fn`` names ``KEPT`` (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to
+    recompute, e.g. distance maps), which are kept for the backward pass. The result is
+    ``(B, C)``.
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
     count = num_classes * batch
     most = max(1, PLANE_CHUNK_PIXELS // math.prod(spatial))
-    chunk = max(k for k in range(1, min(most, count) + 1) if count % k == 0)
+    if count <= most:  # one chunk: the arrays as they are, no loop, no recomputation
+        return fn(*arrays, *shared)
+    chunk = max(k for k in range(1, most + 1) if count % k == 0)
     planes = tuple(jnp.moveaxis(a, -1, 0).reshape(count // chunk, chunk, *spatial, 1)
                    for a in arrays)
     example = (jnp.arange(count, dtype=jnp.int32) % batch).reshape(count // chunk, chunk)
@@ -168,9 +171,6 @@ def map_planes(fn, arrays, shared=()):
         index, *chunk_planes = xs
         return fn(*chunk_planes, *(jnp.take(s, index, axis=0) for s in shared))
 
-    if count == chunk:  # one chunk: no loop and no recomputation (nothing to gain from them)
-        out = jax.tree.map(lambda o: o[None], one_chunk((example[0], *(p[0] for p in planes))))
-    else:
-        policy = jax.checkpoint_policies.save_only_these_names(KEPT)
-        out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
+    policy = jax.checkpoint_policies.save_only_these_names(KEPT)
+    out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
     return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)

@@ -166,12 +166,12 @@ def _hausdorff_terms(
     probs = keep_classes(prepared_probabilities(prep), include_background)
     targets = keep_classes(prep.targets, include_background)
 
-    def plane_term(probs, targets, valid):  # (example, class) planes, (k, *spatial, 1) each
+    def plane_term(probs, targets, valid):  # (example, class) planes: (b, *spatial, c) each
         truth = targets > 0.5
         # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
         predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
-        fields = distance_field(jnp.concatenate([predicted, truth], axis=0)[..., 0],
-                                sampling=sampling)[..., None]
+        fields = per_channel(distance_field, jnp.concatenate([predicted, truth], axis=0),
+                             sampling=sampling)
         pred_field, true_field = jnp.split(fields, 2, axis=0)
         # The distance maps are kept for the backward pass, not recomputed.
         distance = checkpoint_name(pred_field**alpha + true_field**alpha, KEPT)

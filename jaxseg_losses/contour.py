@@ -256,7 +256,7 @@ def hausdorff_erosion_loss(
         eroded = _erode(bound)
         return (eroded, total + weight * eroded), None
 
-    def plane_mean(bound, valid):  # (example, class) planes (k, *spatial, 1) -> means (k, 1)
+    def plane_mean(bound, valid):  # (example, class) planes (b, *spatial, c) -> means (b, c)
         (_, total), _ = lax.scan(step, (bound, jnp.zeros_like(bound)), weights)
         return masked_mean(total, valid, axis=spatial_axes(total.ndim))
 

@@ -189,7 +189,7 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
     # reach neither the value nor the gradient through the neighbourhood of the skeleton.
     p = jnp.where(v > 0, prepared_probabilities(prep), y)
 
-    def sums(p, y, v):  # (example, class) planes (k, *spatial, 1) -> four (k, 1) sums
+    def sums(p, y, v):  # (example, class) planes (b, *spatial, c) -> four (b, c) sums
         skel_p = soft_skeleton(p, iterations=iterations)
         skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
         return (spatial_sum(v * skel_p * y), spatial_sum(v * skel_p),
