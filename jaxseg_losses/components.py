@@ -48,6 +48,10 @@ from jaxseg_losses._neighbourhood import neighbour_offsets, nonzero_components, 
 __all__ = ["connected_components"]
 
 _NONE = jnp.iinfo(jnp.int32).max  # "no neighbour": larger than every raster index
+# GPU/TPU: rounds per test of the stop condition. XLA:GPU reads the condition of a loop without
+# a known trip count on the host (one sync, 10-30 us) per iteration; a round is one CUDA graph
+# of ~9 kernels. Testing every 4th round cuts the syncs 4x for at most 3 idle rounds.
+_ROUNDS_PER_CHECK = 4
 
 
 def connected_components(
@@ -148,23 +152,60 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
     # Row runs along the last axis point to their first element: stars from the start.
     previous = jnp.pad(lax.slice_in_dim(fg, 0, fg.shape[last] - 1, axis=last),
                        [(0, 0)] * last + [(1, 0)])
-    starts = lax.cummax(jnp.where(fg & ~previous, index, -1), axis=last)
+    starts = _running(jnp.maximum, jnp.where(fg & ~previous, index, -1), last)
     parent = jnp.where(fg, starts, index).reshape(-1)
 
-    def round_(state):
-        f, _, rounds = state
+    def one_round(f):
         g = f[f]
         m = _neighbour_min(g.reshape(fg.shape), fg, offsets).reshape(-1)
         settled = jnp.all(g == f) & jnp.all(m >= f)
-        f = f.at[f].min(m, mode="promise_in_bounds")  # stochastic hooking
-        f = jnp.minimum(jnp.minimum(f, m), g)  # aggressive hooking, shortcutting
-        return f, settled, rounds + 1
+        # Stochastic hooking as a segment minimum into a fresh array: the in-place
+        # ``f.at[f].min(m)`` (operand = indices) took 13 ms instead of 1.2 on XLA:CPU.
+        hooked = jax.ops.segment_min(m, f, num_segments=f.shape[0])
+        # Aggressive hooking and shortcutting.
+        return jnp.minimum(jnp.minimum(f, hooked), jnp.minimum(m, g)), settled
 
-    parent, _, rounds = lax.while_loop(
-        lambda state: ~state[1], round_, (parent, jnp.bool_(False), jnp.int32(0))
+    def rounds_loop(f, per_check):
+        """Rounds until settled, ``per_check`` of them per loop iteration (one stop test)."""
+        def body(state):
+            f, _, rounds = state
+            for _ in range(per_check - 1):
+                f, _ = one_round(f)
+            f, settled = one_round(f)
+            return f, settled, rounds + per_check
+
+        state = (f, jnp.bool_(False), jnp.int32(0))
+        f, _, rounds = lax.while_loop(lambda state: ~state[1], body, state)
+        return f, rounds
+
+    parent, rounds = lax.platform_dependent(
+        parent,
+        cpu=functools.partial(rounds_loop, per_check=1),
+        default=functools.partial(rounds_loop, per_check=_ROUNDS_PER_CHECK),
     )
     flat_fg = fg.reshape(-1)
-    roots = (flat_fg & (parent == index.reshape(-1))).reshape(batch, size)
-    rank = jnp.cumsum(roots, axis=1, dtype=jnp.int32)
+    roots = flat_fg & (parent == index.reshape(-1))
+    rank = _inclusive_count(roots.reshape(batch, -1, spatial[-1]))
     labels = jnp.where(flat_fg, rank.reshape(-1)[parent], 0).reshape(fg.shape)
-    return labels, rank[:, -1], rounds
+    return labels, rank[:, -1, -1], rounds
+
+
+def _running(op, x: jax.Array, axis: int) -> jax.Array:
+    """Inclusive running ``op`` (``jnp.maximum`` or ``jnp.add``) along ``axis``: XLA's own
+    cumulative ops on GPU/TPU, an associative scan on CPU (XLA:CPU's ``cummax`` took 35 ms at
+    (8, 256, 256), the scan 6)."""
+    native = {jnp.maximum: lax.cummax, jnp.add: lax.cumsum}[op]
+    return lax.platform_dependent(
+        x,
+        cpu=lambda v: lax.associative_scan(op, v, axis=axis),
+        default=lambda v: native(v, axis=axis),
+    )
+
+
+def _inclusive_count(x: jax.Array) -> jax.Array:
+    """Running count of ``x`` (B, rows, cols) in raster order per image, in two levels (along
+    the rows, then over the row totals): one cumulative sum over a whole 3-D image took
+    128 MiB of temporary on XLA:TPU at (2, 64, 64, 64)."""
+    within = _running(jnp.add, x.astype(jnp.int32), 2)
+    before = _running(jnp.add, within[:, :, -1], 1) - within[:, :, -1]
+    return within + before[:, :, None]

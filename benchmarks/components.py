@@ -1,0 +1,186 @@
+"""Benchmark of jaxseg_losses.components.connected_components against SciPy and cc3d.
+
+Run: ``python benchmarks/components.py [--quick] [--tools DIR]``. Writes
+``benchmarks/results/components.md``.
+
+* CPU: median ms (interleaved rounds after warm-up, ``block_until_ready``) of one jitted call
+  on the batch, against ``scipy.ndimage.label`` and ``cc3d.connected_components`` looping over
+  the images on the host (one core), full connectivity (8 / 26). Masks: random blobs
+  (smoothed noise thresholded at 30% foreground) and the adversarial single paths (spirals /
+  serpentines of one-element width in every image); the "rounds" column is the number of
+  union-find rounds the CPU program ran (the stop test included).
+* ``--tools DIR`` (a venv with jax's CUDA plugin and libtpu; DIR holds ``h100.txtpb``,
+  ``thunks.py`` and ``tpu_cost.py``): the same programs compiled for a described H100 and TPU
+  v5e: while loops, kernel launches, CUDA-graph launches and host-synchronised loop iterations
+  per call at the measured round count, temporary memory, XLA:TPU's cycle estimate. Estimates
+  from the compiler, not measurements on a device.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import sys
+
+import cc3d
+import jax
+import jax.numpy as jnp
+import numpy as np
+from scipy import ndimage
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _timing import interleaved_medians, machine_line  # noqa: E402
+
+from jaxseg_losses import components  # noqa: E402
+
+SHAPES = [(8, 256, 256), (2, 64, 64, 64)]
+
+
+def blobs(shape, seed=0, density=0.3, sigma=2.0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(size=shape)
+    smooth = ndimage.gaussian_filter(noise, [0] + [sigma] * (len(shape) - 1))
+    return smooth > np.quantile(smooth, 1 - density)
+
+
+def spiral(n: int) -> np.ndarray:
+    """One-element-wide square spiral with one-element gaps: one path of ~n^2/2 elements."""
+    image = np.zeros((n, n), bool)
+    y = x = 0
+    image[0, 0] = True
+    lengths = [n - 1] * 3 + [m for m in range(n - 3, 0, -2) for _ in range(2)]
+    for k, length in enumerate(lengths):
+        dy, dx = [(0, 1), (1, 0), (0, -1), (-1, 0)][k % 4]
+        for _ in range(length):
+            y, x = y + dy, x + dx
+            image[y, x] = True
+    return image
+
+
+def serpentine(shape) -> np.ndarray:
+    """Lines along axis 1 (across the rows: the run start does not help), every other one
+    joined to the next at alternating ends; 3-D: every plane such a serpentine."""
+    n = shape[-2]
+    image = np.zeros(shape[-2:], bool)
+    image[:, ::2] = True
+    for c in range(1, shape[-1], 2):
+        image[n - 1 if (c // 2) % 2 == 0 else 0, c] = True
+    return np.broadcast_to(image, shape).copy()
+
+
+def masks(shape):
+    yield "blobs 30%", blobs(shape)
+    if len(shape) == 3:
+        yield "spiral", np.broadcast_to(spiral(shape[1]), shape).copy()
+    yield "serpentine", serpentine(shape)
+
+
+def time_mask(shape, name: str, mask: np.ndarray, repeats: int) -> dict:
+    nonzero = len(shape) - 1
+    structure = np.ones((3,) * nonzero, bool)
+    conn = 8 if nonzero == 2 else 26
+    dev = jnp.asarray(mask)
+    ours = jax.jit(components.connected_components)
+    labels, _ = ours(dev)
+    for b in range(shape[0]):  # the benchmark checks what it times
+        assert (np.asarray(labels[b]) == ndimage.label(mask[b], structure)[0]).all()
+    rounds = int(components._label(dev, nonzero)[2])
+    med = interleaved_medians({
+        "ours": lambda: ours(dev),
+        "scipy": lambda: [ndimage.label(m, structure) for m in mask],
+        "cc3d": lambda: [cc3d.connected_components(m, connectivity=conn) for m in mask],
+    }, repeats)
+    print(shape, name, rounds, {k: round(v, 2) for k, v in med.items()}, flush=True)
+    return dict(shape=shape, name=name, rounds=rounds, **med)
+
+
+def cpu_rows(repeats: int):
+    return [time_mask(shape, name, mask, repeats)
+            for shape in SHAPES for name, mask in masks(shape)]
+
+
+def accelerator_cells(rows, tools: str):
+    """Per row: the compiled program's structure on the described H100 and TPU v5e."""
+    from accelerator_proxy import _DUMP, Targets  # noqa: PLC0415 (sets the dump flags)
+
+    targets = Targets(tools)
+    cells = {}
+    for row in rows:
+        shape = row["shape"]
+        # GPU/TPU test the stop condition every _ROUNDS_PER_CHECK rounds.
+        iterations = math.ceil(row["rounds"] / components._ROUNDS_PER_CHECK)
+        key = (shape, iterations)
+        if key not in cells:
+            name = "cc_" + "x".join(map(str, shape))
+            arg = jax.ShapeDtypeStruct(shape, jnp.bool_)
+            compiled = targets.compile("h100", name, components.connected_components, (arg,))
+            prefix = glob.glob(f"{_DUMP}/*jit_{name}_h100.thunk_sequence.txt")[-1][
+                : -len("thunk_sequence.txt")]
+            acc = targets.thunks.summarize(prefix, pops=(iterations,))[0][iterations]
+            whiles = compiled.as_text().count(" while(")
+            temp = compiled.memory_analysis().temp_size_in_bytes / 2**20
+            tpu = targets.compile("v5e", name, components.connected_components, (arg,))
+            path = os.path.join(_DUMP, f"{name}_v5e.txt")
+            with open(path, "w") as fh:
+                fh.write(tpu.as_text())
+            parsed = targets.tpu_cost.parse(path)
+            cycles = targets.tpu_cost.cost(parsed, "__entry__", iterations,
+                                           {"cycles": 0.0, "ops": 0.0, "loops": []})["cycles"]
+            lo = (acc["launches"] * 3 + acc["graphs"] * 5 + acc["syncs"] * 10) / 1e3
+            hi = (acc["launches"] * 10 + acc["graphs"] * 10 + acc["syncs"] * 30) / 1e3
+            cells[key] = (f"{whiles} | {acc['launches']} | {acc['graphs']} "
+                          f"({acc.get('graph_kernels', 0)} kernels) | {acc['syncs']} | "
+                          f"{temp:.1f} | {lo:.2f}-{hi:.2f} | "
+                          f"{tpu.memory_analysis().temp_size_in_bytes / 2**20:.1f} | "
+                          f"{cycles / 1.5e6:.2f}")
+            print(shape, iterations, cells[key], flush=True)
+        row["accel"] = cells[key]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--tools", default=None, help="accelerator tools folder (see above)")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
+                                                      "components.md"))
+    args = parser.parse_args()
+    repeats = 5 if args.quick else 11
+    rows = cpu_rows(repeats)
+    lines = [
+        "# connected_components benchmark",
+        "",
+        f"Command: `python benchmarks/components.py{' --quick' if args.quick else ''}"
+        f"{' --tools DIR' if args.tools else ''}`; {machine_line()}. Median ms of {repeats} "
+        "interleaved rounds; SciPy and cc3d loop over the images (one core); full connectivity.",
+        "",
+        "| shape | mask | rounds | ours ms | SciPy ms | cc3d ms | ours / SciPy | ours / cc3d |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['shape']} | {r['name']} | {r['rounds']} | {r['ours']:.2f} | "
+                     f"{r['scipy']:.2f} | {r['cc3d']:.2f} | {r['ours'] / r['scipy']:.1f} | "
+                     f"{r['ours'] / r['cc3d']:.1f} |")
+    if args.tools:
+        accelerator_cells(rows, args.tools)
+        lines += [
+            "",
+            f"Compiled for a described H100 and TPU v5e (jax {jax.__version__}): loop iterations "
+            f"= ceil(rounds / {components._ROUNDS_PER_CHECK}); H100 est. = launches x 3-10 us "
+            "+ graphs x 5-10 us + host syncs x 10-30 us (launch-bound: the work per round is "
+            "a few MB); estimates from the compiler, not measurements.",
+            "",
+            "| shape | mask | while loops | H100 launches | CUDA graphs | host syncs "
+            "| H100 temp MiB | H100 est. ms | v5e temp MiB | v5e est. ms |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [f"| {r['shape']} | {r['name']} | {r['accel']} |" for r in rows]
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as fh:
+        fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
