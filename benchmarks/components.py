@@ -1,7 +1,8 @@
 """Benchmark of jaxseg_losses.components.connected_components against SciPy and cc3d.
 
-Run: ``python benchmarks/components.py [--quick] [--tools DIR]``. Writes
-``benchmarks/results/components.md``.
+Run: ``python benchmarks/components.py [--quick]`` (CPU timings, writes
+``benchmarks/results/components.md``) or ``python benchmarks/components.py --tools DIR``
+(accelerator structure, writes ``benchmarks/results/components_accelerator.md``).
 
 * CPU: median ms (interleaved rounds after warm-up, ``block_until_ready``) of one jitted call
   on the batch, against ``scipy.ndimage.label`` and ``cc3d.connected_components`` looping over
@@ -9,7 +10,7 @@ Run: ``python benchmarks/components.py [--quick] [--tools DIR]``. Writes
   (smoothed noise thresholded at 30% foreground) and the adversarial single paths (spirals /
   serpentines of one-element width in every image); the "rounds" column is the number of
   union-find rounds the CPU program ran (the stop test included).
-* ``--tools DIR`` (a venv with jax's CUDA plugin and libtpu; DIR holds ``h100.txtpb``,
+* ``--tools DIR`` (run in a venv with jax's CUDA plugin and libtpu; DIR holds ``h100.txtpb``,
   ``thunks.py`` and ``tpu_cost.py``): the same programs compiled for a described H100 and TPU
   v5e: while loops, kernel launches, CUDA-graph launches and host-synchronised loop iterations
   per call at the measured round count, temporary memory, XLA:TPU's cycle estimate. Estimates
@@ -24,7 +25,6 @@ import math
 import os
 import sys
 
-import cc3d
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,6 +77,8 @@ def masks(shape):
 
 
 def time_mask(shape, name: str, mask: np.ndarray, repeats: int) -> dict:
+    import cc3d  # noqa: PLC0415 (not needed for --tools, whose venv may lack it)
+
     nonzero = len(shape) - 1
     structure = np.ones((3,) * nonzero, bool)
     conn = 8 if nonzero == 2 else 26
@@ -100,11 +102,10 @@ def cpu_rows(repeats: int):
             for shape in SHAPES for name, mask in masks(shape)]
 
 
-def accelerator_cells(rows, tools: str):
+def accelerator_cells(rows, targets):
     """Per row: the compiled program's structure on the described H100 and TPU v5e."""
-    from accelerator_proxy import _DUMP, Targets  # noqa: PLC0415 (sets the dump flags)
+    from accelerator_proxy import _DUMP  # noqa: PLC0415
 
-    targets = Targets(tools)
     cells = {}
     for row in rows:
         shape = row["shape"]
@@ -142,43 +143,57 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repeats")
     parser.add_argument("--tools", default=None, help="accelerator tools folder (see above)")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                      "components.md"))
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/"
+                        "components.md (components_accelerator.md with --tools)")
     args = parser.parse_args()
     repeats = 5 if args.quick else 11
-    rows = cpu_rows(repeats)
-    lines = [
-        "# connected_components benchmark",
-        "",
-        f"Command: `python benchmarks/components.py{' --quick' if args.quick else ''}"
-        f"{' --tools DIR' if args.tools else ''}`; {machine_line()}. Median ms of {repeats} "
-        "interleaved rounds; SciPy and cc3d loop over the images (one core); full connectivity.",
-        "",
-        "| shape | mask | rounds | ours ms | SciPy ms | cc3d ms | ours / SciPy | ours / cc3d |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(f"| {r['shape']} | {r['name']} | {r['rounds']} | {r['ours']:.2f} | "
-                     f"{r['scipy']:.2f} | {r['cc3d']:.2f} | {r['ours'] / r['scipy']:.1f} | "
-                     f"{r['ours'] / r['cc3d']:.1f} |")
     if args.tools:
-        accelerator_cells(rows, args.tools)
-        lines += [
+        # Before any computation: the accelerator plugins start with the first backend.
+        from accelerator_proxy import Targets  # noqa: PLC0415 (sets the dump flags)
+
+        targets = Targets(args.tools)
+        rows = [dict(shape=shape, name=name,
+                     rounds=int(components._label(jnp.asarray(mask), len(shape) - 1)[2]))
+                for shape in SHAPES for name, mask in masks(shape)]
+        accelerator_cells(rows, targets)
+        lines = [
+            "# connected_components compiled for a described H100 and TPU v5e",
             "",
-            f"Compiled for a described H100 and TPU v5e (jax {jax.__version__}): loop iterations "
-            f"= ceil(rounds / {components._ROUNDS_PER_CHECK}); H100 est. = launches x 3-10 us "
-            "+ graphs x 5-10 us + host syncs x 10-30 us (launch-bound: the work per round is "
-            "a few MB); estimates from the compiler, not measurements.",
+            f"Command: `python benchmarks/components.py --tools DIR`; jax {jax.__version__}. "
+            "rounds: union-find rounds the CPU program ran on the mask (stop test included); "
+            f"GPU/TPU loop iterations = ceil(rounds / {components._ROUNDS_PER_CHECK}). "
+            "H100 est. = launches x 3-10 us + graphs x 5-10 us + host syncs x 10-30 us "
+            "(launch-bound: a round moves a few MB). Estimates from the compiler, not "
+            "measurements.",
             "",
-            "| shape | mask | while loops | H100 launches | CUDA graphs | host syncs "
+            "| shape | mask | rounds | while loops | H100 launches | CUDA graphs | host syncs "
             "| H100 temp MiB | H100 est. ms | v5e temp MiB | v5e est. ms |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        lines += [f"| {r['shape']} | {r['name']} | {r['accel']} |" for r in rows]
+        lines += [f"| {r['shape']} | {r['name']} | {r['rounds']} | {r['accel']} |" for r in rows]
+    else:
+        rows = cpu_rows(repeats)
+        lines = [
+            "# connected_components benchmark (CPU)",
+            "",
+            f"Command: `python benchmarks/components.py{' --quick' if args.quick else ''}`; "
+            f"{machine_line()}. Median ms of {repeats} interleaved rounds; SciPy and cc3d loop "
+            "over the images (one core); full connectivity (8 / 26).",
+            "",
+            "| shape | mask | rounds | ours ms | SciPy ms | cc3d ms | ours / SciPy "
+            "| ours / cc3d |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            lines.append(f"| {r['shape']} | {r['name']} | {r['rounds']} | {r['ours']:.2f} | "
+                         f"{r['scipy']:.2f} | {r['cc3d']:.2f} | {r['ours'] / r['scipy']:.1f} | "
+                         f"{r['ours'] / r['cc3d']:.1f} |")
     text = "\n".join(lines)
     print(text)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as fh:
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                   "components_accelerator.md" if args.tools else "components.md")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    with open(out, "w") as fh:
         fh.write(text + "\n")
 
 

@@ -36,7 +36,6 @@ measured rounds, kernel launches and host syncs).
 from __future__ import annotations
 
 import functools
-import math
 
 import jax
 import jax.numpy as jnp
@@ -44,6 +43,7 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jaxseg_losses._neighbourhood import neighbour_offsets, nonzero_components, shifted
+from jaxseg_losses._scans import running
 
 __all__ = ["connected_components"]
 
@@ -143,7 +143,6 @@ def _neighbour_min(g: jax.Array, fg: jax.Array, offsets) -> jax.Array:
 def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Labels, counts and the number of rounds (for the benchmarks) of a boolean batch."""
     batch, spatial = fg.shape[0], fg.shape[1:]
-    size = math.prod(spatial)
     if fg.size == 0:
         return jnp.zeros(fg.shape, jnp.int32), jnp.zeros((batch,), jnp.int32), jnp.int32(0)
     offsets = neighbour_offsets(len(spatial), nonzero)
@@ -152,7 +151,7 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
     # Row runs along the last axis point to their first element: stars from the start.
     previous = jnp.pad(lax.slice_in_dim(fg, 0, fg.shape[last] - 1, axis=last),
                        [(0, 0)] * last + [(1, 0)])
-    starts = _running(jnp.maximum, jnp.where(fg & ~previous, index, -1), last)
+    starts = running(jnp.maximum, jnp.where(fg & ~previous, index, -1), last)
     parent = jnp.where(fg, starts, index).reshape(-1)
 
     def one_round(f):
@@ -190,22 +189,10 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
     return labels, rank[:, -1, -1], rounds
 
 
-def _running(op, x: jax.Array, axis: int) -> jax.Array:
-    """Inclusive running ``op`` (``jnp.maximum`` or ``jnp.add``) along ``axis``: XLA's own
-    cumulative ops on GPU/TPU, an associative scan on CPU (XLA:CPU's ``cummax`` took 35 ms at
-    (8, 256, 256), the scan 6)."""
-    native = {jnp.maximum: lax.cummax, jnp.add: lax.cumsum}[op]
-    return lax.platform_dependent(
-        x,
-        cpu=lambda v: lax.associative_scan(op, v, axis=axis),
-        default=lambda v: native(v, axis=axis),
-    )
-
-
 def _inclusive_count(x: jax.Array) -> jax.Array:
     """Running count of ``x`` (B, rows, cols) in raster order per image, in two levels (along
     the rows, then over the row totals): one cumulative sum over a whole 3-D image took
     128 MiB of temporary on XLA:TPU at (2, 64, 64, 64)."""
-    within = _running(jnp.add, x.astype(jnp.int32), 2)
-    before = _running(jnp.add, within[:, :, -1], 1) - within[:, :, -1]
+    within = running(jnp.add, x.astype(jnp.int32), 2)
+    before = running(jnp.add, within[:, :, -1], 1) - within[:, :, -1]
     return within + before[:, :, None]
