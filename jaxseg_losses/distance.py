@@ -52,6 +52,13 @@ known trip count a host round trip per iteration):
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
 
+**Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
+site each squared distance comes from (`_edt_with_sites`): pass 0 keeps the index of the
+nearest background element, every later pass the argmin of its min-plus (GPU/TPU: one fused
+argmin reduction per axis, N * n pairs, no loop; CPU: the blocked brute force or the envelope
+read backwards) and gathers the coordinates found at it. Axes run in SciPy's order with ties
+to the lower index, which gave SciPy's sites on every tested element.
+
 The signed map and the Hausdorff field need the two-sided transform, every element's distance
 to the nearest element of the other value. The CPU computes it as two EDTs in one batch; the
 accelerator formulation in one pass (`_site_values`), at the cost of one EDT.
