@@ -126,15 +126,26 @@ def connected_components(
     return labels, counts
 
 
-def _neighbour_min(g: jax.Array, fg: jax.Array, offsets) -> jax.Array:
+def _neighbour_min(g: jax.Array, fg: jax.Array, nonzero: int) -> jax.Array:
     """``min over d of g[u + d]`` over the foreground neighbours ``u + d`` of each foreground
     element (``_NONE`` where there is none and on the background), from shifted slices of one
-    padded array."""
+    padded array. The full box is separable (3 slices per axis instead of 8 / 26 shifts) and
+    includes ``u`` itself, which changes no round: ``g[u] = f[f[u]]`` is already the
+    shortcut's value and the stop test asks ``g == f`` anyway."""
     spatial = g.shape[1:]
-    padded = jnp.pad(jnp.where(fg, g, _NONE), [(0, 0)] + [(1, 1)] * len(spatial),
-                     constant_values=_NONE)
+    values = jnp.where(fg, g, _NONE)
+    if nonzero == len(spatial):
+        for axis in range(1, g.ndim):
+            pad = [(0, 0)] * g.ndim
+            pad[axis] = (1, 1)
+            padded = jnp.pad(values, pad, constant_values=_NONE)
+            n = g.shape[axis]
+            values = functools.reduce(jnp.minimum, [
+                lax.slice_in_dim(padded, k, k + n, axis=axis) for k in range(3)])
+        return jnp.where(fg, values, _NONE)
+    padded = jnp.pad(values, [(0, 0)] + [(1, 1)] * len(spatial), constant_values=_NONE)
     out = jnp.full(g.shape, _NONE, jnp.int32)
-    for d in offsets:
+    for d in neighbour_offsets(len(spatial), nonzero):
         out = jnp.minimum(out, shifted(padded, d, spatial))
     return jnp.where(fg, out, _NONE)
 
@@ -145,7 +156,6 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
     batch, spatial = fg.shape[0], fg.shape[1:]
     if fg.size == 0:
         return jnp.zeros(fg.shape, jnp.int32), jnp.zeros((batch,), jnp.int32), jnp.int32(0)
-    offsets = neighbour_offsets(len(spatial), nonzero)
     index = lax.iota(jnp.int32, fg.size).reshape(fg.shape)  # raster index over the batch
     last = fg.ndim - 1
     # Row runs along the last axis point to their first element: stars from the start.
@@ -156,7 +166,7 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
 
     def one_round(f):
         g = f[f]
-        m = _neighbour_min(g.reshape(fg.shape), fg, offsets).reshape(-1)
+        m = _neighbour_min(g.reshape(fg.shape), fg, nonzero).reshape(-1)
         settled = jnp.all(g == f) & jnp.all(m >= f)
         # Stochastic hooking as a segment minimum into a fresh array: the in-place
         # ``f.at[f].min(m)`` (operand = indices) took 13 ms instead of 1.2 on XLA:CPU.
