@@ -35,6 +35,9 @@ from _timing import interleaved_medians, machine_line  # noqa: E402
 
 from jaxseg_losses import components  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests.shapes
+from tests.shapes import serpentine, spiral  # noqa: E402
+
 SHAPES = [(8, 256, 256), (2, 64, 64, 64)]
 
 
@@ -44,36 +47,17 @@ def blobs(shape, seed=0, density=0.3, sigma=2.0) -> np.ndarray:
     return smooth > np.quantile(smooth, 1 - density)
 
 
-def spiral(n: int) -> np.ndarray:
-    """One-element-wide square spiral with one-element gaps: one path of ~n^2/2 elements."""
-    image = np.zeros((n, n), bool)
-    y = x = 0
-    image[0, 0] = True
-    lengths = [n - 1] * 3 + [m for m in range(n - 3, 0, -2) for _ in range(2)]
-    for k, length in enumerate(lengths):
-        dy, dx = [(0, 1), (1, 0), (0, -1), (-1, 0)][k % 4]
-        for _ in range(length):
-            y, x = y + dy, x + dx
-            image[y, x] = True
-    return image
-
-
-def serpentine(shape) -> np.ndarray:
-    """Lines along axis 1 (across the rows: the run start does not help), every other one
-    joined to the next at alternating ends; 3-D: every plane such a serpentine."""
-    n = shape[-2]
-    image = np.zeros(shape[-2:], bool)
-    image[:, ::2] = True
-    for c in range(1, shape[-1], 2):
-        image[n - 1 if (c // 2) % 2 == 0 else 0, c] = True
-    return np.broadcast_to(image, shape).copy()
+def column_serpentine(shape) -> np.ndarray:
+    """Columns (along axis 1: the row runs of the start do not help) joined at alternating
+    ends, in every image / plane."""
+    return np.broadcast_to(serpentine(shape[-1]).T, shape).copy()
 
 
 def masks(shape):
     yield "blobs 30%", blobs(shape)
     if len(shape) == 3:
         yield "spiral", np.broadcast_to(spiral(shape[1]), shape).copy()
-    yield "serpentine", serpentine(shape)
+    yield "serpentine", column_serpentine(shape)
 
 
 def time_mask(shape, name: str, mask: np.ndarray, repeats: int) -> dict:

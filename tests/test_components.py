@@ -18,6 +18,7 @@ from scipy import ndimage
 from skimage import measure
 
 from jaxseg_losses.components import _label, connected_components
+from tests.shapes import serpentine, spiral
 
 # neighbour count -> (spatial dims, largest number of non-zero offset components)
 CONNECTIVITIES = {4: (2, 1), 8: (2, 2), 6: (3, 1), 18: (3, 2), 26: (3, 3)}
@@ -62,30 +63,6 @@ def blobs(seed: int, shape, density: float, sigma: float = 1.0) -> np.ndarray:
     noise = np.random.default_rng(seed).normal(size=shape)
     smooth = ndimage.gaussian_filter(noise, [0] + [sigma] * (len(shape) - 1))
     return smooth > np.quantile(smooth, 1 - density)
-
-
-def spiral(n: int) -> np.ndarray:
-    """A one-element-wide square spiral with one-element gaps: a single path of ~n^2/2
-    elements, the worst case of label propagation."""
-    image = np.zeros((n, n), bool)
-    y = x = 0
-    image[0, 0] = True
-    lengths = [n - 1] * 3 + [m for m in range(n - 3, 0, -2) for _ in range(2)]
-    for k, length in enumerate(lengths):
-        dy, dx = [(0, 1), (1, 0), (0, -1), (-1, 0)][k % 4]
-        for _ in range(length):
-            y, x = y + dy, x + dx
-            image[y, x] = True
-    return image
-
-
-def serpentine(n: int) -> np.ndarray:
-    """Rows joined at alternating ends: one path of ~n^2/2 elements."""
-    image = np.zeros((n, n), bool)
-    image[::2] = True
-    for r in range(1, n, 2):
-        image[r, n - 1 if (r // 2) % 2 == 0 else 0] = True
-    return image
 
 
 def serpentine_3d(n: int) -> np.ndarray:
