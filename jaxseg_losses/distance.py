@@ -221,8 +221,10 @@ def _minplus_brute(f: jax.Array, s: float, argmin: bool = False) -> jax.Array:
 
     def one_block(rows):
         values = rows[:, None, :] + table[None, :, :]
-        if argmin:
-            return jnp.argmin(values, axis=-1).astype(jnp.int32)
+        if argmin:  # the first j at the minimum: two plain min reductions, which XLA:CPU
+            # vectorises (its variadic argmin reduction is several times slower)
+            low = jnp.min(values, axis=-1, keepdims=True)
+            return jnp.min(jnp.where(values == low, i, n), axis=-1)
         return jnp.min(values, axis=-1)
 
     return _by_line_blocks(one_block, f)
