@@ -323,8 +323,16 @@ def _envelope_sites(f: jax.Array, s: float) -> jax.Array:
 
 
 def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
-    """Same as `_minplus_brute` in O(n) per line: the value at each output's envelope site."""
-    return _value_at_site(f, _envelope_sites(f, s), 0, s)
+    """Same as `_minplus_brute` in O(n) per line: the value at each output's envelope site
+    (one flat gather: `_value_at_site`'s take_along_axis was slower here on XLA:CPU)."""
+    n, nlines = f.shape
+    site = _envelope_sites(f, s)
+    lane = lax.iota(jnp.int32, nlines)
+    fsite = f.reshape(-1).at[(jnp.maximum(site, 0) * nlines + lane[None, :]).reshape(-1)].get(
+        mode="promise_in_bounds"
+    )
+    d = (lax.iota(jnp.int32, n)[:, None] - site).astype(jnp.float32) * jnp.asarray(s, jnp.float32)
+    return jnp.where(site >= 0, fsite.reshape(n, nlines) + d * d, jnp.inf)
 
 
 def _value_at_site(f: jax.Array, site: jax.Array, axis: int, s) -> jax.Array:
