@@ -161,8 +161,9 @@ def main() -> None:
             "# connected_components benchmark (CPU)",
             "",
             f"Command: `python benchmarks/components.py{' --quick' if args.quick else ''}`; "
-            f"{machine_line()}. Median ms of {repeats} interleaved rounds; SciPy and cc3d loop "
-            "over the images (one core); full connectivity (8 / 26).",
+            f"{machine_line()}; 1-min load {os.getloadavg()[0]:.1f} at the end. Median ms of "
+            f"{repeats} interleaved rounds; SciPy and cc3d loop over the images (one core); "
+            "full connectivity (8 / 26).",
             "",
             "| shape | mask | rounds | ours ms | SciPy ms | cc3d ms | ours / SciPy "
             "| ours / cc3d |",
