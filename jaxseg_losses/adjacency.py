@@ -75,8 +75,6 @@ reference's choice.
 from __future__ import annotations
 
 import functools
-import itertools
-import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -97,6 +95,7 @@ from jaxseg_losses._inputs import (
     shape_str,
     value_check,
 )
+from jaxseg_losses._neighbourhood import neighbour_offsets, nonzero_components, shifted
 from jaxseg_losses._numerics import safe_divide
 
 __all__ = (
@@ -117,43 +116,6 @@ LOSS_MODES = ("multiclass", "multilabel")
 # --------------------------------------------------------------------------- neighbourhoods
 
 
-def _connectivity_levels(num_spatial: int) -> dict[int, int]:
-    """Neighbour count -> largest number of non-zero offset components, e.g. 2D {4: 1, 8: 2}."""
-    levels, total = {}, 0
-    for nonzero in range(1, num_spatial + 1):
-        total += math.comb(num_spatial, nonzero) * 2**nonzero
-        levels[total] = nonzero
-    return levels
-
-
-def _max_nonzero(connectivity: int | None, num_spatial: int) -> int:
-    levels = _connectivity_levels(num_spatial)
-    if connectivity is None:
-        return num_spatial
-    if isinstance(connectivity, bool) or connectivity not in levels:
-        raise ValueError(
-            f"connectivity: expected one of {tuple(levels)} for {num_spatial} spatial axes "
-            f"(or None for the full {max(levels)}-neighbourhood); got {connectivity!r}"
-        )
-    return levels[connectivity]
-
-
-def _offsets(num_spatial: int, max_nonzero: int) -> tuple[tuple[int, ...], ...]:
-    """Neighbour offsets in {-1, 0, 1}^n with 1 to ``max_nonzero`` non-zero components."""
-    return tuple(
-        d
-        for d in itertools.product((-1, 0, 1), repeat=num_spatial)
-        if 0 < sum(map(abs, d)) <= max_nonzero
-    )
-
-
-def _shifted(padded: jax.Array, offset: tuple[int, ...], spatial: tuple[int, ...]) -> jax.Array:
-    """``out[b, x] = array[b, x + offset]`` from an array zero-padded by 1 on every spatial axis."""
-    window = tuple(slice(1 + d, 1 + d + s) for d, s in zip(offset, spatial, strict=True))
-    index = (slice(None),) + window
-    return padded[index]
-
-
 def _neighbour_sum(q: jax.Array, max_nonzero: int, include_self: bool) -> jax.Array:
     """``s(x) = sum_{d in N} q(x + d)`` (plus ``q(x)`` if ``include_self``), zero padding.
 
@@ -172,7 +134,7 @@ def _neighbour_sum(q: jax.Array, max_nonzero: int, include_self: bool) -> jax.Ar
         return s if include_self else s - q
     pad = [(0, 0)] + [(1, 1)] * num_spatial + [(0, 0)]
     padded = jnp.pad(q, pad)
-    s = sum(_shifted(padded, d, spatial) for d in _offsets(num_spatial, max_nonzero))
+    s = sum(shifted(padded, d, spatial) for d in neighbour_offsets(num_spatial, max_nonzero))
     return s + q if include_self else s
 
 
@@ -196,7 +158,7 @@ def _soft_pair_sums(
 
 
 def _num_slots(num_spatial: int, max_nonzero: int, include_self: bool) -> int:
-    return len(_offsets(num_spatial, max_nonzero)) + int(include_self)
+    return len(neighbour_offsets(num_spatial, max_nonzero)) + int(include_self)
 
 
 def _normalise(counts: jax.Array, valid_pixels: jax.Array, slots: int) -> jax.Array:
@@ -230,7 +192,7 @@ def _integer_adjacency(
     batch = y.shape[0]
     centre = jnp.where(kept, y, -1)
     padded = jnp.pad(centre, [(0, 0)] + [(1, 1)] * num_spatial, constant_values=-1)
-    offsets = _offsets(num_spatial, max_nonzero)
+    offsets = neighbour_offsets(num_spatial, max_nonzero)
     if include_self:
         offsets = offsets + ((0,) * num_spatial,)
     starts = jnp.asarray(offsets, jnp.int32) + 1  # (offsets, n): window starts in `padded`
@@ -274,7 +236,7 @@ def _label_adjacency(
         num_classes = y.shape[-1]
         targets, valid = dense_targets(y, y.shape, mode="multilabel", ignore_index=ignore_index)
         num_spatial = y.ndim - 2
-        max_nonzero = _max_nonzero(connectivity, num_spatial)
+        max_nonzero = nonzero_components(connectivity, num_spatial)
         counts = _soft_pair_sums(targets, valid, max_nonzero, include_self)
         valid_pixels = jnp.sum(valid.reshape(valid.shape[0], -1), axis=1)
         return counts, valid_pixels, _num_slots(num_spatial, max_nonzero, include_self)
@@ -290,7 +252,7 @@ def _label_adjacency(
     if num_classes < 1:
         raise ValueError(f"num_classes: expected a positive integer; got {num_classes}")
     num_spatial = y.ndim - 1
-    max_nonzero = _max_nonzero(connectivity, num_spatial)
+    max_nonzero = nonzero_components(connectivity, num_spatial)
     counts, valid_pixels, labels_ok, lo, hi = _integer_adjacency(
         y, num_classes=num_classes, ignore_index=ignore_index, max_nonzero=max_nonzero,
         include_self=include_self,
@@ -420,7 +382,7 @@ def soft_adjacency(
 
 def _soft_adjacency(p, connectivity, include_self, mask, normalize) -> jax.Array:
     num_spatial = p.ndim - 2
-    max_nonzero = _max_nonzero(connectivity, num_spatial)
+    max_nonzero = nonzero_components(connectivity, num_spatial)
     valid = resolve_mask(mask, p.shape[:-1])
     counts = _soft_pair_sums(p, valid, max_nonzero, include_self)
     if not normalize:
@@ -657,7 +619,7 @@ def nonadjacency_loss(
     counts = _check_prior(prior, num_classes, preds.shape)
     check_number("weight", weight)
     preds = check_prediction_values(preds, from_logits, mode=mode)
-    max_nonzero = _max_nonzero(connectivity, preds.ndim - 2)
+    max_nonzero = nonzero_components(connectivity, preds.ndim - 2)
     valid = resolve_mask(mask, preds.shape[:-1])
     return _nonadjacency(
         preds, valid, counts, jnp.asarray(weight, jnp.float32),

@@ -52,6 +52,13 @@ known trip count a host round trip per iteration):
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
 
+**Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
+site each squared distance comes from (`_edt_with_sites`): pass 0 keeps the index of the
+nearest background element, every later pass the argmin of its min-plus (GPU/TPU: one fused
+argmin reduction per axis, N * n pairs, no loop; CPU: the blocked brute force or the envelope
+read backwards) and gathers the coordinates found at it. Axes run in SciPy's order with ties
+to the lower index, which gave SciPy's sites on every tested element.
+
 The signed map and the Hausdorff field need the two-sided transform, every element's distance
 to the nearest element of the other value. The CPU computes it as two EDTs in one batch; the
 accelerator formulation in one pass (`_site_values`), at the cost of one EDT.
@@ -77,7 +84,8 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxseg_losses._inputs import check_choice
+from jaxseg_losses._inputs import boolean_options, check_choice
+from jaxseg_losses._scans import running
 from jaxseg_losses._sharding import explicit_sharding_spec
 
 __all__ = [
@@ -185,23 +193,13 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
-def _minplus_brute(f: jax.Array, s: float) -> jax.Array:
-    """min_j f[j] + ((i - j) * s)**2 along the last axis of (L, n), in blocks of lines.
-
-    Lines are rows, so each output is a reduction over a contiguous row against one (n, n)
-    table of squared offsets; ``lax.map`` over blocks of lines bounds the temporary to about
-    ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache.
-    """
+def _by_line_blocks(one_block, f: jax.Array) -> jax.Array:
+    """``one_block`` (rows of (lines, n) -> same shape) over blocks of lines of the (L, n)
+    array ``f``: ``lax.map`` bounds the (block, n, n) temporary to about
+    ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache."""
     nlines, n = f.shape
     block = max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n)))
     nblocks = -(-nlines // block)
-    i = lax.iota(jnp.int32, n)
-    d = (i[:, None] - i[None, :]).astype(jnp.float32) * jnp.asarray(s, jnp.float32)  # ints 1st
-    table = d * d
-
-    def one_block(rows):
-        return jnp.min(rows[:, None, :] + table[None, :, :], axis=-1)
-
     if nblocks == 1:
         return one_block(f)
     padded = jnp.pad(f, ((0, nblocks * block - nlines), (0, 0)))
@@ -209,8 +207,32 @@ def _minplus_brute(f: jax.Array, s: float) -> jax.Array:
     return out.reshape(nblocks * block, n)[:nlines]
 
 
-def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
-    """Same as `_minplus_brute` in O(n) per line (Felzenszwalb-Huttenlocher lower envelope).
+def _minplus_brute(f: jax.Array, s: float, argmin: bool = False) -> jax.Array:
+    """min_j f[j] + ((i - j) * s)**2 along the last axis of (L, n), in blocks of lines (with
+    ``argmin``: the first ``j`` that attains it, int32).
+
+    Lines are rows, so each output is a reduction over a contiguous row against one (n, n)
+    table of squared offsets.
+    """
+    n = f.shape[1]
+    i = lax.iota(jnp.int32, n)
+    d = (i[:, None] - i[None, :]).astype(jnp.float32) * jnp.asarray(s, jnp.float32)  # ints 1st
+    table = d * d
+
+    def one_block(rows):
+        values = rows[:, None, :] + table[None, :, :]
+        if argmin:  # the first j at the minimum: two plain min reductions, which XLA:CPU
+            # vectorises (its variadic argmin reduction is several times slower)
+            low = jnp.min(values, axis=-1, keepdims=True)
+            return jnp.min(jnp.where(values == low, i, n), axis=-1)
+        return jnp.min(values, axis=-1)
+
+    return _by_line_blocks(one_block, f)
+
+
+def _envelope_sites(f: jax.Array, s: float) -> jax.Array:
+    """For each output of the min-plus along axis 0 of (n, L), the ``j`` that attains it in
+    O(n) per line (Felzenszwalb-Huttenlocher lower envelope); -1 on a line without sites.
 
     Every line keeps a stack of parabolas as a linked list in a flat (n * L, 2) table written one
     block of L entries per step (entry q * L + line = the one pushed for site q holds its
@@ -297,11 +319,29 @@ def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
 
     no_site = _varying_like(jnp.full((nlines,), -1, jnp.int32), f)
     _, site = lax.scan(fill, no_site, owner.reshape(n, nlines))
+    return site
+
+
+def _minplus_envelope(f: jax.Array, s: float) -> jax.Array:
+    """Same as `_minplus_brute` in O(n) per line: the value at each output's envelope site
+    (one flat gather: `_value_at_site`'s take_along_axis was slower here on XLA:CPU)."""
+    n, nlines = f.shape
+    site = _envelope_sites(f, s)
+    lane = lax.iota(jnp.int32, nlines)
     fsite = f.reshape(-1).at[(jnp.maximum(site, 0) * nlines + lane[None, :]).reshape(-1)].get(
         mode="promise_in_bounds"
     )
-    out = parabola(fsite.reshape(n, nlines), site, qs[:, None])
-    return jnp.where(site >= 0, out, jnp.inf)
+    d = (lax.iota(jnp.int32, n)[:, None] - site).astype(jnp.float32) * jnp.asarray(s, jnp.float32)
+    return jnp.where(site >= 0, fsite.reshape(n, nlines) + d * d, jnp.inf)
+
+
+def _value_at_site(f: jax.Array, site: jax.Array, axis: int, s) -> jax.Array:
+    """``f[site] + ((i - site) * s)**2`` along ``axis`` (+inf where ``site < 0``: no site), the
+    min-plus value that the site attains (integers first: the same rounding as the passes)."""
+    i = lax.broadcasted_iota(jnp.int32, f.shape, axis)
+    fsite = jnp.take_along_axis(f, jnp.maximum(site, 0), axis=axis, mode="promise_in_bounds")
+    d = (i - site).astype(jnp.float32) * jnp.asarray(s, jnp.float32)
+    return jnp.where(site >= 0, fsite + d * d, jnp.inf)
 
 
 def _minplus_pass(sq: jax.Array, axis: int, s: jax.Array) -> jax.Array:
@@ -523,18 +563,121 @@ def _squared_edt_dense(
     return sq
 
 
+def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Squared 1-D distance along ``axis`` to the nearest background element and its index
+    on the axis (the lower one of two at the same distance; -1 where the line has none), from
+    a running max and a reverse running min of the background indices (loop-free)."""
+    n = x.shape[axis]
+    idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
+    far = 2 * n + 2
+    last = running(jnp.maximum, jnp.where(x, -far, idx), axis)
+    following = running(jnp.minimum, jnp.where(x, 2 * far, idx), axis, reverse=True)
+    take_last = idx - last <= following - idx
+    site = jnp.where(take_last, last, following)
+    dist = jnp.abs(site - idx)
+    scaled = dist.astype(jnp.float32) * s
+    none = dist > n
+    return jnp.where(none, jnp.inf, scaled * scaled), jnp.where(none, -1, site)
+
+
+def _argmin_dense(f: jax.Array, axis: int, s: jax.Array) -> jax.Array:
+    """The first ``j`` attaining ``min_j f[.., j, ..] + ((i - j) * s)**2`` along ``axis``: one
+    fused argmin reduction on GPU/TPU (the accelerator form of `_minplus_dense`)."""
+    n = f.shape[axis]
+    table = _offset_table(n, n, 0, s).reshape((n, n) + (1,) * (f.ndim - 1 - axis))
+    return jnp.argmin(jnp.expand_dims(f, axis) + table, axis=axis + 1).astype(jnp.int32)
+
+
+def _argmin_cpu(f: jax.Array, axis: int, s: jax.Array) -> jax.Array:
+    """`_argmin_dense` on CPU: blocked brute force on short axes, the envelope on long ones
+    (both give a tie to the first ``j``, as the dense argmin)."""
+    n = f.shape[axis]
+    if n <= _BRUTE_MAX_LEN:
+        moved = jnp.moveaxis(f, axis, -1)
+        site = _minplus_brute(moved.reshape(-1, n), s, argmin=True)
+        return jnp.moveaxis(site.reshape(moved.shape), -1, axis)
+    # The envelope gives a tie to the later site; on the reversed line that is the earlier one.
+    lines, shape = _to_lines(jnp.flip(f, axis), axis)
+    site = _envelope_sites(lines, s)
+    return jnp.flip(_from_lines(jnp.where(site >= 0, n - 1 - site, -1), shape, axis), axis)
+
+
+@functools.partial(jax.jit, static_argnames=("nsp", "fill_value"))
+def _edt_with_sites(fg: jax.Array, sampling: jax.Array, nsp: int, fill_value: float):
+    """Distances and nearest-background coordinates ``(*batch, nsp, *spatial)`` of ``fg``.
+
+    The separable transform carries, with each squared distance, the coordinates of the site
+    that attains it: pass 0 (`_pass0_sites`) finds the nearest background element on each line
+    along the first spatial axis; every later pass along axis ``a`` picks, per output, the candidate
+    ``j`` of the min-plus (`_argmin_dense` on GPU/TPU, `_argmin_cpu` on CPU), takes the
+    coordinates already found at ``j`` and sets the one on axis ``a`` to ``j``. Axes in order
+    0, 1, .. and ties to the lower index in every pass: this reproduced SciPy's site on every
+    element of the tests (random masks with many ties, anisotropic sampling), although SciPy's
+    Voronoi scan is a different algorithm, so equality is tested, not proven.
+    """
+    spatial = fg.shape[fg.ndim - nsp:]
+    x = fg.reshape((-1, *spatial))
+    if x.size == 0:
+        return (jnp.zeros(fg.shape, jnp.float32),
+                jnp.zeros(fg.shape[: fg.ndim - nsp] + (nsp, *spatial), jnp.int32))
+    order = list(range(nsp))  # SciPy's order: with its tie rules, SciPy's sites
+    sq, along = _pass0_sites(x, order[0] + 1, sampling[order[0]])
+    coords = {order[0]: along}
+    for a in order[1:]:
+        sq = lax.optimization_barrier(sq)  # XLA:TPU: see `_squared_edt_dense`
+        site = lax.platform_dependent(
+            sq, cpu=functools.partial(_argmin_cpu, axis=a + 1, s=sampling[a]),
+            default=functools.partial(_argmin_dense, axis=a + 1, s=sampling[a]),
+        )
+        sq = _value_at_site(sq, site, a + 1, sampling[a])
+        gather = jnp.maximum(site, 0)
+        coords = {k: jnp.take_along_axis(c, gather, axis=a + 1, mode="promise_in_bounds")
+                  for k, c in coords.items()}
+        coords[a] = site
+    found = ~jnp.isinf(sq)
+    sites = jnp.stack(
+        [jnp.where(found, coords[k] if k in coords else lax.broadcasted_iota(
+            jnp.int32, x.shape, k + 1), -1) for k in range(nsp)],
+        axis=1,
+    )
+    dist = jnp.sqrt(sq)
+    if fill_value != math.inf:
+        dist = jnp.where(found, dist, jnp.float32(fill_value))
+    batch = fg.shape[: fg.ndim - nsp]
+    return dist.reshape(fg.shape), sites.reshape(batch + (nsp, *spatial))
+
+
+@boolean_options
 def distance_transform_edt(
     mask: ArrayLike,
     *,
     sampling: float | Sequence[float] | None = None,
     spatial_dims: int | None = None,
     fill_value: float = math.inf,
-) -> jax.Array:
+    return_indices: bool = False,
+) -> jax.Array | tuple[jax.Array, jax.Array]:
     """Exact Euclidean distance transform of a batch of masks.
 
     For every non-zero element, the Euclidean distance to the nearest zero element of the same
     image (``scipy.ndimage.distance_transform_edt`` semantics, applied per image); zero elements
     get 0.
+
+    With ``return_indices=True`` also the feature transform: the coordinates of that nearest
+    zero element, as SciPy's ``return_indices``, laid out per image as SciPy lays them out:
+    ``indices[b]`` is SciPy's ``(ndim, *spatial)`` array for image ``b``, so the result is
+    ``(*batch, nsp, *spatial)`` int32 (``indices[b, k]`` the coordinate along spatial axis
+    ``k``) and ``mask[b][tuple(indices[b])] == 0`` everywhere. Zero elements point to
+    themselves. The distance from an element to its site, measured with ``sampling``, is the
+    returned distance exactly (the same float32 operations). Among zero elements at the same
+    distance, the tests find SciPy's choice on every element (random masks with many ties,
+    2-D and 3-D, anisotropic): axes are processed in SciPy's order with ties to the lower
+    index; this is tested, not proven, and every site is tested to be at the minimal
+    distance. An image with no zero element gets
+    ``fill_value`` and indices -1 on every axis (SciPy points to a phantom element at index -1
+    of its first axis). Cost: GPU/TPU run one argmin reduction per axis (N * n pairs, like the
+    dense distance pass, also on axes longer than ``_ACCEL_DENSE_MAX_LEN``, plus one gather per
+    axis and coordinate), still without a loop; CPU runs the blocked brute force or the
+    envelope of the distances.
 
     Args:
         mask: ``(B, *spatial)`` array of bool, int or float; non-zero = foreground.
@@ -545,9 +688,13 @@ def distance_transform_edt(
             batch axis). With ``spatial_dims=k`` all leading ``mask.ndim - k`` axes are batch.
         fill_value: result for the elements of an image with no zero element at all (nothing to
             measure to). Default ``+inf`` (never NaN); SciPy returns phantom distances there.
+        return_indices: also return the coordinates of the nearest zero element (above).
+            Default ``False``.
 
     Returns:
-        float32 array of ``mask.shape``, without gradient (``lax.stop_gradient``).
+        float32 array of ``mask.shape``, without gradient (``lax.stop_gradient``); with
+        ``return_indices``, the tuple ``(distances, indices)`` with int32 ``indices`` of shape
+        ``(*batch, nsp, *spatial)``.
 
     Raises:
         ValueError: rank < 2 (no batch/spatial axis), bad ``spatial_dims``, or ``sampling`` of
@@ -562,10 +709,19 @@ def distance_transform_edt(
         [[[0.0, 0.5, 1.0, 1.5, 2.0]]]
         >>> distance_transform_edt(jnp.ones((1, 2, 2))).tolist()
         [[[inf, inf], [inf, inf]]]
+        >>> dist, idx = distance_transform_edt(jnp.array([[[0, 1, 1], [1, 1, 0]]]),
+        ...                                    return_indices=True)
+        >>> idx[0].tolist()  # (row, column) of the nearest zero of each element
+        [[[0, 0, 1], [0, 1, 1]], [[0, 0, 2], [0, 2, 2]]]
     """
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
     spacing = resolve_sampling(sampling, nsp)
+    if return_indices:
+        dist, sites = _edt_with_sites(
+            mask.astype(bool), jnp.asarray(spacing, jnp.float32), nsp, float(fill_value)
+        )
+        return lax.stop_gradient(dist), sites
     out = _edt(mask.astype(bool), jnp.asarray(spacing, jnp.float32), nsp, float(fill_value))
     return lax.stop_gradient(out)
 

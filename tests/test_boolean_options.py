@@ -96,6 +96,8 @@ EXTRA_CALLS: dict[str, tuple[tuple, Callable]] = {
     "resize_nearest": (  # (B, *spatial) or, channels_last=True, (B, *spatial, C)
         (_predictions(3),), lambda x, **o: jsl.resize_nearest(
             x, (2, 2) if o.get("channels_last") is True else (2, 2, 2), **o)),
+    "distance_transform_edt": (  # return_indices: the distances, or (distances, indices)
+        (LABELS,), lambda m, **o: jsl.distance_transform_edt(m, **o)),
     # Builders: no arrays; their result is a function (checked eagerly, not under eval_shape).
     "adjacency_prior": ((), lambda **o: jsl.adjacency_prior(3, **o)),
     "boundary_recipe": ((), lambda **o: jsl.boundary_recipe(**o)),

@@ -248,10 +248,17 @@ def _value_and_grad(loss):
     return jax.value_and_grad(lambda z, y: jnp.mean(loss(z, y)))
 
 
+def _with_indices(mask):
+    return distance_transform_edt(mask, return_indices=True)
+
+
 _DISTANCE_PROGRAMS = {
     "edt (16, 512, 512)": (distance_transform_edt, (S((16, 512, 512), jnp.bool_),)),
     "edt (1, 1024, 1024)": (distance_transform_edt, (S((1, 1024, 1024), jnp.bool_),)),
     "edt (2, 128, 128, 128)": (distance_transform_edt, (S((2, 128, 128, 128), jnp.bool_),)),
+    "edt indices (8, 256, 256)": (_with_indices, (S((8, 256, 256), jnp.bool_),)),
+    "edt indices (2, 64, 64, 64)": (_with_indices, (S((2, 64, 64, 64), jnp.bool_),)),
+    "edt indices (1, 1536, 64)": (_with_indices, (S((1, 1536, 64), jnp.bool_),)),
     **{
         f"{name} value+grad (8, 256, 256, 4)": (
             _value_and_grad(getattr(jsl, name)),
@@ -534,3 +541,171 @@ def test_cdt_jit_vmap_errors_and_loop_free_programs():
         jsl.distance_transform_cdt(masks, metric="euclidean")
     with pytest.raises(ValueError, match="sampling must be finite and positive"):
         jsl.distance_transform_cdt(masks[0], sampling=(1.0, 0.0))
+
+
+# ------------------------------------------------------------------ feature transform (indices)
+
+# The mask of SciPy's test_distance_transform_edt01..04 and _bf05/_bf06 (test_morphology.py).
+SCIPY_DATA = np.array([[0, 0, 0, 0, 0, 0, 0, 0, 0],
+                       [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                       [0, 0, 0, 1, 1, 1, 0, 0, 0],
+                       [0, 0, 1, 1, 1, 1, 1, 0, 0],
+                       [0, 0, 1, 1, 1, 1, 1, 0, 0],
+                       [0, 0, 1, 1, 1, 1, 1, 0, 0],
+                       [0, 0, 0, 1, 1, 1, 0, 0, 0],
+                       [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                       [0, 0, 0, 0, 0, 0, 0, 0, 0]])
+
+
+def site_distance(indices, sampling=None):
+    """Distance from each element of one image to the site ``indices`` (nsp, *spatial) names,
+    in float64: SciPy's own check of a feature transform (test_distance_transform_edt01)."""
+    spatial = indices.shape[1:]
+    s = np.ones(len(spatial)) if sampling is None else np.asarray(sampling, np.float64)
+    offset = (indices - np.indices(spatial)) * s.reshape((-1,) + (1,) * len(spatial))
+    return np.sqrt((offset.astype(np.float64) ** 2).sum(0))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int32, np.float32, np.float64, np.bool_])
+def test_scipy_edt01_02_feature_transform(dtype):
+    """SciPy's test_distance_transform_edt01 (the distances the feature transform implies equal
+    the brute-force transform) and _edt02 (distances and indices equal SciPy's; its variants
+    with preallocated ``distances=`` / ``indices=`` outputs have no JAX counterpart)."""
+    data = SCIPY_DATA.astype(dtype)
+    out, ft = distance_transform_edt(data[None], return_indices=True)
+    out, ft = np.asarray(out[0]), np.asarray(ft[0])
+    bf = ndi.distance_transform_bf(data, "euclidean")
+    np.testing.assert_array_almost_equal(bf, out)
+    np.testing.assert_array_almost_equal(bf, site_distance(ft))
+    tdt, tft = ndi.distance_transform_edt(data, return_indices=True)
+    np.testing.assert_array_almost_equal(tdt, out)
+    np.testing.assert_array_equal(tft, ft)
+    assert ft.dtype == np.int32
+
+
+@pytest.mark.parametrize(
+    ("sampling", "expected_sq"),
+    [
+        ([2, 2], [[0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                  [0, 0, 0, 4, 4, 4, 0, 0, 0], [0, 0, 4, 8, 16, 8, 4, 0, 0],
+                  [0, 0, 4, 16, 32, 16, 4, 0, 0], [0, 0, 4, 8, 16, 8, 4, 0, 0],
+                  [0, 0, 0, 4, 4, 4, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                  [0, 0, 0, 0, 0, 0, 0, 0, 0]]),
+        ([2, 1], [[0, 0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                  [0, 0, 0, 1, 4, 1, 0, 0, 0], [0, 0, 1, 4, 8, 4, 1, 0, 0],
+                  [0, 0, 1, 4, 9, 4, 1, 0, 0], [0, 0, 1, 4, 8, 4, 1, 0, 0],
+                  [0, 0, 0, 1, 4, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0, 0],
+                  [0, 0, 0, 0, 0, 0, 0, 0, 0]]),
+    ],
+)
+def test_scipy_edt03_04_bf05_06_anisotropic(sampling, expected_sq):
+    """SciPy's _edt03/_edt04 (anisotropic distances equal the brute force) and _bf05/_bf06 (the
+    squared distances written out), with the feature transform: its sites are at those
+    distances, at the distance of the brute force's own sites, and equal SciPy's EDT sites
+    (SciPy's brute force breaks some ties differently from its EDT, so its expected index
+    arrays are compared by distance)."""
+    out, ft = distance_transform_edt(SCIPY_DATA[None], sampling=sampling, return_indices=True)
+    out, ft = np.asarray(out[0]), np.asarray(ft[0])
+    np.testing.assert_array_almost_equal(out * out, expected_sq, decimal=5)
+    np.testing.assert_array_almost_equal(site_distance(ft, sampling) ** 2, expected_sq)
+    _, bf_ft = ndi.distance_transform_bf(SCIPY_DATA, "euclidean", sampling=sampling,
+                                         return_indices=True)
+    np.testing.assert_array_almost_equal(site_distance(bf_ft, sampling), site_distance(ft,
+                                                                                   sampling))
+    np.testing.assert_array_equal(
+        ndi.distance_transform_edt(SCIPY_DATA, sampling=sampling, return_indices=True)[1], ft
+    )
+
+
+def check_feature_transform(mask, sampling=None, spatial_dims=None):
+    """Distances and indices equal SciPy's per image; every site is a zero element at exactly
+    the returned distance."""
+    dist, idx = distance_transform_edt(mask, sampling=sampling, spatial_dims=spatial_dims,
+                                       return_indices=True)
+    dist, idx = np.asarray(dist), np.asarray(idx)
+    nsp = mask.ndim - 1 if spatial_dims is None else spatial_dims
+    spatial = mask.shape[mask.ndim - nsp:]
+    assert idx.shape == mask.shape[: mask.ndim - nsp] + (nsp, *spatial)
+    assert idx.dtype == np.int32 and dist.dtype == np.float32
+    images = mask.reshape((-1, *spatial))
+    dist, idx = dist.reshape((-1, *spatial)), idx.reshape((-1, nsp, *spatial))
+    for m, d, ft in zip(images, dist, idx, strict=True):
+        ref_d, ref_ft = ndi.distance_transform_edt(m, sampling=sampling, return_indices=True)
+        np.testing.assert_allclose(d, ref_d, rtol=1e-6)
+        np.testing.assert_array_equal(ft, ref_ft)
+        assert not m[tuple(ft)].any()  # the sites are background
+        np.testing.assert_allclose(site_distance(ft, sampling), d, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("shape", "sampling", "density"),
+    [
+        ((3, 13, 17), None, 0.9),  # many ties on unit spacing
+        ((2, 20, 14), (1.5, 0.7), 0.8),
+        ((2, 9, 10, 11), (2.0, 1.0, 0.5), 0.8),
+        ((2, 6, 7, 8), None, 0.95),
+        ((1, 5, 200), None, 0.9),  # a long axis: the CPU envelope's sites
+        ((1, 150, 6), (0.5, 1.0), 0.97),  # a long first axis: pass 0 only
+        ((2, 31), None, 0.8),  # 1-D
+    ],
+)
+def test_feature_transform_equals_scipy(shape, sampling, density):
+    mask = np.random.default_rng(sum(shape)).random(shape) < density
+    check_feature_transform(mask, sampling)
+
+
+def test_feature_transform_extra_batch_axes_layout():
+    mask = np.random.default_rng(7).random((2, 3, 6, 9)) < 0.8  # two batch axes
+    check_feature_transform(mask, spatial_dims=2)
+
+
+def test_feature_transform_without_background_and_without_foreground():
+    """No zero element: ``fill_value`` and indices -1 on every axis (SciPy: a phantom site at
+    -1 on its first axis). All zero: every element is its own site."""
+    mask = np.zeros((3, 4, 5), np.int32)
+    mask[0] = 1
+    mask[2, 1, 2] = 1
+    dist, idx = distance_transform_edt(mask, return_indices=True)
+    dist, idx = np.asarray(dist), np.asarray(idx)
+    assert np.all(np.isposinf(dist[0])) and np.all(idx[0] == -1)
+    np.testing.assert_array_equal(dist[1], 0)
+    np.testing.assert_array_equal(idx[1], np.indices((4, 5)))
+    check_feature_transform(mask[1:])
+    dist, idx = distance_transform_edt(mask[:1], return_indices=True, fill_value=-1.0)
+    assert np.all(np.asarray(dist) == -1.0) and np.all(np.asarray(idx) == -1)
+    dist, idx = distance_transform_edt(np.zeros((0, 4, 5)), return_indices=True)
+    assert dist.shape == (0, 4, 5) and idx.shape == (0, 2, 4, 5)
+
+
+def test_feature_transform_jit_vmap_and_flag():
+    mask = np.random.default_rng(8).random((2, 3, 8, 9)) < 0.8
+    fn = jax.jit(lambda m: distance_transform_edt(m, return_indices=True))
+    d_map, i_map = jax.vmap(fn)(mask)
+    for v in range(mask.shape[0]):
+        d, i = fn(mask[v])
+        np.testing.assert_array_equal(d_map[v], d)
+        np.testing.assert_array_equal(i_map[v], i)
+    np.testing.assert_array_equal(  # the distances do not depend on the flag
+        distance_transform_edt(mask[0], return_indices=True)[0], distance_transform_edt(mask[0])
+    )
+    with pytest.raises(TypeError, match="return_indices"):
+        distance_transform_edt(mask[0], return_indices=1)
+
+
+@pytest.mark.parametrize("n", [5, 40, 200])
+def test_accelerator_argmin_equals_cpu_argmin(n):
+    """The GPU/TPU argmin pass (dense reduction) and the CPU one (brute force up to
+    ``_BRUTE_MAX_LEN``, the reversed envelope above) pick the same site, ties included; the
+    lines hold integers with many ties and whole lines without a site (+inf)."""
+    rng = np.random.default_rng(n)
+    f = rng.integers(0, 4, size=(n, 12)).astype(np.float32) ** 2
+    f[:, 3] = np.inf
+    f[rng.random(f.shape) < 0.3] = np.inf
+    for s in (1.0, 0.5):
+        dense = dist_mod._argmin_dense(jnp.asarray(f), 0, jnp.float32(s))
+        cpu = dist_mod._argmin_cpu(jnp.asarray(f), 0, jnp.float32(s))
+        finite = np.isfinite(f).any(0)
+        np.testing.assert_array_equal(np.asarray(dense)[:, finite], np.asarray(cpu)[:, finite])
+        values = f + ((np.arange(n)[:, None, None] - np.arange(n)[None, :, None]) * s) ** 2
+        np.testing.assert_array_equal(np.asarray(dense)[:, finite],
+                                      np.argmin(values, axis=1)[:, finite])
