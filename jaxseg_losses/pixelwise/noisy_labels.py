@@ -17,7 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import PROB_EPS
+from jaxseg_losses._activations import PROB_EPS, small_class_planes
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -57,35 +57,48 @@ def _exp_t_base(x: jax.Array, t: float) -> jax.Array:
     return jnp.maximum(1.0 + (1.0 - t) * x, 0.0)
 
 
+def _class_sum(x: jax.Array) -> jax.Array:
+    """Sum over the last (class) axis, keepdims: plane by plane for a short class axis (XLA:CPU
+    reduces a short minor axis several times slower than it adds planes; see _activations)."""
+    planes = small_class_planes(x)
+    if planes is None:
+        return jnp.sum(x, axis=-1, keepdims=True)
+    return functools.reduce(jnp.add, planes)[..., None]
+
+
+def _class_max(x: jax.Array) -> jax.Array:
+    planes = small_class_planes(x)
+    if planes is None:
+        return jnp.max(x, axis=-1, keepdims=True)
+    return functools.reduce(jnp.maximum, planes)[..., None]
+
+
 def _normaliser_iterations(a: jax.Array, t: float, num_iters: int) -> jax.Array:
     """:math:`\\lambda` with :math:`\\sum_k \\exp_t(a_k - \\lambda) = 1` over the last axis
     (keepdims): the authors' fixed point for t > 1, a bisection for t < 1, both with a static
-    trip count (unrolled: no loop in the program, no host round trip on an accelerator)."""
-    shift = jnp.max(a, axis=-1, keepdims=True)
+    trip count (``fori_loop``: a loop of known trip count, so no host round trip per step on an
+    accelerator; unrolling 30 bisections made the CPU compile take minutes)."""
+    shift = _class_max(a)
     a0 = a - shift
     exponent = 1.0 / (1.0 - t)
     if t > 1.0:
         def step(_, z):  # z: the current normalised activations
-            partition = jnp.sum(_exp_t_base(z, t) ** exponent, axis=-1, keepdims=True)
-            return a0 * partition ** (1.0 - t)
+            return a0 * _class_sum(_exp_t_base(z, t) ** exponent) ** (1.0 - t)
 
-        z = jax.lax.fori_loop(0, num_iters, step, a0, unroll=True)
-        partition = jnp.sum(_exp_t_base(z, t) ** exponent, axis=-1, keepdims=True)
-        return -_log_t(1.0 / partition, t) + shift
+        z = jax.lax.fori_loop(0, num_iters, step, a0)
+        return -_log_t(1.0 / _class_sum(_exp_t_base(z, t) ** exponent), t) + shift
     # t < 1: finite support; the normaliser lies in [0, -log_t(1 / K_eff)].
-    effective = jnp.sum((a0 > -exponent).astype(a.dtype), axis=-1, keepdims=True)
+    effective = _class_sum((a0 > -exponent).astype(a.dtype))
     upper = -_log_t(1.0 / effective, t)
 
     def bisect(_, bracket):
         low, high = bracket
         middle = 0.5 * (low + high)
-        total = jnp.sum(_power(_exp_t_base(a0 - middle, t), exponent), axis=-1,
-                        keepdims=True)
+        total = _class_sum(_power(_exp_t_base(a0 - middle, t), exponent))
         below = total < 1.0
         return jnp.where(below, low, middle), jnp.where(below, middle, high)
 
-    low, high = jax.lax.fori_loop(0, num_iters, bisect, (jnp.zeros_like(upper), upper),
-                                  unroll=True)
+    low, high = jax.lax.fori_loop(0, num_iters, bisect, (jnp.zeros_like(upper), upper))
     return 0.5 * (low + high) + shift
 
 
@@ -102,8 +115,7 @@ def _tempered_normaliser_jvp(t, num_iters, primals, tangents):
     (a,), (da,) = primals, tangents
     normaliser = _tempered_normaliser(a, t, num_iters)
     escort = _power(_exp_t_base(a - normaliser, t), t / (1.0 - t))
-    escort = escort / jnp.sum(escort, axis=-1, keepdims=True)
-    return normaliser, jnp.sum(escort * da, axis=-1, keepdims=True)
+    return normaliser, _class_sum(escort * da) / _class_sum(escort)
 
 
 def _check_temperature(name: str, t) -> float:
@@ -219,7 +231,7 @@ def bi_tempered_loss(
     The normalisation :math:`\lambda` of the tempered softmax is computed as in the authors'
     code (``jax-bitempered-loss``): ``num_iters`` fixed-point iterations for :math:`t_2 > 1`
     (default 5, theirs), a bisection for :math:`t_2 < 1` (default 30; theirs uses 5, pass
-    ``num_iters=5`` for their numbers), unrolled (no loop in the compiled program). The gradient
+    ``num_iters=5`` for their numbers), in a ``fori_loop`` of static trip count. The gradient
     is the authors' (their custom VJP): :math:`\lambda` is differentiated implicitly, so the
     gradient is exact for the normalised softmax whatever the iteration count.
 
@@ -278,7 +290,7 @@ def bi_tempered_loss(
             terms = _bi_tempered_terms(prep.predictions, y, t1, t2, num_iters)
         else:
             terms = _probability_terms(prep, y, t1)
-        pixel = jnp.sum(terms, axis=-1)
+        pixel = _class_sum(terms)[..., 0]
     else:
         y = y * (1.0 - label_smoothing) + label_smoothing / 2.0
         pairs = jnp.stack([1.0 - y, y], axis=-1)
@@ -290,7 +302,7 @@ def bi_tempered_loss(
             p = prep.predictions
             terms = _probability_terms(prep._replace(predictions=jnp.stack([1.0 - p, p], -1)),
                                        pairs, t1)
-        pixel = jnp.mean(jnp.sum(terms, axis=-1), axis=-1)
+        pixel = jnp.mean(_class_sum(terms)[..., 0], axis=-1)
     return reduce_pixels(pixel, prep.valid, reduction)
 
 
