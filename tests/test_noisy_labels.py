@@ -185,6 +185,15 @@ def test_bi_tempered_at_unit_temperatures_is_cross_entropy():
                                cross_entropy(z, soft) - entropy, rtol=1e-5)
 
 
+def test_bi_tempered_at_t1_zero_is_half_the_squared_error():
+    z = random_logits(16, (2, 5, 5, 3))
+    y = random_labels(16, (2, 5, 5), 3)
+    p = np.asarray(tempered_softmax(z, t=1.5, num_iters=30), np.float64)
+    expected = 0.5 * ((one_hot_np(y, 3) - p) ** 2).sum(-1).mean((1, 2))
+    np.testing.assert_allclose(bi_tempered(z, y, t1=0.0, t2=1.5, num_iters=30), expected,
+                               rtol=1e-5)
+
+
 def test_bi_tempered_perfect_prediction_and_boundedness():
     y = random_labels(7, (1, 4, 4), 3)
     sure = 1e4 * (2 * one_hot_np(y, 3) - 1).astype(np.float32)
@@ -247,6 +256,8 @@ def test_bi_tempered_bad_options():
         bi_tempered_loss(z, y, t1=1.0, t2=0.5)
     with pytest.raises(ValueError, match="t2"):
         bi_tempered_loss(z, y, t2=0.0)
+    with pytest.raises(ValueError, match="t1"):
+        bi_tempered_loss(z, y, t1=-0.1)
     with pytest.raises(ValueError, match="t2"):
         bi_tempered_loss(np.full(z.shape, 1 / 3, np.float32), y, from_logits=False)
     with pytest.raises(ValueError, match="num_iters"):

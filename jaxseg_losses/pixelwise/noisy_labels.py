@@ -118,8 +118,8 @@ def _tempered_normaliser_jvp(t, num_iters, primals, tangents):
     return normaliser, _class_sum(escort * da) / _class_sum(escort)
 
 
-def _check_temperature(name: str, t) -> float:
-    check_number(name, t, strict=True)
+def _check_temperature(name: str, t, strict: bool = True) -> float:
+    check_number(name, t, strict=strict)
     if not is_concrete(t):
         raise TypeError(f"{name}: expected a static Python number (it selects the "
                         "computation); got a traced value")
@@ -243,7 +243,8 @@ def bi_tempered_loss(
       predictions: ``(B, *spatial, C)`` logits. With ``from_logits=False``, probabilities: the
         tempered softmax is then not applied, so ``t2`` must be 1.
       labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
-      t1: temperature of the logarithm, :math:`0 < t_1 \le 1` (static). Default 0.8.
+      t1: temperature of the logarithm, :math:`0 \le t_1 \le 1` (static; :math:`t_1 = 0` is
+        half the squared error :math:`\frac12\|y - p\|^2`). Default 0.8.
       t2: temperature of the softmax, :math:`t_2 > 0` (static; :math:`t_2 < 1` needs
         :math:`t_1 < 1`, since the finite support gives :math:`p = 0` and :math:`\log 0`).
         Default 1.2 (the paper fixes none; 0.8 / 1.2 is a moderate bounded, heavy-tailed pair).
@@ -270,9 +271,10 @@ def bi_tempered_loss(
       >>> bi_tempered_loss(logits, labels, t1=1.0, t2=1.0)  # cross-entropy: log 4
       Array([1.3862944], dtype=float32)
     """
-    t1, t2 = _check_temperature("t1", t1), _check_temperature("t2", t2)
+    t1, t2 = _check_temperature("t1", t1, strict=False), _check_temperature("t2", t2)
     if t1 > 1.0:
-        raise ValueError(f"t1: expected 0 < t1 <= 1 (the bounded and the logistic loss); got {t1}")
+        raise ValueError(f"t1: expected 0 <= t1 <= 1 (the bounded and the logistic loss); "
+                         f"got {t1}")
     if t2 < 1.0 and t1 == 1.0:
         raise ValueError("t2: t2 < 1 (finite support) needs t1 < 1: with t1 = 1 a class of "
                          "probability 0 costs log 0")
