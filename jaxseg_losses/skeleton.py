@@ -275,10 +275,10 @@ def skeletonize(masks: jax.typing.ArrayLike, *, max_iterations: int | None = Non
       >>> import jax.numpy as jnp
       >>> from jaxseg_losses.skeleton import skeletonize
       >>> bar = jnp.zeros((1, 5, 7), bool).at[0, 1:4, 1:6].set(True)
-      >>> skeletonize(bar)[0].astype(int)
+      >>> skeletonize(bar)[0].astype(int)  # as skimage.morphology.skeletonize(bar[0])
       Array([[0, 0, 0, 0, 0, 0, 0],
-             [0, 0, 0, 0, 0, 0, 0],
-             [0, 1, 1, 1, 1, 1, 0],
+             [0, 0, 0, 0, 1, 0, 0],
+             [0, 1, 1, 1, 0, 0, 0],
              [0, 0, 0, 0, 0, 0, 0],
              [0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
