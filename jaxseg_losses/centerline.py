@@ -127,12 +127,9 @@ def skeleton_recall_loss(
         ``None`` (its default).
       class_weights: optional ``(C,)`` weights of the class mean (channel 0 unused in
         multiclass mode). Default ``None``.
-      per_image: ``True`` (default) per example; ``False``: sums over the batch (and
-        ``axis_name``) before the ratio.
-      axis_name: ``shard_map`` axis for ``per_image=False``. Default ``None``.
-      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
-      ignore_index: integer label excluded from the sums. Default ``None``.
-      reduction: ``"example"`` (default) -> ``(B,)``; ``"class"`` -> ``(B, C_kept)``.
+      per_image, axis_name, mask, ignore_index, reduction: as in
+        :func:`jaxseg_losses.topology.cldice_loss` (defaults ``True``, ``None``, ``None``,
+        ``None``, ``"example"``).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1] (or ``(B, C_kept)``).
@@ -272,11 +269,8 @@ def cbdice_loss(
       iterations: soft-skeleton iterations (static int >= 0). Default 10 (the authors').
       hard_skeleton: use the topology-preserving hard skeleton. Default ``False``.
       smooth: :math:`s` of both ratios, or a pair ``(smooth_nr, smooth_dr)``. Default 1.
-      per_image: ``True`` (default) per example; ``False``: sums over the batch (and
-        ``axis_name``) before the ratios, the authors' form.
-      axis_name: ``shard_map`` axis for ``per_image=False``. Default ``None``.
-      mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
-      ignore_index: integer label excluded from the sums. Default ``None``.
+      per_image, axis_name, mask, ignore_index: as in :func:`skeleton_recall_loss`
+        (``per_image=False`` is the authors' form).
 
     Returns:
       ``(B,)`` float32 losses in [0, 1].
