@@ -164,18 +164,16 @@ def _from_subfields(s: jax.Array, shape: tuple[int, ...]) -> jax.Array:
     return x[:, : shape[1], : shape[2], : shape[3]]
 
 
-def _neighbours(padded: jax.Array, parity: tuple[int, int, int]) -> dict:
-    """The 26 neighbour planes ``(B, D', H', W')`` of the points of subfield ``parity``, read
-    from the subfield array padded by one (zeros) on its spatial axes: static slices."""
+def _neighbours(padded: jax.Array, parity: jax.Array) -> dict:
+    """The 26 neighbour planes ``(B, D', H', W')`` of the points of subfield ``parity`` (a traced
+    ``(3,)`` int), read from the subfield array padded by one (zeros) on its spatial axes."""
     b, _, _, _, d, h, w = padded.shape
     out = {}
     for off in _OFFSETS:
-        q = [p + o for p, o in zip(parity, off, strict=True)]
-        src = [v % 2 for v in q]  # the neighbour's subfield
-        start = [1 + v // 2 for v in q]  # and its shift in half-steps
-        out[off] = padded[:, src[0], src[1], src[2],
-                          start[0]: start[0] + d - 2, start[1]: start[1] + h - 2,
-                          start[2]: start[2] + w - 2]
+        q = parity + jnp.asarray(off)
+        src, shift = q % 2, q // 2  # the neighbour's subfield and its shift in half-steps
+        start = (0, src[0], src[1], src[2], 1 + shift[0], 1 + shift[1], 1 + shift[2])
+        out[off] = lax.dynamic_slice(padded, start, (b, 1, 1, 1, d - 2, h - 2, w - 2))[:, 0, 0, 0]
     return out
 
 
@@ -185,21 +183,30 @@ def _pad_spatial(s: jax.Array) -> jax.Array:
 
 def _lee_direction(s: jax.Array, direction: jax.Array) -> jax.Array:
     """One border direction of Lee's pass: candidates from the image at its start, then the
-    eight subfields deleted in turn, each candidate re-checked for simplicity. The subfields
-    are unrolled (static slices, which XLA fuses); ``direction`` indexes _LEE_DIRECTIONS."""
+    eight subfields deleted in turn, each candidate re-checked for simplicity."""
+    parities = jnp.asarray(_PARITIES, jnp.int32)
     face_offsets = [tuple(step if a == axis else 0 for a in range(3))
                     for axis, step in _LEE_DIRECTIONS]
-    padded = _pad_spatial(s)
-    candidates = {}
-    for parity in _PARITIES:
-        nb = _neighbours(padded, parity)
+
+    def candidates(parity):
+        nb = _neighbours(_pad_spatial(s), parity)
+        centre = lax.dynamic_slice(s, (0, parity[0], parity[1], parity[2], 0, 0, 0),
+                                   (s.shape[0], 1, 1, 1) + s.shape[4:])[:, 0, 0, 0]
         border = ~jnp.stack([nb[f] for f in face_offsets])[direction]
         simple, endpoint = _simple_and_endpoint(nb)
-        candidates[parity] = s[:, parity[0], parity[1], parity[2]] & border & simple & ~endpoint
-    for parity in _PARITIES:
-        simple, _ = _simple_and_endpoint(_neighbours(_pad_spatial(s), parity))
-        kept = s[:, parity[0], parity[1], parity[2]] & ~(candidates[parity] & simple)
-        s = s.at[:, parity[0], parity[1], parity[2]].set(kept)
+        return centre & border & simple & ~endpoint
+
+    cand = lax.map(candidates, parities)  # (8, B, D', H', W')
+
+    def delete(state, inputs):
+        parity, cand_p = inputs
+        simple, _ = _simple_and_endpoint(_neighbours(_pad_spatial(state), parity))
+        start = (0, parity[0], parity[1], parity[2], 0, 0, 0)
+        centre = lax.dynamic_slice(state, start, (state.shape[0], 1, 1, 1) + state.shape[4:])
+        kept = centre & ~(cand_p & simple)[:, None, None, None]
+        return lax.dynamic_update_slice(state, kept, start), None
+
+    s, _ = lax.scan(delete, s, (parities, cand))
     return s
 
 
