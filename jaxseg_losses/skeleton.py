@@ -46,6 +46,14 @@ inside the image needs; on a GPU pass the half-thickness of the thickest structu
 to save the idle passes. If it stops thinning before convergence, the result is a thicker but
 still topology-preserving thinning.
 
+Compiled for a described H100 / TPU v5e (``benchmarks/centerline_accelerator.py``, compiler
+estimates): (8, 256, 256) 2-D, 129 fixed passes on the H100: 389 kernel launches, no host
+synchronisation, 1 MiB temporaries; v5e one on-device ``while``, about 5 ms for the 6 passes the
+benchmark's vessels need. (2, 64, 64, 64) 3-D, 33 fixed passes: 993 launches plus 3,201
+CUDA-graph launches (each pass: 6 directions x (8 candidate subfields + 8 sequential re-checks)),
+no host synchronisation, 2 MiB temporaries, estimated 19-42 ms; v5e 4 on-device loops, about
+410 ms for 8 passes (its dynamic slices of the subfields are slow there).
+
 No gradient: the output is boolean (the input passes through ``lax.stop_gradient``).
 """
 
