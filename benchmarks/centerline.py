@@ -50,6 +50,24 @@ def passes(fg: np.ndarray) -> int:
     return -1
 
 
+def candidates(logits, labels, fg) -> dict:
+    """The timed programs: value+grad of each loss, and the skeleton alone."""
+
+    def vg(loss, **kw):
+        fn = jax.jit(jax.value_and_grad(lambda x: jnp.sum(loss(x, labels, **kw))))
+        return lambda: fn(logits)
+
+    skel = jax.jit(skeletonize)
+    return {
+        "dice_loss": vg(dice_loss),
+        "cldice_loss(iterations=10)": vg(cldice_loss, iterations=10),
+        "skeleton_recall_loss": vg(skeleton_recall_loss),
+        "cbdice_loss": vg(cbdice_loss),
+        "cbdice_loss(hard_skeleton=True)": vg(cbdice_loss, hard_skeleton=True),
+        "skeletonize(labels > 0)": lambda: skel(fg),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=5)
@@ -63,19 +81,7 @@ def main() -> None:
         logits = jnp.asarray(rng.normal(size=shape).astype(np.float32))
         fg = labels > 0
 
-        def vg(loss, **kw):
-            fn = jax.jit(jax.value_and_grad(lambda x: jnp.sum(loss(x, labels, **kw))))
-            return lambda: fn(logits)
-
-        skel = jax.jit(skeletonize)
-        cands = {
-            "dice_loss": vg(dice_loss),
-            "cldice_loss(iterations=10)": vg(cldice_loss, iterations=10),
-            "skeleton_recall_loss": vg(skeleton_recall_loss),
-            "cbdice_loss": vg(cbdice_loss),
-            "cbdice_loss(hard_skeleton=True)": vg(cbdice_loss, hard_skeleton=True),
-            "skeletonize(labels > 0)": lambda: skel(fg),
-        }
+        cands = candidates(logits, labels, fg)
         medians = interleaved_medians(cands, args.repeats, warmup=1, settle=0)
         print(f"\n{key} {shape}: foreground {float(fg.mean()):.3f}, "
               f"thinning passes {passes(fg[:1])} (first image)")

@@ -23,7 +23,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import accelerator_proxy as proxy  # noqa: E402  (sets the dump folder before jax starts)
-
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from centerline import SHAPES, passes, vessel_labels  # noqa: E402
