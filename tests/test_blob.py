@@ -188,6 +188,10 @@ def test_jit_grad_and_bound():
                                np.asarray(blob_loss(logits, truth, bce_weight=0.5)), rtol=1e-6)
     check_grads(lambda z: blob_loss(z, truth, bce_weight=0.5), (logits,), order=1,
                 modes=["rev"], atol=2e-2, rtol=2e-2)
+    stacked = jax.vmap(lambda z, t: blob_loss(z, t, bce_weight=0.5))(
+        jnp.stack([logits, logits[::-1]]), jnp.stack([truth, truth[::-1]]))
+    np.testing.assert_allclose(np.asarray(stacked[1]), np.asarray(
+        blob_loss(logits[::-1], truth[::-1], bce_weight=0.5)), rtol=1e-6)
     value, grad = jax.value_and_grad(lambda z: jnp.sum(blob_loss(z * 1e4, truth)))(logits)
     assert np.isfinite(value) and np.all(np.isfinite(np.asarray(grad)))
     # Bound: a checkerboard of isolated pixels (4-connectivity) has 72 components per image.

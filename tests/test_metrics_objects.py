@@ -264,6 +264,10 @@ def test_mask_ignore_index_and_jit():
                              strict_threshold=False)
     for x, y in zip(fn(logits), eager, strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    stacked = jax.vmap(lambda p, t: panoptic_quality(p, t, mode="binary").pq)(
+        jnp.stack([pred, pred[::-1]]), jnp.stack([truth, truth[::-1]]))
+    np.testing.assert_array_equal(np.asarray(stacked[1]), np.asarray(
+        panoptic_quality(pred[::-1], truth[::-1], mode="binary").pq))
 
 
 def test_object_bound():
@@ -296,5 +300,7 @@ def test_bad_options():
         panoptic_quality(t, t)
     with pytest.raises(ValueError, match="true_classes"):
         instance_panoptic_quality(t, t, pred_classes=t)
+    with pytest.raises(ValueError, match="num_classes"):
+        instance_panoptic_quality(t, t, num_classes=2)
     with pytest.raises(ValueError, match="pred_instances"):
         instance_panoptic_quality(t.astype(np.float32), t)

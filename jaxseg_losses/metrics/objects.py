@@ -466,6 +466,10 @@ def instance_panoptic_quality(
         raise ValueError(f"num_classes: expected an integer >= 1; got {num_classes!r}")
     if (pred_classes is None) != (true_classes is None):
         raise ValueError("pred_classes, true_classes: give both class maps or neither")
+    if pred_classes is None and num_classes != 1:
+        raise ValueError(f"num_classes: {num_classes} classes need the class maps "
+                         "pred_classes and true_classes (without them every instance is of "
+                         "one class)")
     pred, shape = _instance_planes(pred_instances, pred_classes, num_classes, "pred_instances")
     true, true_shape = _instance_planes(true_instances, true_classes, num_classes,
                                         "true_instances")
