@@ -55,9 +55,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import log_not_p, log_p, prepared_probabilities
 from jaxseg_losses._inputs import Mode, boolean_options, check_number, nan_unless
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
-from jaxseg_losses._region import (
+from jaxseg_losses._segments import (
+    bounded,
+    check_bound,
+    check_counts,
+    plane_components,
+    segment_sums,
+)
+from jaxseg_losses.region._engine import (
     DEFAULT_SMOOTH,
     OverlapStatistics,
     dice_index,
@@ -65,13 +73,6 @@ from jaxseg_losses._region import (
     region_setup,
     smooth_pair,
     statistics,
-)
-from jaxseg_losses._segments import (
-    bounded,
-    check_bound,
-    check_counts,
-    plane_components,
-    segment_sums,
 )
 
 __all__ = ["blob_loss"]
@@ -81,7 +82,7 @@ DEFAULT_MAX_COMPONENTS = 255
 
 def _bce_terms(prep):
     """Per pixel and class: ``(-log p, -log(1 - p))``, stable from logits."""
-    return -prep.log_p(), -prep.log_not_p()
+    return -log_p(prep), -log_not_p(prep)
 
 
 def _dice_from_sums(tp, sum_p, sum_y, nr, dr):
@@ -166,7 +167,7 @@ def blob_loss(
         ignore_index=ignore_index, class_weights=None, reduction="example",
     )
     batch = prep.predictions.shape[0]
-    p = prep.probabilities()
+    p = prepared_probabilities(prep)
     y, v = prep.targets, prep.valid[..., None]
     use_bce = not (isinstance(bce_weight, int | float) and bce_weight == 0)
     if use_bce:

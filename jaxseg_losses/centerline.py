@@ -27,10 +27,11 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxseg_losses._activations import prepared_probabilities
 from jaxseg_losses._inputs import Mode, boolean_options, prepare
 from jaxseg_losses._numerics import safe_divide
-from jaxseg_losses._region import aggregate, ratio, reduce_classes, region_setup, smooth_pair
 from jaxseg_losses.distance import distance_transform_edt
+from jaxseg_losses.region._engine import aggregate, ratio, reduce_classes, region_setup, smooth_pair
 from jaxseg_losses.skeleton import skeletonize
 from jaxseg_losses.topology import soft_skeleton
 
@@ -160,7 +161,7 @@ def skeleton_recall_loss(
     tube = _channel_skeletons(foreground, max_iterations, tube_radius)
     w = lax.stop_gradient(tube * y)  # (B, *spatial, C): the tube inside each class
     v = prep.valid[..., None]
-    p = jnp.where(v > 0, prep.probabilities(), 0.0)
+    p = jnp.where(v > 0, prepared_probabilities(prep), 0.0)
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     recall = ratio(agg(v * p * w) + nr, agg(v * w) + dr)
     return reduce_classes(
@@ -174,7 +175,7 @@ def _foreground_probability(prep) -> jax.Array:
     """``(B, *spatial, K)`` predicted foreground: the authors' ``softmax([l_0, max_c l_c])[1]``
     for multiclass (K = 1), the per-channel probabilities otherwise."""
     if prep.mode != "multiclass":
-        return prep.probabilities()
+        return prepared_probabilities(prep)
     x = prep.predictions
     if prep.from_logits:
         return jax.nn.sigmoid(jnp.max(x[..., 1:], axis=-1, keepdims=True) - x[..., :1])

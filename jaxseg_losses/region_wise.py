@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import prepared_probabilities
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
@@ -162,6 +163,6 @@ def region_wise_loss(
     weights = check_class_vector(class_weights, prep.num_classes, name="class_weights")
     weights = jnp.ones((prep.num_classes,)) if weights is None else weights
     weights = keep_classes(weights, include_background)
-    terms = keep_classes(prep.probabilities() * maps, include_background)
+    terms = keep_classes(prepared_probabilities(prep) * maps, include_background)
     pixel = safe_divide(jnp.sum(terms * weights, axis=-1), jnp.sum(weights))
     return reduce_pixels(pixel, prep.valid, reduction)

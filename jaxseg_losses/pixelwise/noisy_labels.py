@@ -17,7 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import PROB_EPS, small_class_planes
+from jaxseg_losses._activations import PROB_EPS, prepared_probabilities, small_class_planes
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -401,7 +401,7 @@ def t_loss(
     check_number("log_precision", log_precision, low=-math.inf)
     prep = prepare(predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
                    ignore_index=ignore_index)
-    delta = keep_classes(prep.probabilities() - prep.targets, include_background)
+    delta = keep_classes(prepared_probabilities(prep) - prep.targets, include_background)
     axes = tuple(range(1, delta.ndim))
     squared = jnp.sum(prep.valid[..., None] * delta * delta, axis=axes)  # (B,)
     entries = jnp.sum(prep.valid, axis=axes[:-1]) * delta.shape[-1]  # D per example

@@ -1,7 +1,7 @@
 r"""Boundary Difference over Union loss (Sun et al., "Boundary Difference Over Union Loss For
 Medical Image Segmentation", MICCAI 2023; code: github.com/sunfan-bvb/BoundaryDoULoss).
 
-A region loss of the overlap engine (:mod:`jaxseg_losses._region`): soft V-Net statistics per
+A region loss of the overlap engine (:mod:`jaxseg_losses.region._engine`): soft V-Net statistics per
 (example, class), a per-class formula whose weight :math:`\alpha` comes from the shape of the
 truth (its boundary length over its area, computed here on the device), and the shared class
 reduction.
@@ -14,7 +14,7 @@ import jax.numpy as jnp
 
 from jaxseg_losses._inputs import Mode, boolean_options, check_number
 from jaxseg_losses._numerics import safe_divide
-from jaxseg_losses._region import (
+from jaxseg_losses.region._engine import (
     absent_rule,
     over_batch,
     reduce_classes,
