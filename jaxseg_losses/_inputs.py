@@ -99,6 +99,17 @@ def check_predictions(predictions: jax.typing.ArrayLike, *, name: str = "predict
     return x.astype(jnp.float32)
 
 
+def binary_class_axis(predictions, labels, mode) -> jax.Array:
+    """``mode="binary"`` predictions without a class axis, ``(B, *spatial)`` beside labels of the
+    same shape (as ``optax.losses.binary_dice_loss`` takes them), get their one channel
+    ``(B, *spatial, 1)``; everything else is returned as it is. A last axis of size 1 stays the
+    class axis (the two readings give the same pixels)."""
+    x = jnp.asarray(predictions)
+    if mode == "binary" and x.ndim >= 2 and x.shape[-1] != 1 and x.shape == jnp.shape(labels):
+        return x[..., None]
+    return x
+
+
 def check_mode(mode: Mode, num_classes: int) -> None:
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}; got {mode!r}")
@@ -259,7 +270,7 @@ def prepare(
     channel); ``ignore_index`` pixels get weight 0 and all-zero targets. Dense labels
     ``(B, *spatial, C)`` are used as given (soft values are not rounded).
     """
-    preds = check_predictions(predictions)
+    preds = check_predictions(binary_class_axis(predictions, labels, mode))
     num_classes = preds.shape[-1]
     check_mode(mode, num_classes)
     preds = check_prediction_values(preds, from_logits, mode=mode)

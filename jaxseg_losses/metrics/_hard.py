@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._inputs import (
+    binary_class_axis,
     check_class_indices,
     check_mode,
     check_no_ignore_index,
@@ -151,6 +152,8 @@ def hard_masks(
     unchecked, the example's metrics are NaN.
     """
     pred, true = jnp.asarray(predictions), jnp.asarray(labels)
+    if not _is_integer(pred):
+        pred = binary_class_axis(pred, true, mode)
     if num_classes is not None and (
         isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1
     ):
