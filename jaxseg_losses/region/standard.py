@@ -67,6 +67,7 @@ from jaxseg_losses._inputs import (
     check_class_vector,
     check_number,
     prepare,
+    renamed_options,
 )
 from jaxseg_losses._numerics import keep_classes, safe_divide, safe_power
 from jaxseg_losses._region import (
@@ -227,7 +228,7 @@ def dice_loss(
         TP, FP and FN summed over the kept classes first, one ratio per example
         (:math:`1 - (2\sum_c TP_c + s)/(\sum_c (2TP_c + FP_c + FN_c) + s)`, kornia's default
         ``average="micro"``; for Dice it equals :func:`generalized_dice_loss` with
-        ``weight_type="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
+        ``class_weighting="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
         are weighted, :math:`\sum_c w_c TP_c` etc. (Sudre's generalized form). It composes with
         ``per_image=False`` (batch and classes pooled), ``mask`` and ``ignore_index`` (weighted
         counts); ``reduction="class"`` raises (no per-class values).
@@ -570,16 +571,16 @@ def sensitivity_specificity_loss(
     )
 
 
-def _gdl_weights(volume: jax.Array, weight_type: str) -> jax.Array:
+def _gdl_weights(volume: jax.Array, class_weighting: str) -> jax.Array:
     """Sudre's class weights from ``(B, C)`` label volumes; absent classes -> max present weight.
 
     When no class is present (all volumes 0) every weight is 1.
     """
     present = volume > 0
     safe_volume = jnp.where(present, volume, 1.0)
-    if weight_type == "square":
+    if class_weighting == "square":
         w = 1.0 / (safe_volume * safe_volume)
-    elif weight_type == "simple":
+    elif class_weighting == "simple":
         w = 1.0 / safe_volume
     else:
         w = jnp.ones_like(volume)
@@ -590,6 +591,7 @@ def _gdl_weights(volume: jax.Array, weight_type: str) -> jax.Array:
     return jax.lax.stop_gradient(w)
 
 
+@renamed_options(weight_type="class_weighting")
 @boolean_options
 def generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -597,7 +599,7 @@ def generalized_dice_loss(
     *,
     mode: Mode = "multiclass",
     from_logits: bool = True,
-    weight_type: str = "square",
+    class_weighting: str = "square",
     smooth: float | tuple[float, float] = 0.0,
     soft_label: bool = False,
     include_background: bool = True,
@@ -612,9 +614,9 @@ def generalized_dice_loss(
         L = 1 - \frac{2\sum_c w_c\,TP_c + s}{\sum_c w_c\,(\Sigma p_c + \Sigma y_c) + s},\qquad
         w_c = \frac{1}{(\sum_x v\,y_c)^2}
 
-    per example (or batch-global), over the kept classes. ``weight_type``: ``"square"`` (Sudre's
-    :math:`1/V_c^2`, default), ``"simple"`` (:math:`1/V_c`) or ``"uniform"`` (1, the pooled
-    Dice). The weights depend on the labels only (no gradient).
+    per example (or batch-global), over the kept classes. ``class_weighting``: ``"square"``
+    (Sudre's :math:`1/V_c^2`, default), ``"simple"`` (:math:`1/V_c`) or ``"uniform"`` (1, the
+    pooled Dice). The weights depend on the labels only (no gradient).
 
     Absent classes (policy of NiftyNet and MONAI): a class with label volume :math:`V_c = 0` would
     get an infinite weight; it gets instead the largest weight of the classes present in that
@@ -626,13 +628,15 @@ def generalized_dice_loss(
     Smoothing default ``smooth=0`` (unlike the rest of the family): the weighted sums scale like
     :math:`1/V`, e.g. about ``1e-4`` for a 100 x 100 image, so a fixed additive ``1e-5`` would
     bias the loss. The 0/0 case (empty prediction on empty truth) is a perfect score, loss 0.
-    With the same ``smooth`` it equals MONAI ``GeneralizedDiceLoss(w_type=weight_type,
+    With the same ``smooth`` it equals MONAI ``GeneralizedDiceLoss(w_type=class_weighting,
     smooth_nr=s, smooth_dr=s, batch=not per_image)`` whenever some class is present. With one
     class the weights cancel and it equals :func:`dice_loss` (``smooth=0``).
 
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
-      weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+      class_weighting: ``"square"`` (default), ``"simple"`` or ``"uniform"`` (MONAI's
+        ``w_type``). Renamed from ``weight_type`` (still accepted, with a
+        ``DeprecationWarning``, until the next release).
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default 0.
       soft_label: L1 intersection for soft targets. Default ``False``.
       include_background: ``False`` drops class 0 from the sums (when ``C > 1``). Default ``True``.
@@ -650,7 +654,7 @@ def generalized_dice_loss(
       >>> generalized_dice_loss(probs, labels, from_logits=False)
       Array([0.25], dtype=float32)
     """
-    check_choice("weight_type", weight_type, GDL_WEIGHT_TYPES)
+    check_choice("class_weighting", class_weighting, GDL_WEIGHT_TYPES)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
@@ -660,7 +664,7 @@ def generalized_dice_loss(
         prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
     )
     tp, total = (keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
-    w = _gdl_weights(keep_classes(s.sum_y, include_background), weight_type)
+    w = _gdl_weights(keep_classes(s.sum_y, include_background), class_weighting)
     score = ratio(
         2.0 * jnp.sum(w * tp, axis=-1) + nr, jnp.sum(w * total, axis=-1) + dr
     )

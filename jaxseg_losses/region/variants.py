@@ -22,6 +22,7 @@ from jaxseg_losses._inputs import (
     check_choice,
     check_number,
     prepare,
+    renamed_options,
     shape_str,
     value_check,
 )
@@ -160,6 +161,7 @@ def _check_distance_matrix(matrix, num_classes: int) -> jax.Array:
     return m / jnp.max(m)
 
 
+@renamed_options(weighting_mode="class_weighting")
 @boolean_options
 def generalized_wasserstein_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -167,7 +169,7 @@ def generalized_wasserstein_dice_loss(
     *,
     distance_matrix: jax.typing.ArrayLike,
     from_logits: bool = True,
-    weighting_mode: str = "default",
+    class_weighting: str = "default",
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     per_image: bool = True,
     axis_name: str | None = None,
@@ -185,14 +187,14 @@ def generalized_wasserstein_dice_loss(
         TP = \sum_x v\,\alpha_{l(x)}\,(1 - W(x)),\qquad
         L = 1 - \frac{2\,TP + s}{D + s}
 
-    with ``weighting_mode="default"`` (the paper): :math:`\alpha_0 = 0` for the background class
+    with ``class_weighting="default"`` (the paper): :math:`\alpha_0 = 0` for the background class
     0, :math:`\alpha_l = 1` otherwise, and :math:`D = 2\,TP + \sum_x v\,W(x)`; or
     ``"GDL"`` (Tilborghs et al. 2020, appendix): :math:`\alpha_l = 1/(V_l + 1)` with :math:`V_l`
     the label volumes (of the example, or of the batch when ``per_image=False``; no gradient)
     and :math:`D = \sum_x v\,\alpha_{l(x)}\,(2 - W(x))`. Equals MONAI
-    ``GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode, smooth_nr=s, smooth_dr=s,
-    reduction="none")``. With :math:`M = 1 - I` and two classes, the default mode is the soft
-    Dice of the foreground class.
+    ``GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode=class_weighting, smooth_nr=s,
+    smooth_dr=s, reduction="none")``. With :math:`M = 1 - I` and two classes, the default mode is
+    the soft Dice of the foreground class.
 
     Empty masks: an all-background truth predicted perfectly gives :math:`TP = D = 0`, loss 0
     (any ``smooth``, 0/0 counting as a perfect score); a fully masked example gives 0.
@@ -204,7 +206,9 @@ def generalized_wasserstein_dice_loss(
         1 between background and the rest, smaller between related classes); divided by its
         maximum. Required.
       from_logits: whether ``predictions`` are logits. Default ``True``.
-      weighting_mode: ``"default"`` or ``"GDL"``. Default ``"default"``.
+      class_weighting: ``"default"`` or ``"GDL"`` (MONAI's ``weighting_mode``). Default
+        ``"default"``. Renamed from ``weighting_mode`` (still accepted, with a
+        ``DeprecationWarning``, until the next release).
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5`` (MONAI's).
       per_image, axis_name, mask, ignore_index: as in :func:`jaxseg_losses.dice_loss`.
 
@@ -220,7 +224,7 @@ def generalized_wasserstein_dice_loss(
       >>> generalized_wasserstein_dice_loss(logits, labels, distance_matrix=m)
       Array([0.], dtype=float32)
     """
-    check_choice("weighting_mode", weighting_mode, WASSERSTEIN_WEIGHTINGS)
+    check_choice("class_weighting", class_weighting, WASSERSTEIN_WEIGHTINGS)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode="multiclass", from_logits=from_logits, mask=mask,
@@ -230,7 +234,7 @@ def generalized_wasserstein_dice_loss(
     p, y, v = prep.probabilities(), prep.targets, prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
-    if weighting_mode == "default":
+    if class_weighting == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
     else:
         volumes = jax.lax.stop_gradient(agg(v[..., None] * y))  # (B or 1, C)
@@ -238,7 +242,7 @@ def generalized_wasserstein_dice_loss(
         alpha = alpha.reshape(alpha.shape[:1] + (1,) * (y.ndim - 2) + alpha.shape[1:])
     alpha_pixel = jnp.sum(y * alpha, axis=-1)  # (B, *spatial)
     tp = agg((v * alpha_pixel * (1.0 - wasserstein))[..., None])[..., 0]
-    if weighting_mode == "default":
+    if class_weighting == "default":
         denominator = 2.0 * tp + agg((v * wasserstein)[..., None])[..., 0]
     else:
         denominator = agg((v * alpha_pixel * (2.0 - wasserstein))[..., None])[..., 0]
@@ -310,6 +314,7 @@ def asymmetric_similarity_loss(
     )
 
 
+@renamed_options(weight_type="class_weighting")
 @boolean_options
 def penalty_generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -318,7 +323,7 @@ def penalty_generalized_dice_loss(
     mode: Mode = "multiclass",
     from_logits: bool = True,
     k: float = 2.5,
-    weight_type: str = "square",
+    class_weighting: str = "square",
     smooth: float | tuple[float, float] = 0.0,
     include_background: bool = True,
     per_image: bool = True,
@@ -332,7 +337,7 @@ def penalty_generalized_dice_loss(
         L = \frac{L_{GD}}{1 + k\,(1 - L_{GD})}
 
     with :math:`L_{GD}` the generalized Dice loss
-    (:func:`jaxseg_losses.generalized_dice_loss`, same ``weight_type``, ``smooth`` and
+    (:func:`jaxseg_losses.generalized_dice_loss`, same ``class_weighting``, ``smooth`` and
     absent-class policy). The extra factor raises the relative cost of false positives and false
     negatives when the overlap is already good (:math:`dL/dL_{GD} = (1+k)/(1+k(1-L_{GD}))^2`
     is :math:`1/(1+k)` at :math:`L_{GD}=1` and :math:`1+k` at :math:`L_{GD}=0`). ``k=2.5`` is the
@@ -342,7 +347,7 @@ def penalty_generalized_dice_loss(
     Empty masks: as :func:`jaxseg_losses.generalized_dice_loss` (empty on empty: 0).
 
     Args:
-      predictions, labels, mode, from_logits, weight_type, smooth, include_background,
+      predictions, labels, mode, from_logits, class_weighting, smooth, include_background,
         per_image, axis_name, mask, ignore_index: as in
         :func:`jaxseg_losses.generalized_dice_loss`.
       k: penalty :math:`k \ge 0`. Default 2.5.
@@ -361,7 +366,7 @@ def penalty_generalized_dice_loss(
     """
     check_number("k", k)
     gdl = generalized_dice_loss(
-        predictions, labels, mode=mode, from_logits=from_logits, weight_type=weight_type,
+        predictions, labels, mode=mode, from_logits=from_logits, class_weighting=class_weighting,
         smooth=smooth, include_background=include_background, per_image=per_image,
         axis_name=axis_name, mask=mask, ignore_index=ignore_index,
     )
