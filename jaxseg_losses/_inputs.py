@@ -624,7 +624,9 @@ def translate_options(fn: Callable[..., Any], options: Mapping[str, Any],
     """``options`` with the old spellings of ``fn``'s renamed options (see
     :func:`renamed_options`) replaced by the new ones, a ``DeprecationWarning`` for each;
     ``TypeError`` when an option is given under both names. Unchanged for any other ``fn``
-    (combinators that bind options at build time call it before checking them)."""
+    (combinators that bind options at build time call it before checking them).
+    ``stacklevel`` as :func:`warnings.warn`'s, counted from this function's caller (2: the
+    caller's caller)."""
     target = fn.func if isinstance(fn, functools.partial) else fn
     renames: Mapping[str, Renamed] = getattr(target, "renamed_options", None) or {}
     if not renames.keys() & options.keys():
@@ -647,7 +649,7 @@ def translate_options(fn: Callable[..., Any], options: Mapping[str, Any],
             shown += "..."
         warnings.warn(f"{where}: option {key!r} is renamed {new.name!r} (pass {shown}); the old "
                       "spelling is accepted until the next release", DeprecationWarning,
-                      stacklevel=stacklevel + 1)
+                      stacklevel=stacklevel)
         out[new.name] = value
     return out
 
