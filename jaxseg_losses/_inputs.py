@@ -625,8 +625,8 @@ def translate_options(fn: Callable[..., Any], options: Mapping[str, Any],
     :func:`renamed_options`) replaced by the new ones, a ``DeprecationWarning`` for each;
     ``TypeError`` when an option is given under both names. Unchanged for any other ``fn``
     (combinators that bind options at build time call it before checking them).
-    ``stacklevel`` as :func:`warnings.warn`'s, counted from this function's caller (2: the
-    caller's caller)."""
+    ``stacklevel`` is :func:`warnings.warn`'s, counted from inside this function (the default
+    2 points the warning at its caller; pass one more per frame between it and the user)."""
     target = fn.func if isinstance(fn, functools.partial) else fn
     renames: Mapping[str, Renamed] = getattr(target, "renamed_options", None) or {}
     if not renames.keys() & options.keys():
