@@ -143,13 +143,13 @@ def test_mcc_matches_reference(per_image, shape):
 @pytest.mark.parametrize("per_image", [True, False])
 def test_wasserstein_matches_reference(mode, per_image):
     z, y, p, _ = inputs(3, (2, 6, 5))
-    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode,
+    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, class_weighting=mode,
                                              per_image=per_image)
     ref = ref_gwdl(p, y, M, mode, per_image=per_image)
     np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
     v = np.random.default_rng(3).uniform(size=y.shape) > 0.4
     np.testing.assert_allclose(
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode=mode, mask=v),
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, class_weighting=mode, mask=v),
         ref_gwdl(p, y, M, mode, v=v), rtol=1e-5)
 
 
@@ -249,12 +249,12 @@ def test_wasserstein_matches_monai(mode):
     loss = monai_loss("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
                   reduction="none")
     ref = loss(channels_first(z, np.float64), torch.tensor(y)).numpy()
-    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
+    ours = generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, class_weighting=mode)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     z3, y3 = random_logits(11, (2, 3, 4, 5, C)), random_labels(11, (2, 3, 4, 5), C)
     ref = loss(channels_first(z3, np.float64), torch.tensor(y3)).numpy()
     np.testing.assert_allclose(
-        generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
+        generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, class_weighting=mode),
         ref, rtol=1e-5, atol=1e-6)
 
 
@@ -264,7 +264,7 @@ LOSSES = {
     "mcc": (mcc_loss, {}),
     "wasserstein": (generalized_wasserstein_dice_loss, {"distance_matrix": M}),
     "wasserstein_gdl": (generalized_wasserstein_dice_loss,
-                        {"distance_matrix": M, "weighting_mode": "GDL"}),
+                        {"distance_matrix": M, "class_weighting": "GDL"}),
     "fbeta": (asymmetric_similarity_loss, {}),
     "penalty_gdl": (penalty_generalized_dice_loss, {}),
     "distance_dice": (distance_penalized_dice_loss, {}),
@@ -316,8 +316,8 @@ def test_bad_calls_raise_clear_errors():
         generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
     with pytest.raises(ValueError, match="distance_matrix: values must be finite and >= 0"):
         generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
-    with pytest.raises(ValueError, match="weighting_mode: expected one of"):
-        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")
+    with pytest.raises(ValueError, match="class_weighting: expected one of"):
+        generalized_wasserstein_dice_loss(z, y, distance_matrix=M, class_weighting="gdl")
     with pytest.raises(ValueError, match="beta: expected a value > 0"):
         asymmetric_similarity_loss(z, y, beta=0.0)
     with pytest.raises(ValueError, match="k: expected a value >= 0"):

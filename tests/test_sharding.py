@@ -406,7 +406,8 @@ def test_distance_transforms_batch_sharded(axis_type):
     masks = LABELS > 0
     expected_edt = jax.jit(distance.distance_transform_edt)(masks)
     expected_sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(LABELS)
-    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt, metric=metric))
+    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt,
+                                            distance_metric=metric))
            for metric in distance.CDT_METRICS}
     expected_cdt = {metric: fn(masks) for metric, fn in cdt.items()}
     mesh = _mesh(axis_type)
