@@ -1,7 +1,7 @@
 """Check that two git revisions of jaxseg_losses give the same results on a grid of inputs.
 
 Run: ``python benchmarks/api_equivalence.py REV_A REV_B [--tol 0] [--only REGEX] [--cache DIR]
-[--rename OLD=NEW ...]``
+[--rename [FUNCTION:]OLD=NEW ...]``
 
 A revision is anything git resolves (commit, ``HEAD~3``, tag) or ``WORK``, the working tree
 (copied when the script starts, so edits made during the run do not leak in). The package of each
@@ -34,7 +34,8 @@ Cases are named ``function|variant|value`` (or ``|grad``), the same in both revi
 
 An option renamed between the revisions gives its cases other names (``f|weight_type='simple'``
 in A, ``f|class_weighting='simple'`` in B): ``--rename weight_type=class_weighting`` (one per
-renamed option) reads A's case names with the new option name, so that the two are compared.
+renamed option; ``FUNCTION:`` limits it to one public name) reads A's case names with the new
+option name, so that the two are compared.
 The hand-written section keeps the old spellings: in a revision that renamed them, they go
 through the deprecated aliases (a ``DeprecationWarning``) and must still give the same results.
 
@@ -560,14 +561,20 @@ def _coverage_lines(meta: dict) -> list[str]:
 
 
 def _renamed_cases(cases: dict, renames: list[str]) -> dict:
-    """``cases`` with each ``|OLD=`` of a case name (an option variant) read as ``|NEW=``."""
-    pairs = [r.split("=", 1) for r in renames]
-    if any(len(p) != 2 or not all(p) for p in pairs):
-        _fail(f"--rename: expected OLD=NEW; got {renames}")
+    """``cases`` with each ``|OLD=`` of a case name (an option variant) read as ``|NEW=``, for
+    every function or, after ``FUNCTION:``, for that one."""
+    pairs = []
+    for r in renames:
+        where, _, rename = r.rpartition(":")
+        old, _, new = rename.partition("=")
+        if not (old and new):
+            _fail(f"--rename: expected [FUNCTION:]OLD=NEW; got {r!r}")
+        pairs.append((where, old, new))
     out = {}
     for case, outcome in cases.items():
-        for old, new in pairs:
-            case = case.replace(f"|{old}=", f"|{new}=")
+        for where, old, new in pairs:
+            if not where or case.split("|", 1)[0] == where:
+                case = case.replace(f"|{old}=", f"|{new}=")
         out[case] = outcome
     return out
 
@@ -618,7 +625,7 @@ def main() -> None:
     parser.add_argument("--only", default="", help="regular expression: the cases to run")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / CACHE_NAME),
                         help="XLA compilation cache directory, '' for none (default: %(default)s)")
-    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+    parser.add_argument("--rename", action="append", default=[], metavar="[FUNCTION:]OLD=NEW",
                         help="an option renamed from A to B: A's cases read with the new name")
     args = parser.parse_args()
     revs, start = (args.rev_a, args.rev_b), time.perf_counter()
