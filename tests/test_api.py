@@ -304,6 +304,15 @@ def test_vocabulary_deviations_and_users_are_current():
             assert set(entry.users) == users, (name, sorted(users))
 
 
+def test_every_loss_takes_reduction_or_says_why():
+    losses = {q for q, _ in PARAMETERS if _is_loss(q)}
+    without = {q for q in losses if "reduction" not in SIGNATURES[q].parameters}
+    assert without == set(vocabulary.NO_REDUCTION), (
+        f"losses without reduction= not listed in tests/vocabulary.py NO_REDUCTION: "
+        f"{sorted(without - set(vocabulary.NO_REDUCTION))}; listed but taking it: "
+        f"{sorted(set(vocabulary.NO_REDUCTION) - without)}")
+
+
 def test_vocabulary_docs_table_agrees():
     text = (ROOT / "docs" / "conventions.md").read_text()
     block = vocabulary.current_docs_block(text)

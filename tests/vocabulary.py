@@ -177,8 +177,8 @@ VOCABULARY: dict[str, Name] = {
     "poly_epsilon": Name("Poly-1's coefficient of the first polynomial term", "float >= -1", 2.0),
     "pixel_reduction": Name("how the active contour's terms reduce over the pixels",
                             '``"mean"``, ``"sum"``', "mean", ("mean", "sum")),
-    "inside_value": Name("the active contour's :math:`c_1`", "float in [0, 1]", 1.0),
-    "outside_value": Name("the active contour's :math:`c_2`", "float in [0, 1]", 0.0),
+    "inside_value": Name("the active contour's c₁", "float in [0, 1]", 1.0),
+    "outside_value": Name("the active contour's c₂", "float in [0, 1]", 0.0),
     "reduced_threshold": Name("the reduced focal loss's threshold", "float or ``None``", None),
     "normalized": Name("the normalised focal loss (divided by the sum of its factors)", "bool",
                        False),
@@ -317,6 +317,32 @@ VOCABULARY: dict[str, Name] = {
     "named_terms": _arg("``(name, Term)`` pairs of a combined loss"),
 }
 
+# Losses without ``reduction`` (``(B,)`` only), and why. Every other loss takes it.
+_ONE_RATIO = "one ratio pooled over the classes: no per-class or per-pixel value"
+_COMPOUND = "a pixel-wise term plus a region term: no common per-pixel or per-class form"
+_NOT_YET = ("not offered yet (behaviour kept in the vocabulary change): its per-{} values exist "
+            "and could be added")
+NO_REDUCTION: dict[str, str] = {
+    "generalized_dice_loss": _ONE_RATIO,
+    "penalty_generalized_dice_loss": _ONE_RATIO,
+    "generalized_wasserstein_dice_loss": _ONE_RATIO + " (one Wasserstein ratio)",
+    "bce_dice_loss": _COMPOUND,
+    "combo_loss": _COMPOUND,
+    "dice_ce_loss": _COMPOUND + " (``return_aux=True`` gives the terms)",
+    "dice_focal_loss": _COMPOUND + " (``return_aux=True`` gives the terms)",
+    "exp_log_loss": _COMPOUND,
+    "asymmetric_unified_focal_loss": _COMPOUND,
+    "active_contour_loss": "its length term compares neighbouring pixels; ``pixel_reduction`` "
+                           "chooses the pooling over pixels",
+    "nonadjacency_loss": "a penalty on pairs of neighbouring pixels",
+    "topk_cross_entropy": "the mean over the selected hardest pixels: the selection is the loss",
+    "asymmetric_focal_loss": _NOT_YET.format("pixel"),
+    "asymmetric_focal_tversky_loss": _NOT_YET.format("class"),
+    "boundary_loss": _NOT_YET.format("pixel"),
+    "distance_penalized_cross_entropy": _NOT_YET.format("pixel"),
+    "hausdorff_erosion_loss": _NOT_YET.format("class"),
+}
+
 # Every option renamed in this release: (function, old name) -> new name. The old spelling is a
 # keyword alias until the next release (a DeprecationWarning); CHANGELOG.md lists each.
 RENAMED: dict[tuple[str, str], str] = {
@@ -376,7 +402,10 @@ def markdown_table() -> str:
                     f"{show(entry.default)} | {_cell(other)} |")
     arguments = [f"`{name}` ({_cell(entry.meaning)})" for name, entry in sorted(VOCABULARY.items())
                  if entry.argument]
-    return "\n".join([*rows, "", "Data arguments (no default): " + "; ".join(arguments) + "."])
+    without = [f"`{name}` ({_cell(why)})" for name, why in sorted(NO_REDUCTION.items())]
+    return "\n".join([*rows, "", "Data arguments (no default): " + "; ".join(arguments) + ".",
+                      "", "Losses without `reduction` (their output is `(B,)`): "
+                      + "; ".join(without) + "."])
 
 
 def docs_block() -> str:
