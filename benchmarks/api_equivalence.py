@@ -1,6 +1,7 @@
 """Check that two git revisions of jaxseg_losses give the same results on a grid of inputs.
 
-Run: ``python benchmarks/api_equivalence.py REV_A REV_B [--tol 0] [--only REGEX] [--cache DIR]``
+Run: ``python benchmarks/api_equivalence.py REV_A REV_B [--tol 0] [--only REGEX] [--cache DIR]
+[--rename [FUNCTION:]OLD=NEW ...]``
 
 A revision is anything git resolves (commit, ``HEAD~3``, tag) or ``WORK``, the working tree
 (copied when the script starts, so edits made during the run do not leak in). The package of each
@@ -30,6 +31,13 @@ Cases are named ``function|variant|value`` (or ``|grad``), the same in both revi
   ``deep_supervision``, ``boundary_recipe`` and its schedules, the distance transforms, soft
   morphology, surfaces, resizing, the adjacency prior and the non-adjacency loss.
 * ``api|__all__|value``: the sorted public names.
+
+An option renamed between the revisions gives its cases other names (``f|weight_type='simple'``
+in A, ``f|class_weighting='simple'`` in B): ``--rename weight_type=class_weighting`` (one per
+renamed option; ``FUNCTION:`` limits it to one public name) reads A's case names with the new
+option name, so that the two are compared.
+The hand-written section keeps the old spellings: in a revision that renamed them, they go
+through the deprecated aliases (a ``DeprecationWarning``) and must still give the same results.
 
 An outcome is the output (any pytree, flattened to arrays) or, when the call raises, the name of
 the exception type. Two outcomes are equal when both raised the same type, or both gave the same
@@ -76,7 +84,8 @@ GRID_OPTIONS = {"mode", "from_logits", "mask", "ignore_index", "per_image", "red
 OTHER_VALUES = {
     "sampling": (1.0, 0.5), "label_smoothing": 0.1, "pos_weight": 2.0, "smooth": 0.5,
     "iterations": 2, "classes": "all", "weight_type": "simple", "weighting_mode": "GDL",
-    "percentile": 95.0, "empty_score": 0.0, "aggregate": "sum",
+    "percentile": 95.0, "empty_score": 0.0, "aggregate": "sum", "pixel_reduction": "sum",
+    "class_weighting": {"square": "simple", "default": "GDL"},  # {default: other value}
 }
 
 
@@ -183,6 +192,8 @@ def _option_variants(params, z, y):
             other = not p.default
         elif name in OTHER_VALUES:
             other = OTHER_VALUES[name]
+            if isinstance(other, dict):
+                other = other.get(p.default, p.default)
         elif isinstance(p.default, int | float):
             other = p.default + 1 if isinstance(p.default, int) else p.default / 2 or 0.25
         else:
@@ -549,6 +560,25 @@ def _coverage_lines(meta: dict) -> list[str]:
     return lines + [f"  skipped {name}: {why}" for name, why in sorted(meta["skipped"].items())]
 
 
+def _renamed_cases(cases: dict, renames: list[str]) -> dict:
+    """``cases`` with each ``|OLD=`` of a case name (an option variant) read as ``|NEW=``, for
+    every function or, after ``FUNCTION:``, for that one."""
+    pairs = []
+    for r in renames:
+        where, _, rename = r.rpartition(":")
+        old, _, new = rename.partition("=")
+        if not (old and new):
+            _fail(f"--rename: expected [FUNCTION:]OLD=NEW; got {r!r}")
+        pairs.append((where, old, new))
+    out = {}
+    for case, outcome in cases.items():
+        for where, old, new in pairs:
+            if not where or case.split("|", 1)[0] == where:
+                case = case.replace(f"|{old}=", f"|{new}=")
+        out[case] = outcome
+    return out
+
+
 def _fail(message: str) -> None:
     print(message, file=sys.stderr)
     sys.exit(2)
@@ -595,10 +625,13 @@ def main() -> None:
     parser.add_argument("--only", default="", help="regular expression: the cases to run")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / CACHE_NAME),
                         help="XLA compilation cache directory, '' for none (default: %(default)s)")
+    parser.add_argument("--rename", action="append", default=[], metavar="[FUNCTION:]OLD=NEW",
+                        help="an option renamed from A to B: A's cases read with the new name")
     args = parser.parse_args()
     revs, start = (args.rev_a, args.rev_b), time.perf_counter()
     ((cases_a, meta_a, data_a), (cases_b, meta_b, data_b)), described = _evaluate(
         revs, args.only, args.cache)
+    cases_a = _renamed_cases(cases_a, args.rename)
     results = {case: compare_case(cases_a.get(case), cases_b.get(case), data_a, data_b, args.tol)
                for case in sorted(cases_a.keys() | cases_b.keys())}
 

@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, NamedTuple, TypeVar, get_args
 
@@ -550,3 +551,80 @@ def check_boolean_keywords(fn: Callable[..., Any], options: Mapping[str, Any]) -
     for name, value in options.items():
         if name in declared:
             check_bool(name, value, optional=declared[name])
+
+
+class Renamed(NamedTuple):
+    """An option's new spelling: its ``name`` and, when its values were renamed too, the map
+    ``values`` from each old value to the new one (old values not in it pass unchanged)."""
+
+    name: str
+    values: Mapping[Any, Any] | None = None
+
+
+def translate_options(fn: Callable[..., Any], options: Mapping[str, Any],
+                      *, stacklevel: int = 2) -> dict[str, Any]:
+    """``options`` with the old spellings of ``fn``'s renamed options (see
+    :func:`renamed_options`) replaced by the new ones, a ``DeprecationWarning`` for each;
+    ``TypeError`` when an option is given under both names. Unchanged for any other ``fn``
+    (combinators that bind options at build time call it before checking them).
+    ``stacklevel`` is :func:`warnings.warn`'s, counted from inside this function (the default
+    2 points the warning at its caller; pass one more per frame between it and the user)."""
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    renames: Mapping[str, Renamed] = getattr(target, "renamed_options", None) or {}
+    if not renames.keys() & options.keys():
+        return dict(options)
+    where = getattr(target, "__qualname__", repr(target))
+    out = {}
+    for key, value in options.items():
+        new = renames.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new.name in options:
+            raise TypeError(f"{where}: got both {key!r} and its new name {new.name!r}; "
+                            f"pass {new.name!r} only")
+        shown = f"{new.name}="
+        if new.values is not None and isinstance(value, str) and value in new.values:
+            shown += repr(new.values[value])
+            value = new.values[value]
+        else:
+            shown += "..."
+        warnings.warn(f"{where}: option {key!r} is renamed {new.name!r} (pass {shown}); the old "
+                      "spelling is accepted until the next release", DeprecationWarning,
+                      stacklevel=stacklevel)
+        out[new.name] = value
+    return out
+
+
+def renamed_options(**renames: str | Renamed) -> Callable[[_F], _F]:
+    """Decorator: keyword options renamed in this release keep their old spelling one release.
+
+    ``@renamed_options(old="new")`` (or ``old=Renamed("new", {"old value": "new value"})``
+    when values were renamed too) on top of a function whose signature has ``new`` (and no
+    ``old``): a call passing ``old=`` gets a ``DeprecationWarning`` naming both and is forwarded
+    as ``new=``; passing both is a ``TypeError``. The signature users see (``inspect``,
+    ``help``) is the new one, through ``__wrapped__``; the renames are in the wrapper's
+    ``renamed_options`` attribute (``{old: Renamed}``, read by :func:`translate_options`).
+    Composes with :func:`boolean_options` (either order; put it outermost so the warning points
+    at the caller). Every rename is listed in ``CHANGELOG.md``.
+    """
+    table = {old: new if isinstance(new, Renamed) else Renamed(new)
+             for old, new in renames.items()}
+
+    def decorate(fn: _F) -> _F:
+        params = inspect.signature(fn).parameters
+        for old, new in table.items():
+            if new.name not in params or old in params:
+                raise TypeError(f"renamed_options: {fn.__qualname__} must take {new.name!r} "
+                                f"and not {old!r}")
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if table.keys() & kwargs.keys():
+                kwargs = translate_options(wrapper, kwargs, stacklevel=3)
+            return fn(*args, **kwargs)
+
+        wrapper.renamed_options = {**getattr(fn, "renamed_options", {}), **table}
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -112,15 +112,15 @@ def reduce_pixels(
 VOLUME_WEIGHTS = ("square", "simple", "uniform")
 
 
-def inverse_volume_weights(volume: jax.Array, weight_type: str) -> jax.Array:
+def inverse_volume_weights(volume: jax.Array, class_weighting: str) -> jax.Array:
     """Class weights from ``(B, C)`` truth volumes :math:`V_c` (Sudre et al., DLMIA 2017):
     :math:`1/V_c^2` (``"square"``), :math:`1/V_c` (``"simple"``) or 1 (``"uniform"``) for the
     classes present (:math:`V_c > 0`), 0 for the absent ones."""
     present = volume > 0
-    if weight_type == "uniform":
+    if class_weighting == "uniform":
         return jnp.where(present, 1.0, 0.0)
     safe_volume = jnp.where(present, volume, 1.0)
-    scale = safe_volume * safe_volume if weight_type == "square" else safe_volume
+    scale = safe_volume * safe_volume if class_weighting == "square" else safe_volume
     return jnp.where(present, 1.0 / scale, 0.0)
 
 

@@ -91,6 +91,7 @@ from jaxseg_losses._inputs import (
     check_prediction_values,
     check_predictions,
     dense_targets,
+    renamed_options,
     resolve_mask,
     shape_str,
     value_check,
@@ -480,15 +481,18 @@ def _prior_counts(prior) -> jax.Array:
     return jnp.asarray(prior.counts if isinstance(prior, AdjacencyPriorState) else prior)
 
 
+@renamed_options(threshold="count_threshold")
 def allowed_pairs(
-    prior: AdjacencyPriorState | jax.typing.ArrayLike, *, threshold: float = 0.0
+    prior: AdjacencyPriorState | jax.typing.ArrayLike, *, count_threshold: float = 0.0
 ) -> jax.Array:
-    """Class pairs seen touching: ``counts > threshold``, a ``(C, C)`` bool matrix.
+    """Class pairs seen touching: ``counts > count_threshold``, a ``(C, C)`` bool matrix.
 
     Args:
       prior: an :class:`AdjacencyPriorState` or a ``(C, C)`` count matrix.
-      threshold: counts at or below it are treated as never seen (robustness to a few
-        mislabelled pixels). Default 0 (the paper: any contact allows the pair).
+      count_threshold: counts at or below it are treated as never seen (robustness to a few
+        mislabelled pixels). Default 0 (the paper: any contact allows the pair). Renamed from
+        ``threshold`` (the metrics' probability threshold; still accepted, with a
+        ``DeprecationWarning``, until the next release).
 
     Returns:
       ``(C, C)`` bool matrix, True where the pair is allowed.
@@ -499,17 +503,19 @@ def allowed_pairs(
       >>> allowed_pairs(jnp.array([[4.0, 1.0], [1.0, 0.0]])).tolist()
       [[True, True], [True, False]]
     """
-    return _prior_counts(prior) > threshold
+    return _prior_counts(prior) > count_threshold
 
 
+@renamed_options(threshold="count_threshold")
 def forbidden_pairs(
-    prior: AdjacencyPriorState | jax.typing.ArrayLike, *, threshold: float = 0.0
+    prior: AdjacencyPriorState | jax.typing.ArrayLike, *, count_threshold: float = 0.0
 ) -> jax.Array:
-    """Class pairs never seen touching: ``counts <= threshold`` (not :func:`allowed_pairs`).
+    """Class pairs never seen touching: ``counts <= count_threshold`` (not :func:`allowed_pairs`).
 
     Args:
       prior: an :class:`AdjacencyPriorState` or a ``(C, C)`` count matrix.
-      threshold: counts at or below it count as never seen. Default 0.
+      count_threshold: counts at or below it count as never seen. Default 0. Renamed from
+        ``threshold`` (still accepted, with a ``DeprecationWarning``, until the next release).
 
     Returns:
       ``(C, C)`` bool matrix, True where the pair is forbidden.
@@ -520,7 +526,7 @@ def forbidden_pairs(
       >>> forbidden_pairs(jnp.array([[4.0, 1.0], [1.0, 0.0]])).tolist()
       [[False, False], [False, True]]
     """
-    return ~allowed_pairs(prior, threshold=threshold)
+    return ~allowed_pairs(prior, count_threshold=count_threshold)
 
 
 def _check_prior(prior, num_classes: int, predictions_shape) -> jax.Array:
@@ -584,7 +590,7 @@ def nonadjacency_loss(
         1 to 3 spatial axes; any float dtype, computed in float32.
       prior: ``(C, C)`` adjacency prior (counts, normalised or bool: only its zeros matter),
         or an :class:`AdjacencyPriorState` from :func:`adjacency_prior`. Pass
-        ``allowed_pairs(state, threshold=t)`` to ignore rare contacts.
+        ``allowed_pairs(state, count_threshold=t)`` to ignore rare contacts.
       mode: ``"multiclass"`` (default, softmax) or ``"multilabel"`` (sigmoid per channel).
         ``"binary"`` is rejected (one class has no pair to forbid).
       from_logits: whether ``predictions`` are logits. Default ``True``.

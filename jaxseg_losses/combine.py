@@ -54,7 +54,13 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxseg_losses._inputs import check_boolean_keywords, is_concrete, shape_str, value_check
+from jaxseg_losses._inputs import (
+    check_boolean_keywords,
+    is_concrete,
+    shape_str,
+    translate_options,
+    value_check,
+)
 
 __all__ = (
     "Accepts",
@@ -212,6 +218,7 @@ def _bind(fn: LossFn, options: Mapping[str, Any], where: str) -> LossFn:
     accepts = _check_term(fn, where)
     if not options:
         return fn
+    options = translate_options(fn, options, stacklevel=4)  # user, weighted (or ...), _bind
     unknown = sorted(k for k in options if k not in accepts)
     if unknown:
         raise TypeError(f"loss term {_describe(fn)}: does not accept option(s) {unknown}")

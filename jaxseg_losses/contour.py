@@ -31,6 +31,7 @@ from jaxseg_losses._inputs import (
     check_choice,
     check_number,
     prepare,
+    renamed_options,
 )
 from jaxseg_losses._numerics import (
     keep_classes,
@@ -43,6 +44,7 @@ from jaxseg_losses._numerics import (
 __all__ = ("active_contour_loss", "hausdorff_erosion_loss")
 
 
+@renamed_options(aggregate="pixel_reduction")
 @boolean_options
 def active_contour_loss(
     predictions: jax.typing.ArrayLike,
@@ -57,7 +59,7 @@ def active_contour_loss(
     include_background: bool = True,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
-    aggregate: str = "mean",
+    pixel_reduction: str = "mean",
 ) -> jax.Array:
     r"""Active contour loss (Chen et al., CVPR 2019), 2D and its 3D extension.
 
@@ -73,10 +75,10 @@ def active_contour_loss(
     forward differences taken at the *same* pixel for every axis,
     :math:`\Delta_a u(x) = u(x + e_a) - u(x)`, over the pixels that have a successor on every
     axis (``(H-1)(W-1)`` in 2D, ``(D-1)(H-1)(W-1)`` in 3D); the authors' code pairs differences
-    from neighbouring pixels instead. ``aggregate="mean"`` (default) averages both terms over
-    their pixels so the balance does not depend on the image size (the authors' final code);
-    ``"sum"`` sums them (the paper). The loss is not 0 at a perfect prediction: the length term
-    is then the perimeter of the truth.
+    from neighbouring pixels instead. ``pixel_reduction="mean"`` (default) averages both terms
+    over their pixels so the balance does not depend on the image size (the authors' final
+    code); ``"sum"`` sums them (the paper). The loss is not 0 at a perfect prediction: the
+    length term is then the perimeter of the truth.
 
     Args:
       predictions: ``(B, *spatial, C)`` logits (or probabilities with ``from_logits=False``).
@@ -95,9 +97,10 @@ def active_contour_loss(
         difference reaching an excluded pixel counts as 0, so the length is that of the
         contour inside the kept region (a contour along an excluded area's border is not
         counted).
-      aggregate: how both terms aggregate over the pixels: ``"mean"`` (default) or ``"sum"``;
-        the output is ``(B,)`` either way. (Not called ``reduction``, which means the output
-        form in every other loss.)
+      pixel_reduction: how both terms reduce over the pixels: ``"mean"`` (default) or
+        ``"sum"``; the output is ``(B,)`` either way (``reduction`` names the output form).
+        Renamed from ``aggregate`` (still accepted, with a ``DeprecationWarning``, until the
+        next release).
 
     Returns:
       ``(B,)`` float32 losses.
@@ -110,7 +113,7 @@ def active_contour_loss(
       >>> round(float(value[0]), 6)  # a constant map: length sqrt(1e-8) per pixel, no region
       0.0001
     """
-    check_choice("aggregate", aggregate, ("mean", "sum"))
+    check_choice("pixel_reduction", pixel_reduction, ("mean", "sum"))
     check_number("region_weight", region_weight)
     check_number("epsilon", epsilon, strict=True)
     for name, value in (("inside_value", inside_value), ("outside_value", outside_value)):
@@ -136,7 +139,7 @@ def active_contour_loss(
     length = jnp.sqrt(squared + epsilon)
     length_valid = valid[_crop_all_but(None, u.ndim)]
     axes = spatial
-    if aggregate == "sum":
+    if pixel_reduction == "sum":
         length_term = jnp.sum(length * length_valid, axis=axes)
         region_term = jnp.sum(region * valid, axis=axes)
     else:

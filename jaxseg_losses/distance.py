@@ -84,7 +84,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxseg_losses._inputs import boolean_options, check_choice
+from jaxseg_losses._inputs import boolean_options, check_choice, renamed_options
 from jaxseg_losses._scans import running
 from jaxseg_losses._sharding import explicit_sharding_spec
 
@@ -729,10 +729,11 @@ def distance_transform_edt(
 CDT_METRICS = ("chessboard", "taxicab")
 
 
+@renamed_options(metric="distance_metric")
 def distance_transform_cdt(
     mask: ArrayLike,
     *,
-    metric: str = "chessboard",
+    distance_metric: str = "chessboard",
     sampling: float | Sequence[float] | None = None,
     spatial_dims: int | None = None,
     fill_value: float = math.inf,
@@ -771,7 +772,10 @@ def distance_transform_cdt(
 
     Args:
         mask: ``(B, *spatial)`` array of bool, int or float; non-zero = foreground.
-        metric: ``"chessboard"`` (default, as SciPy) or ``"taxicab"``.
+        distance_metric: ``"chessboard"`` (default, as SciPy) or ``"taxicab"`` (SciPy's
+            ``metric``; the surface metrics' ``distance_metric``, whose ``"euclidean"`` is
+            :func:`distance_transform_edt`). Renamed from ``metric`` (still accepted, with a
+            ``DeprecationWarning``, until the next release).
         sampling: voxel spacing, one positive float per spatial axis (or one float for all),
             passed to the compiled code as data. Default: 1 for every axis.
         spatial_dims: number of trailing spatial axes. Default ``mask.ndim - 1``.
@@ -782,21 +786,23 @@ def distance_transform_cdt(
         float32 array of ``mask.shape``, without gradient (``lax.stop_gradient``).
 
     Raises:
-        ValueError: an unknown ``metric``, and the errors of :func:`distance_transform_edt`.
+        ValueError: an unknown ``distance_metric``, and the errors of
+            :func:`distance_transform_edt`.
 
     Example:
         >>> import jax.numpy as jnp
         >>> m = jnp.ones((1, 3, 3)).at[0, 0, 0].set(0)
-        >>> distance_transform_cdt(m, metric="taxicab")[0].tolist()
+        >>> distance_transform_cdt(m, distance_metric="taxicab")[0].tolist()
         [[0.0, 1.0, 2.0], [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
-        >>> distance_transform_cdt(m, metric="chessboard")[0].tolist()
+        >>> distance_transform_cdt(m, distance_metric="chessboard")[0].tolist()
         [[0.0, 1.0, 2.0], [1.0, 1.0, 2.0], [2.0, 2.0, 2.0]]
     """
-    check_choice("metric", metric, CDT_METRICS)
+    check_choice("distance_metric", distance_metric, CDT_METRICS)
     mask = lax.stop_gradient(jnp.asarray(mask))
     nsp = _resolve_spatial_dims(mask.ndim, spatial_dims)
     spacing = resolve_sampling(sampling, nsp)
-    out = _cdt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value), metric)
+    out = _cdt(mask != 0, jnp.asarray(spacing, jnp.float32), nsp, float(fill_value),
+               distance_metric)
     return lax.stop_gradient(out)
 
 

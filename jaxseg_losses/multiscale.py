@@ -6,10 +6,10 @@ r"""Deep supervision: one loss applied to the outputs of several decoder scales.
 Level 0 is the full-resolution output; labels (and a ``mask=`` keyword, if given) are resized to
 each level's spatial shape by nearest neighbour (:func:`resize_nearest`, PyTorch's
 ``"nearest-exact"`` rule, as MONAI's ``DeepSupervisionLoss``), so integer labels stay integer
-labels and soft targets are not blurred. Weights follow MONAI: ``weight_mode="exp"`` (default)
-:math:`w_l = \max(2^{-l}, 1/16)`; ``"two"``: 1 then 0.5; ``"same"``: 1; explicit ``weights``
-(at least one per level) take precedence. The weighted sum is not normalised (MONAI; nnU-Net
-normalises its weights, pass them explicitly for that).
+labels and soft targets are not blurred. Weights follow MONAI: ``level_weighting="exp"``
+(default) :math:`w_l = \max(2^{-l}, 1/16)`; ``"two"``: 1 then 0.5; ``"same"``: 1; explicit
+``level_weights`` (at least one per level) take precedence. The weighted sum is not normalised
+(MONAI; nnU-Net normalises its weights, pass them explicitly for that).
 
 Multi-scale smoothing (:func:`multi_scale`, MONAI's ``MultiScaleLoss``, from DeepReg): one loss
 evaluated on the prediction and the labels blurred by a Gaussian (or Cauchy) kernel at several
@@ -43,6 +43,7 @@ from jaxseg_losses._inputs import (
     check_prediction_values,
     check_predictions,
     dense_targets,
+    renamed_options,
     resolve_mask,
     shape_str,
     unnormalised_probabilities,
@@ -129,16 +130,23 @@ def resize_nearest(
     return x
 
 
+@renamed_options(weights="level_weights", weight_mode="level_weighting")
 def deep_supervision_weights(
-    levels: int, *, weights: Sequence[float] | None = None, weight_mode: str = "exp"
+    levels: int, *, level_weights: Sequence[float] | None = None, level_weighting: str = "exp"
 ) -> list[float]:
     """The weight of each level, as MONAI's ``DeepSupervisionLoss.get_weights``.
 
     Args:
       levels: number of output scales (the first is the full resolution).
-      weights: explicit weights, one per level at least; overrides ``weight_mode``.
-      weight_mode: ``"exp"`` (default: halving per level, floored at 1/16), ``"two"`` (1 for the
-        first level, 0.5 for the others) or ``"same"`` (all 1).
+      level_weights: explicit weights, one per level at least; overrides
+        ``level_weighting``. (MONAI's ``weights``.)
+      level_weighting: ``"exp"`` (default: halving per level, floored at 1/16), ``"two"`` (1
+        for the first level, 0.5 for the others) or ``"same"`` (all 1). (MONAI's
+        ``weight_mode``.)
+
+    ``weights`` and ``weight_mode``, the former names of ``level_weights`` and
+    ``level_weighting``, are still accepted (with a ``DeprecationWarning``) until the next
+    release.
 
     Returns:
       A list of ``levels`` floats.
@@ -148,18 +156,17 @@ def deep_supervision_weights(
       >>> deep_supervision_weights(6)
       [1.0, 0.5, 0.25, 0.125, 0.0625, 0.0625]
     """
-    check_choice("weight_mode", weight_mode, WEIGHT_MODES)
+    check_choice("level_weighting", level_weighting, WEIGHT_MODES)
     levels = max(1, int(levels))
-    if weights is not None:
-        weights = _check_level_weights(weights)
+    if level_weights is not None:
+        weights = _check_level_weights(level_weights)
         if len(weights) < levels:
-            raise ValueError(
-                f"weights: expected at least one weight per level ({levels}); got {len(weights)}"
-            )
+            raise ValueError(f"level_weights: expected at least one weight per level ({levels}); "
+                             f"got {len(weights)}")
         return weights[:levels]
-    if weight_mode == "exp":
+    if level_weighting == "exp":
         return [max(0.5**level, 0.0625) for level in range(levels)]
-    if weight_mode == "two":
+    if level_weighting == "two":
         return [1.0 if level == 0 else 0.5 for level in range(levels)]
     return [1.0] * levels
 
@@ -172,32 +179,33 @@ def _check_level_weights(weights: Sequence[float]) -> list[float]:
             raise TypeError
         weights = list(weights)
     except TypeError:
-        raise TypeError(
-            f"weights: expected a sequence of numbers, one per level; got {weights!r}") from None
+        raise TypeError(f"level_weights: expected a sequence of numbers, one per level; "
+                        f"got {weights!r}") from None
     if not weights:
-        raise ValueError("weights: expected at least one weight (one per level); got none")
+        raise ValueError("level_weights: expected at least one weight (one per level); got none")
     checked = []
     for level, w in enumerate(weights):
         if isinstance(w, (bool, str, bytes)) or w is None or np.ndim(w) != 0:
-            raise TypeError(f"weights[{level}] (the weight of level {level}): expected a number; "
-                            f"got {w!r}")
+            raise TypeError(f"level_weights[{level}] (the weight of level {level}): "
+                            f"expected a number; got {w!r}")
         try:
             value = float(w)
         except (TypeError, ValueError):
-            raise TypeError(f"weights[{level}] (the weight of level {level}): expected a number; "
-                            f"got {w!r}") from None
+            raise TypeError(f"level_weights[{level}] (the weight of level {level}): "
+                            f"expected a number; got {w!r}") from None
         if not np.isfinite(value):
-            raise ValueError(f"weights[{level}] (the weight of level {level}): expected a finite "
-                             f"number; got {value}")
+            raise ValueError(f"level_weights[{level}] (the weight of level {level}): "
+                             f"expected a finite number; got {value}")
         checked.append(value)
     return checked
 
 
+@renamed_options(weights="level_weights", weight_mode="level_weighting")
 def deep_supervision(
     loss: Callable[..., jax.Array],
     *,
-    weights: Sequence[float] | None = None,
-    weight_mode: str = "exp",
+    level_weights: Sequence[float] | None = None,
+    level_weighting: str = "exp",
 ) -> Callable[..., jax.Array]:
     r"""Wraps ``loss`` so that it takes a list of outputs at several scales (deep supervision).
 
@@ -212,7 +220,8 @@ def deep_supervision(
     :func:`resize_nearest`. A ``mask=`` keyword of shape ``(B, *spatial)`` is resized the same
     way; every other keyword is passed unchanged to each call of ``loss`` (so per-pixel arrays
     other than ``mask``, e.g. ``distance_maps``, are not supported). Equals MONAI
-    ``DeepSupervisionLoss(loss, weight_mode, weights)`` with matched losses. When ``loss`` is a
+    ``DeepSupervisionLoss(loss, weight_mode=level_weighting, weights=level_weights)`` with
+    matched losses. When ``loss`` is a
     combined loss returning ``(total, aux)`` (:func:`jaxseg_losses.combine.named_sum`), the
     result is ``(total, aux)`` too, with every entry under ``"scale<l>/"`` plus ``"scale<l>"``
     (the level's unweighted total) and ``"scale<l>/weight"``.
@@ -222,11 +231,15 @@ def deep_supervision(
 
     Args:
       loss: a loss term ``(predictions, labels, **kwargs) -> (B,)``.
-      weights: optional per-level weights (at least one per level given at call time); take
-        precedence over ``weight_mode``. Checked now: each a finite number (``TypeError`` /
-        ``ValueError`` naming ``weights[l]``). Default ``None``.
-      weight_mode: ``"exp"`` (default: 1, 1/2, 1/4, ..., floored at 1/16), ``"two"`` (1, then
-        1/2) or ``"same"`` (all 1).
+      level_weights: optional per-level weights (at least one per level given at call time);
+        take precedence over ``level_weighting``. Checked now: each a finite number
+        (``TypeError`` / ``ValueError`` naming ``level_weights[l]``). Default ``None``.
+      level_weighting: ``"exp"`` (default: 1, 1/2, 1/4, ..., floored at 1/16), ``"two"`` (1,
+        then 1/2) or ``"same"`` (all 1).
+
+    ``weights`` and ``weight_mode``, the former names of ``level_weights`` and
+    ``level_weighting``, are still accepted (with a ``DeprecationWarning``) until the next
+    release.
 
     Returns:
       The deep-supervision loss, returning ``(B,)`` float32 values (or ``(total, aux)``).
@@ -241,25 +254,25 @@ def deep_supervision(
       >>> supervised(outputs, labels)  # 1.5 x the Dice loss (8/15) of a uniform prediction
       Array([0.8], dtype=float32)
     """
-    check_choice("weight_mode", weight_mode, WEIGHT_MODES)
+    check_choice("level_weighting", level_weighting, WEIGHT_MODES)
     if not callable(loss):
         raise TypeError(f"loss: expected a callable loss term; got {type(loss).__name__}")
-    if weights is not None:  # a bad weight fails now, not at the first step
-        weights = _check_level_weights(weights)
+    if level_weights is not None:  # a bad weight fails now, not at the first step
+        level_weights = _check_level_weights(level_weights)
 
     def supervised(predictions, labels, **kwargs: Any) -> jax.Array:
         outputs = [predictions] if hasattr(predictions, "shape") else list(predictions)
         if not outputs:
             raise ValueError("predictions: expected at least one output scale; got none")
-        level_weights = deep_supervision_weights(
-            len(outputs), weights=weights, weight_mode=weight_mode
+        per_level = deep_supervision_weights(
+            len(outputs), level_weights=level_weights, level_weighting=level_weighting
         )
         y = jnp.asarray(labels)
         first = jnp.shape(outputs[0])
         dense = _labels_are_dense(y, first)
         mask = kwargs.pop("mask", None)
         total, aux = None, {}
-        for level, (output, w) in enumerate(zip(outputs, level_weights, strict=False)):
+        for level, (output, w) in enumerate(zip(outputs, per_level, strict=False)):
             shape = jnp.shape(output)
             if len(shape) != len(first) or shape[0] != first[0] or shape[-1] != first[-1]:
                 raise ValueError(

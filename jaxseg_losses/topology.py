@@ -29,7 +29,7 @@ masks of one plane, not of every class: temporary memory of value+grad at
 of memory at 222x, now 5.7x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
 
 clDice is computed per class, like every region loss of the library (statistics per example and
-class, then the shared class reduction of :mod:`jaxseg_losses.region.standard`). MONAI's
+class, then the shared class reduction of :mod:`jaxseg_losses.region`). MONAI's
 ``SoftclDiceLoss`` pools the sums over the channels it keeps; the two agree whenever one channel
 is kept (binary, or ``C == 2`` with ``include_background=False``), and the per-class form equals
 MONAI applied to each channel separately and averaged.
@@ -51,6 +51,7 @@ from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_number,
+    renamed_options,
 )
 from jaxseg_losses._numerics import map_planes, safe_divide, spatial_sum
 from jaxseg_losses.region import dice_loss
@@ -181,7 +182,7 @@ def soft_skeleton(x: jax.typing.ArrayLike, *, iterations: int = 3) -> jax.Array:
     return skeleton
 
 
-def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name) -> jax.Array:
+def _cldice_per_class(prep, *, iterations, nr, dr, harmonic, per_image, axis_name) -> jax.Array:
     """``(B or 1, C)`` clDice losses from prepared inputs."""
     y = prep.targets
     v = prep.valid[..., None]
@@ -200,9 +201,10 @@ def _cldice_per_class(prep, *, iterations, nr, dr, epsilon, per_image, axis_name
                             for s in map_planes(sums, (p, y), shared=(v,)))
     t_prec = ratio(tp_p + nr, s_p + dr)
     t_sens = ratio(tp_y + nr, s_y + dr)
-    return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + epsilon)
+    return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + harmonic)
 
 
+@renamed_options(epsilon="smooth_harmonic")
 @boolean_options
 def cldice_loss(
     predictions: jax.typing.ArrayLike,
@@ -212,7 +214,7 @@ def cldice_loss(
     from_logits: bool = True,
     iterations: int = 3,
     smooth: float | tuple[float, float] = 1.0,
-    epsilon: float = 0.0,
+    smooth_harmonic: float = 0.0,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     per_image: bool = True,
@@ -226,17 +228,17 @@ def cldice_loss(
     .. math::
         T_{prec} = \frac{\sum_x v\,S_P\,Y + s_{nr}}{\sum_x v\,S_P + s_{dr}},\quad
         T_{sens} = \frac{\sum_x v\,S_Y\,P + s_{nr}}{\sum_x v\,S_Y + s_{dr}},\quad
-        L_c = 1 - \frac{2\,T_{prec}\,T_{sens}}{T_{prec} + T_{sens} + \epsilon}
+        L_c = 1 - \frac{2\,T_{prec}\,T_{sens}}{T_{prec} + T_{sens} + s_h}
 
     with :math:`S_P, S_Y` the soft skeletons (:func:`soft_skeleton`, ``iterations`` steps) of
     the predicted probabilities :math:`P` and of the targets :math:`Y` (the latter without
     gradient), :math:`v` the pixel weights, averaged over the kept classes like
     :func:`jaxseg_losses.dice_loss`. Defaults follow MONAI's ``SoftclDiceLoss``:
     ``iterations=3``, ``smooth=1`` (:math:`s_{nr} = s_{dr} = 1`; a pair sets them apart), except
-    :math:`\epsilon`: MONAI adds ``smooth=1e-4`` to the harmonic-mean denominator, which leaves a
-    loss of 5e-5 on a perfect prediction; here ``epsilon=0`` (the 0/0 case gives a score of 0,
-    loss 1, with zero gradient), so a perfect prediction scores exactly 0. With
-    ``epsilon=1e-4`` and one kept channel it equals MONAI ``SoftclDiceLoss(iter_=iterations,
+    :math:`s_h`: MONAI adds ``smooth=1e-4`` to the harmonic-mean denominator, which leaves a
+    loss of 5e-5 on a perfect prediction; here ``smooth_harmonic=0`` (the 0/0 case gives a score
+    of 0, loss 1, with zero gradient), so a perfect prediction scores exactly 0. With
+    ``smooth_harmonic=1e-4`` and one kept channel it equals MONAI ``SoftclDiceLoss(iter_=iterations,
     smooth_nr, smooth_dr, smooth=1e-4)`` per example; with several channels it equals MONAI
     applied to each channel and averaged (MONAI pools the channels' sums).
 
@@ -260,7 +262,9 @@ def cldice_loss(
       iterations: soft-skeleton iterations (static int >= 0). Default 3.
       smooth: :math:`s` added to numerators and denominators of :math:`T_{prec}, T_{sens}`, or a
         pair ``(smooth_nr, smooth_dr)``. Default 1.
-      epsilon: added to the harmonic-mean denominator. Default 0 (MONAI: 1e-4).
+      smooth_harmonic: :math:`s_h`, added to the harmonic-mean denominator. Default 0 (MONAI:
+        1e-4). Renamed from ``epsilon`` (still accepted, with a ``DeprecationWarning``, until
+        the next release).
       include_background: ``False`` drops class 0 from the class average. Default ``True``.
       class_weights: optional ``(C,)`` weights of the class average. Default ``None``.
       per_image: ``True`` (default) per example; ``False``: sums over the batch (and
@@ -280,14 +284,14 @@ def cldice_loss(
       >>> cldice_loss(labels[..., None].astype(float), labels, mode="binary", from_logits=False)
       Array([0.], dtype=float32)
     """
-    check_number("epsilon", epsilon)
+    check_number("smooth_harmonic", smooth_harmonic)
     nr, dr = smooth_pair(smooth)
     prep, weights = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
     per_class = _cldice_per_class(
-        prep, iterations=iterations, nr=nr, dr=dr, epsilon=epsilon, per_image=per_image,
+        prep, iterations=iterations, nr=nr, dr=dr, harmonic=smooth_harmonic, per_image=per_image,
         axis_name=axis_name,
     )
     return reduce_classes(
@@ -296,6 +300,7 @@ def cldice_loss(
     )
 
 
+@renamed_options(epsilon="smooth_harmonic")
 @boolean_options
 def dice_cldice_loss(
     predictions: jax.typing.ArrayLike,
@@ -306,7 +311,7 @@ def dice_cldice_loss(
     alpha: float = 0.5,
     iterations: int = 3,
     smooth: float | tuple[float, float] = 1.0,
-    epsilon: float = 0.0,
+    smooth_harmonic: float = 0.0,
     include_background: bool = True,
     class_weights: jax.typing.ArrayLike | None = None,
     per_image: bool = True,
@@ -323,14 +328,15 @@ def dice_cldice_loss(
     :math:`L_{Dice}` is :func:`jaxseg_losses.dice_loss` with the same ``smooth`` (default
     1, as MONAI's ``SoftDiceclDiceLoss``; the Dice family default is 1e-5) and
     :math:`L_{clDice}` is :func:`cldice_loss`. ``alpha=0.5`` is MONAI's default (the paper tunes
-    it in [0.1, 0.5]). With ``epsilon=1e-4`` and one kept channel it equals MONAI
+    it in [0.1, 0.5]). With ``smooth_harmonic=1e-4`` and one kept channel it equals MONAI
     ``SoftDiceclDiceLoss(iter_, alpha, smooth_nr, smooth_dr, smooth=1e-4)``.
 
     Empty masks: both terms are 0 for an empty prediction on an empty truth.
 
     Args:
-      predictions, labels, mode, from_logits, iterations, smooth, epsilon, include_background,
-        class_weights, per_image, axis_name, mask, ignore_index, reduction: as in
+      predictions, labels, mode, from_logits, iterations, smooth, smooth_harmonic,
+        include_background, class_weights, per_image, axis_name, mask, ignore_index, reduction:
+        as in
         :func:`cldice_loss` (``smooth`` also smooths the Dice term).
       alpha: weight of the clDice term, in [0, 1]. Default 0.5.
 
@@ -351,5 +357,6 @@ def dice_cldice_loss(
         class_weights=class_weights, per_image=per_image, axis_name=axis_name, mask=mask,
         ignore_index=ignore_index, reduction=reduction,
     )
-    cl = cldice_loss(predictions, labels, iterations=iterations, epsilon=epsilon, **options)
+    cl = cldice_loss(predictions, labels, iterations=iterations, smooth_harmonic=smooth_harmonic,
+                     **options)
     return (1.0 - alpha) * dice_loss(predictions, labels, **options) + alpha * cl

@@ -132,7 +132,7 @@ CASES: dict[str, LossCase] = {
         jsl.generalized_wasserstein_dice_loss, {"distance_matrix": WASSERSTEIN_M}, **_REGION),
     "wasserstein_dice_gdl": LossCase(
         jsl.generalized_wasserstein_dice_loss,
-        {"distance_matrix": WASSERSTEIN_M, "weighting_mode": "GDL"}, **_REGION),
+        {"distance_matrix": WASSERSTEIN_M, "class_weighting": "GDL"}, **_REGION),
     "asymmetric_similarity": LossCase(jsl.asymmetric_similarity_loss, **_REGION),
     "penalty_generalized_dice": LossCase(jsl.penalty_generalized_dice_loss, **_REGION),
     # Lovász.

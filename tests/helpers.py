@@ -81,7 +81,7 @@ def ones_valid(p):
     return np.ones(p.shape[:-1] + (1,))
 
 
-def ref_gdl(p, g, v=None, s=0.0, per_image=True, weight_type="square"):
+def ref_gdl(p, g, v=None, s=0.0, per_image=True, class_weighting="square"):
     """Sudre 2017 with the documented absent-class policy."""
     v = ones_valid(p) if v is None else v
     out = []
@@ -90,7 +90,7 @@ def ref_gdl(p, g, v=None, s=0.0, per_image=True, weight_type="square"):
         vol = (vb * gb).sum(0)
         with np.errstate(divide="ignore"):
             w = {"square": 1 / vol**2, "simple": 1 / vol, "uniform": np.ones_like(vol)}[
-                weight_type]
+                class_weighting]
         if np.all(vol == 0):
             w = np.ones_like(vol)
         else:

@@ -240,8 +240,8 @@ def test_prior_accumulates_a_stream_of_batches():
     np.testing.assert_array_equal(allowed_pairs(state), ~expected_forbidden)
     np.testing.assert_array_equal(allowed_pairs(state.counts), ~expected_forbidden)
     rare = total.min(where=total > 0, initial=10**9)  # the rarest contact seen
-    np.testing.assert_array_equal(allowed_pairs(state, threshold=rare), total > rare)
-    assert allowed_pairs(state, threshold=rare).sum() < allowed_pairs(state).sum()
+    np.testing.assert_array_equal(allowed_pairs(state, count_threshold=rare), total > rare)
+    assert allowed_pairs(state, count_threshold=rare).sum() < allowed_pairs(state).sum()
     # jit(update) gives the same state; so do dense (one-hot) label batches.
     jitted = jax.jit(prior.update)
     state_jit = jitted(jitted(prior.init(), y[:2]), y[2:])

@@ -212,7 +212,7 @@ def active_contour_reference(u, v, lam=1.0, eps=1e-8, reduction="mean", weights=
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
 def test_active_contour_matches_reference(shape, reduction):
     z, y = random_logits(11, shape + (1,)), blobs(11, shape, 2)
-    ours = jl.active_contour_loss(z, y, aggregate=reduction, region_weight=0.5)
+    ours = jl.active_contour_loss(z, y, pixel_reduction=reduction, region_weight=0.5)
     p = sigmoid_np(z)[..., 0]
     expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction) for b in range(2)]
     np.testing.assert_allclose(ours, expected, rtol=1e-5)
@@ -225,7 +225,8 @@ def test_active_contour_masked_matches_reference(reduction):
     weights = np.random.default_rng(13).uniform(0.5, 2.0, shape).astype(np.float32)
     weights[:, 2:4, 3:6] = 0.0
     weights[0, :, -1] = 0.0
-    ours = jl.active_contour_loss(z, y, aggregate=reduction, region_weight=0.5, mask=weights)
+    ours = jl.active_contour_loss(z, y, pixel_reduction=reduction, region_weight=0.5,
+                                  mask=weights)
     p = sigmoid_np(z)[..., 0]
     expected = [active_contour_reference(p[b], y[b], 0.5, reduction=reduction,
                                          weights=weights[b]) for b in range(2)]

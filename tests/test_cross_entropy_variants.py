@@ -128,18 +128,20 @@ def test_poly_matches_reference_and_optax(mode):
     np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode, reduction="pixel"), pixel,
                                rtol=1e-5)
     v = (np.random.default_rng(4).uniform(size=SHAPE) > 0.5).astype(float)
-    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode, mask=v, epsilon=-1.0),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, mode=mode, mask=v,
+                                                     poly_epsilon=-1.0),
                                ((pixel - 3.0 * (pixel - np_pixel_ce(z, g, mode)) / 2.0) * v).sum(
                                    (1, 2)) / v.sum((1, 2)), rtol=1e-5)
 
 
 def test_poly_epsilon_zero_is_cross_entropy():
     z, y, _, g = inputs(5, SHAPE)
-    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, epsilon=0.0), jl.cross_entropy(z, y),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, y, poly_epsilon=0.0),
+                               jl.cross_entropy(z, y),
                                rtol=1e-6)
     soft = np.random.default_rng(5).dirichlet(np.ones(C), size=SHAPE).astype(np.float32)
     opt = optax.losses.poly_loss_cross_entropy(jnp.asarray(z), jnp.asarray(soft), epsilon=1.5)
-    np.testing.assert_allclose(jl.poly_cross_entropy(z, soft, epsilon=1.5),
+    np.testing.assert_allclose(jl.poly_cross_entropy(z, soft, poly_epsilon=1.5),
                                np.asarray(opt).mean((1, 2)), rtol=1e-5)
 
 
@@ -161,8 +163,8 @@ def test_bad_calls_raise_clear_errors():
         jl.topk_cross_entropy(z, y, k=0)
     with pytest.raises(ValueError, match=r"k: expected a value > 0.0 and <= 100.0"):
         jl.topk_cross_entropy(z, y, k=150)
-    with pytest.raises(ValueError, match="epsilon: expected a value >= -1"):
-        jl.poly_cross_entropy(z, y, epsilon=-2.0)
+    with pytest.raises(ValueError, match="poly_epsilon: expected a value >= -1"):
+        jl.poly_cross_entropy(z, y, poly_epsilon=-2.0)
     with pytest.raises(ValueError, match="reduction: expected one of"):
         jl.poly_cross_entropy(z, y, reduction="class")
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
@@ -180,7 +182,7 @@ def _property_values(z, y, mask):
     return {
         "ce": jl.cross_entropy(z, y, mask=mask),
         "topk": jnp.stack([jl.topk_cross_entropy(z, y, k=k, mask=mask) for k in (5, 25, 60, 100)]),
-        "poly_m1": jl.poly_cross_entropy(z, y, epsilon=-1.0, mask=mask),
+        "poly_m1": jl.poly_cross_entropy(z, y, poly_epsilon=-1.0, mask=mask),
         "poly_2": jl.poly_cross_entropy(z, y, mask=mask),
     }
 

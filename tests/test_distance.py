@@ -504,12 +504,12 @@ def test_cdt_matches_scipy(shape, metric):
     masks = rng.random(shape) < np.linspace(0.5, 0.99, shape[0]).reshape((-1,) + (1,) * (
         len(shape) - 1))
     masks[-1] = True  # no zero at all
-    ours = np.asarray(jsl.distance_transform_cdt(masks, metric=metric))
+    ours = np.asarray(jsl.distance_transform_cdt(masks, distance_metric=metric))
     for b in range(shape[0]):
         ref = ndi.distance_transform_cdt(masks[b], metric=metric).astype(np.float64)
         ref[ref < 0] = np.inf
         np.testing.assert_array_equal(ours[b], ref, err_msg=f"{metric} {b}")
-    zero = jsl.distance_transform_cdt(masks, metric=metric, fill_value=0.0)
+    zero = jsl.distance_transform_cdt(masks, distance_metric=metric, fill_value=0.0)
     assert np.all(np.asarray(zero)[-1] == 0)
 
 
@@ -518,7 +518,8 @@ def test_cdt_matches_scipy(shape, metric):
 def test_cdt_anisotropic_matches_definition(metric, sampling):
     shape = (2, 11, 9) if len(sampling) == 2 else (2, 6, 7, 5)
     masks = np.random.default_rng(7).random(shape) < 0.9
-    ours = np.asarray(jsl.distance_transform_cdt(masks, metric=metric, sampling=sampling))
+    ours = np.asarray(jsl.distance_transform_cdt(masks, distance_metric=metric,
+                                                 sampling=sampling))
     for b in range(shape[0]):
         np.testing.assert_allclose(ours[b], cdt_reference(masks[b], metric, sampling),
                                    rtol=1e-6, atol=1e-6)
@@ -527,18 +528,19 @@ def test_cdt_anisotropic_matches_definition(metric, sampling):
 def test_cdt_jit_vmap_errors_and_loop_free_programs():
     masks = np.random.default_rng(8).random((2, 3, 8, 9)) < 0.8
     for metric in ("taxicab", "chessboard"):
-        eager = jsl.distance_transform_cdt(masks, metric=metric, spatial_dims=2)
+        eager = jsl.distance_transform_cdt(masks, distance_metric=metric, spatial_dims=2)
         vmapped = jax.jit(jax.vmap(lambda m, metric=metric: jsl.distance_transform_cdt(
-            m, metric=metric)))(masks)
+            m, distance_metric=metric)))(masks)
         np.testing.assert_array_equal(eager, vmapped)
         for platforms in (["cpu"], ["cuda", "tpu"]):  # no while loop on any backend
             text = export.export(
-                jax.jit(lambda m, metric=metric: jsl.distance_transform_cdt(m, metric=metric)),
+                jax.jit(lambda m, metric=metric: jsl.distance_transform_cdt(
+                    m, distance_metric=metric)),
                 platforms=platforms,
             )(S((16, 512, 512), jnp.bool_)).mlir_module()
             assert "stablehlo.while" not in text, (metric, platforms)
-    with pytest.raises(ValueError, match="metric: expected one of"):
-        jsl.distance_transform_cdt(masks, metric="euclidean")
+    with pytest.raises(ValueError, match="^distance_metric: expected one of"):
+        jsl.distance_transform_cdt(masks, distance_metric="euclidean")
     with pytest.raises(ValueError, match="sampling must be finite and positive"):
         jsl.distance_transform_cdt(masks[0], sampling=(1.0, 0.0))
 

@@ -277,6 +277,18 @@ def test_build_and_check_errors():
     assert check_loss("gdl + boundary@linear(0.01, 1)", ctx, (8, 8)).names == ("gdl", "boundary")
 
 
+def test_build_loss_accepts_a_former_option_name_with_a_warning():
+    import jax.numpy as jnp
+
+    ctx, labels = _ctx()
+    logits = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 3)), jnp.float32)
+    with pytest.warns(DeprecationWarning, match="'weight_type' is renamed 'class_weighting'"):
+        old = build_loss("gdl(weight_type=simple)", ctx)
+    new = build_loss("gdl(class_weighting=simple)", ctx)
+    np.testing.assert_array_equal(old(logits, labels)[0], new(logits, labels)[0])
+    assert not np.array_equal(new(logits, labels)[0], build_loss("gdl", ctx)(logits, labels)[0])
+
+
 def test_registry_lists_every_loss():
     rows = {row["name"]: row for row in describe_registry()}
     assert set(rows) == set(REGISTRY)

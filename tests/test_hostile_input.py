@@ -486,11 +486,11 @@ def test_deep_supervision_checks_heads_and_weights():
                                   ([1.0, None], TypeError, r"weights\[1\] .*a number"),
                                   ([1.0, "2"], TypeError, r"weights\[1\] .*a number"),
                                   ([], ValueError, "at least one weight"),
-                                  (2.0, TypeError, "weights: expected a sequence")):
+                                  (2.0, TypeError, "level_weights: expected a sequence")):
         with pytest.raises(error, match=match):  # when built
-            jsl.deep_supervision(jsl.dice_loss, weights=weights)
+            jsl.deep_supervision(jsl.dice_loss, level_weights=weights)
         with pytest.raises(error, match=match):
-            jsl.deep_supervision_weights(2, weights=weights)
+            jsl.deep_supervision_weights(2, level_weights=weights)
 
 
 def test_combinators_check_their_terms_when_built():

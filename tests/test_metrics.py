@@ -122,7 +122,8 @@ def test_generalized_dice_score_matches_reference_and_monai(weight_type):
     monai_metrics = pytest.importorskip("monai.metrics")
     pred, true = blobs(11, (3, 14, 13)), blobs(12, (3, 14, 13))
     true[2][true[2] == 2] = 1  # example 2: class 2 absent from the truth (the weight rule)
-    ours = np.asarray(generalized_dice_score(pred, true, num_classes=3, weight_type=weight_type))
+    ours = np.asarray(generalized_dice_score(pred, true, num_classes=3,
+                                             class_weighting=weight_type))
     for b in range(3):  # NumPy, from the definition
         p, t = one_hot_np(pred[b], 3).reshape(-1, 3), one_hot_np(true[b], 3).reshape(-1, 3)
         volume = t.sum(0).astype(float)

@@ -89,7 +89,7 @@ def test_pooled_dice_and_iou_equal_one_call_on_all_data(dims):
     np.testing.assert_allclose(dice.compute(), dice_score(*whole)[0], rtol=1e-6)
     np.testing.assert_allclose(iou.compute(), iou_score(*whole)[0], rtol=1e-6)
     np.testing.assert_allclose(
-        dice.compute(include_background=False, reduction="mean"),
+        dice.compute(include_background=False, average="macro"),
         dice_score(*whole, include_background=False)[0].mean(), rtol=1e-6)
     # GlobalDice and GlobalIoU hold the same counts; ConfusionCounts computes either
     assert all(map(np.array_equal, jax.tree.leaves(dice), jax.tree.leaves(iou)))
@@ -121,7 +121,7 @@ def test_pooled_mask_and_ignore_index_pass_through():
     whole = dice_score(_side_by_side(logits), _side_by_side(DATA["2d"][1]), ignore_index=2)[0]
     np.testing.assert_allclose(state.compute(), whole, rtol=1e-6)
     assert np.isnan(state.compute()[2])
-    np.testing.assert_allclose(state.compute(reduction="mean"), np.nanmean(whole), rtol=1e-6)
+    np.testing.assert_allclose(state.compute(average="macro"), np.nanmean(whole), rtol=1e-6)
 
 
 def test_pooled_other_input_forms_and_modes():
@@ -176,7 +176,7 @@ def test_per_image_mean_is_the_mean_of_per_example_scores(dims):
     scores = np.asarray(dice_score(logits, labels))
     state = _accumulate(PerImageDice, logits, labels, sizes)
     np.testing.assert_allclose(state.compute(), scores.mean(0), rtol=1e-6)
-    np.testing.assert_allclose(state.compute(reduction="mean"), scores.mean(), rtol=1e-6)
+    np.testing.assert_allclose(state.compute(average="macro"), scores.mean(), rtol=1e-6)
     np.testing.assert_array_equal(state.count, [len(labels)] * C)
     # options pass through: MONAI's ignore_empty NaN entries are skipped and counted
     state = _accumulate(PerImageIoU, logits, labels, sizes, ignore_empty=True,
@@ -348,7 +348,7 @@ def test_empty_data_set():
         np.zeros(C - 1))
     assert np.isnan(PerImageDice.empty().compute())
     assert np.all(np.isnan(PerImageDice.empty(shape=(C,)).compute()))
-    assert np.isnan(PerImageDice.empty(shape=(C,)).compute(reduction="mean"))
+    assert np.isnan(PerImageDice.empty(shape=(C,)).compute(average="macro"))
     # a data set of padded examples only
     logits, labels = DATA["2d"]
     none = np.zeros(len(labels), bool)
@@ -362,8 +362,8 @@ def test_errors():
     state = GlobalDice.from_model_output(logits, labels)
     with pytest.raises(TypeError, match="^include_background: expected True or False"):
         state.compute(include_background="no")
-    with pytest.raises(ValueError, match="reduction"):
-        state.compute(reduction="sum")
+    with pytest.raises(ValueError, match="average"):
+        state.compute(average="sum")
     with pytest.raises(ValueError, match="metric"):
         state.compute(metric="acuracy")  # accuracy is a confusion metric
     with pytest.raises(ValueError, match="example_mask"):
@@ -423,9 +423,9 @@ class _MiniCollection:
 def test_clu_collection_protocol():
     logits, labels = DATA["2d"]
     fields = {
-        "dice": GlobalDice.with_options(include_background=False, reduction="mean"),
+        "dice": GlobalDice.with_options(include_background=False, average="macro"),
         "dice_per_class": GlobalDice,
-        "iou_per_image": PerImageIoU.with_options(reduction="mean"),
+        "iou_per_image": PerImageIoU.with_options(average="macro"),
         "hd95": MeanOf(hausdorff_distance, percentile=95).with_options(include_background=False),
     }
     assert fields["dice"].__name__ == "GlobalDice"
@@ -452,7 +452,7 @@ def test_clu_collection_protocol():
                                rtol=1e-6)
     # bound options stay overridable; flax.struct-style replace works on the frozen dataclass
     bound = fields["dice"].from_model_output(logits, labels)
-    assert bound.compute(reduction="class").shape == (C - 1,)
+    assert bound.compute(average="none").shape == (C - 1,)
     assert isinstance(bound, GlobalDice)
 
 

@@ -443,7 +443,7 @@ def test_generalized_dice_torchmetrics_absent_weight(weight_type, batch):
         true[0][true[0] == 2] = 1  # class 2 absent from example 0's truth
         for include_background in (True, False):
             mine = call(generalized_dice_score, pred, true, num_classes=3,
-                        weight_type=weight_type, absent_weight="torchmetrics", empty_score=0.0,
+                        class_weighting=weight_type, absent_weight="torchmetrics", empty_score=0.0,
                         include_background=include_background)
             ref = gds_torchmetrics_reference(pred, true, 3, weight_type, include_background)
             np.testing.assert_allclose(mine, ref, rtol=1e-5)

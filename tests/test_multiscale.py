@@ -65,14 +65,14 @@ def test_resize_nearest_matches_reference_and_torch(src, dst):
 
 def test_weights_follow_monai():
     assert deep_supervision_weights(6) == [1.0, 0.5, 0.25, 0.125, 0.0625, 0.0625]
-    assert deep_supervision_weights(3, weight_mode="two") == [1.0, 0.5, 0.5]
-    assert deep_supervision_weights(2, weight_mode="same") == [1.0, 1.0]
-    assert deep_supervision_weights(2, weights=[0.7, 0.2, 0.1]) == [0.7, 0.2]
+    assert deep_supervision_weights(3, level_weighting="two") == [1.0, 0.5, 0.5]
+    assert deep_supervision_weights(2, level_weighting="same") == [1.0, 1.0]
+    assert deep_supervision_weights(2, level_weights=[0.7, 0.2, 0.1]) == [0.7, 0.2]
     pytest.importorskip("torch")
     losses = pytest.importorskip("monai.losses")
     for mode in ("exp", "two", "same"):
         ds = losses.DeepSupervisionLoss(losses.DiceLoss(), weight_mode=mode)
-        assert ds.get_weights(5) == deep_supervision_weights(5, weight_mode=mode)
+        assert ds.get_weights(5) == deep_supervision_weights(5, level_weighting=mode)
 
 
 @pytest.mark.parametrize("weight_mode", ["exp", "two"])
@@ -80,16 +80,16 @@ def test_equals_weighted_sum_of_resized_losses(weight_mode):
     shapes = [(8, 6), (4, 3), (2, 2)]
     preds = outputs(1, shapes)
     y = random_labels(1, (2, 8, 6), C)
-    w = deep_supervision_weights(3, weight_mode=weight_mode)
+    w = deep_supervision_weights(3, level_weighting=weight_mode)
     want = sum(wi * dice_loss(p, np_resize(y, s)) for wi, p, s in zip(w, preds, shapes,
                                                                        strict=True))
-    ds = deep_supervision(dice_loss, weight_mode=weight_mode)
+    ds = deep_supervision(dice_loss, level_weighting=weight_mode)
     np.testing.assert_allclose(ds(preds, y), want, rtol=1e-6)
     # Dense labels, a single array, explicit weights, keywords passed through.
     dense = one_hot_np(y, C).astype(np.float32)
     np.testing.assert_allclose(ds(preds, dense), want, rtol=1e-6)
     np.testing.assert_allclose(ds(preds[0], y), dice_loss(preds[0], y), rtol=1e-6)
-    explicit = deep_supervision(dice_loss, weights=[0.5, 0.3, 0.2])
+    explicit = deep_supervision(dice_loss, level_weights=[0.5, 0.3, 0.2])
     want = sum(wi * dice_loss(p, np_resize(y, s), smooth=1.0) for wi, p, s in zip(
         [0.5, 0.3, 0.2], preds, shapes, strict=True))
     np.testing.assert_allclose(explicit(preds, y, smooth=1.0), want, rtol=1e-6)
@@ -176,12 +176,13 @@ def test_grads_jit_vmap_bf16():
 def test_bad_calls_raise_clear_errors():
     preds = outputs(6, [(6, 4), (3, 2)])
     y = random_labels(6, (2, 6, 4), C)
-    with pytest.raises(ValueError, match="weight_mode: expected one of"):
-        deep_supervision(dice_loss, weight_mode="exponential")
+    with pytest.raises(ValueError, match="level_weighting: expected one of"):
+        deep_supervision(dice_loss, level_weighting="exponential")
     with pytest.raises(TypeError, match="loss: expected a callable"):
         deep_supervision("dice")
-    with pytest.raises(ValueError, match=r"weights: expected at least one weight per level \(2\)"):
-        deep_supervision(dice_loss, weights=[1.0])(preds, y)
+    with pytest.raises(ValueError,
+                       match=r"level_weights: expected at least one weight per level \(2\)"):
+        deep_supervision(dice_loss, level_weights=[1.0])(preds, y)
     with pytest.raises(ValueError, match="predictions: expected at least one output scale"):
         deep_supervision(dice_loss)([], y)
     with pytest.raises(ValueError, match=r"predictions\[1\]: expected shape \(B, \*spatial, C\)"):

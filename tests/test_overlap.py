@@ -216,11 +216,11 @@ def test_generalized_dice_matches_reference(weight_type, per_image):
     z, y, p, g = inputs(5, SHAPE_2D)
     y = np.where(y == 2, 1, y)  # class 2 absent from the truth
     g = one_hot_np(y, C)
-    ours = generalized_dice_loss(z, y, weight_type=weight_type, per_image=per_image)
-    want = expand(ref_gdl(p, g, per_image=per_image, weight_type=weight_type), 2)
+    ours = generalized_dice_loss(z, y, class_weighting=weight_type, per_image=per_image)
+    want = expand(ref_gdl(p, g, per_image=per_image, class_weighting=weight_type), 2)
     np.testing.assert_allclose(ours, want, rtol=1e-5, atol=1e-6)
     assert_finite_value_and_grad(generalized_dice_loss, jnp.asarray(z), y,
-                                 weight_type=weight_type, per_image=per_image)
+                                 class_weighting=weight_type, per_image=per_image)
 
 
 @pytest.mark.parametrize("per_image", [True, False])
@@ -291,7 +291,7 @@ def test_documented_identities():
                                jaccard_loss(z, y, smooth=s), rtol=1e-5)
     np.testing.assert_allclose(focal_tversky_loss(z, y, gamma=1.0), tversky_loss(z, y),
                                rtol=1e-5)
-    np.testing.assert_allclose(generalized_dice_loss(z, y, weight_type="uniform"),
+    np.testing.assert_allclose(generalized_dice_loss(z, y, class_weighting="uniform"),
                                ref_dice(p.reshape(2, -1, 1), g.reshape(2, -1, 1), s=0)[:, 0],
                                rtol=1e-5)  # uniform weights: the pooled Dice
     # Separate numerator/denominator smoothing.
@@ -409,7 +409,7 @@ def test_generalized_dice_matches_monai(w_type, batch):
     for s in (1e-5, 0.0):
         loss = GeneralizedDiceLoss(softmax=True, w_type=w_type, batch=batch, smooth_nr=s,
                                    smooth_dr=s)
-        got = generalized_dice_loss(z, y, weight_type=w_type, per_image=not batch, smooth=s)
+        got = generalized_dice_loss(z, y, class_weighting=w_type, per_image=not batch, smooth=s)
         np.testing.assert_allclose(float(got.mean()), float(loss(zt, gt)), rtol=1e-5)
 
 
@@ -512,7 +512,7 @@ def test_micro_average_matches_reference(per_image):
     # Dice: the generalized Dice loss with uniform weights is the micro Dice.
     np.testing.assert_allclose(
         dice_loss(z, y, average="micro", smooth=0.3, per_image=per_image, mask=mask),
-        generalized_dice_loss(z, y, weight_type="uniform", smooth=0.3, per_image=per_image,
+        generalized_dice_loss(z, y, class_weighting="uniform", smooth=0.3, per_image=per_image,
                               mask=mask), rtol=1e-5)
 
 
@@ -749,8 +749,8 @@ def test_bad_calls_raise_clear_errors():
         focal_tversky_loss(z, y, gamma=0.0)
     with pytest.raises(ValueError, match=r"r: expected a value >= 0.0 and <= 1.0"):
         sensitivity_specificity_loss(z, y, r=1.5)
-    with pytest.raises(ValueError, match="weight_type: expected one of"):
-        generalized_dice_loss(z, y, weight_type="Square")
+    with pytest.raises(ValueError, match="class_weighting: expected one of"):
+        generalized_dice_loss(z, y, class_weighting="Square")
     with pytest.raises(ValueError, match="smooth"):
         dice_loss(z, y, smooth=-1.0)
     with pytest.raises(ValueError, match="smooth: expected a number or a pair"):

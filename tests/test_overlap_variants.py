@@ -125,13 +125,14 @@ def test_mcc_matches_reference(per_image, shape):
 @pytest.mark.parametrize("per_image", [True, False])
 def test_wasserstein_matches_reference(mode, per_image):
     z, y, p, _ = inputs(3, (2, 6, 5))
-    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode,
+    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, class_weighting=mode,
                                              per_image=per_image)
     ref = ref_gwdl(p, y, M, mode, per_image=per_image)
     np.testing.assert_allclose(ours, np.broadcast_to(ref, ours.shape), rtol=1e-5, atol=1e-6)
     v = np.random.default_rng(3).uniform(size=y.shape) > 0.4
     np.testing.assert_allclose(
-        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode=mode, mask=v),
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, class_weighting=mode,
+                                             mask=v),
         ref_gwdl(p, y, M, mode, v=v), rtol=1e-5)
 
 
@@ -231,12 +232,12 @@ def test_wasserstein_matches_monai(mode):
     loss = monai_loss("GeneralizedWassersteinDiceLoss", dist_matrix=2 * M, weighting_mode=mode,
                   reduction="none")
     ref = loss(channels_first(z, np.float64), torch.tensor(y)).numpy()
-    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, weighting_mode=mode)
+    ours = jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=2 * M, class_weighting=mode)
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     z3, y3 = random_logits(11, (2, 3, 4, 5, C)), random_labels(11, (2, 3, 4, 5), C)
     ref = loss(channels_first(z3, np.float64), torch.tensor(y3)).numpy()
     np.testing.assert_allclose(
-        jl.generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, weighting_mode=mode),
+        jl.generalized_wasserstein_dice_loss(z3, y3, distance_matrix=2 * M, class_weighting=mode),
         ref, rtol=1e-5, atol=1e-6)
 
 
@@ -246,7 +247,7 @@ LOSSES = {
     "mcc": (jl.mcc_loss, {}),
     "wasserstein": (jl.generalized_wasserstein_dice_loss, {"distance_matrix": M}),
     "wasserstein_gdl": (jl.generalized_wasserstein_dice_loss,
-                        {"distance_matrix": M, "weighting_mode": "GDL"}),
+                        {"distance_matrix": M, "class_weighting": "GDL"}),
     "fbeta": (jl.asymmetric_similarity_loss, {}),
     "penalty_gdl": (jl.penalty_generalized_dice_loss, {}),
     "distance_dice": (jl.distance_penalized_dice_loss, {}),
@@ -298,8 +299,8 @@ def test_bad_calls_raise_clear_errors():
         jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=np.ones((2, 2)))
     with pytest.raises(ValueError, match="distance_matrix: values must be finite and >= 0"):
         jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=-M)
-    with pytest.raises(ValueError, match="weighting_mode: expected one of"):
-        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, weighting_mode="gdl")
+    with pytest.raises(ValueError, match="class_weighting: expected one of"):
+        jl.generalized_wasserstein_dice_loss(z, y, distance_matrix=M, class_weighting="gdl")
     with pytest.raises(ValueError, match="beta: expected a value > 0"):
         jl.asymmetric_similarity_loss(z, y, beta=0.0)
     with pytest.raises(ValueError, match="k: expected a value >= 0"):

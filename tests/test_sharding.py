@@ -25,6 +25,7 @@ from jax.sharding import PartitionSpec as P
 from jaxseg_losses import (
     boundary,
     combine,
+    contour,
     distance,
     lovasz,
     pixelwise,
@@ -124,7 +125,7 @@ CASES = {
     ),
     "hausdorff_dt": (boundary.hausdorff_dt_loss, LOGITS, LABELS),
     "distance_penalized_ce": (boundary.distance_penalized_cross_entropy, LOGITS, LABELS),
-    "active_contour": (boundary.active_contour_loss, BIN_LOGITS, BIN_LABELS),
+    "active_contour": (contour.active_contour_loss, BIN_LOGITS, BIN_LABELS),
     # combinators and compound losses
     "named_sum": (
         lambda p, y: combine.named_sum(
@@ -406,7 +407,8 @@ def test_distance_transforms_batch_sharded(axis_type):
     masks = LABELS > 0
     expected_edt = jax.jit(distance.distance_transform_edt)(masks)
     expected_sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(LABELS)
-    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt, metric=metric))
+    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt,
+                                            distance_metric=metric))
            for metric in distance.CDT_METRICS}
     expected_cdt = {metric: fn(masks) for metric, fn in cdt.items()}
     mesh = _mesh(axis_type)

@@ -138,12 +138,12 @@ def test_cldice_options_match_reference():
     v = np.random.default_rng(4).uniform(size=y.shape) > 0.3
     p_eff = np.where(v[..., None], p, g)  # excluded pixels take the target's value
     ref = ref_cldice(p_eff, g, v.astype(float), iterations=5, nr=0.5, dr=2.0, eps=1e-3)
-    ours = jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+    ours = jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), smooth_harmonic=1e-3, mask=v,
                        reduction="class")
     np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)
     w = np.array([0.0, 1.0, 3.0])
     np.testing.assert_allclose(
-        jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), epsilon=1e-3, mask=v,
+        jl.cldice_loss(z, y, iterations=5, smooth=(0.5, 2.0), smooth_harmonic=1e-3, mask=v,
                     class_weights=w), (ref * w).sum(-1) / w.sum(), rtol=1e-5)
     np.testing.assert_allclose(jl.cldice_loss(z, y, include_background=False),
                                ref_cldice(p, g)[:, 1:].mean(-1), rtol=1e-5)
@@ -192,13 +192,14 @@ def test_matches_monai_binary_and_one_kept_channel(shape, name):
     # Binary, sigmoid.
     zb, yb, _, gb = inputs(7, shape, mode="binary")
     ref = _monai(name, sigmoid=True, **opts, **extra)(_t(zb), _t(gb)).numpy()
-    ours = ours_fn(zb, yb, mode="binary", iterations=4, smooth=(0.5, 2.0), epsilon=1e-4, **extra)
+    ours = ours_fn(zb, yb, mode="binary", iterations=4, smooth=(0.5, 2.0), smooth_harmonic=1e-4,
+                   **extra)
     np.testing.assert_allclose(reduce(ours), ref, rtol=1e-5, atol=1e-6)
     # Softmax over 2 classes, background excluded: one kept channel.
     z, y = random_logits(8, shape + (2,)), tubes(8, shape, 2)
     ref = _monai(name, softmax=True, include_background=False, **opts, **extra)(
         _t(z), _t(one_hot_np(y, 2))).numpy()
-    ours = ours_fn(z, y, iterations=4, smooth=(0.5, 2.0), epsilon=1e-4,
+    ours = ours_fn(z, y, iterations=4, smooth=(0.5, 2.0), smooth_harmonic=1e-4,
                    include_background=False, **extra)
     np.testing.assert_allclose(reduce(ours), ref, rtol=1e-5, atol=1e-6)
 
@@ -207,7 +208,8 @@ def test_cldice_several_channels_equals_monai_per_channel():
     z, y, p, g = inputs(9, (2, 12, 10))
     loss = _monai("SoftclDiceLoss", iter_=3, smooth=1e-4, reduction="none")
     per_channel = [loss(_t(p[..., c:c + 1]), _t(g[..., c:c + 1])).numpy() for c in range(C)]
-    np.testing.assert_allclose(jl.cldice_loss(z, y, epsilon=1e-4), np.mean(per_channel, 0),
+    np.testing.assert_allclose(jl.cldice_loss(z, y, smooth_harmonic=1e-4),
+                               np.mean(per_channel, 0),
                                rtol=1e-5, atol=1e-6)
 
 
@@ -251,8 +253,8 @@ def test_bad_calls_raise_clear_errors():
         jl.cldice_loss(z, y, iterations=2.5)
     with pytest.raises(ValueError, match="alpha: expected a value >= 0.0 and <= 1.0"):
         jl.dice_cldice_loss(z, y, alpha=1.5)
-    with pytest.raises(ValueError, match="epsilon"):
-        jl.cldice_loss(z, y, epsilon=-1.0)
+    with pytest.raises(ValueError, match="smooth_harmonic"):
+        jl.cldice_loss(z, y, smooth_harmonic=-1.0)
     with pytest.raises(ValueError, match="reduction: expected one of"):
         jl.cldice_loss(z, y, reduction="mean")
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):

@@ -71,7 +71,7 @@ def test_match_reference(mode, per_image):
     unified = 0.3 * ref_focal(p, g, mode, 0.6, 0.4, per_image=per_image) + 0.7 * ref_tversky(
         p, g, mode, 0.6, 0.4, per_image=per_image)
     np.testing.assert_allclose(
-        jl.asymmetric_unified_focal_loss(z, y, weight=0.3, delta=0.6, gamma=0.4, **kw),
+        jl.asymmetric_unified_focal_loss(z, y, focal_weight=0.3, delta=0.6, gamma=0.4, **kw),
         np.broadcast_to(unified, (2,)), rtol=1e-5)
 
 
@@ -111,7 +111,8 @@ def test_binary_matches_monai(shape):
     # The unified loss takes probabilities (its docstring says logits; no sigmoid is applied).
     unified = ufl.AsymmetricUnifiedFocalLoss(weight=0.3, delta=0.6, gamma=0.5)
     ref = unified(torch.tensor(p).movedim(-1, 1), torch.tensor(g).movedim(-1, 1)).numpy()
-    ours = jl.asymmetric_unified_focal_loss(z, y, mode="binary", weight=0.3, delta=0.6, gamma=0.5)
+    ours = jl.asymmetric_unified_focal_loss(z, y, mode="binary", focal_weight=0.3, delta=0.6,
+                                            gamma=0.5)
     np.testing.assert_allclose(ours.mean(), ref, rtol=1e-5)
 
 
@@ -152,8 +153,8 @@ def test_bad_calls_raise_clear_errors():
         jl.asymmetric_focal_loss(z, y, gamma=-1.0)
     with pytest.raises(ValueError, match=r"gamma: expected a value in \[0, 1\)"):
         jl.asymmetric_focal_tversky_loss(z, y, gamma=1.0)
-    with pytest.raises(ValueError, match=r"weight: expected a value >= 0.0 and <= 1.0"):
-        jl.asymmetric_unified_focal_loss(z, y, weight=2.0)
+    with pytest.raises(ValueError, match=r"focal_weight: expected a value >= 0.0 and <= 1.0"):
+        jl.asymmetric_unified_focal_loss(z, y, focal_weight=2.0)
     with pytest.raises(ValueError, match=r"labels: expected class indices of shape"):
         jl.asymmetric_unified_focal_loss(z, y[:, :2])
     with pytest.raises(ValueError, match="C == 1"):
@@ -173,7 +174,7 @@ def _property_values(z, y):
     return {
         "focal": jl.asymmetric_focal_loss(z, y),
         "tversky": jl.asymmetric_focal_tversky_loss(z, y),
-        "unified": jl.asymmetric_unified_focal_loss(z, y, weight=0.25),
+        "unified": jl.asymmetric_unified_focal_loss(z, y, focal_weight=0.25),
         "focal_u": jl.asymmetric_focal_loss(z, y, gamma=0.5),
         "tversky_u": jl.asymmetric_focal_tversky_loss(z, y, gamma=0.5),
         "tversky_b": jl.asymmetric_focal_tversky_loss(zb, yb, mode="binary"),

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxseg_losses._inputs import translate_options
 from jaxseg_losses.adjacency import adjacency_prior, nonadjacency_loss, nonadjacency_term
 from jaxseg_losses.combine import CombinedLoss, accepted_kwargs, named_sum
 from jaxseg_losses.experiment.registry import LossEntry, lookup, parse
@@ -62,6 +63,7 @@ def build_schedule(schedule: Schedule, total_steps: int, scale: float = 1.0) -> 
 
 
 def _term_fn(entry: LossEntry, options: Mapping[str, Any], ctx: BuildContext) -> Callable:
+    options = translate_options(entry.fn, options)  # a former option name: a warning, for now
     accepts = accepted_kwargs(entry.fn)
     unknown = sorted(k for k in options if k not in accepts)
     if unknown:

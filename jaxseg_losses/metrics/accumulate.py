@@ -59,8 +59,8 @@ and ``labels``, passes the options it knows and ignores other outputs (``loss=``
 
     @flax.struct.dataclass
     class EvalMetrics(clu.metrics.Collection):
-        dice: GlobalDice.with_options(reduction="mean", include_background=False)
-        hd95: MeanOf(hausdorff_distance, percentile=95).with_options(reduction="mean")
+        dice: GlobalDice.with_options(average="macro", include_background=False)
+        hd95: MeanOf(hausdorff_distance, percentile=95).with_options(average="macro")
         loss: clu.metrics.Average.from_output("loss")
 
 Example:
@@ -88,10 +88,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxseg_losses._inputs import (
+    Renamed,
     boolean_options,
     check_boolean_keywords,
     check_choice,
+    renamed_options,
     shape_str,
+    translate_options,
 )
 from jaxseg_losses._numerics import keep_classes
 from jaxseg_losses.metrics._hard import hard_masks
@@ -100,7 +103,9 @@ from jaxseg_losses.metrics.overlap import dice_score, iou_score
 
 _SHIFT = 16
 _LOW = (1 << _SHIFT) - 1
-REDUCTIONS = ("class", "mean")
+AVERAGES = ("none", "macro")  # compute(average=): per class, or their mean (NaN skipped)
+# compute's former ``reduction`` ("class" / "mean"), accepted until the next release.
+_FORMER_REDUCTION = Renamed("average", {"class": "none", "mean": "macro"})
 
 
 # --------------------------------------------------------------------------- two-word sums
@@ -217,6 +222,7 @@ def _bind_options(cls, options: dict[str, Any], update_fn, update_names: set[str
     """A subclass of ``cls`` whose ``from_model_output`` and ``compute`` default to
     ``options`` (see ``with_options``)."""
     compute_names = _option_names(cls.compute)
+    options = translate_options(cls.compute, options, stacklevel=4)  # user, with_options, here
     unknown = set(options) - compute_names - update_names
     if unknown:
         raise TypeError(f"with_options: unknown option(s) {sorted(unknown)} for {cls.__name__}; "
@@ -225,8 +231,8 @@ def _bind_options(cls, options: dict[str, Any], update_fn, update_names: set[str
     update_options = {k: v for k, v in options.items() if k not in compute_names}
     check_boolean_keywords(cls.compute, compute_options)
     check_boolean_keywords(update_fn, update_options)
-    if "reduction" in compute_options:
-        check_choice("reduction", compute_options["reduction"], REDUCTIONS)
+    if "average" in compute_options:
+        check_choice("average", compute_options["average"], AVERAGES)
 
     def from_model_output(klass, predictions=None, labels=None, **model_outputs):
         if predictions is None:
@@ -239,6 +245,7 @@ def _bind_options(cls, options: dict[str, Any], update_fn, update_names: set[str
                                                      **{**update_options, **kwargs})
 
     def compute(self, **kwargs):
+        kwargs = translate_options(cls.compute, kwargs, stacklevel=3)
         return super(bound, self).compute(**{**compute_options, **kwargs})
 
     from_model_output.__doc__ = (
@@ -354,6 +361,7 @@ class ConfusionCounts(_SummedState):
         return tuple(np.asarray(w[..., 0], np.int64) * (1 << _SHIFT) + np.asarray(w[..., 1])
                      for w in (self.tp, self.fp, self.fn, self.tn))
 
+    @renamed_options(reduction=_FORMER_REDUCTION)
     @boolean_options
     def compute(
         self,
@@ -361,7 +369,7 @@ class ConfusionCounts(_SummedState):
         metric: str | Callable[..., jax.Array] | None = None,
         include_background: bool = True,
         empty_score: float = 1.0,
-        reduction: str = "class",
+        average: str = "none",
     ) -> jax.Array:
         """The metric of the pooled counts.
 
@@ -376,14 +384,16 @@ class ConfusionCounts(_SummedState):
           include_background: keep class 0. Default ``True``.
           empty_score: the value of a class absent from both the predictions and the truth of
             the whole data set (zero denominator). Default 1, as the metrics.
-          reduction: ``"class"`` (default): one value per kept class; ``"mean"``: their mean,
-            skipping NaN classes (the ``ignore_index`` class), NaN if every one is NaN.
+          average: ``"none"`` (default): one value per kept class; ``"macro"``: their mean,
+            skipping NaN classes (the ``ignore_index`` class), NaN if every one is NaN (the
+            metrics' ``average``). Renamed from ``reduction`` (``"class"``, ``"mean"``; still
+            accepted, with a ``DeprecationWarning``, until the next release).
 
         Returns:
           float32 ``(C,)`` (``(C - 1,)`` without background) or a scalar with
-          ``reduction="mean"``; NaN where ``nan_count`` is positive.
+          ``average="macro"``; NaN where ``nan_count`` is positive.
         """
-        check_choice("reduction", reduction, REDUCTIONS)
+        check_choice("average", average, AVERAGES)
         metric = self._METRIC if metric is None else metric
         if isinstance(metric, str):
             name = metric  # a confusion-matrix metric: empty_score is its zero_division
@@ -396,7 +406,7 @@ class ConfusionCounts(_SummedState):
         values = jnp.where(self.nan_count > 0, jnp.nan, values)
         if values.ndim:
             values = keep_classes(values, include_background)
-        return jnp.nanmean(values) if reduction == "mean" and values.ndim else values
+        return jnp.nanmean(values) if average == "macro" and values.ndim else values
 
     @classmethod
     def with_options(cls, **options):
@@ -405,7 +415,7 @@ class ConfusionCounts(_SummedState):
 
         Args:
           **options: ``from_model_output`` options (``num_classes``, ``mode``, ``mask``...) and
-            ``compute`` options (``metric``, ``include_background``, ``reduction``...).
+            ``compute`` options (``metric``, ``include_background``, ``average``...).
 
         Returns:
           A subclass whose methods default to ``options``; its ``from_model_output`` also takes
@@ -433,7 +443,7 @@ class GlobalDice(ConfusionCounts):
 class GlobalIoU(ConfusionCounts):
     """Pooled (global, micro) IoU per class over a data set: :class:`ConfusionCounts` whose
     ``compute()`` is IoU (the usual data-set mIoU of semantic segmentation with
-    ``reduction="mean"``).
+    ``average="macro"``).
 
     Attributes:
       tp, fp, fn, tn, nan_count: as :class:`ConfusionCounts`.
@@ -527,29 +537,31 @@ class PerExampleMean(_SummedState):
         values = cls.metric_fn(predictions, labels, **{**cls.metric_options, **options})
         return cls.from_values(values, example_mask=example_mask)
 
-    def compute(self, *, reduction: str = "class") -> jax.Array:
+    @renamed_options(reduction=_FORMER_REDUCTION)
+    def compute(self, *, average: str = "none") -> jax.Array:
         """The mean of the finite values.
 
         Args:
-          reduction: ``"class"`` (default): per entry of the per-example value (per class for a
-            ``(B, C)`` metric); ``"mean"``: the mean of those means (macro over classes),
-            skipping NaN.
+          average: ``"none"`` (default): per entry of the per-example value (per class for a
+            ``(B, C)`` metric); ``"macro"``: the mean of those means (over classes), skipping
+            NaN. Renamed from ``reduction`` (``"class"``, ``"mean"``; still accepted, with a
+            ``DeprecationWarning``, until the next release).
 
         Returns:
-          float32 of the per-example value's shape, or a scalar with ``reduction="mean"``; NaN
+          float32 of the per-example value's shape, or a scalar with ``average="macro"``; NaN
           where no finite value was seen (an empty data set).
         """
-        check_choice("reduction", reduction, REDUCTIONS)
+        check_choice("average", average, AVERAGES)
         total = self.total[..., 0] + self.total[..., 1]
         mean = jnp.where(self.count > 0, total / jnp.maximum(self.count, 1), jnp.nan)
-        return jnp.nanmean(mean) if reduction == "mean" and mean.ndim else mean
+        return jnp.nanmean(mean) if average == "macro" and mean.ndim else mean
 
     @classmethod
     def with_options(cls, **options):
         """This class with default options bound, for ``clu.metrics.Collection``.
 
         Args:
-          **options: the metric's options and ``compute``'s ``reduction``.
+          **options: the metric's options and ``compute``'s ``average``.
 
         Returns:
           A subclass whose methods default to ``options``; its ``from_model_output`` also takes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import boolean_options, check_choice
+from jaxseg_losses._inputs import boolean_options, check_choice, renamed_options
 from jaxseg_losses._numerics import (
     VOLUME_WEIGHTS,
     inverse_volume_weights,
@@ -138,6 +138,7 @@ def iou_score(
 ABSENT_WEIGHTS = ("max", "torchmetrics")
 
 
+@renamed_options(weight_type="class_weighting")
 @boolean_options
 def generalized_dice_score(
     predictions: jax.typing.ArrayLike,
@@ -148,7 +149,7 @@ def generalized_dice_score(
     from_logits: bool = True,
     threshold: float = 0.5,
     include_background: bool = True,
-    weight_type: str = "square",
+    class_weighting: str = "square",
     absent_weight: str = "max",
     empty_score: float = 1.0,
     mask: jax.typing.ArrayLike | None = None,
@@ -180,7 +181,9 @@ def generalized_dice_score(
     Args:
       predictions, labels, num_classes, mode, from_logits, threshold, include_background, mask,
         ignore_index: as :func:`dice_score`.
-      weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+      class_weighting: ``"square"`` (default), ``"simple"`` or ``"uniform"``. Renamed from
+        ``weight_type`` (still accepted, with a ``DeprecationWarning``, until the next
+        release).
       absent_weight: the weight of a class absent from the truth: ``"max"`` (default, MONAI)
         or ``"torchmetrics"`` (see above). No effect with ``"uniform"``.
       empty_score: value when every kept class is empty in both masks. Default 1.
@@ -195,17 +198,17 @@ def generalized_dice_score(
       >>> generalized_dice_score(truth, truth, num_classes=3)
       Array([1.], dtype=float32)
     """
-    check_choice("weight_type", weight_type, VOLUME_WEIGHTS)
+    check_choice("class_weighting", class_weighting, VOLUME_WEIGHTS)
     check_choice("absent_weight", absent_weight, ABSENT_WEIGHTS)
     masks = hard_masks(predictions, labels, num_classes=num_classes, mode=mode,
                        from_logits=from_logits, threshold=threshold, mask=mask,
                        ignore_index=ignore_index)
     tp, pred_sum, true_sum = _kept_counts(masks, include_background)
-    if weight_type == "uniform":
+    if class_weighting == "uniform":
         weights = jnp.ones_like(true_sum)
     else:
         finite = true_sum > 0
-        weights = inverse_volume_weights(true_sum, weight_type)
+        weights = inverse_volume_weights(true_sum, class_weighting)
         if absent_weight == "max":
             weights = largest_for_absent(weights, finite)
         else:  # torchmetrics: class-wise batch maxima, read at the (C, B)-order flat index

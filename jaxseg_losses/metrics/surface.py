@@ -102,7 +102,7 @@ def _surface_distances(pred, true, sampling, include_background, distance_metric
     if distance_metric == "euclidean":
         transform = distance_transform_edt
     else:
-        transform = functools.partial(distance_transform_cdt, metric=distance_metric)
+        transform = functools.partial(distance_transform_cdt, distance_metric=distance_metric)
     pred, true = keep_classes(pred, include_background), keep_classes(true, include_background)
     if surface == "pixels":
         pred_weights = surface_mask(pred).astype(jnp.float32)

@@ -30,6 +30,7 @@ from jaxseg_losses._inputs import (
     check_number,
     is_concrete,
     prepare,
+    renamed_options,
 )
 from jaxseg_losses._numerics import masked_mean, reduce_pixels, safe_divide
 
@@ -464,6 +465,7 @@ def _kth_largest_key(key: jax.Array, count: jax.Array) -> jax.Array:
     return low
 
 
+@renamed_options(epsilon="poly_epsilon")
 @boolean_options
 def poly_cross_entropy(
     predictions: jax.typing.ArrayLike,
@@ -471,7 +473,7 @@ def poly_cross_entropy(
     *,
     mode: Mode = "multiclass",
     from_logits: bool = True,
-    epsilon: float = 2.0,
+    poly_epsilon: float = 2.0,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
     reduction: str = "example",
@@ -484,9 +486,10 @@ def poly_cross_entropy(
     (softmax; :math:`\sum_c y_c(1-p_c) = 1 - p_t` for one-hot targets). Sigmoid modes use the
     per-channel BCE plus :math:`\epsilon(1 - p_t)`, :math:`p_t = y p + (1-y)(1-p)`, averaged over
     channels. Per pixel it equals ``optax.losses.poly_loss_cross_entropy(logits, labels,
-    epsilon)``; its default ``epsilon=2`` (the paper's ImageNet value) is kept; the paper uses
-    :math:`\epsilon = -1` for detection/instance segmentation. :math:`\epsilon \ge -1` keeps the
-    loss non-negative (:math:`-\log p_t \ge 1 - p_t`); ``epsilon=0`` is the plain CE.
+    epsilon=poly_epsilon)``; its default ``poly_epsilon=2`` (the paper's ImageNet value) is kept;
+    the paper uses :math:`\epsilon = -1` for detection/instance segmentation.
+    :math:`\epsilon \ge -1` keeps the loss non-negative (:math:`-\log p_t \ge 1 - p_t`);
+    ``poly_epsilon=0`` is the plain CE.
 
     Empty masks: an example with no valid pixel gives 0 with zero gradient.
 
@@ -495,7 +498,10 @@ def poly_cross_entropy(
       labels: ``(B, *spatial)`` integer class indices or ``(B, *spatial, C)`` one-hot/soft targets.
       mode: ``"multiclass"`` (default, softmax), ``"multilabel"`` or ``"binary"`` (sigmoid).
       from_logits: whether ``predictions`` are logits. Default ``True``.
-      epsilon: coefficient :math:`\epsilon \ge -1` of the first polynomial term. Default 2.
+      poly_epsilon: coefficient :math:`\epsilon_1 \ge -1` of the first polynomial term (the
+        paper's :math:`\epsilon_1`; optax's ``epsilon``: ``epsilon`` here names a numerical
+        floor). Default 2. Renamed from ``epsilon`` (still accepted, with a
+        ``DeprecationWarning``, until the next release).
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
       ignore_index: integer label excluded from value and gradient. Default ``None``.
       reduction: ``"example"`` (default) -> ``(B,)``; ``"pixel"`` -> the ``(B, *spatial)`` map
@@ -511,7 +517,7 @@ def poly_cross_entropy(
       >>> poly_cross_entropy(logits, jnp.array([[[0, 1], [2, 3]]]))
       Array([2.8862944], dtype=float32)
     """
-    check_number("epsilon", epsilon, low=-1.0)
+    check_number("poly_epsilon", poly_epsilon, low=-1.0)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
@@ -528,5 +534,5 @@ def poly_cross_entropy(
         else:
             one_minus_pt = (1.0 - p) * y + p * (1.0 - y)
         one_minus_pt = jnp.mean(one_minus_pt, axis=-1)
-    pixel = _pixel_cross_entropy(prep) + epsilon * one_minus_pt
+    pixel = _pixel_cross_entropy(prep) + poly_epsilon * one_minus_pt
     return reduce_pixels(pixel, prep.valid, reduction)

@@ -16,10 +16,11 @@ exponent :math:`1 - \gamma < 1`). Roles, for every mode:
   ``[1 - p, p]`` expansion.
 
 Defaults follow MONAI (``delta=0.7`` everywhere; ``gamma=2`` for the focal loss, ``0.75`` for the
-focal Tversky loss, ``0.5`` for the unified loss, ``weight=0.5``), which match the authors' code
-except its unified default ``delta=0.6``. MONAI clamps probabilities to ``[1e-7, 1 - 1e-7]``;
-here log-probabilities come from ``log_softmax``/``log_sigmoid`` (no clamping needed), which
-agrees with MONAI to float32 precision away from saturated outputs.
+focal Tversky loss, ``0.5`` for the unified loss, ``focal_weight=0.5``: MONAI's ``weight``),
+which match the authors' code except its unified default ``delta=0.6``. MONAI clamps
+probabilities to ``[1e-7, 1 - 1e-7]``; here log-probabilities come from
+``log_softmax``/``log_sigmoid`` (no clamping needed), which agrees with MONAI to float32
+precision away from saturated outputs.
 
 Known MONAI quirk (1.6.1): ``AsymmetricUnifiedFocalLoss``'s docstring asks for logits, but its
 code applies no sigmoid; pass it probabilities to compare.
@@ -33,6 +34,7 @@ from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_number,
+    renamed_options,
 )
 from jaxseg_losses.region._unified_focal import (
     DEFAULT_SMOOTH,
@@ -108,6 +110,7 @@ def asymmetric_focal_loss(
     return per_example(loss, prep)
 
 
+@renamed_options(weight="focal_weight")
 @boolean_options
 def asymmetric_unified_focal_loss(
     predictions: jax.typing.ArrayLike,
@@ -115,7 +118,7 @@ def asymmetric_unified_focal_loss(
     *,
     mode: Mode = "multiclass",
     from_logits: bool = True,
-    weight: float = 0.5,
+    focal_weight: float = 0.5,
     delta: float = 0.7,
     gamma: float = 0.5,
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
@@ -132,16 +135,18 @@ def asymmetric_unified_focal_loss(
     :func:`asymmetric_focal_loss` and :func:`asymmetric_focal_tversky_loss` sharing
     :math:`\delta` and :math:`\gamma`, as in the paper (one :math:`\gamma` both suppresses the
     background of the focal term and enhances the foreground of the Tversky term). Defaults are
-    MONAI's ``AsymmetricUnifiedFocalLoss`` (``weight=0.5, delta=0.7, gamma=0.5``; the authors'
-    code uses ``delta=0.6``). Equals MONAI's binary loss (given probabilities, see the module
-    note) per example.
+    MONAI's ``AsymmetricUnifiedFocalLoss`` (``weight=0.5`` (here ``focal_weight``),
+    ``delta=0.7, gamma=0.5``; the authors' code uses ``delta=0.6``). Equals MONAI's binary loss
+    (given probabilities, see the module note) per example.
 
     Empty masks: a perfect prediction gives 0; a fully masked example gives 0.
 
     Args:
       predictions, labels, mode, from_logits, smooth, per_image, axis_name, mask, ignore_index:
         as in :func:`asymmetric_focal_tversky_loss`.
-      weight: :math:`\lambda \in [0, 1]`, the focal term's weight. Default 0.5.
+      focal_weight: :math:`\lambda \in [0, 1]`, the focal term's weight (the focal Tversky
+        term gets :math:`1 - \lambda`). Default 0.5. Renamed from ``weight`` (still accepted,
+        with a ``DeprecationWarning``, until the next release).
       delta: :math:`\delta \in [0, 1]`. Default 0.7.
       gamma: :math:`\gamma \in [0, 1)`. Default 0.5.
 
@@ -156,10 +161,10 @@ def asymmetric_unified_focal_loss(
       >>> asymmetric_unified_focal_loss(logits, labels)
       Array([0.], dtype=float32)
     """
-    check_number("weight", weight, high=1.0)
+    check_number("focal_weight", focal_weight, high=1.0)
     check_delta_gamma(delta, gamma, tversky=True)
     prep = prepare_inputs(predictions, labels, mode, from_logits, mask, ignore_index)
     roles = AsymmetricRoles(prep)
     focal = focal_term(prep, roles, delta, gamma, per_image, axis_name)
     tversky = tversky_term(prep, roles, delta, gamma, smooth, per_image, axis_name)
-    return per_example(weight * focal + (1.0 - weight) * tversky, prep)
+    return per_example(focal_weight * focal + (1.0 - focal_weight) * tversky, prep)

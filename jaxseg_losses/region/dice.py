@@ -16,6 +16,7 @@ from jaxseg_losses._inputs import (
     check_choice,
     check_number,
     prepare,
+    renamed_options,
 )
 from jaxseg_losses._numerics import (
     VOLUME_WEIGHTS,
@@ -162,7 +163,7 @@ def dice_loss(
         TP, FP and FN summed over the kept classes first, one ratio per example
         (:math:`1 - (2\sum_c TP_c + s)/(\sum_c (2TP_c + FP_c + FN_c) + s)`, kornia's default
         ``average="micro"``; for Dice it equals :func:`generalized_dice_loss` with
-        ``weight_type="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
+        ``class_weighting="uniform"`` and the same ``smooth``). With ``class_weights`` the counts
         are weighted, :math:`\sum_c w_c TP_c` etc. (Sudre's generalized form). It composes with
         ``per_image=False`` (batch and classes pooled), ``mask`` and ``ignore_index`` (weighted
         counts); ``reduction="class"`` raises (no per-class values).
@@ -270,15 +271,16 @@ def jaccard_loss(
     )
 
 
-def _gdl_weights(volume: jax.Array, weight_type: str) -> jax.Array:
+def _gdl_weights(volume: jax.Array, class_weighting: str) -> jax.Array:
     """Sudre's class weights from ``(B, C)`` label volumes; absent classes -> max present weight.
 
     When no class is present (all volumes 0) every weight is 1.
     """
-    w = largest_for_absent(inverse_volume_weights(volume, weight_type), volume > 0)
+    w = largest_for_absent(inverse_volume_weights(volume, class_weighting), volume > 0)
     return jax.lax.stop_gradient(w)
 
 
+@renamed_options(weight_type="class_weighting")
 @boolean_options
 def generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -286,7 +288,7 @@ def generalized_dice_loss(
     *,
     mode: Mode = "multiclass",
     from_logits: bool = True,
-    weight_type: str = "square",
+    class_weighting: str = "square",
     smooth: float | tuple[float, float] = 0.0,
     soft_label: bool = False,
     include_background: bool = True,
@@ -301,9 +303,9 @@ def generalized_dice_loss(
         L = 1 - \frac{2\sum_c w_c\,TP_c + s}{\sum_c w_c\,(\Sigma p_c + \Sigma y_c) + s},\qquad
         w_c = \frac{1}{(\sum_x v\,y_c)^2}
 
-    per example (or batch-global), over the kept classes. ``weight_type``: ``"square"`` (Sudre's
-    :math:`1/V_c^2`, default), ``"simple"`` (:math:`1/V_c`) or ``"uniform"`` (1, the pooled
-    Dice). The weights depend on the labels only (no gradient).
+    per example (or batch-global), over the kept classes. ``class_weighting``: ``"square"``
+    (Sudre's :math:`1/V_c^2`, default), ``"simple"`` (:math:`1/V_c`) or ``"uniform"`` (1, the
+    pooled Dice). The weights depend on the labels only (no gradient).
 
     Absent classes (policy of NiftyNet and MONAI): a class with label volume :math:`V_c = 0` would
     get an infinite weight; it gets instead the largest weight of the classes present in that
@@ -315,13 +317,15 @@ def generalized_dice_loss(
     Smoothing default ``smooth=0`` (unlike the rest of the family): the weighted sums scale like
     :math:`1/V`, e.g. about ``1e-4`` for a 100 x 100 image, so a fixed additive ``1e-5`` would
     bias the loss. The 0/0 case (empty prediction on empty truth) is a perfect score, loss 0.
-    With the same ``smooth`` it equals MONAI ``GeneralizedDiceLoss(w_type=weight_type,
+    With the same ``smooth`` it equals MONAI ``GeneralizedDiceLoss(w_type=class_weighting,
     smooth_nr=s, smooth_dr=s, batch=not per_image)`` whenever some class is present. With one
     class the weights cancel and it equals :func:`dice_loss` (``smooth=0``).
 
     Args:
       predictions, labels, mode, from_logits: as in :func:`dice_loss`.
-      weight_type: ``"square"`` (default), ``"simple"`` or ``"uniform"``.
+      class_weighting: ``"square"`` (default), ``"simple"`` or ``"uniform"`` (MONAI's
+        ``w_type``). Renamed from ``weight_type`` (still accepted, with a
+        ``DeprecationWarning``, until the next release).
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default 0.
       soft_label: L1 intersection for soft targets. Default ``False``.
       include_background: ``False`` drops class 0 from the sums (when ``C > 1``). Default ``True``.
@@ -339,7 +343,7 @@ def generalized_dice_loss(
       >>> generalized_dice_loss(probs, labels, from_logits=False)
       Array([0.25], dtype=float32)
     """
-    check_choice("weight_type", weight_type, VOLUME_WEIGHTS)
+    check_choice("class_weighting", class_weighting, VOLUME_WEIGHTS)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
@@ -349,13 +353,14 @@ def generalized_dice_loss(
         prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
     )
     tp, total = (keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
-    w = _gdl_weights(keep_classes(s.sum_y, include_background), weight_type)
+    w = _gdl_weights(keep_classes(s.sum_y, include_background), class_weighting)
     score = ratio(
         2.0 * jnp.sum(w * tp, axis=-1) + nr, jnp.sum(w * total, axis=-1) + dr
     )
     return jnp.broadcast_to(1.0 - score, (prep.predictions.shape[0],))
 
 
+@renamed_options(weight_type="class_weighting")
 @boolean_options
 def penalty_generalized_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -364,7 +369,7 @@ def penalty_generalized_dice_loss(
     mode: Mode = "multiclass",
     from_logits: bool = True,
     k: float = 2.5,
-    weight_type: str = "square",
+    class_weighting: str = "square",
     smooth: float | tuple[float, float] = 0.0,
     include_background: bool = True,
     per_image: bool = True,
@@ -378,7 +383,7 @@ def penalty_generalized_dice_loss(
         L = \frac{L_{GD}}{1 + k\,(1 - L_{GD})}
 
     with :math:`L_{GD}` the generalized Dice loss
-    (:func:`jaxseg_losses.generalized_dice_loss`, same ``weight_type``, ``smooth`` and
+    (:func:`jaxseg_losses.generalized_dice_loss`, same ``class_weighting``, ``smooth`` and
     absent-class policy). The extra factor raises the relative cost of false positives and false
     negatives when the overlap is already good (:math:`dL/dL_{GD} = (1+k)/(1+k(1-L_{GD}))^2`
     is :math:`1/(1+k)` at :math:`L_{GD}=1` and :math:`1+k` at :math:`L_{GD}=0`). ``k=2.5`` is the
@@ -388,7 +393,7 @@ def penalty_generalized_dice_loss(
     Empty masks: as :func:`jaxseg_losses.generalized_dice_loss` (empty on empty: 0).
 
     Args:
-      predictions, labels, mode, from_logits, weight_type, smooth, include_background,
+      predictions, labels, mode, from_logits, class_weighting, smooth, include_background,
         per_image, axis_name, mask, ignore_index: as in
         :func:`jaxseg_losses.generalized_dice_loss`.
       k: penalty :math:`k \ge 0`. Default 2.5.
@@ -407,7 +412,7 @@ def penalty_generalized_dice_loss(
     """
     check_number("k", k)
     gdl = generalized_dice_loss(
-        predictions, labels, mode=mode, from_logits=from_logits, weight_type=weight_type,
+        predictions, labels, mode=mode, from_logits=from_logits, class_weighting=class_weighting,
         smooth=smooth, include_background=include_background, per_image=per_image,
         axis_name=axis_name, mask=mask, ignore_index=ignore_index,
     )

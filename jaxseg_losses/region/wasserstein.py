@@ -18,6 +18,7 @@ from jaxseg_losses._inputs import (
     boolean_options,
     check_choice,
     prepare,
+    renamed_options,
     shape_str,
     value_check,
 )
@@ -48,6 +49,7 @@ def _check_distance_matrix(matrix, num_classes: int) -> jax.Array:
     return m / jnp.max(m)
 
 
+@renamed_options(weighting_mode="class_weighting")
 @boolean_options
 def generalized_wasserstein_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -55,7 +57,7 @@ def generalized_wasserstein_dice_loss(
     *,
     distance_matrix: jax.typing.ArrayLike,
     from_logits: bool = True,
-    weighting_mode: str = "default",
+    class_weighting: str = "default",
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     per_image: bool = True,
     axis_name: str | None = None,
@@ -73,14 +75,14 @@ def generalized_wasserstein_dice_loss(
         TP = \sum_x v\,\alpha_{l(x)}\,(1 - W(x)),\qquad
         L = 1 - \frac{2\,TP + s}{D + s}
 
-    with ``weighting_mode="default"`` (the paper): :math:`\alpha_0 = 0` for the background class
+    with ``class_weighting="default"`` (the paper): :math:`\alpha_0 = 0` for the background class
     0, :math:`\alpha_l = 1` otherwise, and :math:`D = 2\,TP + \sum_x v\,W(x)`; or
     ``"GDL"`` (Tilborghs et al. 2020, appendix): :math:`\alpha_l = 1/(V_l + 1)` with :math:`V_l`
     the label volumes (of the example, or of the batch when ``per_image=False``; no gradient)
     and :math:`D = \sum_x v\,\alpha_{l(x)}\,(2 - W(x))`. Equals MONAI
-    ``GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode, smooth_nr=s, smooth_dr=s,
-    reduction="none")``. With :math:`M = 1 - I` and two classes, the default mode is the soft
-    Dice of the foreground class.
+    ``GeneralizedWassersteinDiceLoss(dist_matrix, weighting_mode=class_weighting, smooth_nr=s,
+    smooth_dr=s, reduction="none")``. With :math:`M = 1 - I` and two classes, the default mode is
+    the soft Dice of the foreground class.
 
     Empty masks: an all-background truth predicted perfectly gives :math:`TP = D = 0`, loss 0
     (any ``smooth``, 0/0 counting as a perfect score); a fully masked example gives 0.
@@ -92,7 +94,9 @@ def generalized_wasserstein_dice_loss(
         1 between background and the rest, smaller between related classes); divided by its
         maximum. Required.
       from_logits: whether ``predictions`` are logits. Default ``True``.
-      weighting_mode: ``"default"`` or ``"GDL"``. Default ``"default"``.
+      class_weighting: ``"default"`` or ``"GDL"`` (MONAI's ``weighting_mode``). Default
+        ``"default"``. Renamed from ``weighting_mode`` (still accepted, with a
+        ``DeprecationWarning``, until the next release).
       smooth: :math:`s` (or ``(smooth_nr, smooth_dr)``). Default ``1e-5`` (MONAI's).
       per_image, axis_name, mask, ignore_index: as in :func:`jaxseg_losses.dice_loss`.
 
@@ -108,7 +112,7 @@ def generalized_wasserstein_dice_loss(
       >>> generalized_wasserstein_dice_loss(logits, labels, distance_matrix=m)
       Array([0.], dtype=float32)
     """
-    check_choice("weighting_mode", weighting_mode, WASSERSTEIN_WEIGHTINGS)
+    check_choice("class_weighting", class_weighting, WASSERSTEIN_WEIGHTINGS)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode="multiclass", from_logits=from_logits, mask=mask,
@@ -118,7 +122,7 @@ def generalized_wasserstein_dice_loss(
     p, y, v = prepared_probabilities(prep), prep.targets, prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
-    if weighting_mode == "default":
+    if class_weighting == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
         alpha = alpha.reshape((1,) * (y.ndim - 1) + alpha.shape)
     else:
@@ -127,7 +131,7 @@ def generalized_wasserstein_dice_loss(
         alpha = alpha.reshape(alpha.shape[:1] + (1,) * (y.ndim - 2) + alpha.shape[1:])
     alpha_pixel = jnp.sum(y * alpha, axis=-1)  # (B, *spatial)
     tp = agg((v * alpha_pixel * (1.0 - wasserstein))[..., None])[..., 0]
-    if weighting_mode == "default":
+    if class_weighting == "default":
         denominator = 2.0 * tp + agg((v * wasserstein)[..., None])[..., 0]
     else:
         denominator = agg((v * alpha_pixel * (2.0 - wasserstein))[..., None])[..., 0]
