@@ -1,5 +1,7 @@
 """Tests for jaxseg_losses.distance against SciPy and the boundary-loss / MONAI references."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,6 +13,7 @@ from hypothesis.extra import numpy as hnp
 from jax import export
 
 import jaxseg_losses as jsl
+from jaxseg_losses import _numerics
 from jaxseg_losses import distance as dist_mod
 from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
 
@@ -270,11 +273,18 @@ _DISTANCE_PROGRAMS = {
 
 
 @pytest.mark.parametrize("program", list(_DISTANCE_PROGRAMS))
-def test_accelerator_exports_have_no_loops(program):
+def test_accelerator_exports_have_no_loops(program, monkeypatch):
     """Exported for GPU and TPU (no device needed), the distance programs hold no while loop:
     on XLA:GPU every loop step is a kernel launch, and a loop without a known trip count a host
-    round trip. The CPU export keeps its scans and the envelope's pop loop."""
+    round trip. The CPU export keeps its scans and the envelope's pop loop. The losses may run
+    their (example, class) planes in chunks (``_numerics.map_planes``: a ``lax.map`` of known
+    trip count, forward and backward); with one chunk they hold no loop at all."""
     fn, args = _DISTANCE_PROGRAMS[program]
+    if "value+grad" in program:
+        chunked = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
+        assert chunked.count("stablehlo.while") <= 2  # the plane loop and its transpose
+        monkeypatch.setattr(_numerics, "PLANE_CHUNK_PIXELS", 2**40)
+        fn = functools.partial(fn)  # a new function: not the trace cached above
     text = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
     assert "stablehlo.while" not in text
     assert "stablehlo.reduce" in text  # the min-plus passes are there
