@@ -50,6 +50,7 @@ from jaxseg_losses._activations import (
 )
 from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector, prepare
 from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
+from jaxseg_losses._sharding import explicit_sharding_spec
 from jaxseg_losses.region._engine import check_region_reduction
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
@@ -84,7 +85,10 @@ def _lovasz_extension(
     # Decreasing key = increasing negated key (stable: ties in pixel order, as a stable
     # descending argsort); the foreground is sorted along, so nothing is gathered.
     key = jax.lax.stop_gradient(jnp.where(valid, -sort_key, jnp.inf))
-    pixel = jax.lax.broadcasted_iota(jnp.int32, key.shape, key.ndim - 1)
+    # The pixel index takes the key's sharding (an explicitly sharded batch sorts only with
+    # operands sharded alike).
+    pixel = jnp.zeros_like(key, jnp.int32) + jax.lax.broadcasted_iota(
+        jnp.int32, key.shape, key.ndim - 1)
     fg = jnp.broadcast_to(jnp.where(valid, fg, 0.0), key.shape)
     _, perm, fg_sorted = jax.lax.sort((key, pixel, fg), num_keys=1, is_stable=True)
     grad = _unsort(jax.lax.stop_gradient(_lovasz_grad(fg_sorted)), perm)
@@ -95,7 +99,12 @@ def _lovasz_extension(
 
 def _unsort(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:
     """``out[..., perm[..., i]] = sorted_values[..., i]``: undoes a sort along the last axis,
-    as one scatter on flat indices (one int32 index per element, not one per axis)."""
+    as one scatter on flat indices (one int32 index per element, not one per axis), or a sort
+    by ``perm`` where the rows are sharded over an Explicit mesh."""
+    if explicit_sharding_spec(perm) is not None:
+        # Rows sharded over an Explicit mesh: a flat scatter would need collectives; sorting the
+        # values back by their pixel index keeps every row on its device.
+        return jax.lax.sort((perm, sorted_values), num_keys=1)[1]
     n = perm.shape[-1]
     rows = jnp.arange(perm.size // n, dtype=jnp.int32).reshape(perm.shape[:-1] + (1,))
     flat = jnp.zeros(perm.size, sorted_values.dtype).at[(rows * n + perm).ravel()].set(
