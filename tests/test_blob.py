@@ -93,6 +93,7 @@ def test_multiclass_and_multilabel_match_reference():
     np.testing.assert_allclose(np.asarray(got), want, rtol=2e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_authors_formulation_with_monai():
     """The authors' compute_blob_loss_multi loop (per element, per unique instance label: the
     output times ``label_mask``, MONAI DiceLoss against ``label == ula``), with the
@@ -179,6 +180,7 @@ def test_mask_and_ignore_index():
     assert np.all(np.asarray(grad)[:, :, :3] == 0.0)
 
 
+@pytest.mark.slow
 def test_jit_grad_and_bound():
     shape = (2, 12, 12)
     truth = sparse_objects(11, shape).astype(np.int32)

@@ -87,6 +87,7 @@ def _recall_authors_form(probs, labels, smooth):
     return -rec.mean()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(3, 40, 40), (2, 20, 20, 20)], ids=["2d", "3d"])
 def test_skeleton_recall_matches_reference(shape):
     logits, labels = _batch(shape)
@@ -266,6 +267,7 @@ def test_jit_equals_eager_and_vmap(name):
     np.testing.assert_allclose(np.asarray(mapped), jitted, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_LOSSES))
 @pytest.mark.parametrize("shape", [(2, 16, 16), (2, 8, 8, 8)], ids=["2d", "3d"])
 def test_empty_masks_and_extreme_logits(name, shape):

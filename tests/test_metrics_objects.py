@@ -124,6 +124,7 @@ def test_coverage_matches_numpy_reference(threshold):
             assert float(getattr(det, k)[bi, 0]) == pytest.approx(want[k], rel=1e-6), k
 
 
+@pytest.mark.slow
 def test_panoptica_reference_numbers():
     """panoptica 2.1.7 (semantic input, connected components, NaiveThresholdMatching with its
     ``>=`` comparison) on stored masks; empty cases: panoptica's NaN = empty_score=nan, its
@@ -270,6 +271,7 @@ def test_mask_ignore_index_and_jit():
         panoptic_quality(pred[::-1], truth[::-1], mode="binary").pq))
 
 
+@pytest.mark.slow
 def test_object_bound():
     board = (np.indices((10, 10)).sum(0) % 2 == 0)[None].astype(np.int32)  # 50 isolated pixels
     with pytest.raises(ValueError, match="max_objects"):

@@ -230,6 +230,7 @@ def test_bi_tempered_check_grads(t2):
                 modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
+@pytest.mark.slow
 def test_bi_tempered_conventions():
     z = random_logits(10, (3, 4, 5, 6, 3))
     y = random_labels(10, (3, 4, 5, 6), 3)

@@ -121,6 +121,7 @@ def test_2d_equals_skimage():
     assert ours[list(shapes).index("ring")].sum() > 0
 
 
+@pytest.mark.slow
 def test_3d_equals_skimage_on_tubes_and_plates():
     thinned = _thinned_3d()
     for name in [*_shapes_3d(), "plate0", "plate1", "plate2"]:
