@@ -5,8 +5,8 @@ Jaccard/IoU, generalized and penalty generalized Dice), :mod:`~jaxseg_losses.reg
 (Tversky, focal Tversky, asymmetric similarity, asymmetric focal Tversky),
 :mod:`~jaxseg_losses.region.sensitivity_specificity`, :mod:`~jaxseg_losses.region.exp_log`,
 :mod:`~jaxseg_losses.region.mcc`, :mod:`~jaxseg_losses.region.wasserstein` and
-:mod:`~jaxseg_losses.region.boundary_dou` (the boundary difference over union loss); the shared engine
-(statistics, batch pooling over ``axis_name``, class reduction) is the private
+:mod:`~jaxseg_losses.region.boundary_dou` (the boundary difference over union loss); the shared
+engine (statistics, batch pooling over ``axis_name``, class reduction) is the private
 ``jaxseg_losses.region._engine``. The distance-penalised Dice is with the losses on distance
 maps in :mod:`jaxseg_losses.boundary`, clDice in :mod:`jaxseg_losses.topology`.
 
