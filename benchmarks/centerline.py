@@ -16,10 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from _timing import interleaved_medians, load_average, machine_line
-from jaxseg_losses.region.standard import dice_loss
 from scipy import ndimage as ndi
 
 from jaxseg_losses.centerline import cbdice_loss, skeleton_recall_loss
+from jaxseg_losses.region.dice import dice_loss
 from jaxseg_losses.skeleton import skeletonize
 from jaxseg_losses.topology import cldice_loss
 

@@ -27,11 +27,10 @@ SHAPES = ((8, 256, 256, 4), (2, 64, 64, 64, 4))
 
 
 def losses() -> dict:
-    from jaxseg_losses.pixelwise.standard import cross_entropy
-    from jaxseg_losses.region.standard import dice_loss
-
+    from jaxseg_losses.pixelwise.cross_entropies import cross_entropy
     from jaxseg_losses.pixelwise.noisy_labels import bi_tempered_loss, t_loss
     from jaxseg_losses.region.boundary_dou import boundary_dou_loss
+    from jaxseg_losses.region.dice import dice_loss
     from jaxseg_losses.region_wise import region_wise_loss
 
     return {

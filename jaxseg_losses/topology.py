@@ -29,7 +29,7 @@ masks of one plane, not of every class: temporary memory of value+grad at
 of memory at 222x, now 5.7x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
 
 clDice is computed per class, like every region loss of the library (statistics per example and
-class, then the shared class reduction of :mod:`jaxseg_losses.region.standard`). MONAI's
+class, then the shared class reduction of :mod:`jaxseg_losses.region`). MONAI's
 ``SoftclDiceLoss`` pools the sums over the channels it keeps; the two agree whenever one channel
 is kept (binary, or ``C == 2`` with ``include_background=False``), and the per-class form equals
 MONAI applied to each channel separately and averaged.

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.test_util import check_grads
-from jaxseg_losses.pixelwise.standard import cross_entropy
 from scipy.special import gammaln
 
+from jaxseg_losses.pixelwise.cross_entropies import cross_entropy
 from jaxseg_losses.pixelwise.noisy_labels import bi_tempered_loss, t_loss, tempered_softmax
 from tests.helpers import (
     assert_finite_value_and_grad,

@@ -3,7 +3,7 @@ r"""Losses for noisy labels: the bi-tempered logistic loss and the T-loss.
 * :func:`bi_tempered_loss` (Amid et al., NeurIPS 2019): a Bregman divergence with two
   temperatures, bounded for :math:`t_1 < 1` (outliers far from the boundary cost at most a
   constant) and with a heavy-tailed tempered softmax for :math:`t_2 > 1`. A pixel-wise mean, as
-  the losses of :mod:`jaxseg_losses.pixelwise.standard`.
+  the losses of :mod:`jaxseg_losses.pixelwise.cross_entropies`.
 * :func:`t_loss` (Gonzalez-Jimenez et al., MICCAI 2023): the negative log-likelihood of a
   multivariate Student-t over the residuals of an example, whose degrees of freedom
   :math:`\nu` are learned with the network.
@@ -225,7 +225,7 @@ def bi_tempered_loss(
     mislabelled pixels far from the boundary), :math:`t_2 > 1` gives the softmax heavy tails
     (robust to label noise near it); :math:`t_2 < 1` gives it finite support. At
     :math:`t_1 = t_2 = 1` it is the KL divergence :math:`\sum_c y_c \log(y_c / p_c)`: the
-    :func:`~jaxseg_losses.pixelwise.standard.cross_entropy` for one-hot labels (soft labels:
+    :func:`~jaxseg_losses.pixelwise.cross_entropies.cross_entropy` for one-hot labels (soft labels:
     cross-entropy minus the labels' entropy). It is 0 where :math:`p = y`.
 
     The normalisation :math:`\lambda` of the tempered softmax is computed as in the authors'
@@ -252,7 +252,7 @@ def bi_tempered_loss(
       from_logits: whether ``predictions`` are logits. Default ``True``.
       label_smoothing: :math:`a \in [0, 1]`: :math:`y \leftarrow (1-a)\,y + a/K` with
         :math:`K = C` (softmax) or 2 (each sigmoid channel), as
-        :func:`~jaxseg_losses.pixelwise.standard.cross_entropy`. The authors' ``label_smoothing``
+        :func:`~jaxseg_losses.pixelwise.cross_entropies.cross_entropy`. The authors' ``label_smoothing``
         :math:`s` (:math:`(1 - \frac{K}{K-1}s)\,y + \frac{s}{K-1}`) is :math:`a = sK/(K-1)`.
         Default 0.
       num_iters: iterations of the normalisation (see above); ``None`` (default): 5 or 30.

@@ -7,7 +7,7 @@ loss applies its formula per (example, class); :func:`absent_rule` applies the
 ``absent_classes`` option; :func:`reduce_classes` drops the background if asked and averages
 (optionally weighted) or returns the per-class values. With ``average="micro"``,
 :func:`pool_classes` sums the statistics over the kept classes and the formula runs once.
-:func:`region_loss` is these steps in one call. See :mod:`jaxseg_losses.region.standard` for
+:func:`region_loss` is these steps in one call. See :mod:`jaxseg_losses.region` for
 the conventions.
 """
 
