@@ -253,8 +253,8 @@ def bi_tempered_loss(
       label_smoothing: :math:`a \in [0, 1]`: :math:`y \leftarrow (1-a)\,y + a/K` with
         :math:`K = C` (softmax) or 2 (each sigmoid channel), as
         :func:`~jaxseg_losses.pixelwise.cross_entropies.cross_entropy`. The authors'
-        ``label_smoothing`` :math:`s` (:math:`(1 - \frac{K}{K-1}s)\,y + \frac{s}{K-1}`) is :math:`a = sK/(K-1)`.
-        Default 0.
+        ``label_smoothing`` :math:`s` (:math:`(1 - \frac{K}{K-1}s)\,y + \frac{s}{K-1}`) is
+        :math:`a = sK/(K-1)`. Default 0.
       num_iters: iterations of the normalisation (see above); ``None`` (default): 5 or 30.
       ignore_index: integer label excluded from value and gradient. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
