@@ -112,10 +112,12 @@ CASES: dict[str, LossCase] = {
     "asymmetric_unified_focal_binary": LossCase(
         jsl.asymmetric_unified_focal_loss, {"mode": "binary"}, binary=True, **_REGION),
     # Robust to label noise (pixelwise/noisy_labels).
+    # t2 = 1 first: the base configuration of tests/test_boolean_options.py calls from_logits=False,
+    # which needs t2 = 1 (with t2 != 1 the tempered softmax is the link: logits only).
+    "bi_tempered_t2_1": LossCase(jsl.bi_tempered_loss, {"t2": 1.0}),
     "bi_tempered": LossCase(jsl.bi_tempered_loss, probabilities=False),
     "bi_tempered_binary": LossCase(jsl.bi_tempered_loss, {"mode": "binary"}, binary=True,
                                    probabilities=False),
-    "bi_tempered_t2_1": LossCase(jsl.bi_tempered_loss, {"t2": 1.0}),
     "t_loss": LossCase(jsl.t_loss, perfect=None),
     # Region.
     "dice": LossCase(jsl.dice_loss, **_REGION),
