@@ -177,8 +177,10 @@ CASES: dict[str, LossCase] = {
     "dice_cldice": LossCase(jsl.dice_cldice_loss, global_form="axis_name", local=False,
                             mask_is_ignore=False),
     # Class adjacency.
-    "region_wise": LossCase(jsl.region_wise_loss, **_DISTANCE_MAP),
-    "region_wise_boundary": LossCase(jsl.region_wise_loss, {"kind": "boundary"}, **_DISTANCE_MAP),
+    # Region-wise: a perfect prediction scores -1 on its class's map (0 elsewhere), over C = 3.
+    "region_wise": LossCase(jsl.region_wise_loss, **{**_DISTANCE_MAP, "perfect": -1 / C}),
+    "region_wise_boundary": LossCase(jsl.region_wise_loss, {"kind": "boundary"},
+                                     **{**_DISTANCE_MAP, "perfect": -1 / C}),
     "skeleton_recall": LossCase(jsl.skeleton_recall_loss, global_form="axis_name", local=False,
                                 mask_is_ignore=False),
     "skeleton_recall_binary": LossCase(jsl.skeleton_recall_loss, {"mode": "binary"}, binary=True,
