@@ -21,8 +21,11 @@ vmaps and differentiates. Conventions shared by every loss:
 
 from jaxseg_losses import (
     adjacency,
+    blob,
     boundary,
+    centerline,
     combine,
+    components,
     contour,
     distance,
     lovasz,
@@ -31,6 +34,8 @@ from jaxseg_losses import (
     pixelwise,
     recipes,
     region,
+    region_wise,
+    skeleton,
     topology,
 )
 from jaxseg_losses._namespace import export_all
@@ -45,10 +50,15 @@ MODULES = (
     region,
     lovasz,
     distance,
+    components,
+    skeleton,
     boundary,
+    region_wise,
     contour,
     topology,
+    centerline,
     adjacency,
+    blob,
     combine,
     multiscale,
     recipes,

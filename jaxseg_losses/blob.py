@@ -202,7 +202,8 @@ def blob_loss(
     if use_bce:
         per_object = per_object + bce_weight * safe_divide(
             background[..., 3] + objects[..., 4], valid_total[..., None])
-    present = jnp.arange(1, bound + 1) <= count[..., None]  # (B, C', K)
+    objects_k = jnp.arange(1, bound + 1, dtype=count.dtype)[None, None]
+    present = objects_k <= count[..., None]  # (B, C', K)
     per_class = safe_divide(jnp.sum(jnp.where(present, per_object, 0.0), axis=-1),
                             count.astype(jnp.float32))
     has_objects = count > 0

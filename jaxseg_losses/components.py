@@ -125,7 +125,7 @@ def connected_components(
             f"mask has {mask.size} elements; connected_components indexes them in int32 and "
             f"takes at most {_NONE - 1}: label the batch in parts"
         )
-    labels, counts, _ = _label(mask != 0, nonzero)
+    labels, counts, _ = _label(mask.astype(bool), nonzero)  # != 0, for bool masks too
     return labels, counts
 
 

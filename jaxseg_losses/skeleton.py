@@ -312,7 +312,7 @@ def skeletonize(masks: jax.typing.ArrayLike, *, max_iterations: int | None = Non
         )
     elif max_iterations < 0:
         raise ValueError(f"max_iterations: expected a value >= 0; got {max_iterations}")
-    x = masks != 0
+    x = masks.astype(bool)  # != 0, for bool masks too
     if x.size == 0:
         return x
     if x.ndim == 3:

@@ -49,6 +49,8 @@ class LossCase:
         keeps its class there, an ignored one has none).
       one_value: ``per_image=False`` gives one value repeated over the batch (compound losses
         pool only their region term).
+      probabilities: takes probabilities (``from_logits=False``) in this configuration (the
+        bi-tempered loss with ``t2 != 1`` needs logits: its tempered softmax is the link).
     """
 
     fn: Callable
@@ -61,6 +63,7 @@ class LossCase:
     masked_zero: bool = True
     mask_is_ignore: bool = True
     one_value: bool = True
+    probabilities: bool = True
 
     def __call__(self, predictions, labels, **call_options):
         if not self.labels:
@@ -108,6 +111,14 @@ CASES: dict[str, LossCase] = {
     "asymmetric_unified_focal": LossCase(jsl.asymmetric_unified_focal_loss, **_REGION),
     "asymmetric_unified_focal_binary": LossCase(
         jsl.asymmetric_unified_focal_loss, {"mode": "binary"}, binary=True, **_REGION),
+    # Robust to label noise (pixelwise/noisy_labels).
+    # t2 = 1 first: the base configuration of tests/test_boolean_options.py calls from_logits=False,
+    # which needs t2 = 1 (with t2 != 1 the tempered softmax is the link: logits only).
+    "bi_tempered_t2_1": LossCase(jsl.bi_tempered_loss, {"t2": 1.0}),
+    "bi_tempered": LossCase(jsl.bi_tempered_loss, probabilities=False),
+    "bi_tempered_binary": LossCase(jsl.bi_tempered_loss, {"mode": "binary"}, binary=True,
+                                   probabilities=False),
+    "t_loss": LossCase(jsl.t_loss, perfect=None),
     # Region.
     "dice": LossCase(jsl.dice_loss, **_REGION),
     "dice_squared": LossCase(jsl.dice_loss, {"squared": True}, **_REGION),
@@ -135,6 +146,13 @@ CASES: dict[str, LossCase] = {
         {"distance_matrix": WASSERSTEIN_M, "class_weighting": "GDL"}, **_REGION),
     "asymmetric_similarity": LossCase(jsl.asymmetric_similarity_loss, **_REGION),
     "penalty_generalized_dice": LossCase(jsl.penalty_generalized_dice_loss, **_REGION),
+    "boundary_dou": LossCase(jsl.boundary_dou_loss, **_REGION),
+    "boundary_dou_binary": LossCase(jsl.boundary_dou_loss, {"mode": "binary"}, binary=True,
+                                    **_REGION),
+    # Blob loss: per-component Dice terms on the truth's connected components.
+    "blob": LossCase(jsl.blob_loss, binary=True, local=False, mask_is_ignore=False),
+    "blob_multiclass": LossCase(jsl.blob_loss, {"mode": "multiclass"}, local=False,
+                                mask_is_ignore=False),
     # Lovász.
     "lovasz_softmax": LossCase(jsl.lovasz_softmax_loss, global_form="per_image"),
     "lovasz_softmax_weighted": LossCase(
@@ -159,6 +177,15 @@ CASES: dict[str, LossCase] = {
     "dice_cldice": LossCase(jsl.dice_cldice_loss, global_form="axis_name", local=False,
                             mask_is_ignore=False),
     # Class adjacency.
+    # Region-wise: a perfect prediction scores -1 on its class's map (0 elsewhere), over C = 3.
+    "region_wise": LossCase(jsl.region_wise_loss, **{**_DISTANCE_MAP, "perfect": -1 / C}),
+    "region_wise_boundary": LossCase(jsl.region_wise_loss, {"kind": "boundary"},
+                                     **{**_DISTANCE_MAP, "perfect": -1 / C}),
+    "skeleton_recall": LossCase(jsl.skeleton_recall_loss, global_form="axis_name", local=False,
+                                mask_is_ignore=False),
+    "skeleton_recall_binary": LossCase(jsl.skeleton_recall_loss, {"mode": "binary"}, binary=True,
+                                       global_form="axis_name", local=False, mask_is_ignore=False),
+    "cbdice": LossCase(jsl.cbdice_loss, global_form="axis_name", local=False, mask_is_ignore=False),
     "nonadjacency": LossCase(jsl.nonadjacency_loss, labels=False, local=False, perfect=None),
     # Compound recipes.
     "bce_dice": LossCase(jsl.bce_dice_loss, binary=True, **_COMPOUND),

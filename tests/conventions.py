@@ -109,7 +109,7 @@ def _probe(case: LossCase, d: dict) -> dict:
     if case.labels:
         out["crop"] = case(z[:, 1:], y[:, 1:])
         ((out["one_hot"], out["one_hot_grad"]),) = stacked({"one_hot": (z, g)}).values()
-    if case.perfect is not None and case.takes("from_logits"):
+    if case.perfect is not None and case.takes("from_logits") and case.probabilities:
         ((value, grad),) = stacked({"p": (g, y)}, from_logits=False).values()
         out["perfect_probabilities"] = value
         out["perfect_probabilities_grad_finite"] = _finite(grad)
@@ -135,8 +135,10 @@ def _results(name: str) -> tuple[dict, dict, np.ndarray]:
 
 
 # The families run by tests/test_conventions_region.py and tests/test_conventions_pixel_spatial.py.
-REGION_FAMILIES = ("region", "lovasz", "recipes")
-PIXEL_SPATIAL_FAMILIES = ("pixelwise", "boundary", "contour", "topology", "adjacency")
+REGION_FAMILIES = ("region", "lovasz", "recipes", "blob")
+PIXEL_SPATIAL_FAMILIES = (
+    "pixelwise", "boundary", "region_wise", "contour", "topology", "centerline", "adjacency",
+)
 
 
 def cases_of(*families: str) -> list[str]:

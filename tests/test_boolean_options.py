@@ -107,6 +107,9 @@ for _metric in jsl.metrics.__all__:
     if _metric != "surface_mask":
         EXTRA_CALLS[_metric] = ((_predictions(3), LABELS), functools.partial(
             getattr(jsl, _metric), **({"tolerance": 1.0} if _metric == "surface_dice" else {})))
+# Instance maps, not predictions: integer ids for both arguments.
+EXTRA_CALLS["instance_panoptic_quality"] = (
+    (LABELS, LABELS), lambda p, t, **o: jsl.instance_panoptic_quality(p, t, **o))
 
 CALLS = {**_table_calls(), **EXTRA_CALLS}
 

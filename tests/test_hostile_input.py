@@ -215,6 +215,8 @@ METRICS = {
     "fbeta_score": jsl.fbeta_score,
     "absolute_volume_difference": jsl.absolute_volume_difference,
     "relative_volume_difference": jsl.relative_volume_difference,
+    "lesion_detection": lambda p, y, **o: jsl.lesion_detection(p, y, **o).f1,
+    "panoptic_quality": lambda p, y, **o: jsl.panoptic_quality(p, y, **o).pq,
 }
 
 
@@ -358,7 +360,8 @@ def _mode(case) -> str:
     return "multiclass"  # cross-entropy, Lovász-Softmax, Wasserstein Dice: a softmax
 
 
-PROBABILITY_ROWS = sorted(name for name, case in CASES.items() if case.takes("from_logits"))
+PROBABILITY_ROWS = sorted(name for name, case in CASES.items()
+                          if case.takes("from_logits") and case.probabilities)
 SUM_PIXEL = (0, 1, 1)  # example 0: probabilities summing to 0.9 there
 NAN_PIXEL = (2, 2, 3)  # example 2: a NaN probability there; example 1 is good
 

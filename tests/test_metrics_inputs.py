@@ -20,9 +20,13 @@ from tests.helpers import blobs, one_hot_np
 # which reads probabilities: tests/test_metrics_volume_calibration.py).
 REQUIRED = {"surface_dice": dict(tolerance=1.0)}
 NOT_HARD = {"surface_mask", "confusion_from_counts", "calibration_error"}
+# The object metrics return records (LesionDetection, PanopticQuality), have no
+# include_background (multiclass never scores class 0) and keep their input-form and bad-value
+# tests in tests/test_metrics_objects.py.
+RECORDS = {"lesion_detection", "panoptic_quality"}
 METRICS = sorted(
     name for name in metrics.__all__
-    if name not in NOT_HARD and inspect.isfunction(fn := getattr(metrics, name))
+    if name not in NOT_HARD | RECORDS and inspect.isfunction(fn := getattr(metrics, name))
     and list(inspect.signature(fn).parameters)[:2] == ["predictions", "labels"]
 )
 

@@ -121,6 +121,24 @@ _ENTRIES = (
               "asymmetric focal Tversky loss (Yeung et al. 2022)"),
     LossEntry("combo", jsl.combo_loss,
               "Combo loss (Taghanaki et al. 2019): weighted CE + Dice"),
+    LossEntry("bi_tempered", jsl.bi_tempered_loss,
+              "bi-tempered logistic loss (Amid et al. 2019), robust to label noise, t1=0.8, "
+              "t2=1.2", aliases=("bitempered",)),
+    LossEntry("t_loss", jsl.t_loss,
+              "t-loss (Gonzalez-Jimenez et al. 2023): Student-t likelihood, robust to label "
+              "noise; fixed log nu = 1 here (the paper learns it)"),
+    LossEntry("boundary_dou", jsl.boundary_dou_loss,
+              "boundary difference over union loss (Sun et al. 2023)", aliases=("bdou",)),
+    LossEntry("region_wise", jsl.region_wise_loss,
+              "region-wise loss (Valverde & Tohka 2023): mean of p * rectified region-wise "
+              "map", aliases=("rw",)),
+    LossEntry("skeleton_recall", jsl.skeleton_recall_loss,
+              "skeleton recall loss (Kirchhoff et al. 2024): recall of the truth's tubed "
+              "skeleton, for thin structures; pair it with a segmentation loss"),
+    LossEntry("cbdice", jsl.cbdice_loss,
+              "centerline boundary Dice (Shi et al. 2024): clDice weighted by radius"),
+    LossEntry("blob", jsl.blob_loss,
+              "blob loss (Kofler et al. 2023): main Dice + mean Dice per truth component"),
     LossEntry("dice_ce", jsl.dice_ce_loss, "Dice + cross-entropy"),
     LossEntry("dice_focal", jsl.dice_focal_loss, "Dice + focal"),
 )

@@ -2,7 +2,8 @@ r"""Segmentation metrics on device: overlap (Dice, IoU, generalized Dice), surfa
 (Hausdorff distance, max and percentile; average surface distance; surface Dice),
 confusion-matrix (sensitivity ... MCC, F-beta; :mod:`~jaxseg_losses.metrics.confusion`), volume
 (absolute and relative volume difference) and calibration (expected / average / maximum
-calibration error, :mod:`~jaxseg_losses.metrics.calibration`) metrics.
+calibration error, :mod:`~jaxseg_losses.metrics.calibration`) metrics, and object-level
+metrics (lesion detection, panoptic quality; :mod:`~jaxseg_losses.metrics.objects`).
 
 **Inputs: what the losses take.** ``predictions`` are logits or probabilities
 ``(B, *spatial, C)``, boolean masks ``(B, *spatial, C)`` or an integer class map
@@ -72,6 +73,13 @@ from jaxseg_losses.metrics.accumulate import (
 )
 from jaxseg_losses.metrics.calibration import calibration_error
 from jaxseg_losses.metrics.confusion import confusion_from_counts, confusion_metric, fbeta_score
+from jaxseg_losses.metrics.objects import (
+    LesionDetection,
+    PanopticQuality,
+    instance_panoptic_quality,
+    lesion_detection,
+    panoptic_quality,
+)
 from jaxseg_losses.metrics.overlap import dice_score, generalized_dice_score, iou_score
 from jaxseg_losses.metrics.surface import (
     average_surface_distance,
@@ -85,7 +93,9 @@ __all__ = [
     "ConfusionCounts",
     "GlobalDice",
     "GlobalIoU",
+    "LesionDetection",
     "MeanOf",
+    "PanopticQuality",
     "PerExampleMean",
     "PerImageDice",
     "PerImageIoU",
@@ -98,7 +108,10 @@ __all__ = [
     "fbeta_score",
     "generalized_dice_score",
     "hausdorff_distance",
+    "instance_panoptic_quality",
     "iou_score",
+    "lesion_detection",
+    "panoptic_quality",
     "relative_volume_difference",
     "surface_dice",
     "surface_mask",

@@ -6,7 +6,9 @@ and weighted CE, top-k, Poly-1, conservative loss), :mod:`~jaxseg_losses.pixelwi
 unified focal loss of Yeung et al. 2022; its region term is
 :func:`jaxseg_losses.region.asymmetric_focal_tversky_loss`) and
 :mod:`~jaxseg_losses.pixelwise.calibration` (the neighbour-aware calibration loss, NACL,
-Murugesan et al. 2023).
+Murugesan et al. 2023) and :mod:`~jaxseg_losses.pixelwise.noisy_labels` (losses robust to
+label noise: the bi-tempered logistic loss, Amid et al. 2019, and the t-loss, Gonzalez-Jimenez
+et al. 2023).
 
 Every loss here is a mean over valid pixels of a per-pixel loss :math:`\ell(x)`:
 
@@ -27,11 +29,11 @@ import inspect
 
 from jaxseg_losses._namespace import export_all
 from jaxseg_losses._numerics import PIXEL_REDUCTIONS
-from jaxseg_losses.pixelwise import calibration, cross_entropies, focal, unified_focal
+from jaxseg_losses.pixelwise import calibration, cross_entropies, focal, noisy_labels, unified_focal
 
 # The families of this package, in the order of the documentation; a loss is registered by its
 # module's __all__.
-FAMILIES = (cross_entropies, focal, unified_focal, calibration)
+FAMILIES = (cross_entropies, focal, unified_focal, calibration, noisy_labels)
 
 __all__ = export_all(globals(), FAMILIES)
 

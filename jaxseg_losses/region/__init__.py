@@ -4,8 +4,9 @@ One module per family: :mod:`~jaxseg_losses.region.dice` (the overlap statistics
 Jaccard/IoU, generalized and penalty generalized Dice), :mod:`~jaxseg_losses.region.tversky`
 (Tversky, focal Tversky, asymmetric similarity, asymmetric focal Tversky),
 :mod:`~jaxseg_losses.region.sensitivity_specificity`, :mod:`~jaxseg_losses.region.exp_log`,
-:mod:`~jaxseg_losses.region.mcc` and :mod:`~jaxseg_losses.region.wasserstein`; the shared engine
-(statistics, batch pooling over ``axis_name``, class reduction) is the private
+:mod:`~jaxseg_losses.region.mcc`, :mod:`~jaxseg_losses.region.wasserstein` and
+:mod:`~jaxseg_losses.region.boundary_dou` (the boundary difference over union loss); the shared
+engine (statistics, batch pooling over ``axis_name``, class reduction) is the private
 ``jaxseg_losses.region._engine``. The distance-penalised Dice is with the losses on distance
 maps in :mod:`jaxseg_losses.boundary`, clDice in :mod:`jaxseg_losses.topology`.
 
@@ -61,10 +62,18 @@ All computations are float32 whatever the input dtype.
 """
 
 from jaxseg_losses._namespace import export_all
-from jaxseg_losses.region import dice, exp_log, mcc, sensitivity_specificity, tversky, wasserstein
+from jaxseg_losses.region import (
+    boundary_dou,
+    dice,
+    exp_log,
+    mcc,
+    sensitivity_specificity,
+    tversky,
+    wasserstein,
+)
 
 # The families of this package, in the order of the documentation; a loss is registered by its
 # module's __all__.
-FAMILIES = (dice, tversky, sensitivity_specificity, exp_log, mcc, wasserstein)
+FAMILIES = (dice, tversky, sensitivity_specificity, exp_log, mcc, wasserstein, boundary_dou)
 
 __all__ = export_all(globals(), FAMILIES)

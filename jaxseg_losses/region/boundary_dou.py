@@ -40,11 +40,33 @@ def _interior(foreground: jax.Array) -> jax.Array:
     return inside
 
 
-def boundary_pixel_counts(foreground: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``(boundary, area)`` pixel counts of ``(B, *spatial, C)`` boolean masks -> two
-    ``(B, C)`` float32 arrays: the foreground pixels with a background (or outside-the-image)
-    face neighbour, and all foreground pixels. The boundary is the authors' (a 3x3 cross
-    convolution of the mask that reaches 5 only inside; a 6-neighbour cross in 3-D)."""
+def boundary_pixel_counts(foreground: jax.typing.ArrayLike) -> tuple[jax.Array, jax.Array]:
+    """The boundary and area pixel counts of masks, per example and channel (the :math:`C` and
+    :math:`S` of :func:`boundary_dou_loss`).
+
+    A boundary pixel is a foreground pixel with a background (or outside-the-image) face
+    neighbour: the authors' rule (a 3x3 cross convolution of the mask reaches 5 only inside; a
+    6-neighbour cross in 3-D). Empty masks count 0 and 0.
+
+    Args:
+      foreground: ``(B, *spatial, C)`` masks (boolean, or numbers read as ``!= 0``), 1 to 3
+        spatial axes.
+
+    Returns:
+      ``(boundary, area)``: two ``(B, C)`` float32 arrays, the boundary pixels and all the
+      foreground pixels.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> from jaxseg_losses.region.boundary_dou import boundary_pixel_counts
+      >>> square = jnp.zeros((1, 6, 6, 1), bool).at[0, 1:5, 1:5].set(True)
+      >>> boundary_pixel_counts(square)
+      (Array([[12.]], dtype=float32), Array([[16.]], dtype=float32))
+    """
+    if jnp.ndim(foreground) not in (3, 4, 5):
+        raise ValueError(
+            f"foreground: expected (B, *spatial, C) with 1 to 3 spatial axes, got shape "
+            f"{jnp.shape(foreground)}")
     foreground = jnp.asarray(foreground, bool)
     axes = tuple(range(1, foreground.ndim - 1))
     area = jnp.sum(foreground, axis=axes, dtype=jnp.float32)
@@ -95,7 +117,9 @@ def boundary_dou_loss(
     default is per example, as the library's region losses. A class absent from the truth has
     :math:`L_c = (\Sigma p^2 + s)/(\Sigma p^2 + s) = 1` whatever the prediction (no gradient;
     the authors' value); ``absent_classes="zero"`` / ``"exclude"`` set it to 0 / drop it from
-    the class mean. With ``smooth=0`` an empty prediction on an empty truth (0/0) is 0.
+    the class mean. With ``smooth=0`` an empty prediction on an empty truth (0/0) is 0. An
+    example whose pixels are all excluded (``mask``, ``ignore_index``) gives 0 with zero
+    gradient, as every region loss (the formula would give :math:`s/s = 1`).
 
     The truth's counts use the foreground of the dense targets thresholded at 0.5 (hard labels
     as given) on the valid pixels (``mask`` > 0, not ``ignore_index``). They carry no gradient.
@@ -140,6 +164,9 @@ def boundary_dou_loss(
     union = stats.sum_p + stats.sum_y
     per_class = safe_divide(union - 2.0 * stats.tp + nr,
                             union - (1.0 + alpha) * stats.tp + dr)
+    valid = over_batch(jnp.sum(prep.valid, axis=tuple(range(1, prep.valid.ndim)))[:, None],
+                       per_image, axis_name)
+    per_class = jnp.where(valid == 0, 0.0, per_class)  # nothing scored: 0 (NaN kept)
     per_class, weights = absent_rule(per_class, weights, stats.sum_y > 0, absent_classes)
     return reduce_classes(per_class, batch_size=prep.predictions.shape[0],
                           include_background=include_background, class_weights=weights,
