@@ -20,7 +20,7 @@ from jaxseg_losses.components import connected_components
 
 
 def check_bound(name: str, value) -> int:
-    """``max_components`` / ``max_objects``: a Python int >= 1 (it fixes array shapes)."""
+    """``max_objects``: a Python int >= 1 (it fixes array shapes)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name}: expected a Python int >= 1 (it sets static shapes); "
                          f"got {value!r}")

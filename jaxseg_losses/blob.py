@@ -13,7 +13,7 @@ components neither reward nor penalise the prediction for component n. :math:`\e
 
 Formulation (static shapes, no loop over components). The components of each class plane of the
 truth are labelled on device (:func:`jaxseg_losses.components.connected_components`, no
-gradient). One ``segment_sum`` over the component labels (``max_components + 1`` segments per
+gradient). One ``segment_sum`` over the component labels (``max_objects + 1`` segments per
 plane) gives, per component :math:`k` (segment 0 = the background of that class),
 :math:`S_p[k] = \sum_{x \in k} v p`, :math:`S_{py}[k] = \sum_{x \in k} v p y`,
 :math:`S_y[k] = \sum_{x \in k} v y` and the cross-entropy sums. Multiplying :math:`p` by
@@ -103,7 +103,7 @@ def blob_loss(
     smooth: float | tuple[float, float] = DEFAULT_SMOOTH,
     include_background: bool = True,
     connectivity: int | None = None,
-    max_components: int = DEFAULT_MAX_COMPONENTS,
+    max_objects: int = DEFAULT_MAX_COMPONENTS,
     mask: jax.typing.ArrayLike | None = None,
     ignore_index: int | None = None,
 ) -> jax.Array:
@@ -139,7 +139,7 @@ def blob_loss(
         ``"multiclass"``.
       connectivity: neighbour count of the components (4 / 8 in 2-D, 6 / 18 / 26 in 3-D);
         default ``None``: 8 / 26 (``cc3d``'s and scikit-image's default).
-      max_components: static bound on the components per (image, class). Default 255. More
+      max_objects: static bound on the components per (image, class). Default 255. More
         raise ``ValueError`` on concrete input, are a checkify check under ``jit``
         (``checkify.user_checks``) and otherwise make the example's loss NaN.
       mask: ``(B, *spatial)`` pixel weights. Default ``None``.
@@ -161,7 +161,7 @@ def blob_loss(
                         ("dice_weight", dice_weight), ("bce_weight", bce_weight)):
         check_number(name, value)
     nr, dr = smooth_pair(smooth)
-    bound = check_bound("max_components", max_components)
+    bound = check_bound("max_objects", max_objects)
     prep, _ = region_setup(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=None, reduction="example",
@@ -209,5 +209,5 @@ def blob_loss(
     has_objects = count > 0
     blob = safe_divide(jnp.sum(jnp.where(has_objects, per_class, 0.0), axis=-1),
                        jnp.sum(has_objects, axis=-1).astype(jnp.float32))
-    within = check_counts(count, bound, "max_components")
+    within = check_counts(count, bound, "max_objects")
     return nan_unless(within, main_weight * main + blob_weight * blob)

@@ -367,6 +367,8 @@ def _choice_calls() -> dict[str, object]:
         "confusion_from_counts": functools.partial(jaxseg_losses.confusion_from_counts,
                                                    *(jnp.ones(3),) * 4),
         "distance_transform_cdt": functools.partial(jaxseg_losses.distance_transform_cdt, y > 0),
+        "region_wise_map": functools.partial(jaxseg_losses.region_wise_map,
+                                             np.eye(3, dtype=np.float32)[y]),
         "deep_supervision": functools.partial(jaxseg_losses.deep_supervision,
                                               jaxseg_losses.dice_loss),
         "deep_supervision_weights": functools.partial(jaxseg_losses.deep_supervision_weights, 2),

@@ -198,22 +198,22 @@ def test_jit_grad_and_bound():
     assert np.isfinite(value) and np.all(np.isfinite(np.asarray(grad)))
     # Bound: a checkerboard of isolated pixels (4-connectivity) has 72 components per image.
     board = (np.indices((12, 12)).sum(0) % 2 == 0)[None].repeat(2, 0).astype(np.int32)
-    with pytest.raises(ValueError, match="max_components"):
-        blob_loss(logits, board, connectivity=4, max_components=10)
+    with pytest.raises(ValueError, match="max_objects"):
+        blob_loss(logits, board, connectivity=4, max_objects=10)
     checked = checkify.checkify(
-        jax.jit(lambda z: blob_loss(z, board, connectivity=4, max_components=10)),
+        jax.jit(lambda z: blob_loss(z, board, connectivity=4, max_objects=10)),
         errors=checkify.user_checks)
     err, out = checked(logits)
-    assert err.get() is not None and "max_components" in err.get()
+    assert err.get() is not None and "max_objects" in err.get()
     assert np.all(np.isnan(np.asarray(out)))
-    fine = blob_loss(logits, board, connectivity=4, max_components=72)
+    fine = blob_loss(logits, board, connectivity=4, max_objects=72)
     assert np.all(np.isfinite(np.asarray(fine)))
 
 
 def test_bad_options():
     z, t = np.zeros((1, 4, 4, 1), np.float32), np.zeros((1, 4, 4), np.int32)
-    for kwargs, name in [({"max_components": 0}, "max_components"),
-                         ({"max_components": 3.0}, "max_components"),
+    for kwargs, name in [({"max_objects": 0}, "max_objects"),
+                         ({"max_objects": 3.0}, "max_objects"),
                          ({"main_weight": -1.0}, "main_weight"),
                          ({"bce_weight": float("nan")}, "bce_weight"),
                          ({"connectivity": 6}, "connectivity")]:

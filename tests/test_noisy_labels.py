@@ -99,7 +99,7 @@ def test_bi_tempered_matches_reference(t1, t2, spatial):
     z = random_logits(0, (2, *spatial, 4), scale=2.0)
     y = random_labels(0, (2, *spatial), 4)
     # Converged normalisation (30 fixed-point steps / bisections) against the exact one.
-    ours = bi_tempered(z, y, t1=t1, t2=t2, num_iters=30)
+    ours = bi_tempered(z, y, t1=t1, t2=t2, iterations=30)
     np.testing.assert_allclose(ours, bi_tempered_np(z, one_hot_np(y, 4), t1, t2),
                                rtol=2e-5, atol=1e-6)
 
@@ -110,7 +110,7 @@ def test_bi_tempered_sigmoid_modes_match_reference(mode):
     z = random_logits(1, (2, 6, 5, channels))
     y = np.random.default_rng(1).uniform(size=z.shape)  # soft targets
     mask = np.random.default_rng(2).uniform(size=z.shape[:-1]) > 0.3
-    ours = bi_tempered(z, y, t1=0.7, t2=1.3, mode=mode, num_iters=30, mask=mask)
+    ours = bi_tempered(z, y, t1=0.7, t2=1.3, mode=mode, iterations=30, mask=mask)
     ref = bi_tempered_np(z, y, 0.7, 1.3, mode=mode, v=mask.astype(np.float64))
     np.testing.assert_allclose(ours, ref, rtol=2e-5, atol=1e-6)
 
@@ -122,7 +122,7 @@ def test_bi_tempered_label_smoothing_ignore_index_and_mask():
     mask = np.random.default_rng(3).uniform(size=y.shape)
     a = 0.2
     ours = bi_tempered(z, y, t1=0.6, t2=1.4, label_smoothing=a, ignore_index=255, mask=mask,
-                       num_iters=30)
+                       iterations=30)
     kept = y != 255
     dense = one_hot_np(np.where(kept, y, 0), 3) * (1 - a) + a / 3
     ref = bi_tempered_np(z, dense, 0.6, 1.4, v=mask * kept)
@@ -141,7 +141,7 @@ def test_bi_tempered_equals_the_authors_package_values_and_gradients(t1, t2):
         return bitempered.bi_tempered_logistic_loss(z, dense, t1, t2, smoothing, 5).mean((1, 2))
 
     def ours(z):  # 5 iterations, as their loss uses for both normalisations
-        return bi_tempered_loss(z, y, t1=t1, t2=t2, num_iters=5,
+        return bi_tempered_loss(z, y, t1=t1, t2=t2, iterations=5,
                                 label_smoothing=smoothing * 4 / 3)
 
     np.testing.assert_allclose(ours(z), theirs(z), rtol=1e-6, atol=1e-6)
@@ -167,7 +167,7 @@ def test_bi_tempered_binary_equals_the_authors_binary_loss():
             z[..., 0], y.astype(np.float32), 0.5, 1.5, 0.0, 5).mean((1, 2))
 
     def ours(z):
-        return bi_tempered_loss(z, y, t1=0.5, t2=1.5, mode="binary", num_iters=5)
+        return bi_tempered_loss(z, y, t1=0.5, t2=1.5, mode="binary", iterations=5)
 
     np.testing.assert_allclose(ours(z), theirs(z), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(jax.grad(lambda z: ours(z).sum())(z),
@@ -188,9 +188,9 @@ def test_bi_tempered_at_unit_temperatures_is_cross_entropy():
 def test_bi_tempered_at_t1_zero_is_half_the_squared_error():
     z = random_logits(16, (2, 5, 5, 3))
     y = random_labels(16, (2, 5, 5), 3)
-    p = np.asarray(tempered_softmax(z, t=1.5, num_iters=30), np.float64)
+    p = np.asarray(tempered_softmax(z, t=1.5, iterations=30), np.float64)
     expected = 0.5 * ((one_hot_np(y, 3) - p) ** 2).sum(-1).mean((1, 2))
-    np.testing.assert_allclose(bi_tempered(z, y, t1=0.0, t2=1.5, num_iters=30), expected,
+    np.testing.assert_allclose(bi_tempered(z, y, t1=0.0, t2=1.5, iterations=30), expected,
                                rtol=1e-5)
 
 
@@ -212,13 +212,13 @@ def test_bi_tempered_perfect_prediction_and_boundedness():
 @pytest.mark.parametrize("t", [0.5, 1.0, 1.5, 3.0])
 def test_tempered_softmax(t):
     a = random_logits(8, (7, 5))
-    p = tempered_softmax(a, t=t, num_iters=30)
+    p = tempered_softmax(a, t=t, iterations=30)
     np.testing.assert_allclose(p, tempered_softmax_np(a, t), rtol=1e-5, atol=1e-6)
     if t == 1.0:
         np.testing.assert_allclose(p, softmax_np(a), rtol=1e-6)
     # The gradient is implicit: that of the exact normaliser, also after few iterations.
-    exact = jax.jacobian(lambda a: tempered_softmax(a, t=t, num_iters=30))(a[0])
-    few = jax.jacobian(lambda a: tempered_softmax(a, t=t, num_iters=5))(a[0])
+    exact = jax.jacobian(lambda a: tempered_softmax(a, t=t, iterations=30))(a[0])
+    few = jax.jacobian(lambda a: tempered_softmax(a, t=t, iterations=5))(a[0])
     np.testing.assert_allclose(few, exact, atol=5e-3 if t < 1 else 1e-4)
 
 
@@ -226,7 +226,7 @@ def test_tempered_softmax(t):
 def test_bi_tempered_check_grads(t2):
     z = jnp.asarray(random_logits(9, (1, 3, 3, 3), scale=0.5))
     y = random_labels(9, (1, 3, 3), 3)
-    check_grads(lambda z: bi_tempered_loss(z, y, t1=0.7, t2=t2, num_iters=30), (z,), order=1,
+    check_grads(lambda z: bi_tempered_loss(z, y, t1=0.7, t2=t2, iterations=30), (z,), order=1,
                 modes=["rev"], atol=2e-2, rtol=2e-2)
 
 
@@ -261,8 +261,8 @@ def test_bi_tempered_bad_options():
         bi_tempered_loss(z, y, t1=-0.1)
     with pytest.raises(ValueError, match="t2"):
         bi_tempered_loss(np.full(z.shape, 1 / 3, np.float32), y, from_logits=False)
-    with pytest.raises(ValueError, match="num_iters"):
-        bi_tempered_loss(z, y, num_iters=0)
+    with pytest.raises(ValueError, match="iterations"):
+        bi_tempered_loss(z, y, iterations=0)
     with pytest.raises(ValueError, match="label_smoothing"):
         bi_tempered_loss(z, y, label_smoothing=1.5)
     with pytest.raises(TypeError, match="t1"):

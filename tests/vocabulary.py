@@ -90,11 +90,17 @@ VOCABULARY: dict[str, Name] = {
     "levels": _arg("number of deep-supervision output scales"),
     "spatial_shape": _arg("target spatial shape of a resize"),
     "tolerance": _arg("surface Dice tolerance, in ``sampling`` units (required, no default)"),
+    "activations": _arg("``(..., K)`` logits of an activation (``tempered_softmax``)"),
+    "targets": _arg("``(B, *spatial, C)`` one-hot or soft targets (``region_wise_map``)"),
+    "foreground": _arg("``(B, *spatial, C)`` masks whose boundary pixels are counted"),
+    "pred_instances": _arg("``(B, *spatial)`` predicted instance ids (0: background)"),
+    "true_instances": _arg("``(B, *spatial)`` true instance ids (0: background)"),
     "mode": Name("how predictions become probabilities: softmax over C, or a sigmoid per channel",
                  '``"multiclass"``, ``"multilabel"``, ``"binary"`` (C = 1)', "multiclass",
                  ("multiclass", "multilabel", "binary"), (
-                     Deviation(("active_contour_loss", "bce_dice_loss", "combo_loss"), "binary",
-                               "binary losses in their papers and peers"),
+                     Deviation(("active_contour_loss", "bce_dice_loss", "blob_loss", "combo_loss"),
+                               "binary", "binary losses in their papers and peers (blob loss: "
+                               "the paper's and the authors' setting, C = 1)"),
                      Deviation(("multi_scale",), None, "``None``: the wrapped loss's own mode"))),
     "from_logits": Name("``predictions`` are logits (else probabilities)", "bool", True),
     "mask": Name("``(B, *spatial)`` pixel weights; 0 excludes a pixel from value and gradient",
@@ -104,7 +110,14 @@ VOCABULARY: dict[str, Name] = {
     "example_mask": Name("``(B,)`` examples to count in an accumulated metric",
                          "array or ``None``", None),
     "num_classes": Name("number of classes C, where the inputs do not tell it (integer maps)",
-                        "int or ``None`` (from the inputs)", None),
+                        "int or ``None`` (from the inputs)", None, deviations=(
+                            Deviation(("instance_panoptic_quality",), 1,
+                                      "MONAI's ``PanopticQualityMetric``: classes without the "
+                                      "background, and one class when no class maps are given"),)),
+    "pred_classes": Name("``(B, *spatial)`` class of each predicted pixel (instance metrics)",
+                         "array or ``None`` (one class)", None),
+    "true_classes": Name("``(B, *spatial)`` class of each true pixel (instance metrics)",
+                         "array or ``None`` (one class)", None),
     "threshold": Name("probability above which a sigmoid channel counts as predicted (metrics)",
                       "float in [0, 1]", 0.5),
     "sampling": Name("voxel spacing, one per spatial axis (or one for all)",
@@ -161,7 +174,13 @@ VOCABULARY: dict[str, Name] = {
             Deviation(("exp_log_loss",), 1.0, "the paper's"),
             Deviation(("generalized_dice_loss", "penalty_generalized_dice_loss"), 0.0,
                       "its class-weighted sums scale like 1/V: a fixed 1e-5 would bias it"),
-            Deviation(("mcc_loss",), (0.0, 1e-5), "MONAI's ``MCCLoss``: the denominator only"))),
+            Deviation(("mcc_loss",), (0.0, 1e-5), "MONAI's ``MCCLoss``: the denominator only"),
+            Deviation(("cbdice_loss",), 1.0, "the cbDice authors' code (``smooth=1``)"),
+            Deviation(("skeleton_recall_loss",), 1.0,
+                      "the Skeleton Recall authors' class default (``smooth=1``)"))),
+    "smooth_numerator": Name("added to the denominators of an object metric's ratios (MONAI's "
+                             "name; not ``smooth``: nothing is added to the numerators)",
+                             "float >= 0", 0.0),
     "smooth_harmonic": Name("added to clDice's harmonic-mean denominator", "float >= 0", 0.0),
     "epsilon": Name("a floor under a square root, so that it stays differentiable at 0 "
                     "(not a smoothing)", "float > 0", 1e-8),
@@ -184,9 +203,29 @@ VOCABULARY: dict[str, Name] = {
                        False),
     "strength": Name("the conservative loss's strength", "float > 0", 5.0),
     "base": Name("the conservative loss's logarithm base", "float > 1", math.e),
-    "iterations": Name("number of morphological steps (soft skeleton, erosion)", "int >= 0", 3,
-                       deviations=(Deviation(("hausdorff_erosion_loss",), 10,
-                                             "kornia's ``HausdorffERLoss`` (erosions)"),)),
+    "iterations": Name("number of steps of an iterative operator: morphological steps (soft "
+                       "skeleton, erosion); the tempered softmax's normalisation steps",
+                       "int >= 0 (normalisation: >= 1)", 3, deviations=(
+                           Deviation(("hausdorff_erosion_loss",), 10,
+                                     "kornia's ``HausdorffERLoss`` (erosions)"),
+                           Deviation(("cbdice_loss",), 10,
+                                     "the cbDice authors' soft skeleton (10 iterations)"),
+                           Deviation(("bi_tempered_loss", "tempered_softmax"), None,
+                                     "``None``: the authors' 5 fixed-point steps (t > 1) or 30 "
+                                     "bisection steps (t < 1); not morphological"))),
+    "max_iterations": Name("the most thinning passes of the topology-preserving skeleton "
+                           "(stops earlier when a pass changes nothing, except on XLA:GPU)",
+                           "int >= 0 or ``None`` (half the largest side + 1)", None),
+    "tube_radius": Name("the skeleton recall loss's tube: cross dilations of the skeleton",
+                        "int >= 0", 2),
+    "hard_skeleton": Name("use the topology-preserving skeleton (not the soft one)", "bool",
+                          False),
+    "alpha_max": Name("the boundary DoU loss's clamp of its alpha", "float in (0, 1]", 0.8),
+    "kind": Name("the region-wise map", '``"rrw"`` (rectified region-wise), ``"boundary"``',
+                 "rrw", ("rrw", "boundary")),
+    "maps": Name("precomputed region-wise maps of the labels", "array or ``None``", None),
+    "max_objects": Name("static bound on the connected components (objects) per image, class and "
+                        "side; it fixes array shapes", "int >= 1", 255),
     "distance_maps": Name("precomputed distance maps of the labels", "array or ``None``", None),
     "distance_matrix": Name("``(C, C)`` class distances of the Wasserstein Dice loss",
                             "array (required)"),
@@ -201,7 +240,12 @@ VOCABULARY: dict[str, Name] = {
                             '``"softmax"``, ``"sigmoid"``, ``"none"``; ``None``: from ``mode``',
                             None, ("softmax", "sigmoid", "none")),
     "return_aux": Name("also return the terms, ``(total, aux)``", "bool", False),
-    "bce_weight": Name(_TERM_WEIGHT, "float >= 0", 1.0),
+    "bce_weight": Name(_TERM_WEIGHT, "float >= 0", 1.0, deviations=(
+        Deviation(("blob_loss",), 0.0, "the blob loss paper evaluates the Dice-only criterion"),)),
+    "main_weight": Name("the blob loss's alpha: multiplier of its global term (the authors' name)",
+                        "float >= 0", 2.0),
+    "blob_weight": Name("the blob loss's beta: multiplier of its per-component term",
+                        "float >= 0", 1.0),
     "ce_weight": Name(_TERM_WEIGHT, "float >= 0", 1.0),
     "dice_weight": Name(_TERM_WEIGHT, "float >= 0", 1.0),
     "region_weight": Name(_TERM_WEIGHT + "; the active contour's region term", "float >= 0", 1.0),
@@ -223,6 +267,11 @@ VOCABULARY: dict[str, Name] = {
                      "asymmetric_focal_tversky_loss", "asymmetric_unified_focal_loss"),
     "k": _symbol("the paper's k: penalty (pGD), percentage of hardest pixels (top-k)",
                  "penalty_generalized_dice_loss", "topk_cross_entropy"),
+    "t": _symbol("the tempered softmax's temperature", "tempered_softmax"),
+    "t1": _symbol("the bi-tempered loss's temperature of the logarithm", "bi_tempered_loss"),
+    "t2": _symbol("the bi-tempered loss's temperature of the softmax", "bi_tempered_loss"),
+    "log_nu": _symbol("the t-loss's log degrees of freedom (may be learned)", "t_loss"),
+    "log_precision": _symbol("the t-loss's fixed log precision lambda", "t_loss"),
     "r": _symbol("the sensitivity-specificity loss's weight r", "sensitivity_specificity_loss"),
     "w_dice": _symbol("the exponential logarithmic loss's Dice weight", "exp_log_loss"),
     "w_cross": _symbol("the exponential logarithmic loss's cross weight", "exp_log_loss"),
@@ -261,9 +310,18 @@ VOCABULARY: dict[str, Name] = {
                                   "expected", ("expected", "average", "maximum", "rms")),
     "top_label": Name("calibration of the top label only", "bool", False),
     "right": Name("calibration bins closed on the right", "bool", False),
+    "match": Name("how objects are matched", '``"iou"`` (one-to-one), ``"coverage"`` '
+                  "(many-to-many)", "iou", ("iou", "coverage")),
+    "match_threshold": Name("the score (IoU or coverage) above which objects match; not "
+                            "``threshold``, the probability of a predicted pixel",
+                            "float in [0, 1]", 0.5),
+    "strict_threshold": Name("an object match needs a score above ``match_threshold`` (else: "
+                             "at least)", "bool", True),
     "shape": Name("the per-example value's shape of an empty accumulator", "tuple of ints", ()),
     # ----------------------------------------------------------------- distance transforms
     "fill_value": Name("the distance where an image has no zero element", "float", math.inf),
+    "return_indices": Name("also return the indices of the nearest zero element (SciPy's)",
+                           "bool", False),
     "inside_offset": Name("the signed distance map's offset inside the object",
                           "float or ``None``", None),
     # ----------------------------------------------------------------- adjacency
@@ -315,6 +373,13 @@ VOCABULARY: dict[str, Name] = {
     "names": _arg("the keywords a loss term accepts"),
     "any_other": _arg("the loss term takes ``**kwargs``"),
     "named_terms": _arg("``(name, Term)`` pairs of a combined loss"),
+    "precision": _arg("detection precision, per class (``LesionDetection``)"),
+    "recall": _arg("detection recall, per class (``LesionDetection``)"),
+    "f1": _arg("detection F1 score, per class (``LesionDetection``)"),
+    "pq": _arg("panoptic quality, per class (``PanopticQuality``)"),
+    "sq": _arg("segmentation quality, per class (``PanopticQuality``)"),
+    "rq": _arg("recognition quality, per class (``PanopticQuality``)"),
+    "iou_sum": _arg("sum of the matched objects' IoUs, per class (``PanopticQuality``)"),
 }
 
 # Losses without ``reduction`` (``(B,)`` only), and why. Every other loss takes it.
@@ -341,6 +406,11 @@ NO_REDUCTION: dict[str, str] = {
     "boundary_loss": _NOT_YET.format("pixel"),
     "distance_penalized_cross_entropy": _NOT_YET.format("pixel"),
     "hausdorff_erosion_loss": _NOT_YET.format("class"),
+    "blob_loss": "a global term plus a mean over each truth component's term: no per-pixel map, "
+                 "and its components average per example",
+    "cbdice_loss": "ratios of skeleton-weighted sums per example (``per_image=False``: pooled "
+                   "over the batch, the authors' form): no per-pixel value",
+    "t_loss": "the log of the summed squared residuals: no per-pixel map",
 }
 
 # Every option renamed in this release: (function, old name) -> new name. The old spelling is a

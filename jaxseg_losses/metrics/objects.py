@@ -60,6 +60,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxseg_losses._inputs import (
+    Mode,
     boolean_options,
     check_choice,
     check_class_indices,
@@ -276,7 +277,7 @@ def lesion_detection(
     labels: jax.typing.ArrayLike,
     *,
     num_classes: int | None = None,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     threshold: float = 0.5,
     connectivity: int | None = None,
@@ -335,7 +336,7 @@ def panoptic_quality(
     labels: jax.typing.ArrayLike,
     *,
     num_classes: int | None = None,
-    mode: str = "multiclass",
+    mode: Mode = "multiclass",
     from_logits: bool = True,
     threshold: float = 0.5,
     connectivity: int | None = None,

@@ -73,7 +73,7 @@ def _class_max(x: jax.Array) -> jax.Array:
     return functools.reduce(jnp.maximum, planes)[..., None]
 
 
-def _normaliser_iterations(a: jax.Array, t: float, num_iters: int) -> jax.Array:
+def _normaliser_iterations(a: jax.Array, t: float, iterations: int) -> jax.Array:
     """:math:`\\lambda` with :math:`\\sum_k \\exp_t(a_k - \\lambda) = 1` over the last axis
     (keepdims): the authors' fixed point for t > 1, a bisection for t < 1, both with a static
     trip count (``fori_loop``: a loop of known trip count, so no host round trip per step on an
@@ -85,7 +85,7 @@ def _normaliser_iterations(a: jax.Array, t: float, num_iters: int) -> jax.Array:
         def step(_, z):  # z: the current normalised activations
             return a0 * _class_sum(_exp_t_base(z, t) ** exponent) ** (1.0 - t)
 
-        z = jax.lax.fori_loop(0, num_iters, step, a0)
+        z = jax.lax.fori_loop(0, iterations, step, a0)
         return -_log_t(1.0 / _class_sum(_exp_t_base(z, t) ** exponent), t) + shift
     # t < 1: finite support; the normaliser lies in [0, -log_t(1 / K_eff)].
     effective = _class_sum((a0 > -exponent).astype(a.dtype))
@@ -98,22 +98,22 @@ def _normaliser_iterations(a: jax.Array, t: float, num_iters: int) -> jax.Array:
         below = total < 1.0
         return jnp.where(below, low, middle), jnp.where(below, middle, high)
 
-    low, high = jax.lax.fori_loop(0, num_iters, bisect, (jnp.zeros_like(upper), upper))
+    low, high = jax.lax.fori_loop(0, iterations, bisect, (jnp.zeros_like(upper), upper))
     return 0.5 * (low + high) + shift
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
-def _tempered_normaliser(a: jax.Array, t: float, num_iters: int) -> jax.Array:
-    return _normaliser_iterations(a, t, num_iters)
+def _tempered_normaliser(a: jax.Array, t: float, iterations: int) -> jax.Array:
+    return _normaliser_iterations(a, t, iterations)
 
 
 @_tempered_normaliser.defjvp
-def _tempered_normaliser_jvp(t, num_iters, primals, tangents):
+def _tempered_normaliser_jvp(t, iterations, primals, tangents):
     # Implicit differentiation of sum_k exp_t(a_k - lambda) = 1 (exp_t' = exp_t^t): the
     # derivative is the escort distribution p^t / sum p^t, whatever the iterations did. This is
     # the gradient of the authors' custom VJP.
     (a,), (da,) = primals, tangents
-    normaliser = _tempered_normaliser(a, t, num_iters)
+    normaliser = _tempered_normaliser(a, t, iterations)
     escort = _power(_exp_t_base(a - normaliser, t), t / (1.0 - t))
     return normaliser, _class_sum(escort * da) / _class_sum(escort)
 
@@ -126,16 +126,16 @@ def _check_temperature(name: str, t, strict: bool = True) -> float:
     return float(t)
 
 
-def _iterations(num_iters: int | None, t2: float) -> int:
-    if num_iters is None:
+def _iterations(iterations: int | None, t2: float) -> int:
+    if iterations is None:
         return FIXED_POINT_ITERATIONS if t2 > 1.0 else BISECTION_ITERATIONS
-    if isinstance(num_iters, bool) or not isinstance(num_iters, int) or num_iters < 1:
-        raise ValueError(f"num_iters: expected a positive int or None; got {num_iters!r}")
-    return num_iters
+    if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations: expected a positive int or None; got {iterations!r}")
+    return iterations
 
 
 def tempered_softmax(
-    activations: jax.typing.ArrayLike, *, t: float, num_iters: int | None = None
+    activations: jax.typing.ArrayLike, *, t: float, iterations: int | None = None
 ) -> jax.Array:
     r"""Tempered softmax over the last axis (Amid et al., NeurIPS 2019, Eq. 12).
 
@@ -144,14 +144,14 @@ def tempered_softmax(
         \sum_k p_k = 1
 
     ``t = 1`` is the softmax. :math:`\lambda` has no closed form: for ``t > 1`` the authors'
-    fixed-point iteration (``num_iters`` steps, default 5 as theirs), for ``t < 1`` a bisection
+    fixed-point iteration (``iterations`` steps, default 5 as theirs), for ``t < 1`` a bisection
     (default 30 steps); its gradient is exact by implicit differentiation (the escort
     distribution :math:`p^t / \sum_k p_k^t`), not the derivative of the iterations.
 
     Args:
       activations: ``(..., K)`` float array (logits).
       t: temperature :math:`t > 0`, a static Python number.
-      num_iters: iterations of the normalisation; ``None`` (default): 5 (t > 1) or 30 (t < 1).
+      iterations: iterations of the normalisation; ``None`` (default): 5 (t > 1) or 30 (t < 1).
 
     Returns:
       ``(..., K)`` float32 probabilities.
@@ -166,18 +166,18 @@ def tempered_softmax(
     a = jnp.asarray(activations, jnp.float32)
     if t == 1.0:
         return jax.nn.softmax(a, axis=-1)
-    normaliser = _tempered_normaliser(a, t, _iterations(num_iters, t))
+    normaliser = _tempered_normaliser(a, t, _iterations(iterations, t))
     return _power(_exp_t_base(a - normaliser, t), 1.0 / (1.0 - t))
 
 
-def _bi_tempered_terms(a: jax.Array, y: jax.Array, t1: float, t2: float, num_iters: int
+def _bi_tempered_terms(a: jax.Array, y: jax.Array, t1: float, t2: float, iterations: int
                        ) -> jax.Array:
     """Per-class terms of the bi-tempered loss over the last axis of activations ``a``."""
     if t2 == 1.0:
         log_p = jax.nn.log_softmax(a, axis=-1)
         power_1, power_2 = jnp.exp((1.0 - t1) * log_p), jnp.exp((2.0 - t1) * log_p)
     else:  # powers of p = u^(1/(1-t2)) taken from u: finite gradients where p = 0 (t2 < 1)
-        u = _exp_t_base(a - _tempered_normaliser(a, t2, num_iters), t2)
+        u = _exp_t_base(a - _tempered_normaliser(a, t2, iterations), t2)
         log_p = jnp.log(u) / (1.0 - t2) if t1 == 1.0 else None
         power_1 = _power(u, (1.0 - t1) / (1.0 - t2))
         power_2 = _power(u, (2.0 - t1) / (1.0 - t2))
@@ -206,7 +206,7 @@ def bi_tempered_loss(
     mode: Mode = "multiclass",
     from_logits: bool = True,
     label_smoothing: float = 0.0,
-    num_iters: int | None = None,
+    iterations: int | None = None,
     ignore_index: int | None = None,
     mask: jax.typing.ArrayLike | None = None,
     reduction: str = "example",
@@ -229,11 +229,11 @@ def bi_tempered_loss(
     cross-entropy minus the labels' entropy). It is 0 where :math:`p = y`.
 
     The normalisation :math:`\lambda` of the tempered softmax is computed as in the authors'
-    code (``jax-bitempered-loss``): ``num_iters`` fixed-point iterations for :math:`t_2 > 1`
-    (default 5, theirs), a bisection for :math:`t_2 < 1` (default 30; theirs uses 5, pass
-    ``num_iters=5`` for their numbers), in a ``fori_loop`` of static trip count. The gradient
-    is the authors' (their custom VJP): :math:`\lambda` is differentiated implicitly, so the
-    gradient is exact for the normalised softmax whatever the iteration count.
+    code (``jax-bitempered-loss``; their ``num_iters`` is ``iterations`` here): fixed-point
+    steps for :math:`t_2 > 1` (default 5, theirs), a bisection for :math:`t_2 < 1` (default 30;
+    theirs uses 5, pass ``iterations=5`` for their numbers), in a ``fori_loop`` of static trip
+    count. The gradient is the authors' (their custom VJP): :math:`\lambda` is differentiated
+    implicitly, so the gradient is exact for the normalised softmax whatever the iteration count.
 
     Sigmoid modes (``"binary"``, ``"multilabel"``): each channel is a two-class problem with
     activations :math:`(0, z)` and targets :math:`(1-y, y)` (the authors' binary loss, i.e.
@@ -255,7 +255,7 @@ def bi_tempered_loss(
         :func:`jaxseg_losses.cross_entropy`. The authors' ``label_smoothing``
         :math:`s` (:math:`(1 - \frac{K}{K-1}s)\,y + \frac{s}{K-1}`) is :math:`a = sK/(K-1)`.
         Default 0.
-      num_iters: iterations of the normalisation (see above); ``None`` (default): 5 or 30.
+      iterations: iterations of the normalisation (see above); ``None`` (default): 5 or 30.
       ignore_index: integer label excluded from value and gradient. Default ``None``.
       mask: optional ``(B, *spatial)`` pixel weights. Default ``None``.
       reduction: ``"example"`` -> ``(B,)``; ``"pixel"`` -> ``(B, *spatial)`` weighted map.
@@ -281,7 +281,7 @@ def bi_tempered_loss(
     if not from_logits and t2 != 1.0:
         raise ValueError(f"t2: with from_logits=False the probabilities are given, so there is "
                          f"no tempered softmax to apply: t2 must be 1; got {t2}")
-    num_iters = _iterations(num_iters, t2)
+    iterations = _iterations(iterations, t2)
     check_number("label_smoothing", label_smoothing, high=1.0)
     prep = prepare(predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
                    ignore_index=ignore_index)
@@ -289,7 +289,7 @@ def bi_tempered_loss(
     if mode == "multiclass":
         y = y * (1.0 - label_smoothing) + label_smoothing / prep.num_classes
         if from_logits:
-            terms = _bi_tempered_terms(prep.predictions, y, t1, t2, num_iters)
+            terms = _bi_tempered_terms(prep.predictions, y, t1, t2, iterations)
         else:
             terms = _probability_terms(prep, y, t1)
         pixel = _class_sum(terms)[..., 0]
@@ -299,7 +299,7 @@ def bi_tempered_loss(
         if from_logits:
             z = prep.predictions
             terms = _bi_tempered_terms(jnp.stack([jnp.zeros_like(z), z], axis=-1), pairs,
-                                       t1, t2, num_iters)
+                                       t1, t2, iterations)
         else:
             p = prep.predictions
             terms = _probability_terms(prep._replace(predictions=jnp.stack([1.0 - p, p], -1)),
