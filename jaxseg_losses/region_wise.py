@@ -24,7 +24,13 @@ from jaxseg_losses._inputs import (
     prepare,
     shape_str,
 )
-from jaxseg_losses._numerics import keep_classes, reduce_pixels, safe_divide, spatial_axes
+from jaxseg_losses._numerics import (
+    PIXEL_REDUCTIONS,
+    keep_classes,
+    reduce_pixels,
+    safe_divide,
+    spatial_axes,
+)
 from jaxseg_losses.distance import distance_transform_edt, per_channel, signed_distance_map
 
 __all__ = ("region_wise_loss", "region_wise_map")
@@ -149,7 +155,7 @@ def region_wise_loss(
       >>> region_wise_loss(perfect, labels, from_logits=False)  # (-1 -.5 -1 -.5 -1) / 10
       Array([-0.4], dtype=float32)
     """
-    check_choice("reduction", reduction, ("example", "pixel"))
+    check_choice("reduction", reduction, PIXEL_REDUCTIONS)
     prep = prepare(predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
                    ignore_index=ignore_index)
     if maps is None:
@@ -166,3 +172,7 @@ def region_wise_loss(
     terms = keep_classes(prepared_probabilities(prep) * maps, include_background)
     pixel = safe_divide(jnp.tensordot(terms, weights, axes=1), jnp.sum(weights))
     return reduce_pixels(pixel, prep.valid, reduction)
+
+
+# A pixel-wise loss: no per-class values (read by combine.on_classes, which refuses it when built).
+region_wise_loss.reductions = PIXEL_REDUCTIONS
