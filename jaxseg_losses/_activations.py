@@ -3,15 +3,16 @@
 Two layers: functions of arrays (:func:`softmax`, :func:`log_softmax`, :func:`probabilities`,
 ...), and functions of the checked inputs of a loss, a :class:`~jaxseg_losses._inputs.Prepared`
 record (:func:`prepared_probabilities`, :func:`log_p`, :func:`log_not_p`, :func:`class_hits`,
-:func:`probability_planes`, :func:`label_log_p`, :func:`pixel_cross_entropy`,
-:func:`sigmoid_cross_entropy`, :func:`target_weight`): a loss prepares its inputs, then asks this
-module for the activations it needs. Stable for logits up to +-1e4; probabilities given by the
-user are clipped by ``PROB_EPS`` before a logarithm.
+:func:`probability_planes`, :func:`overlap_planes`, :func:`label_log_p`,
+:func:`pixel_cross_entropy`, :func:`sigmoid_cross_entropy`, :func:`target_weight`): a loss
+prepares its inputs, then asks this module for the activations it needs. Stable for logits up
+to +-1e4; probabilities given by the user are clipped by ``PROB_EPS`` before a logarithm.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -240,6 +241,39 @@ def probability_planes(prep: Prepared) -> list[jax.Array]:
     if prep.mode == "multiclass" and prep.from_logits:
         return softmax_planes(prep.predictions)
     return class_planes(prepared_probabilities(prep))
+
+
+class OverlapPlanes(NamedTuple):
+    """A loss's probabilities and targets in the layout its per-class sums read
+    (:func:`overlap_planes`): the input of the region engine.
+
+    Attributes:
+      probabilities: with ``hits``, the ``C`` class planes ``p[..., c]`` (a list of
+        ``(B, *spatial)`` arrays); without, the ``(B, *spatial, C)`` probabilities.
+      hits: the one-hot targets plane by plane, ``[class_index == c for c]`` (bool
+        ``(B, *spatial)``), with integer labels and few classes (:func:`class_hits`); else
+        ``None``.
+      targets: ``(B, *spatial, C)`` dense targets (the record's).
+      valid: ``(B, *spatial)`` pixel weights (the record's).
+    """
+
+    probabilities: jax.Array | list[jax.Array]
+    hits: list[jax.Array] | None
+    targets: jax.Array
+    valid: jax.Array
+
+    @property
+    def batch_size(self) -> int:
+        return self.valid.shape[0]
+
+
+def overlap_planes(prep: Prepared) -> OverlapPlanes:
+    """The probabilities of the record as class planes beside its class hits (integer labels, few
+    classes: the sums then need no one-hot array), else as one array beside ``hits=None``."""
+    hits = class_hits(prep)
+    if hits is None:
+        return OverlapPlanes(prepared_probabilities(prep), None, prep.targets, prep.valid)
+    return OverlapPlanes(probability_planes(prep), hits, prep.targets, prep.valid)
 
 
 def label_log_p(prep: Prepared) -> jax.Array | None:

@@ -293,6 +293,46 @@ def prepare(
     return Prepared(preds, targets, valid, mode, from_logits, class_index)
 
 
+REGION_REDUCTIONS = ("example", "class")
+AVERAGES = ("macro", "micro")
+ABSENT_CLASSES = ("score", "zero", "exclude")
+
+
+def check_region_reduction(
+    reduction: str, class_weights, average: str = "macro", absent_classes: str = "score"
+) -> None:
+    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, ``average``
+    (``"micro"`` has no per-class values) and ``absent_classes``."""
+    check_choice("reduction", reduction, REGION_REDUCTIONS)
+    check_choice("average", average, AVERAGES)
+    check_choice("absent_classes", absent_classes, ABSENT_CLASSES)
+    if average == "micro" and reduction == "class":
+        raise ValueError(
+            "reduction='class': average='micro' pools the classes before the ratio, so there "
+            "are no per-class values; use average='macro' for them"
+        )
+    if reduction == "class" and class_weights is not None:
+        raise ValueError(
+            "class_weights: only used by reduction='example' (reduction='class' returns the "
+            "unweighted per-class losses); drop one of them"
+        )
+
+
+def prepare_region(
+    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction,
+    average: str = "macro", absent_classes: str = "score",
+) -> tuple[Prepared, jax.Array | None]:
+    """:func:`prepare` for a per-class region loss: its options checked first
+    (:func:`check_region_reduction`), then the inputs, then ``class_weights`` against the
+    classes -> ``(record, (C,) weights or None)``."""
+    check_region_reduction(reduction, class_weights, average, absent_classes)
+    prep = prepare(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index,
+    )
+    return prep, check_class_vector(class_weights, prep.num_classes, name="class_weights")
+
+
 def dense_targets(
     labels: jax.typing.ArrayLike,
     predictions_shape: tuple[int, ...],

@@ -55,8 +55,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import log_not_p, log_p, prepared_probabilities
-from jaxseg_losses._inputs import Mode, boolean_options, check_number, nan_unless
+from jaxseg_losses._activations import log_not_p, log_p, overlap_planes, prepared_probabilities
+from jaxseg_losses._inputs import Mode, boolean_options, check_number, nan_unless, prepare_region
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
 from jaxseg_losses._segments import (
     bounded,
@@ -70,7 +70,6 @@ from jaxseg_losses.region._engine import (
     OverlapStatistics,
     dice_index,
     reduce_classes,
-    region_setup,
     smooth_pair,
     statistics,
 )
@@ -162,7 +161,7 @@ def blob_loss(
         check_number(name, value)
     nr, dr = smooth_pair(smooth)
     bound = check_bound("max_objects", max_objects)
-    prep, _ = region_setup(
+    prep, _ = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=None, reduction="example",
     )
@@ -176,7 +175,7 @@ def blob_loss(
     valid_total = jnp.sum(prep.valid, axis=tuple(range(1, prep.valid.ndim)))[:, None]
 
     # Global term: the region engine's statistics, Dice (+ BCE) per class, class mean.
-    stats = statistics(prep, per_image=True, axis_name=None, squared=False, soft_label=False)
+    stats = statistics(overlap_planes(prep), per_image=True, axis_name=None)
     main = dice_weight * (1.0 - dice_index(stats, nr, dr))
     if use_bce:
         main = main + bce_weight * safe_divide(spatial_sum(v * bce_pixels), valid_total)

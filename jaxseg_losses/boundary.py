@@ -39,6 +39,7 @@ from jaxseg_losses._inputs import (
     check_choice,
     check_number,
     prepare,
+    prepare_region,
     shape_str,
 )
 from jaxseg_losses._numerics import (
@@ -63,7 +64,6 @@ from jaxseg_losses.region._engine import (
     aggregate,
     dice_index,
     reduce_classes,
-    region_setup,
     smooth_pair,
 )
 
@@ -458,7 +458,7 @@ def distance_penalized_dice_loss(
       Array([0.], dtype=float32)
     """
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )

@@ -28,10 +28,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxseg_losses._activations import prepared_probabilities
-from jaxseg_losses._inputs import Mode, boolean_options, prepare
+from jaxseg_losses._inputs import Mode, boolean_options, prepare, prepare_region
 from jaxseg_losses._numerics import safe_divide
 from jaxseg_losses.distance import distance_transform_edt
-from jaxseg_losses.region._engine import aggregate, ratio, reduce_classes, region_setup, smooth_pair
+from jaxseg_losses.region._engine import aggregate, ratio, reduce_classes, smooth_pair
 from jaxseg_losses.skeleton import skeletonize
 from jaxseg_losses.topology import soft_skeleton
 
@@ -152,7 +152,7 @@ def skeleton_recall_loss(
     """
     tube_radius = _check_count("tube_radius", tube_radius)
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )

@@ -48,10 +48,15 @@ import jax.numpy as jnp
 from jaxseg_losses._activations import (
     prepared_probabilities,
 )
-from jaxseg_losses._inputs import boolean_options, check_choice, check_class_vector, prepare
+from jaxseg_losses._inputs import (
+    boolean_options,
+    check_choice,
+    check_class_vector,
+    check_region_reduction,
+    prepare,
+)
 from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
 from jaxseg_losses._sharding import explicit_sharding_spec
-from jaxseg_losses.region._engine import check_region_reduction
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
 

@@ -51,6 +51,7 @@ from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_number,
+    prepare_region,
     renamed_options,
 )
 from jaxseg_losses._numerics import map_planes, safe_divide, spatial_sum
@@ -59,7 +60,6 @@ from jaxseg_losses.region._engine import (
     over_batch,
     ratio,
     reduce_classes,
-    region_setup,
     smooth_pair,
 )
 
@@ -286,7 +286,7 @@ def cldice_loss(
     """
     check_number("smooth_harmonic", smooth_harmonic)
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )

@@ -7,8 +7,12 @@ Jaccard/IoU, generalized and penalty generalized Dice), :mod:`~jaxseg_losses.reg
 :mod:`~jaxseg_losses.region.mcc`, :mod:`~jaxseg_losses.region.wasserstein` and
 :mod:`~jaxseg_losses.region.boundary_dou` (the boundary difference over union loss); the shared
 engine (statistics, batch pooling over ``axis_name``, class reduction) is the private
-``jaxseg_losses.region._engine``. The distance-penalised Dice is with the losses on distance
-maps in :mod:`jaxseg_losses.boundary`, clDice in :mod:`jaxseg_losses.topology`.
+``jaxseg_losses.region._engine``. A loss's inputs go down the floors once: the family checks
+them (``prepare_region`` / ``prepare``), asks the activations for its planes
+(``overlap_planes``: probabilities and class hits), and hands the planes and its per-class
+formula to the engine (``region_loss``), which sums, applies the formula and reduces. The
+distance-penalised Dice is with the losses on distance maps in :mod:`jaxseg_losses.boundary`,
+clDice in :mod:`jaxseg_losses.topology`.
 
 Every loss here is *statistics -> formula -> reduction*:
 

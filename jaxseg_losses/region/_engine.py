@@ -1,14 +1,16 @@
-"""The region engine: soft confusion statistics, batch pooling, class reduction, setup.
+"""The region engine: soft confusion statistics, batch pooling, class reduction.
 
-Every region loss in the package is *statistics -> formula -> reduction* through this module:
+Every region loss in the package is *statistics -> formula -> reduction* through this module,
+on the planes its family has already computed (:class:`~jaxseg_losses._activations.OverlapPlanes`:
+the inputs are checked and activated before the engine is entered, never by it):
 :func:`statistics` sums the soft TP / FP / FN and volumes per (example, class) over the spatial
 axes (pooled over the batch, and ``psum``-ed over ``axis_name``, with ``per_image=False``); the
 loss applies its formula per (example, class); :func:`absent_rule` applies the
 ``absent_classes`` option; :func:`reduce_classes` drops the background if asked and averages
 (optionally weighted) or returns the per-class values. With ``average="micro"``,
 :func:`pool_classes` sums the statistics over the kept classes and the formula runs once.
-:func:`region_loss` is these steps in one call. See :mod:`jaxseg_losses.region` for
-the conventions.
+:func:`region_loss` is these steps in one call, with the family's per-class formula. See
+:mod:`jaxseg_losses.region` for the conventions.
 """
 
 from __future__ import annotations
@@ -20,26 +22,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import (
-    PROB_EPS,
-    class_hits,
-    prepared_probabilities,
-    probability_planes,
-)
-from jaxseg_losses._inputs import (
-    Mode,
-    Prepared,
-    check_choice,
-    check_class_vector,
-    check_number,
-    prepare,
-)
+from jaxseg_losses._activations import PROB_EPS, OverlapPlanes
+from jaxseg_losses._inputs import check_number
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
-
-REGION_REDUCTIONS = ("example", "class")
-AVERAGES = ("macro", "micro")
-ABSENT_CLASSES = ("score", "zero", "exclude")
-
 
 DEFAULT_SMOOTH = 1e-5
 
@@ -85,18 +70,18 @@ def over_batch(summed: jax.Array, per_image: bool, axis_name) -> jax.Array:
 
 
 def statistics(
-    prep: Prepared, *, per_image: bool, axis_name, squared: bool, soft_label: bool
+    planes: OverlapPlanes, *, per_image: bool, axis_name, squared: bool = False,
+    soft_label: bool = False,
 ) -> OverlapStatistics:
-    """The statistics of a loss's checked inputs: class plane by class plane with integer labels
-    and few classes (:func:`index_statistics`), else :func:`soft_statistics`."""
-    # The activations first (the probabilities as class planes with integer labels), then sums.
-    hits = class_hits(prep)
-    probs = prepared_probabilities(prep) if hits is None else probability_planes(prep)
-    if hits is not None:
-        return index_statistics(probs, hits, prep.valid, per_image, axis_name, squared)
+    """The statistics of a loss's planes: class plane by class plane with class hits
+    (:func:`index_statistics`), else :func:`soft_statistics`."""
+    if planes.hits is not None:
+        return index_statistics(
+            planes.probabilities, planes.hits, planes.valid, per_image, axis_name, squared
+        )
     return soft_statistics(
-        probs, prep.targets, prep.valid[..., None], per_image=per_image, axis_name=axis_name,
-        squared=squared, soft_label=soft_label,
+        planes.probabilities, planes.targets, planes.valid[..., None], per_image=per_image,
+        axis_name=axis_name, squared=squared, soft_label=soft_label,
     )
 
 
@@ -164,6 +149,49 @@ def index_statistics(
 
     tp, sum_p, sum_y = plane_sums(planes, hits, valid, terms, per_image, axis_name)
     return OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
+
+
+class ErrorStatistics(NamedTuple):
+    """Squared errors of the probabilities per (example, class), on the truth and on its
+    complement, with their normalisers; shapes as :class:`OverlapStatistics`.
+
+    Attributes:
+      positive_error: :math:`\\sum_x v\\,(y-p)^2\\,y`.
+      negative_error: :math:`\\sum_x v\\,(y-p)^2\\,(1-y)`.
+      sum_y: ground-truth volume :math:`\\sum_x v\\,y`.
+      sum_not_y: its complement :math:`\\sum_x v\\,(1-y)`.
+    """
+
+    positive_error: jax.Array
+    negative_error: jax.Array
+    sum_y: jax.Array
+    sum_not_y: jax.Array
+
+
+def error_statistics(planes: OverlapPlanes, *, per_image: bool, axis_name) -> ErrorStatistics:
+    """The :class:`ErrorStatistics` of a loss's planes (class plane by class plane with class
+    hits, no one-hot array)."""
+    if planes.hits is not None:
+
+        def terms(v, p, hit):
+            squared_error = v * jnp.square(jnp.where(hit, 1.0, 0.0) - p)
+            return (
+                jnp.where(hit, squared_error, 0.0),
+                jnp.where(hit, 0.0, squared_error),
+                jnp.where(hit, v, 0.0),
+                v,
+            )
+
+        positive_error, negative_error, positive, pixels = plane_sums(
+            planes.probabilities, planes.hits, planes.valid, terms, per_image, axis_name
+        )
+        return ErrorStatistics(positive_error, negative_error, positive, pixels - positive)
+    y, v = planes.targets, planes.valid[..., None]
+    squared_error = v * (y - planes.probabilities) ** 2
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
+    return ErrorStatistics(
+        agg(squared_error * y), agg(squared_error * (1.0 - y)), agg(v * y), agg(v * (1.0 - y))
+    )
 
 
 def smooth_pair(smooth) -> tuple[float, float]:
@@ -250,82 +278,52 @@ def pool_classes(
     return OverlapStatistics(*(pool(values) for values in stats))
 
 
-def check_region_reduction(
-    reduction: str, class_weights, average: str = "macro", absent_classes: str = "score"
-) -> None:
-    """``reduction`` of a region loss, ``class_weights`` only with ``"example"``, ``average``
-    (``"micro"`` has no per-class values) and ``absent_classes``."""
-    check_choice("reduction", reduction, REGION_REDUCTIONS)
-    check_choice("average", average, AVERAGES)
-    check_choice("absent_classes", absent_classes, ABSENT_CLASSES)
-    if average == "micro" and reduction == "class":
-        raise ValueError(
-            "reduction='class': average='micro' pools the classes before the ratio, so there "
-            "are no per-class values; use average='macro' for them"
-        )
-    if reduction == "class" and class_weights is not None:
-        raise ValueError(
-            "class_weights: only used by reduction='example' (reduction='class' returns the "
-            "unweighted per-class losses); drop one of them"
-        )
-
-
-def region_setup(
-    predictions, labels, *, mode, from_logits, mask, ignore_index, class_weights, reduction,
-    average: str = "macro", absent_classes: str = "score",
-) -> tuple[Prepared, jax.Array | None]:
-    """Validates the shared options and inputs of a per-class region loss."""
-    check_region_reduction(reduction, class_weights, average, absent_classes)
-    prep = prepare(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index,
-    )
-    return prep, check_class_vector(class_weights, prep.num_classes, name="class_weights")
-
-
 def region_loss(
-    formula: Callable[[OverlapStatistics], jax.Array],
-    predictions,
-    labels,
+    planes: OverlapPlanes,
+    formula: Callable[[OverlapStatistics, jax.Array], jax.Array],
     *,
-    mode: Mode,
-    from_logits: bool,
+    class_weights: jax.Array | None,
     include_background: bool,
-    class_weights,
     per_image: bool,
     axis_name,
     reduction: str,
-    mask,
-    ignore_index,
     squared: bool = False,
     soft_label: bool = False,
     average: str = "macro",
     absent_classes: str = "score",
+    sums: Callable[..., NamedTuple] | None = None,
 ) -> jax.Array:
-    """Shared body: prepare -> statistics -> per-class ``formula`` -> ``absent_classes`` rule ->
-    class reduction (``average="macro"``), or statistics pooled over the kept classes ->
-    ``formula`` (``"micro"``; with ``"zero"``/``"exclude"`` the absent classes' counts are left
-    out of the pool)."""
-    prep, weights = region_setup(
-        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
-        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
-        average=average, absent_classes=absent_classes,
-    )
-    stats = statistics(
-        prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
-    )
+    """Shared body of a per-class region loss, on its planes: statistics -> per-class
+    ``formula(stats, pixels)`` -> ``absent_classes`` rule -> class reduction
+    (``average="macro"``), or statistics pooled over the kept classes -> ``formula``
+    (``"micro"``; with ``"zero"``/``"exclude"`` the absent classes' counts are left out of the
+    pool). ``pixels`` is the ``(B or 1, 1)`` sum of the pixel weights (:math:`N = TP + FP + FN +
+    TN` of every class); ``class_weights`` are checked already (``prepare_region``). ``sums``:
+    other statistics than the overlap ones (:func:`error_statistics`), with a ``sum_y`` field
+    (``squared`` and ``soft_label`` then unused)."""
+    if sums is None:
+        stats = statistics(planes, per_image=per_image, axis_name=axis_name, squared=squared,
+                           soft_label=soft_label)
+    else:
+        stats = sums(planes, per_image=per_image, axis_name=axis_name)
+    agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
+    pixels = agg(planes.valid[..., None])
     present = stats.sum_y > 0
     if average == "micro":
         if absent_classes != "score":  # the absent classes' counts leave the pool
-            weights = present_weights(weights, present, 0.0 * (stats.sum_p + stats.sum_y))
-        pooled = formula(pool_classes(stats, include_background, weights))[:, 0]
-        return jnp.broadcast_to(pooled, (prep.predictions.shape[0],))
-    per_class, weights = absent_rule(formula(stats), weights, present, absent_classes)
+            class_weights = present_weights(
+                class_weights, present, 0.0 * (stats.sum_p + stats.sum_y)
+            )
+        pooled = formula(pool_classes(stats, include_background, class_weights), pixels)
+        return jnp.broadcast_to(pooled[:, 0], (planes.batch_size,))
+    per_class, class_weights = absent_rule(
+        formula(stats, pixels), class_weights, present, absent_classes
+    )
     return reduce_classes(
         per_class,
-        batch_size=prep.predictions.shape[0],
+        batch_size=planes.batch_size,
         include_background=include_background,
-        class_weights=weights,
+        class_weights=class_weights,
         reduction=reduction,
     )
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import Mode, boolean_options, check_number
+from jaxseg_losses._activations import overlap_planes
+from jaxseg_losses._inputs import Mode, boolean_options, check_number, prepare_region
 from jaxseg_losses._numerics import safe_divide
 from jaxseg_losses.region._engine import (
-    absent_rule,
+    OverlapStatistics,
     over_batch,
-    reduce_classes,
-    region_setup,
+    region_loss,
     smooth_pair,
-    statistics,
 )
 
 __all__ = ("boundary_dou_loss", "boundary_pixel_counts")
@@ -149,25 +148,26 @@ def boundary_dou_loss(
     """
     check_number("alpha_max", alpha_max, low=-1.0, high=1.0)
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
         absent_classes=absent_classes,
     )
-    stats = statistics(prep, per_image=per_image, axis_name=axis_name, squared=True,
-                       soft_label=False)
-    foreground = (prep.targets >= 0.5) & (prep.valid[..., None] > 0)
-    boundary, area = (over_batch(count, per_image, axis_name)
-                      for count in boundary_pixel_counts(foreground))
-    # an absent class (0/0 without smoothing) gets the smoothed value, alpha = -1
-    alpha = jnp.minimum(1.0 - 2.0 * safe_divide(boundary + nr, area + nr, fill=1.0), alpha_max)
-    union = stats.sum_p + stats.sum_y
-    per_class = safe_divide(union - 2.0 * stats.tp + nr,
-                            union - (1.0 + alpha) * stats.tp + dr)
-    valid = over_batch(jnp.sum(prep.valid, axis=tuple(range(1, prep.valid.ndim)))[:, None],
-                       per_image, axis_name)
-    per_class = jnp.where(valid == 0, 0.0, per_class)  # nothing scored: 0 (NaN kept)
-    per_class, weights = absent_rule(per_class, weights, stats.sum_y > 0, absent_classes)
-    return reduce_classes(per_class, batch_size=prep.predictions.shape[0],
-                          include_background=include_background, class_weights=weights,
-                          reduction=reduction)
+    planes = overlap_planes(prep)
+    foreground = (planes.targets >= 0.5) & (planes.valid[..., None] > 0)
+
+    def formula(s: OverlapStatistics, n: jax.Array) -> jax.Array:
+        boundary, area = (over_batch(count, per_image, axis_name)
+                          for count in boundary_pixel_counts(foreground))
+        # an absent class (0/0 without smoothing) gets the smoothed value, alpha = -1
+        alpha = jnp.minimum(1.0 - 2.0 * safe_divide(boundary + nr, area + nr, fill=1.0),
+                            alpha_max)
+        union = s.sum_p + s.sum_y
+        per_class = safe_divide(union - 2.0 * s.tp + nr, union - (1.0 + alpha) * s.tp + dr)
+        return jnp.where(n == 0, 0.0, per_class)  # nothing scored: 0 (NaN kept)
+
+    return region_loss(
+        planes, formula, class_weights=weights, include_background=include_background,
+        per_image=per_image, axis_name=axis_name, reduction=reduction, squared=True,
+        absent_classes=absent_classes,
+    )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import overlap_planes
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_choice,
     check_number,
     prepare,
+    prepare_region,
     renamed_options,
 )
 from jaxseg_losses._numerics import (
@@ -103,8 +105,9 @@ def overlap_statistics(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
+    planes = overlap_planes(prep)
     return statistics(
-        prep, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
+        planes, per_image=per_image, axis_name=axis_name, squared=squared, soft_label=soft_label
     )
 
 
@@ -196,13 +199,17 @@ def dice_loss(
       Array([0.5], dtype=float32)
     """
     nr, dr = smooth_pair(smooth)
+    prep, weights = prepare_region(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        average=average, absent_classes=absent_classes,
+    )
+    planes = overlap_planes(prep)
     return region_loss(
-        lambda s: score_loss(dice_index(s, nr, dr), log_loss),
-        predictions, labels, mode=mode, from_logits=from_logits,
-        include_background=include_background, class_weights=class_weights,
-        per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
-        absent_classes=absent_classes,
+        planes, lambda s, n: score_loss(dice_index(s, nr, dr), log_loss),
+        class_weights=weights, include_background=include_background, per_image=per_image,
+        axis_name=axis_name, reduction=reduction, squared=squared, soft_label=soft_label,
+        average=average, absent_classes=absent_classes,
     )
 
 
@@ -261,13 +268,17 @@ def jaccard_loss(
       Array([0.6666666], dtype=float32)
     """
     nr, dr = smooth_pair(smooth)
+    prep, weights = prepare_region(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        average=average, absent_classes=absent_classes,
+    )
+    planes = overlap_planes(prep)
     return region_loss(
-        lambda s: score_loss(tversky_index(s, 1.0, 1.0, nr, dr), log_loss),
-        predictions, labels, mode=mode, from_logits=from_logits,
-        include_background=include_background, class_weights=class_weights,
-        per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, squared=squared, soft_label=soft_label, average=average,
-        absent_classes=absent_classes,
+        planes, lambda s, n: score_loss(tversky_index(s, 1.0, 1.0, nr, dr), log_loss),
+        class_weights=weights, include_background=include_background, per_image=per_image,
+        axis_name=axis_name, reduction=reduction, squared=squared, soft_label=soft_label,
+        average=average, absent_classes=absent_classes,
     )
 
 
@@ -349,9 +360,8 @@ def generalized_dice_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index,
     )
-    s = statistics(
-        prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
-    )
+    planes = overlap_planes(prep)
+    s = statistics(planes, per_image=per_image, axis_name=axis_name, soft_label=soft_label)
     tp, total = (keep_classes(a, include_background) for a in (s.tp, s.sum_p + s.sum_y))
     w = _gdl_weights(keep_classes(s.sum_y, include_background), class_weighting)
     score = ratio(

@@ -16,6 +16,7 @@ from jaxseg_losses._activations import (
     label_log_p,
     log_not_p,
     log_p,
+    overlap_planes,
     target_weight,
 )
 from jaxseg_losses._inputs import (
@@ -127,9 +128,14 @@ def exp_log_loss(
         ignore_index=ignore_index,
     )
     num_classes = prep.num_classes
-    stats = statistics(
-        prep, per_image=per_image, axis_name=axis_name, squared=False, soft_label=soft_label
-    )
+    label_weights = check_class_vector(label_weights, num_classes, name="label_weights")
+    # The activations of both terms, then the sums.
+    planes = overlap_planes(prep)
+    log_pt = label_log_p(prep)  # integer labels: only the labelled class has a cross term
+    if log_pt is None:
+        log_q = log_p(prep)
+        log_not_q = None if mode == "multiclass" else log_not_p(prep)
+    stats = statistics(planes, per_image=per_image, axis_name=axis_name, soft_label=soft_label)
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
 
     dice = jnp.maximum(dice_index(stats, nr, dr), PROB_EPS)
@@ -144,23 +150,18 @@ def exp_log_loss(
         weights = jax.lax.stop_gradient(jnp.sqrt(safe_divide(total, volume)))
         weights = weights.reshape(weights.shape[:1] + (1,) * (y.ndim - 2) + weights.shape[1:])
     else:
-        weights = check_class_vector(label_weights, num_classes, name="label_weights")
+        weights = label_weights
     if not include_background and num_classes > 1:
         weights = weights * (jnp.arange(num_classes) > 0)
-    log_pt = label_log_p(prep)
-    if log_pt is not None:  # integer labels: only the labelled class has a term
+    if log_pt is not None:
         pixel = target_weight(prep, weights) * safe_power(-log_pt, gamma_cross)
         cross_total = over_batch(
             jnp.sum(prep.valid * pixel, axis=tuple(range(1, pixel.ndim))), per_image, axis_name
         )
     else:
-        if mode == "multiclass":
-            pixel = y * safe_power(-log_p(prep), gamma_cross)
-        else:
-            pixel = (
-                y * safe_power(-log_p(prep), gamma_cross)
-                + (1.0 - y) * safe_power(-log_not_p(prep), gamma_cross)
-            ) / num_classes
+        pixel = y * safe_power(-log_q, gamma_cross)
+        if log_not_q is not None:
+            pixel = (pixel + (1.0 - y) * safe_power(-log_not_q, gamma_cross)) / num_classes
         cross_total = jnp.sum(agg(v * weights * pixel), axis=-1)  # (B or 1,)
     pixels = agg(prep.valid[..., None])[..., 0]  # (B or 1,)
     cross_term = safe_divide(cross_total, pixels)

@@ -6,26 +6,23 @@ Conventions of the region family: :mod:`jaxseg_losses.region`.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._inputs import (
-    Mode,
-    boolean_options,
-)
+from jaxseg_losses._activations import overlap_planes
+from jaxseg_losses._inputs import Mode, boolean_options, prepare_region
 from jaxseg_losses._numerics import safe_divide, safe_sqrt
 from jaxseg_losses.region._engine import (
-    aggregate,
-    reduce_classes,
-    region_setup,
+    OverlapStatistics,
+    region_loss,
     smooth_pair,
-    statistics,
 )
 
 __all__ = (
     "mcc_loss",
 )
-
 
 
 @boolean_options
@@ -98,13 +95,21 @@ def mcc_loss(
       Array([2.], dtype=float32)
     """
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    s = statistics(prep, per_image=per_image, axis_name=axis_name, squared=False,
-                    soft_label=False)
-    n = aggregate(prep.valid[..., None], per_image, axis_name)  # (B or 1, 1)
+    planes = overlap_planes(prep)
+    return region_loss(
+        planes, functools.partial(_mcc_loss, nr=nr, dr=dr), class_weights=weights,
+        include_background=include_background, per_image=per_image, axis_name=axis_name,
+        reduction=reduction,
+    )
+
+
+def _mcc_loss(s: OverlapStatistics, n: jax.Array, *, nr, dr) -> jax.Array:
+    """``1 - MCC`` per (example, class) from the counts and the pixel total ``n`` (0 where
+    ``FP = FN = 0``)."""
     tn = n - s.tp - s.fp - s.fn
     tp, fp, fn, tn_n = (safe_divide(a, n) for a in (s.tp, s.fp, s.fn, tn))
     n2 = n * n
@@ -113,8 +118,4 @@ def mcc_loss(
     denominator = safe_sqrt(product + safe_divide(jnp.asarray(dr, jnp.float32), n2 * n2))
     mcc = safe_divide(numerator, denominator)
     perfect = (s.fp == 0) & (s.fn == 0)
-    per_class = jnp.where(perfect, 0.0, 1.0 - mcc)
-    return reduce_classes(
-        per_class, batch_size=prep.predictions.shape[0], include_background=include_background,
-        class_weights=weights, reduction=reduction,
-    )
+    return jnp.where(perfect, 0.0, 1.0 - mcc)

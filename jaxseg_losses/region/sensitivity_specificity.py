@@ -6,35 +6,16 @@ Conventions of the region family: :mod:`jaxseg_losses.region`.
 
 from __future__ import annotations
 
-import functools
-
 import jax
-import jax.numpy as jnp
 
-from jaxseg_losses._activations import (
-    class_hits,
-    prepared_probabilities,
-    probability_planes,
-)
-from jaxseg_losses._inputs import (
-    Mode,
-    boolean_options,
-    check_number,
-)
-from jaxseg_losses._numerics import (
-    safe_divide,
-)
-from jaxseg_losses.region._engine import (
-    aggregate,
-    plane_sums,
-    reduce_classes,
-    region_setup,
-)
+from jaxseg_losses._activations import overlap_planes
+from jaxseg_losses._inputs import Mode, boolean_options, check_number, prepare_region
+from jaxseg_losses._numerics import safe_divide
+from jaxseg_losses.region._engine import ErrorStatistics, error_statistics, region_loss
 
 __all__ = (
     "sensitivity_specificity_loss",
 )
-
 
 
 @boolean_options
@@ -87,37 +68,18 @@ def sensitivity_specificity_loss(
       Array([0.05], dtype=float32)
     """
     check_number("r", r, high=1.0)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    hits = class_hits(prep)
-    if hits is not None:  # integer labels: class plane by class plane, no one-hot array
+    planes = overlap_planes(prep)
 
-        def terms(v, p, hit):
-            squared_error = v * jnp.square(jnp.where(hit, 1.0, 0.0) - p)
-            return (
-                jnp.where(hit, squared_error, 0.0),
-                jnp.where(hit, 0.0, squared_error),
-                jnp.where(hit, v, 0.0),
-                v,
-            )
+    def formula(e: ErrorStatistics, n: jax.Array) -> jax.Array:
+        sensitivity = safe_divide(e.positive_error, e.sum_y)
+        specificity = safe_divide(e.negative_error, e.sum_not_y)
+        return r * sensitivity + (1.0 - r) * specificity
 
-        positive_error, negative_error, positive, pixels = plane_sums(
-            probability_planes(prep), hits, prep.valid, terms, per_image, axis_name
-        )
-        sensitivity = safe_divide(positive_error, positive)
-        specificity = safe_divide(negative_error, pixels - positive)
-    else:
-        y, v = prep.targets, prep.valid[..., None]
-        squared_error = v * (y - prepared_probabilities(prep)) ** 2
-        agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-        sensitivity = safe_divide(agg(squared_error * y), agg(v * y))
-        specificity = safe_divide(agg(squared_error * (1.0 - y)), agg(v * (1.0 - y)))
-    return reduce_classes(
-        r * sensitivity + (1.0 - r) * specificity,
-        batch_size=prep.predictions.shape[0],
-        include_background=include_background,
-        class_weights=weights,
-        reduction=reduction,
+    return region_loss(
+        planes, formula, class_weights=weights, include_background=include_background,
+        per_image=per_image, axis_name=axis_name, reduction=reduction, sums=error_statistics,
     )

@@ -9,10 +9,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxseg_losses._activations import overlap_planes
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_number,
+    prepare_region,
 )
 from jaxseg_losses._numerics import (
     safe_power,
@@ -109,12 +111,16 @@ def tversky_loss(
     """
     _check_tversky(alpha, beta)
     nr, dr = smooth_pair(smooth)
+    prep, weights = prepare_region(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        average=average, absent_classes=absent_classes,
+    )
+    planes = overlap_planes(prep)
     return region_loss(
-        lambda s: score_loss(tversky_index(s, alpha, beta, nr, dr), log_loss),
-        predictions, labels, mode=mode, from_logits=from_logits,
-        include_background=include_background, class_weights=class_weights,
-        per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, soft_label=soft_label, average=average,
+        planes, lambda s, n: score_loss(tversky_index(s, alpha, beta, nr, dr), log_loss),
+        class_weights=weights, include_background=include_background, per_image=per_image,
+        axis_name=axis_name, reduction=reduction, soft_label=soft_label, average=average,
         absent_classes=absent_classes,
     )
 
@@ -180,15 +186,19 @@ def focal_tversky_loss(
     check_number("gamma", gamma, strict=True)
     nr, dr = smooth_pair(smooth)
 
-    def formula(s: OverlapStatistics) -> jax.Array:
+    def formula(s: OverlapStatistics, n: jax.Array) -> jax.Array:
         one_minus = jnp.maximum(1.0 - tversky_index(s, alpha, beta, nr, dr), 0.0)
         return safe_power(one_minus, 1.0 / gamma)
 
+    prep, weights = prepare_region(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+        absent_classes=absent_classes,
+    )
+    planes = overlap_planes(prep)
     return region_loss(
-        formula, predictions, labels, mode=mode, from_logits=from_logits,
-        include_background=include_background, class_weights=class_weights,
-        per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index, soft_label=soft_label,
+        planes, formula, class_weights=weights, include_background=include_background,
+        per_image=per_image, axis_name=axis_name, reduction=reduction, soft_label=soft_label,
         absent_classes=absent_classes,
     )
 
@@ -245,12 +255,15 @@ def asymmetric_similarity_loss(
     check_number("beta", beta, strict=True)
     nr, dr = smooth_pair(smooth)
     fp_weight = 1.0 / (1.0 + beta * beta)
+    prep, weights = prepare_region(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
+    )
+    planes = overlap_planes(prep)
     return region_loss(
-        lambda s: 1.0 - tversky_index(s, fp_weight, 1.0 - fp_weight, nr, dr),
-        predictions, labels, mode=mode, from_logits=from_logits,
-        include_background=include_background, class_weights=class_weights,
-        per_image=per_image, axis_name=axis_name, reduction=reduction, mask=mask,
-        ignore_index=ignore_index,
+        planes, lambda s, n: 1.0 - tversky_index(s, fp_weight, 1.0 - fp_weight, nr, dr),
+        class_weights=weights, include_background=include_background, per_image=per_image,
+        axis_name=axis_name, reduction=reduction,
     )
 
 
