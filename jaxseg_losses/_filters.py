@@ -32,13 +32,6 @@ def static_number(name: str, value, *, low: float = 0.0, strict: bool = True) ->
     return float(np.asarray(value, np.float64))
 
 
-def static_size(name: str, value) -> int:
-    """A positive integer kernel size (``bool`` and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name}: expected an integer >= 1; got {value!r}")
-    return int(value)
-
-
 def box_kernel(size: int) -> np.ndarray:
     """``size`` weights of ``1 / size`` (the mean filter, one axis)."""
     return np.full(size, 1.0 / size)

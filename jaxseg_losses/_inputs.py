@@ -479,6 +479,26 @@ def check_number(name: str, value, *, low: float = 0.0, high: float | None = Non
         raise ValueError(f"{name}: expected a value {bounds}; got {v}")
 
 
+def check_count(name: str, value, *, low: int = 1) -> int:
+    """A static count (a loop length, a kernel size, a bound that sets a shape): a Python or
+    NumPy integer ``>= low``, returned as an ``int``. A ``bool``, a float or an array raises
+    ``TypeError``, a smaller value ``ValueError``, each naming the argument.
+
+    Example:
+      >>> check_count("iterations", 3, low=0)
+      3
+      >>> check_count("iterations", 2.5)
+      Traceback (most recent call last):
+      ...
+      TypeError: iterations: expected an integer; got 2.5 (float)
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name}: expected an integer; got {value!r} ({type(value).__name__})")
+    if value < low:
+        raise ValueError(f"{name}: expected an integer >= {low}; got {value!r}")
+    return int(value)
+
+
 # --- Boolean options ------------------------------------------------------------------------
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -19,14 +19,6 @@ from jaxseg_losses._inputs import value_check
 from jaxseg_losses.components import connected_components
 
 
-def check_bound(name: str, value) -> int:
-    """``max_objects``: a Python int >= 1 (it fixes array shapes)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a Python int >= 1 (it sets static shapes); "
-                         f"got {value!r}")
-    return value
-
-
 def plane_components(
     masks: jax.Array, connectivity: int | None
 ) -> tuple[jax.Array, jax.Array]:
@@ -72,4 +64,4 @@ def check_counts(counts: jax.Array, bound: int, name: str) -> jax.Array:
     return within
 
 
-__all__ = ["bounded", "check_bound", "check_counts", "plane_components", "segment_sums"]
+__all__ = ["bounded", "check_counts", "plane_components", "segment_sums"]

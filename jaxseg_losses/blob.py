@@ -56,11 +56,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxseg_losses._activations import log_not_p, log_p, overlap_planes, prepared_probabilities
-from jaxseg_losses._inputs import Mode, boolean_options, check_number, nan_unless, prepare_region
+from jaxseg_losses._inputs import (
+    Mode,
+    boolean_options,
+    check_count,
+    check_number,
+    nan_unless,
+    prepare_region,
+)
 from jaxseg_losses._numerics import keep_classes, safe_divide, spatial_sum
 from jaxseg_losses._segments import (
     bounded,
-    check_bound,
     check_counts,
     plane_components,
     segment_sums,
@@ -160,7 +166,7 @@ def blob_loss(
                         ("dice_weight", dice_weight), ("bce_weight", bce_weight)):
         check_number(name, value)
     nr, dr = smooth_pair(smooth)
-    bound = check_bound("max_objects", max_objects)
+    bound = check_count("max_objects", max_objects)
     prep, _ = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=None, reduction="example",

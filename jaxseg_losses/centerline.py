@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxseg_losses._activations import prepared_probabilities
-from jaxseg_losses._inputs import Mode, boolean_options, prepare, prepare_region
+from jaxseg_losses._inputs import Mode, boolean_options, check_count, prepare, prepare_region
 from jaxseg_losses._numerics import safe_divide
 from jaxseg_losses.distance import distance_transform_edt
 from jaxseg_losses.region._engine import aggregate, ratio, reduce_classes, smooth_pair
@@ -36,14 +36,6 @@ from jaxseg_losses.skeleton import skeletonize
 from jaxseg_losses.topology import soft_skeleton
 
 __all__ = ("cbdice_loss", "skeleton_recall_loss")
-
-
-def _check_count(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name}: expected an int; got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name}: expected a value >= 0; got {value}")
-    return value
 
 
 def _channel_skeletons(masks: jax.Array, max_iterations: int | None, tube_radius: int = 0):
@@ -150,7 +142,7 @@ def skeleton_recall_loss(
       >>> skeleton_recall_loss(probs[..., ::-1], labels, from_logits=False, smooth=0.0)
       Array([1.], dtype=float32)
     """
-    tube_radius = _check_count("tube_radius", tube_radius)
+    tube_radius = check_count("tube_radius", tube_radius, low=0)
     nr, dr = smooth_pair(smooth)
     prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
@@ -289,7 +281,7 @@ def cbdice_loss(
       >>> cbdice_loss(probs, labels, from_logits=False)
       Array([0.], dtype=float32)
     """
-    iterations = _check_count("iterations", iterations)
+    iterations = check_count("iterations", iterations, low=0)
     nr, dr = smooth_pair(smooth)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import lax
 
 from jaxseg_losses._activations import (
@@ -29,6 +28,7 @@ from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
     check_choice,
+    check_count,
     check_number,
     prepare,
     renamed_options,
@@ -238,10 +238,7 @@ def hausdorff_erosion_loss(
       >>> bool(hausdorff_erosion_loss(shifted, labels, from_logits=False)[0] > 0)
       True
     """
-    if not isinstance(iterations, int | np.integer) or isinstance(iterations, bool):
-        raise TypeError(f"iterations: expected an int; got {type(iterations).__name__}")
-    if iterations < 1:
-        raise ValueError(f"iterations: expected a value >= 1; got {iterations}")
+    iterations = check_count("iterations", iterations)
     check_number("alpha", alpha)
     prep = prepare(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,

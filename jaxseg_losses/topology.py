@@ -50,6 +50,7 @@ from jaxseg_losses._activations import (
 from jaxseg_losses._inputs import (
     Mode,
     boolean_options,
+    check_count,
     check_number,
     prepare_region,
     renamed_options,
@@ -157,10 +158,7 @@ def soft_skeleton(x: jax.typing.ArrayLike, *, iterations: int = 3) -> jax.Array:
              [0, 0, 0, 0, 0, 0, 0],
              [0, 0, 0, 0, 0, 0, 0]], dtype=int32)
     """
-    if not isinstance(iterations, int | np.integer) or isinstance(iterations, bool):
-        raise TypeError(f"iterations: expected an int; got {type(iterations).__name__}")
-    if iterations < 0:
-        raise ValueError(f"iterations: expected a value >= 0; got {iterations}")
+    iterations = check_count("iterations", iterations, low=0)
     x = jnp.asarray(x, jnp.float32)
     if x.ndim not in (3, 4, 5):
         raise ValueError(

@@ -133,8 +133,10 @@ def test_kernels_and_option_errors():
     z, y = random_logits(5, (1, 4, 4, C)), random_labels(5, (1, 4, 4), C)
     with pytest.raises(ValueError, match="kernel_size: only for kernel='mean'"):
         nacl_loss(z, y, kernel="gaussian", kernel_size=3)
-    for size in (0, 2.5, True):
-        with pytest.raises(ValueError, match="kernel_size: expected an integer >= 1"):
+    with pytest.raises(ValueError, match="kernel_size: expected an integer >= 1"):
+        nacl_loss(z, y, kernel_size=0)
+    for size in (2.5, True):
+        with pytest.raises(TypeError, match="kernel_size: expected an integer"):
             nacl_loss(z, y, kernel_size=size)
     with pytest.raises(ValueError, match="kernel: expected one of"):
         nacl_loss(z, y, kernel="box")

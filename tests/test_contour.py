@@ -118,7 +118,7 @@ def test_empty_masks_and_excluded_pixels():
 @eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(7, (2, 6, 5))
-    with pytest.raises(ValueError, match="iterations: expected a value >= 1"):
+    with pytest.raises(ValueError, match="iterations: expected an integer >= 1"):
         jl.hausdorff_erosion_loss(z, y, iterations=0)
     with pytest.raises(TypeError, match="iterations: expected an int"):
         jl.hausdorff_erosion_loss(z, y, iterations=2.0)

@@ -247,7 +247,7 @@ def test_perfect_empty_and_masked():
 @eager_calls()  # value errors are raised by eager calls
 def test_bad_calls_raise_clear_errors():
     z, y, _, _ = inputs(15, (2, 6, 5))
-    with pytest.raises(ValueError, match="iterations: expected a value >= 0"):
+    with pytest.raises(ValueError, match="iterations: expected an integer >= 0"):
         jl.cldice_loss(z, y, iterations=-1)
     with pytest.raises(TypeError, match="iterations: expected an int"):
         jl.cldice_loss(z, y, iterations=2.5)

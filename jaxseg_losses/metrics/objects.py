@@ -64,6 +64,7 @@ from jaxseg_losses._inputs import (
     boolean_options,
     check_choice,
     check_class_indices,
+    check_count,
     check_number,
     nan_unless,
     shape_str,
@@ -71,7 +72,6 @@ from jaxseg_losses._inputs import (
 from jaxseg_losses._numerics import keep_classes, safe_divide
 from jaxseg_losses._segments import (
     bounded,
-    check_bound,
     check_counts,
     plane_components,
     segment_sums,
@@ -211,7 +211,7 @@ def _check_match_options(match, match_threshold, strict_threshold, max_objects):
         raise TypeError("match_threshold: expected a Python number (it decides the matching "
                         f"program); got {match_threshold!r}")
     check_number("match_threshold", match_threshold, high=1.0)
-    return check_bound("max_objects", max_objects)
+    return check_count("max_objects", max_objects)
 
 
 def _object_matches(masks, *, kept_background, connectivity, bound, match, threshold, strict):

@@ -30,9 +30,8 @@ from jaxseg_losses._filters import (
     gaussian_kernel,
     separable_filter,
     static_number,
-    static_size,
 )
-from jaxseg_losses._inputs import check_choice, check_number, prepare
+from jaxseg_losses._inputs import check_choice, check_count, check_number, prepare
 from jaxseg_losses._numerics import reduce_pixels
 
 __all__ = ("nacl_loss", "nacl_kernel")
@@ -70,7 +69,7 @@ def nacl_kernel(*, kernel: str = "mean", kernel_size: int | None = None,
     """
     check_choice("kernel", kernel, NACL_KERNELS)
     if kernel == "mean":
-        return box_kernel(3 if kernel_size is None else static_size("kernel_size", kernel_size))
+        return box_kernel(3 if kernel_size is None else check_count("kernel_size", kernel_size))
     if kernel_size is not None:
         raise ValueError("kernel_size: only for kernel='mean'; the Gaussian's window is set by "
                          f"sigma (4 sigma each side, as MONAI); got kernel_size={kernel_size!r}")
