@@ -1,8 +1,8 @@
 """Separable smoothing of channels-last arrays: 1-D kernels (box, Gaussian, Cauchy) applied along
-every spatial axis by depthwise convolutions with zero padding.
+every spatial axis as weighted sums of shifted copies, with zero padding.
 
-The kernels are built in NumPy from static options (their width depends on them), the
-convolutions run in float32 at the highest precision. Padding follows PyTorch's ``"same"``
+The kernels are built in NumPy from static options (their width depends on them), the sums
+run in float32. Padding follows PyTorch's ``"same"``
 convolution (and MONAI's ``separable_filtering``): a kernel of size :math:`k` reads
 :math:`\\lfloor (k-1)/2 \\rfloor` pixels before and the rest after each output pixel, zeros
 outside the image.
@@ -18,8 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxseg_losses._inputs import check_number, is_concrete
-
-_SPATIAL_LETTERS = {1: "H", 2: "HW", 3: "DHW"}
 
 
 def static_number(name: str, value, *, low: float = 0.0, strict: bool = True) -> float:
@@ -67,7 +65,13 @@ def cauchy_kernel(sigma: float) -> np.ndarray:
 
 
 def separable_filter(x: jax.Array, kernels: Sequence[np.ndarray]) -> jax.Array:
-    """Filters ``(B, *spatial, C)`` with one 1-D kernel per spatial axis, channel by channel.
+    r"""Filters ``(B, *spatial, C)`` with one 1-D kernel per spatial axis, channel by channel.
+
+    Each axis is a weighted sum of shifted copies of the zero-padded array,
+    :math:`\sum_j w_j\,x[i + j - \lfloor (k-1)/2 \rfloor]` (elementwise, one fusion per axis),
+    not a depthwise convolution: a convolution puts the channel (class) axis on XLA:TPU's 128
+    lanes (C = 14: 9x the bytes of every array around it, 21x the logits for value+grad of the
+    3-D NACL) and costs XLA:GPU channels-first copies (benchmarks/results/memory.md).
 
     Args:
       x: channels-last array with 1 to 3 spatial axes.
@@ -82,24 +86,23 @@ def separable_filter(x: jax.Array, kernels: Sequence[np.ndarray]) -> jax.Array:
     if len(kernels) != ndim:
         raise ValueError(f"kernels: expected one kernel per spatial axis ({ndim}); got "
                          f"{len(kernels)}")
-    channels = x.shape[-1]
-    letters = _SPATIAL_LETTERS[ndim]
-    numbers = jax.lax.conv_dimension_numbers(
-        x.shape, (1,) * ndim + (1, channels), ("N" + letters + "C", letters + "IO",
-                                               "N" + letters + "C"))
-    for axis, kernel in enumerate(kernels):
+    for axis, kernel in enumerate(kernels, start=1):
         kernel = np.asarray(kernel, np.float64)
         if kernel.size == 1 and kernel[0] == 1.0:
             continue
-        size = kernel.size
-        shape = [1] * ndim
-        shape[axis] = size
-        weights = np.broadcast_to(kernel.reshape(*shape, 1, 1), (*shape, 1, channels))
-        padding = [(0, 0)] * ndim
-        padding[axis] = ((size - 1) // 2, size - 1 - (size - 1) // 2)
-        x = jax.lax.conv_general_dilated(
-            x, jnp.asarray(weights, jnp.float32), window_strides=(1,) * ndim, padding=padding,
-            dimension_numbers=numbers, feature_group_count=channels,
-            precision=jax.lax.Precision.HIGHEST,
-        )
+        x = _correlate_axis(x, kernel, axis)
     return x
+
+
+def _correlate_axis(x: jax.Array, kernel: np.ndarray, axis: int) -> jax.Array:
+    """``x`` correlated with the 1-D ``kernel`` along ``axis``, zero padding, same shape."""
+    size, length = kernel.size, x.shape[axis]
+    before = (size - 1) // 2
+    padding = [(0, 0)] * x.ndim
+    padding[axis] = (before, size - 1 - before)
+    padded = jnp.pad(x, padding)
+    total = None
+    for offset, weight in enumerate(kernel.astype(np.float32)):
+        term = weight * jax.lax.slice_in_dim(padded, offset, offset + length, axis=axis)
+        total = term if total is None else total + term
+    return total

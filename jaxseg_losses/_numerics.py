@@ -62,7 +62,11 @@ def spatial_sum(values: jax.Array) -> jax.Array:
 
     XLA:CPU sums a big axis into a short minor (class) axis about 2x slower than it streams the
     data; folding ``k`` pixels into the minor axis, ``(B, N / k, k C)``, summing the major axis
-    and then the ``k`` partial sums runs at memory speed (benchmarks/losses.py).
+    and then the ``k`` partial sums runs at memory speed (benchmarks/losses.py). XLA:TPU sums the
+    spatial axes directly (``lax.platform_dependent``): the fold is a bitcast only in a
+    class-minor layout, so it made layout assignment put the class axis of every array feeding it
+    on the 128 lanes (C = 14: 9x the logits' bytes per array, 37x in all for value+grad of the 3-D
+    Dice; benchmarks/results/memory.md).
     """
     batch, num_classes = values.shape[0], values.shape[-1]
     pixels = math.prod(values.shape[1:-1])
@@ -71,13 +75,21 @@ def spatial_sum(values: jax.Array) -> jax.Array:
     out_sharding = None
     if spec is not None:  # sharding in types: the reshape may merge only unsharded axes
         if any(entry is not None for entry in spec[1:]):
-            return jnp.sum(values, axis=spatial_axes(values.ndim))
+            return _direct_spatial_sum(values)
         out_sharding = jax.P(spec[0], None, None)
-    folded = jnp.reshape(
-        values, (batch, pixels // fold, fold * num_classes), out_sharding=out_sharding
-    )
-    partial = jnp.sum(folded, axis=1)
-    return jnp.sum(partial.reshape(batch, fold, num_classes), axis=1)
+
+    def folded_sum(values: jax.Array) -> jax.Array:
+        folded = jnp.reshape(
+            values, (batch, pixels // fold, fold * num_classes), out_sharding=out_sharding
+        )
+        partial = jnp.sum(folded, axis=1)
+        return jnp.sum(partial.reshape(batch, fold, num_classes), axis=1)
+
+    return jax.lax.platform_dependent(values, tpu=_direct_spatial_sum, default=folded_sum)
+
+
+def _direct_spatial_sum(values: jax.Array) -> jax.Array:
+    return jnp.sum(values, axis=spatial_axes(values.ndim))
 
 
 def keep_classes(values: jax.Array, include_background: bool) -> jax.Array:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 from scipy import ndimage
 
+from jaxseg_losses._filters import separable_filter
 from jaxseg_losses.combine import accepted_kwargs, named_sum
 from jaxseg_losses.multiscale import (
     deep_supervision,
@@ -239,6 +240,24 @@ def ref_dice(p, g, v, s=1e-5):
     v = v[..., None]
     inter = (v * p * g).sum(axes)
     return (1 - (2 * inter + s) / ((v * p).sum(axes) + (v * g).sum(axes) + s)).mean(-1)
+
+
+@pytest.mark.parametrize("spatial", [(7,), (6, 5), (5, 4, 6)], ids=["1d", "2d", "3d"])
+def test_separable_filter_matches_scipy(spatial):
+    """Correlation along every spatial axis, zeros outside, PyTorch's "same" offset: a kernel of
+    size k reads (k - 1) // 2 pixels before (SciPy's origin -1 for an even k); sizes 1 to 5."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, *spatial, C)).astype(np.float32)
+    kernels = [rng.random(size) for size in (1, 2, 3, 4, 5)[: len(spatial)]]
+    kernels = kernels if len(spatial) > 1 else [rng.random(4)]
+    want = x.astype(np.float64)
+    for axis, w in enumerate(kernels, start=1):
+        want = ndimage.correlate1d(want, w, axis=axis, mode="constant", cval=0.0,
+                                   origin=(w.size - 1) // 2 - w.size // 2)
+    got = jax.jit(lambda a: separable_filter(a, kernels))(jnp.asarray(x))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    check_grads(lambda a: separable_filter(a, kernels), (jnp.asarray(x),), order=1,
+                modes=("rev",), atol=1e-2, rtol=1e-2)
 
 
 SCALES = [0, 1, 1.5]
