@@ -143,9 +143,10 @@ def map_planes(fn, arrays, shared=()):
     instead of every plane's (an iterative loss's temporaries shrink up to ``B C`` times).
 
     ``fn(*planes, *shared_planes)`` must work per (example, class) plane on ``(b, *spatial, c)``
-    arrays and return a pytree of ``(b, c)`` arrays. When every plane fits in one chunk of
-    ``PLANE_CHUNK_PIXELS`` pixels (a 2-D batch, usually) it gets ``arrays`` and the
-    ``(B, *spatial, 1)`` arrays ``shared`` themselves: the former program exactly, no loop.
+    arrays and return a pytree of ``(b, c)`` arrays (or of ``(b, *spatial, c)`` planes). When
+    every plane fits in one chunk of ``PLANE_CHUNK_PIXELS`` pixels (a 2-D batch, usually) it
+    gets ``arrays`` and the ``(B, *spatial, 1)`` arrays ``shared`` themselves: the former
+    program exactly, no loop.
     Otherwise it gets ``(k, *spatial, 1)`` arrays: ``k`` planes as a batch (``k`` the largest
     divisor of ``B C`` within the chunk size, at least 1) and the matching examples of
     ``shared`` (the same for every class of an example); no ``vmap`` (it would turn a
@@ -154,7 +155,7 @@ def map_planes(fn, arrays, shared=()):
     ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a time, except the
     values that ``fn`` names ``KEPT`` (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to
     recompute, e.g. distance maps), which are kept for the backward pass. The result is
-    ``(B, C)``.
+    ``(B, C)`` (or ``(B, *spatial, C)``).
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
@@ -173,4 +174,5 @@ def map_planes(fn, arrays, shared=()):
 
     policy = jax.checkpoint_policies.save_only_these_names(KEPT)
     out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
-    return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)
+    return jax.tree.map(
+        lambda o: jnp.moveaxis(o.reshape(num_classes, batch, *o.shape[2:-1]), 0, -1), out)

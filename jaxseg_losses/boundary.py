@@ -404,6 +404,16 @@ def distance_penalized_cross_entropy(
 # --------------------------------------------------------------------------- distance-penalised
 
 
+def _penalty_weight(targets: jax.Array, *, sampling) -> jax.Array:
+    """``1 + Phi`` of :func:`distance_penalized_dice_loss` for ``(b, *spatial, c)`` targets: the
+    weight map of the truth inside it, of its complement outside (by ``map_planes``: one
+    (example, class) plane's distance transforms at a time on large volumes)."""
+    truth = targets > 0.5
+    both = jnp.concatenate([truth, ~truth], axis=-1)
+    inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
+    return 1.0 + jnp.where(truth, inside, outside)
+
+
 @boolean_options
 def distance_penalized_dice_loss(
     predictions: jax.typing.ArrayLike,
@@ -462,10 +472,8 @@ def distance_penalized_dice_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    truth = prep.targets > 0.5
-    both = jnp.concatenate([truth, ~truth], axis=-1)
-    inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
-    pixel_weight = jax.lax.stop_gradient(1.0 + jnp.where(truth, inside, outside))
+    pixel_weight = jax.lax.stop_gradient(
+        map_planes(functools.partial(_penalty_weight, sampling=sampling), (prep.targets,)))
     p, y = prepared_probabilities(prep), prep.targets
     vw = prep.valid[..., None] * pixel_weight
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)

@@ -13,7 +13,7 @@ from jaxseg_losses import (
     cross_entropy,
     signed_distance_map,
 )
-from jaxseg_losses.boundary import hausdorff_dt_loss
+from jaxseg_losses.boundary import distance_penalized_dice_loss, hausdorff_dt_loss
 from tests import helpers
 from tests.helpers import (
     assert_finite_value_and_grad,
@@ -302,6 +302,42 @@ def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatc
 
     def ref(z):
         return all_classes_hausdorff_dt(z, y, mask, 1.5, sampling)
+
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:-1])),
+                                      monkeypatch=monkeypatch)
+
+
+def all_classes_distance_penalized_dice(z, labels, mask, sampling):
+    """distance_penalized_dice_loss (per image, every class) as written before its weight map
+    was computed plane by plane (issue 29): the distance transforms of every class in one call."""
+    probs = jax.nn.softmax(z)
+    targets = jax.nn.one_hot(labels, z.shape[-1])
+    truth = targets > 0.5
+    both = jnp.concatenate([truth, ~truth], axis=-1)
+    inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
+    vw = mask[..., None] * (1.0 + jnp.where(truth, inside, outside))
+    axes = tuple(range(1, z.ndim - 1))
+    tp, sum_p, sum_y = (jnp.sum(a, axes) for a in (vw * probs * targets, vw * probs, vw * targets))
+    return jnp.mean(1.0 - (2.0 * tp + 1e-5) / (sum_p + sum_y + 1e-5))
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
+@pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
+def test_distance_penalized_dice_plane_by_plane_equals_all_classes(shape, chunk, monkeypatch):
+    """Value and gradient with the weight map computed plane by plane (map_planes) equal the
+    all-classes form."""
+    rng = np.random.default_rng(4)
+    z = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    mask = (rng.random(shape[:-1]) > 0.2).astype(np.float32)
+    sampling = (1.0, 0.5, 2.0)[: len(shape) - 2]
+
+    def ours(z):
+        return jnp.mean(distance_penalized_dice_loss.__wrapped__(
+            z, y, mask=mask, sampling=sampling))
+
+    def ref(z):
+        return all_classes_distance_penalized_dice(z, y, mask, sampling)
 
     helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:-1])),
                                       monkeypatch=monkeypatch)
