@@ -39,6 +39,7 @@ from jaxseg_losses._numerics import (
     keep_classes,
     map_planes,
     masked_mean,
+    per_platform,
     safe_divide,
     spatial_axes,
 )
@@ -159,13 +160,8 @@ def _contour_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
     one keeps the ``d`` differences and the length, ``d + 1`` arrays of ``u``'s size, for the
     backward pass (issue 29). XLA:CPU keeps the automatic one (the fused one recomputes every
     difference six times: 1.4-4x slower there). Same values and gradients."""
-    def automatic(u, kept):
-        return _autodiff_length(u, kept, epsilon)
-
-    def fused(u, kept):
-        return _fused_length(u, kept, epsilon)
-
-    return lax.platform_dependent(u, kept, cuda=fused, rocm=fused, tpu=fused, default=automatic)
+    return per_platform(u, kept, cpu=lambda u, kept: _autodiff_length(u, kept, epsilon),
+                        accelerator=lambda u, kept: _fused_length(u, kept, epsilon))
 
 
 def _autodiff_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
