@@ -58,7 +58,7 @@ def load_package(rev: str, index: int, tmp: pathlib.Path):
 
 def case_loss(name: str, package):
     """A loss of ``package`` by name, or ``case:NAME``: a configuration of tests/cases.py (a
-    binary one gets one channel and 0/1 labels)."""
+    binary one gets one channel and 0/1 labels, one without labels a (C, C) prior)."""
     if not name.startswith("case:"):
         return getattr(package, name)
     case = CASES[name[len("case:"):]]
@@ -92,6 +92,8 @@ def main() -> None:
             x, labels = z, y
             if name.startswith("case:") and CASES[name[5:]].binary:  # one channel, 0/1 labels
                 x, labels = z[..., :1], y % 2
+            if name.startswith("case:") and not CASES[name[5:]].labels:  # a (C, C) prior
+                labels = jnp.ones((shape[-1],) * 2).at[0, -1].set(0.0).at[-1, 0].set(0.0)
             for rev, pkg in zip(args.revs, packages, strict=True):
                 loss = case_loss(name, pkg)
                 f = jax.jit(jax.value_and_grad(lambda x, fn=loss, t=labels: fn(x, t).mean()))

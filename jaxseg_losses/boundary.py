@@ -47,6 +47,7 @@ from jaxseg_losses._numerics import (
     map_planes,
     masked_mean,
     per_example_mean,
+    per_platform,
     pixel_class_mean,
     safe_divide,
     spatial_axes,
@@ -406,8 +407,7 @@ def distance_penalized_cross_entropy(
 
 def _penalty_weight(targets: jax.Array, *, sampling) -> jax.Array:
     """``1 + Phi`` of :func:`distance_penalized_dice_loss` for ``(b, *spatial, c)`` targets: the
-    weight map of the truth inside it, of its complement outside (by ``map_planes``: one
-    (example, class) plane's distance transforms at a time on large volumes)."""
+    weight map of the truth inside it, of its complement outside."""
     truth = targets > 0.5
     both = jnp.concatenate([truth, ~truth], axis=-1)
     inside, outside = jnp.split(boundary_weight_map(both, sampling=sampling), 2, axis=-1)
@@ -472,8 +472,12 @@ def distance_penalized_dice_loss(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    pixel_weight = jax.lax.stop_gradient(
-        map_planes(functools.partial(_penalty_weight, sampling=sampling), (prep.targets,)))
+    # On accelerators the distance transforms run one (example, class) plane chunk at a time
+    # (issue 29: 6.8x -> 1.5x the logits on an H100 at (2, 96, 96, 96, 14)); XLA:CPU takes
+    # every class at once (the loop was 5 % slower there).
+    weight = functools.partial(_penalty_weight, sampling=sampling)
+    pixel_weight = jax.lax.stop_gradient(per_platform(
+        prep.targets, cpu=weight, accelerator=lambda t: map_planes(weight, (t,))))
     p, y = prepared_probabilities(prep), prep.targets
     vw = prep.valid[..., None] * pixel_weight
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
