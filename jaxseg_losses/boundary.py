@@ -168,6 +168,7 @@ def _hausdorff_terms(
     targets = keep_classes(prep.targets, include_background)
 
     def plane_term(probs, targets, valid):  # (example, class) planes: (b, *spatial, c) each
+        targets = targets.astype(probs.dtype)
         truth = targets > 0.5
         # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
         predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
@@ -180,6 +181,10 @@ def _hausdorff_terms(
                            axis=spatial_axes(probs.ndim))
 
     # Plane by plane: the distance transforms' temporaries are one plane's, not every class's.
+    # One-hot targets of integer labels go in as booleans (exact): a quarter of the memory of
+    # their float planes.
+    if prep.class_index is not None:
+        targets = targets > 0.5
     return map_planes(plane_term, (probs, targets), shared=(prep.valid[..., None],))
 
 
