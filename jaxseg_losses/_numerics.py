@@ -131,11 +131,13 @@ def largest_for_absent(weights: jax.Array, present: jax.Array) -> jax.Array:
     return jnp.where(present, weights, jnp.where(largest > 0, largest, 1.0))
 
 
-def per_platform(*args, cpu, accelerator):
-    """``accelerator(*args)`` when compiled for a GPU or TPU, ``cpu(*args)`` on XLA:CPU (and any
-    other backend): for formulations that save accelerator memory at a CPU speed cost."""
+def per_platform(*args, cpu, accelerator, tpu=None):
+    """``accelerator(*args)`` when compiled for a GPU or TPU (``tpu(*args)`` there if given),
+    ``cpu(*args)`` on XLA:CPU (and any other backend): for formulations that save accelerator
+    memory at a CPU speed cost."""
     return jax.lax.platform_dependent(
-        *args, cuda=accelerator, rocm=accelerator, tpu=accelerator, default=cpu)
+        *args, cuda=accelerator, rocm=accelerator, tpu=accelerator if tpu is None else tpu,
+        default=cpu)
 
 
 # Pixels per chunk of map_planes: one (example, class) plane of a 3-D volume of 96^3 or more
