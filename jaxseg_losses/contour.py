@@ -17,8 +17,6 @@ plane's, not every class's.
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -160,15 +158,15 @@ def _contour_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
     one keeps the ``d`` differences and the length, ``d + 1`` arrays of ``u``'s size, for the
     backward pass (issue 29). XLA:CPU keeps the automatic one (the fused one recomputes every
     difference six times: 1.4-4x slower there). Same values and gradients."""
-    return per_platform(u, kept, cpu=lambda u, kept: _autodiff_length(u, kept, epsilon),
-                        accelerator=lambda u, kept: _fused_length(u, kept, epsilon))
+    epsilon = jnp.asarray(epsilon, u.dtype)  # an argument, not a closure: it may be traced
+    return per_platform(u, kept, epsilon, cpu=_autodiff_length, accelerator=_fused_length)
 
 
 def _autodiff_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
     return jnp.sqrt(sum(d * d for d in _length_differences(u, kept)) + epsilon)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+@jax.custom_vjp
 def _fused_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
     """:func:`_contour_length` with its backward pass written out (``sum_a Delta_a^T (g Delta_a
     u / length)``, from ``u`` alone): XLA fuses it into one pass over the pixels."""
@@ -176,13 +174,13 @@ def _fused_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
 
 
 def _contour_length_fwd(u, kept, epsilon):
-    return _autodiff_length(u, kept, epsilon), (u, kept)
+    return _autodiff_length(u, kept, epsilon), (u, kept, epsilon)
 
 
-def _contour_length_bwd(epsilon, residuals, g):
+def _contour_length_bwd(residuals, g):
     # grad u(y) = sum_a F_a(y - e_a) - F_a(y), F_a = g m_a Delta_a u / length (0 off the grid of
     # ``g``). Each F_a is recomputed from shifted windows of ``u``, not shared: one fused pass.
-    u, kept = residuals
+    u, kept, epsilon = residuals
     spatial = spatial_axes(u.ndim)
     ones = [(0, 0, 0)] + [(1, 1, 0)] * len(spatial) + [(0, 0, 0)]
     u_ext, kept_ext = lax.pad(u, 0.0, ones), lax.pad(kept, False, ones)
@@ -206,7 +204,9 @@ def _contour_length_bwd(epsilon, residuals, g):
     grad = -sum(here)
     for a in range(len(spatial)):
         grad = grad + flows([int(i == a) for i in range(len(spatial))])[a]
-    return grad, None
+    # d length / d epsilon = 1 / (2 length) (dropped by XLA when epsilon is a constant).
+    grad_epsilon = jnp.sum(0.5 * g / _autodiff_length(u, kept, epsilon))
+    return grad, None, grad_epsilon
 
 
 _fused_length.defvjp(_contour_length_fwd, _contour_length_bwd)

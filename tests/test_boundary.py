@@ -265,11 +265,12 @@ def test_active_contour_fused_length_gradient_equals_autodiff(shape):
     crop = tuple(n - 1 for n in shape[1:-1])
     g = jnp.asarray(rng.standard_normal(shape[:1] + crop + shape[-1:], np.float32))
     (value, vjp), (want, want_vjp) = (
-        jax.vjp(lambda u, f=f: f(u, kept, 1e-8), u)
+        jax.vjp(lambda u, e, f=f: f(u, kept, e), u, jnp.float32(1e-8))
         for f in (contour._fused_length, contour._autodiff_length))
     np.testing.assert_allclose(value, want, rtol=1e-6)
-    (grad,), (want_grad,) = vjp(g), want_vjp(g)
+    (grad, grad_e), (want_grad, want_e) = vjp(g), want_vjp(g)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_e, want_e, rtol=1e-5)
     assert np.abs(want_grad).max() > 0
 
 
