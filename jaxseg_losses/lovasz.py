@@ -315,10 +315,9 @@ def lovasz_hinge_loss(
     fg = _rows(prep.targets, per_image)
     valid = _valid_rows(prep.valid, per_image)
     hinge = 1.0 - logits * (2.0 * fg - 1.0)
-    # Integer labels: the foreground is 0 or 1.
-    binary_fg = jnp.issubdtype(jnp.result_type(labels), jnp.integer)
-    per_channel = _lovasz_extension(jax.nn.relu(hinge), fg, valid, hinge,  # (G, C)
-                                    binary_fg=binary_fg)
+    # No 2 pixel + fg code here: at one channel it left the H100 peak (the sort's) as it was
+    # and doubled the v5e temporaries (issue 29).
+    per_channel = _lovasz_extension(jax.nn.relu(hinge), fg, valid, hinge)  # (G, C)
     if reduction == "class":
         return _finish(per_channel, batch, per_image)
     return _finish(jnp.mean(per_channel, axis=-1), batch, per_image)
