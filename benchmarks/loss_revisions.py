@@ -1,7 +1,8 @@
 """Loss value+grad speed of the package at several git revisions, side by side.
 
 Run: ``python benchmarks/loss_revisions.py REV [REV ...] [--shape 8,256,256,4] [--losses a,b]``
-(``WORK`` = the working tree). Copies the package of every revision under a name of its own
+(``WORK`` = the working tree; a loss is a name of the package or ``case:NAME``, a configuration
+of tests/cases.py). Copies the package of every revision under a name of its own
 (``jaxseg_losses_<i>``), checks that all revisions give the same values and gradients, and times
 ``value_and_grad`` of ``loss(logits, labels).mean()`` (jit) for all of them interleaved in this
 process, with the softmax floor of ``losses.py``, so a change is measured under the same load.
@@ -10,6 +11,7 @@ process, with the softmax floor of ``losses.py``, so a change is measured under 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import pathlib
@@ -22,7 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tests.cases
 from _timing import interleaved_medians, load_average, machine_line  # noqa: E402
+
+from tests.cases import CASES  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 DEFAULT_LOSSES = ("cross_entropy,focal_loss,dice_loss,jaccard_loss,tversky_loss,"
@@ -51,6 +56,15 @@ def load_package(rev: str, index: int, tmp: pathlib.Path):
     return importlib.import_module(name)
 
 
+def case_loss(name: str, package):
+    """A loss of ``package`` by name, or ``case:NAME``: a configuration of tests/cases.py (a
+    binary one gets one channel and 0/1 labels, one without labels a (C, C) prior)."""
+    if not name.startswith("case:"):
+        return getattr(package, name)
+    case = CASES[name[len("case:"):]]
+    return functools.partial(getattr(package, case.fn.__name__), **case.options)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revs", nargs="+")
@@ -75,11 +89,16 @@ def main() -> None:
         cands = {"floor": lambda: floor(z)}
         for name in names:
             results = []
+            x, labels = z, y
+            if name.startswith("case:") and CASES[name[5:]].binary:  # one channel, 0/1 labels
+                x, labels = z[..., :1], y % 2
+            if name.startswith("case:") and not CASES[name[5:]].labels:  # a (C, C) prior
+                labels = jnp.ones((shape[-1],) * 2).at[0, -1].set(0.0).at[-1, 0].set(0.0)
             for rev, pkg in zip(args.revs, packages, strict=True):
-                loss = getattr(pkg, name)
-                f = jax.jit(jax.value_and_grad(lambda x, fn=loss: fn(x, y).mean()))
-                results.append(jax.device_get(f(z)))
-                cands[f"{name}@{rev}"] = (lambda f=f: f(z))
+                loss = case_loss(name, pkg)
+                f = jax.jit(jax.value_and_grad(lambda x, fn=loss, t=labels: fn(x, t).mean()))
+                results.append(jax.device_get(f(x)))
+                cands[f"{name}@{rev}"] = (lambda f=f, x=x: f(x))
             for rev, (value, grad) in zip(args.revs[1:], results[1:], strict=True):
                 np.testing.assert_allclose(value, results[0][0], rtol=1e-5, err_msg=name + rev)
                 np.testing.assert_allclose(grad, results[0][1], rtol=1e-4, atol=1e-9,

@@ -143,6 +143,15 @@ def largest_for_absent(weights: jax.Array, present: jax.Array) -> jax.Array:
     return jnp.where(present, weights, jnp.where(largest > 0, largest, 1.0))
 
 
+def per_platform(*args, cpu, accelerator, tpu=None):
+    """``accelerator(*args)`` when compiled for a GPU or TPU (``tpu(*args)`` there if given),
+    ``cpu(*args)`` on XLA:CPU (and any other backend): for formulations that save accelerator
+    memory at a CPU speed cost."""
+    return jax.lax.platform_dependent(
+        *args, cuda=accelerator, rocm=accelerator, tpu=accelerator if tpu is None else tpu,
+        default=cpu)
+
+
 # Pixels per chunk of map_planes: one (example, class) plane of a 3-D volume of 96^3 or more
 # per step, many planes of a 2-D image at once (few loop steps, few kernel launches).
 PLANE_CHUNK_PIXELS = 2**20
@@ -155,9 +164,10 @@ def map_planes(fn, arrays, shared=()):
     instead of every plane's (an iterative loss's temporaries shrink up to ``B C`` times).
 
     ``fn(*planes, *shared_planes)`` must work per (example, class) plane on ``(b, *spatial, c)``
-    arrays and return a pytree of ``(b, c)`` arrays. When every plane fits in one chunk of
-    ``PLANE_CHUNK_PIXELS`` pixels (a 2-D batch, usually) it gets ``arrays`` and the
-    ``(B, *spatial, 1)`` arrays ``shared`` themselves: the former program exactly, no loop.
+    arrays and return a pytree of ``(b, c)`` arrays (or of ``(b, *spatial, c)`` planes). When
+    every plane fits in one chunk of ``PLANE_CHUNK_PIXELS`` pixels (a 2-D batch, usually) it
+    gets ``arrays`` and the ``(B, *spatial, 1)`` arrays ``shared`` themselves: the former
+    program exactly, no loop.
     Otherwise it gets ``(k, *spatial, 1)`` arrays: ``k`` planes as a batch (``k`` the largest
     divisor of ``B C`` within the chunk size, at least 1) and the matching examples of
     ``shared`` (the same for every class of an example); no ``vmap`` (it would turn a
@@ -166,7 +176,7 @@ def map_planes(fn, arrays, shared=()):
     ``jax.checkpoint``: the backward pass recomputes one chunk's forward at a time, except the
     values that ``fn`` names ``KEPT`` (``jax.ad_checkpoint.checkpoint_name(x, KEPT)``: costly to
     recompute, e.g. distance maps), which are kept for the backward pass. The result is
-    ``(B, C)``.
+    ``(B, C)`` (or ``(B, *spatial, C)``).
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
@@ -185,4 +195,5 @@ def map_planes(fn, arrays, shared=()):
 
     policy = jax.checkpoint_policies.save_only_these_names(KEPT)
     out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
-    return jax.tree.map(lambda o: jnp.moveaxis(o.reshape(num_classes, batch), 0, -1), out)
+    return jax.tree.map(
+        lambda o: jnp.moveaxis(o.reshape(num_classes, batch, *o.shape[2:-1]), 0, -1), out)

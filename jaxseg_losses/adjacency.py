@@ -147,15 +147,38 @@ def _soft_pair_sums(
 
     Jitted (also when called eagerly) so that eager use compiles once per shape.
     """
-    q = p * valid[..., None]
+    return _pair_sums(p * valid[..., None], max_nonzero, include_self)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2))
+def _pair_sums(q: jax.Array, max_nonzero: int, include_self: bool) -> jax.Array:
+    """``A = sum_x q(x) s(x)^T``, ``s = N q`` (:func:`_neighbour_sum`): ``(B, C, C)``.
+
+    Its derivative is written out: ``N`` is symmetric (the offsets come in pairs ``d, -d``,
+    zero padding), so ``dA = dq^T s + s^T dq`` with the ``s`` of the forward pass, and the
+    backward pass is ``s (G + G^T)``, one product; JAX's own transposes ``N`` as well and keeps
+    more arrays of ``q``'s size (issue 29: 3.14x -> 2.14x the logits of the non-adjacency loss
+    on an H100 at (2, 96, 96, 96, 14)). Same values and gradients; forward mode works."""
+    return _pairs_and_sums(q, max_nonzero, include_self)[0]
+
+
+def _pairs_and_sums(q, max_nonzero, include_self):
     s = _neighbour_sum(q, max_nonzero, include_self)
-    batch, num_classes = q.shape[0], q.shape[-1]
-    return jnp.einsum(
-        "bni,bnj->bij",
-        q.reshape(batch, -1, num_classes),
-        s.reshape(batch, -1, num_classes),
-        precision=jax.lax.Precision.HIGHEST,
-    )
+    return _products(q, s), s
+
+
+def _products(a: jax.Array, b: jax.Array) -> jax.Array:
+    """``sum_x a(x) b(x)^T`` per example: ``(B, *spatial, C)`` twice -> ``(B, C, C)``."""
+    batch, num_classes = a.shape[0], a.shape[-1]
+    return jnp.einsum("bni,bnj->bij", a.reshape(batch, -1, num_classes),
+                      b.reshape(batch, -1, num_classes), precision=jax.lax.Precision.HIGHEST)
+
+
+@_pair_sums.defjvp
+def _pair_sums_jvp(max_nonzero, include_self, primals, tangents):
+    (q,), (dq,) = primals, tangents
+    pairs, s = _pairs_and_sums(q, max_nonzero, include_self)
+    return pairs, _products(dq, s) + _products(s, dq)
 
 
 def _num_slots(num_spatial: int, max_nonzero: int, include_self: bool) -> int:

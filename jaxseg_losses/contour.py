@@ -37,6 +37,7 @@ from jaxseg_losses._numerics import (
     keep_classes,
     map_planes,
     masked_mean,
+    per_platform,
     safe_divide,
     spatial_axes,
 )
@@ -130,13 +131,7 @@ def active_contour_loss(
     # Forward differences at the same base pixel: the pixels with a successor on every axis. A
     # difference whose successor is excluded is 0 (a select: the excluded pixel gets no
     # gradient); an excluded base pixel has weight 0.
-    kept = valid > 0
-    squared = sum(
-        jnp.where(lax.slice_in_dim(kept, 1, None, axis=a)[_crop_all_but(a, u.ndim)],
-                  jnp.diff(u, axis=a)[_crop_all_but(a, u.ndim)], 0.0) ** 2
-        for a in spatial
-    )
-    length = jnp.sqrt(squared + epsilon)
+    length = _contour_length(u, valid > 0, epsilon)
     length_valid = valid[_crop_all_but(None, u.ndim)]
     axes = spatial
     if pixel_reduction == "sum":
@@ -146,6 +141,75 @@ def active_contour_loss(
         length_term = masked_mean(length, length_valid, axes)
         region_term = masked_mean(region, valid, axes)
     return jnp.mean(length_term + region_weight * region_term, axis=-1)
+
+
+def _length_differences(u: jax.Array, kept: jax.Array) -> list[jax.Array]:
+    """The forward differences of ``u`` on every spatial axis at the pixels with a successor on
+    every axis, 0 where the successor is excluded (``kept`` false)."""
+    return [jnp.where(lax.slice_in_dim(kept, 1, None, axis=a)[_crop_all_but(a, u.ndim)],
+                      jnp.diff(u, axis=a)[_crop_all_but(a, u.ndim)], 0.0)
+            for a in spatial_axes(u.ndim)]
+
+
+def _contour_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
+    """``sqrt(sum_a (Delta_a u)^2 + epsilon)`` at the pixels with a successor on every axis.
+
+    On GPUs and TPUs its backward pass is written out (:func:`_fused_length`): XLA's automatic
+    one keeps the ``d`` differences and the length, ``d + 1`` arrays of ``u``'s size, for the
+    backward pass (issue 29). XLA:CPU keeps the automatic one (the fused one recomputes every
+    difference six times: 1.4-4x slower there). Same values and gradients."""
+    epsilon = jnp.asarray(epsilon, u.dtype)  # an argument, not a closure: it may be traced
+    return per_platform(u, kept, epsilon, cpu=_autodiff_length, accelerator=_fused_length)
+
+
+def _autodiff_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
+    return jnp.sqrt(sum(d * d for d in _length_differences(u, kept)) + epsilon)
+
+
+@jax.custom_vjp
+def _fused_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
+    """:func:`_contour_length` with its backward pass written out (``sum_a Delta_a^T (g Delta_a
+    u / length)``, from ``u`` alone): XLA fuses it into one pass over the pixels."""
+    return _autodiff_length(u, kept, epsilon)
+
+
+def _contour_length_fwd(u, kept, epsilon):
+    return _autodiff_length(u, kept, epsilon), (u, kept, epsilon)
+
+
+def _contour_length_bwd(residuals, g):
+    # grad u(y) = sum_a F_a(y - e_a) - F_a(y), F_a = g m_a Delta_a u / length (0 off the grid of
+    # ``g``). Each F_a is recomputed from shifted windows of ``u``, not shared: one fused pass.
+    u, kept, epsilon = residuals
+    spatial = spatial_axes(u.ndim)
+    ones = [(0, 0, 0)] + [(1, 1, 0)] * len(spatial) + [(0, 0, 0)]
+    u_ext, kept_ext = lax.pad(u, 0.0, ones), lax.pad(kept, False, ones)
+    g_ext = lax.pad(g, 0.0, [(0, 0, 0)] + [(1, 2, 0)] * len(spatial) + [(0, 0, 0)])
+
+    def window(ext, shift):  # ext at y + shift for every pixel y (shift per spatial axis)
+        return ext[(slice(None),) + tuple(
+            slice(1 + s, 1 + s + n) for s, n in zip(shift, u.shape[1:-1], strict=True)
+        ) + (slice(None),)]
+
+    def flows(back):  # F_a(y - back) for every axis a
+        base = [-b for b in back]
+        at = window(u_ext, base)
+        steps = [[b + (i == a) for i, b in enumerate(base)] for a in range(len(spatial))]
+        diffs = [jnp.where(window(kept_ext, st), window(u_ext, st) - at, 0.0) for st in steps]
+        scale = window(g_ext, base) / jnp.sqrt(sum(d * d for d in diffs) + epsilon)
+        return [scale * d for d in diffs]
+
+    zero = [0] * len(spatial)
+    here = flows(zero)
+    grad = -sum(here)
+    for a in range(len(spatial)):
+        grad = grad + flows([int(i == a) for i in range(len(spatial))])[a]
+    # d length / d epsilon = 1 / (2 length) (dropped by XLA when epsilon is a constant).
+    grad_epsilon = jnp.sum(0.5 * g / _autodiff_length(u, kept, epsilon))
+    return grad, None, grad_epsilon
+
+
+_fused_length.defvjp(_contour_length_fwd, _contour_length_bwd)
 
 
 def _crop_all_but(kept_axis: int | None, ndim: int) -> tuple[slice, ...]:

@@ -56,8 +56,9 @@ from jaxseg_losses._inputs import (
     renamed_options,
 )
 from jaxseg_losses._numerics import map_planes, safe_divide, spatial_sum
-from jaxseg_losses.region import dice_loss
 from jaxseg_losses.region._engine import (
+    OverlapStatistics,
+    dice_index,
     over_batch,
     ratio,
     reduce_classes,
@@ -180,8 +181,11 @@ def soft_skeleton(x: jax.typing.ArrayLike, *, iterations: int = 3) -> jax.Array:
     return skeleton
 
 
-def _cldice_per_class(prep, *, iterations, nr, dr, harmonic, per_image, axis_name) -> jax.Array:
-    """``(B or 1, C)`` clDice losses from prepared inputs."""
+def _cldice_per_class(prep, *, iterations, nr, dr, harmonic, per_image, axis_name,
+                      with_dice: bool = False):
+    """``(B or 1, C)`` clDice losses from prepared inputs; with ``with_dice``, also the soft
+    Dice losses ``1 - dice_index`` of the same planes (summed in the same plane loop: no
+    second pass over class-sized arrays for :func:`dice_cldice_loss`)."""
     y = prep.targets
     v = prep.valid[..., None]
     # Excluded pixels take the target's value in the predicted image, so that their predictions
@@ -191,15 +195,23 @@ def _cldice_per_class(prep, *, iterations, nr, dr, harmonic, per_image, axis_nam
     def sums(p, y, v):  # (example, class) planes (b, *spatial, c) -> four (b, c) sums
         skel_p = soft_skeleton(p, iterations=iterations)
         skel_y = jax.lax.stop_gradient(soft_skeleton(y, iterations=iterations))
-        return (spatial_sum(v * skel_p * y), spatial_sum(v * skel_p),
-                spatial_sum(v * skel_y * p), spatial_sum(v * skel_y))
+        skeleton_sums = (spatial_sum(v * skel_p * y), spatial_sum(v * skel_p),
+                         spatial_sum(v * skel_y * p), spatial_sum(v * skel_y))
+        # v p = v p_prepared (an excluded pixel has v = 0): Dice's statistics.
+        dice_sums = (spatial_sum(v * p * y), spatial_sum(v * p), spatial_sum(v * y))
+        return skeleton_sums + (dice_sums if with_dice else ())
 
     # Plane by plane (see the module docstring, Memory): the same sums, far less memory.
-    tp_p, s_p, tp_y, s_y = (over_batch(s, per_image, axis_name)
-                            for s in map_planes(sums, (p, y), shared=(v,)))
+    tp_p, s_p, tp_y, s_y, *dice_sums = (over_batch(s, per_image, axis_name)
+                                        for s in map_planes(sums, (p, y), shared=(v,)))
     t_prec = ratio(tp_p + nr, s_p + dr)
     t_sens = ratio(tp_y + nr, s_y + dr)
-    return 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + harmonic)
+    cldice = 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + harmonic)
+    if not with_dice:
+        return cldice
+    tp, sum_p, sum_y = dice_sums
+    stats = OverlapStatistics(tp, sum_p - tp, sum_y - tp, sum_p, sum_y)
+    return cldice, 1.0 - dice_index(stats, nr, dr)
 
 
 @renamed_options(epsilon="smooth_harmonic")
@@ -350,11 +362,19 @@ def dice_cldice_loss(
       Array([1.], dtype=float32)
     """
     check_number("alpha", alpha, high=1.0)
-    options = dict(
-        mode=mode, from_logits=from_logits, smooth=smooth, include_background=include_background,
-        class_weights=class_weights, per_image=per_image, axis_name=axis_name, mask=mask,
-        ignore_index=ignore_index, reduction=reduction,
+    check_number("smooth_harmonic", smooth_harmonic)
+    nr, dr = smooth_pair(smooth)
+    prep, weights = region_setup(
+        predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
+        ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )
-    cl = cldice_loss(predictions, labels, iterations=iterations, smooth_harmonic=smooth_harmonic,
-                     **options)
-    return (1.0 - alpha) * dice_loss(predictions, labels, **options) + alpha * cl
+    # Both terms' sums in one plane loop (issue 29: the separate dice_loss added class-sized
+    # arrays to the clDice loop's memory); dice_loss's value for these options.
+    cl, dice = _cldice_per_class(
+        prep, iterations=iterations, nr=nr, dr=dr, harmonic=smooth_harmonic, per_image=per_image,
+        axis_name=axis_name, with_dice=True,
+    )
+    cl, dice = (reduce_classes(
+        per_class, batch_size=prep.predictions.shape[0], include_background=include_background,
+        class_weights=weights, reduction=reduction) for per_class in (cl, dice))
+    return (1.0 - alpha) * dice + alpha * cl

@@ -485,3 +485,27 @@ def test_value_errors_eager_and_checkify_under_jit():
     # Unchecked under jit, an out-of-range pixel is left out of the counts (not background).
     out = jax.jit(lambda labels: adjacency_matrix(labels, num_classes=3))(bad)
     assert int(out.sum()) < int(adjacency_matrix(np.where(bad > 2, 0, bad), num_classes=3).sum())
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 6, 3), (1, 4, 5, 3, 4)])
+@pytest.mark.parametrize("max_nonzero", [1, None])
+@pytest.mark.parametrize("include_self", [False, True])
+def test_pair_sums_written_out_backward_equals_autodiff(shape, max_nonzero, include_self):
+    """The written-out backward pass of the pair sums (``s (G + G^T)``, N symmetric) gives JAX's
+    gradient of the former formulation (the einsum of q and its neighbour sum)."""
+    from jaxseg_losses import adjacency  # noqa: PLC0415
+
+    nonzero = len(shape) - 2 if max_nonzero is None else max_nonzero
+    rng = np.random.default_rng(21)
+    q = jnp.asarray(rng.random(shape, np.float32))
+    g = jnp.asarray(rng.standard_normal((shape[0], shape[-1], shape[-1]), np.float32))
+
+    def autodiff(q):
+        s = adjacency._neighbour_sum(q, nonzero, include_self)
+        return jnp.einsum("b...i,b...j->bij", q, s, precision=jax.lax.Precision.HIGHEST)
+
+    (value, vjp), (want, want_vjp) = (
+        jax.vjp(f, q) for f in (lambda q: adjacency._pair_sums(q, nonzero, include_self),
+                                autodiff))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(vjp(g)[0], want_vjp(g)[0], rtol=1e-5, atol=1e-5)

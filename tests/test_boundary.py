@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -250,6 +252,28 @@ def test_active_contour_stencil_and_multiclass():
     )
 
 
+@pytest.mark.parametrize("shape", [(2, 9, 8, 1), (2, 5, 6, 7, 3)])
+def test_active_contour_fused_length_gradient_equals_autodiff(shape):
+    """The contour length with the hand-written backward pass (what GPUs and TPUs run; XLA:CPU
+    runs the automatic one) gives JAX's automatic gradient, masked pixels included."""
+    from jaxseg_losses import contour  # noqa: PLC0415
+
+    rng = np.random.default_rng(14)
+    u = jnp.asarray(rng.random(shape, np.float32))
+    u = u.at[0, 1:4].set(0.25)  # flat: zero differences, the length is sqrt(epsilon)
+    kept = jnp.asarray(rng.random(shape[:-1] + (1,)) > 0.3)
+    crop = tuple(n - 1 for n in shape[1:-1])
+    g = jnp.asarray(rng.standard_normal(shape[:1] + crop + shape[-1:], np.float32))
+    (value, vjp), (want, want_vjp) = (
+        jax.vjp(lambda u, e, f=f: f(u, kept, e), u, jnp.float32(1e-8))
+        for f in (contour._fused_length, contour._autodiff_length))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    (grad, grad_e), (want_grad, want_e) = vjp(g), want_vjp(g)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad_e, want_e, rtol=1e-5)
+    assert np.abs(want_grad).max() > 0
+
+
 # --------------------------------------------------------------------------- the test standard
 
 def test_labels_carry_no_gradient_and_bad_sampling_raises():
@@ -305,3 +329,23 @@ def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatc
 
     helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:-1])),
                                       monkeypatch=monkeypatch)
+
+
+@pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
+@pytest.mark.parametrize("chunk", [1, 4])  # at most this many of the 6 planes per step
+def test_distance_penalized_dice_weights_plane_by_plane_equal_all_classes(shape, chunk,
+                                                                         monkeypatch):
+    """The weight map of distance_penalized_dice_loss computed plane by plane (map_planes, what
+    GPUs and TPUs run) equals the all-classes one (XLA:CPU's, the former formulation)."""
+    import jaxseg_losses._numerics as numerics  # noqa: PLC0415
+    from jaxseg_losses import boundary  # noqa: PLC0415
+
+    monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * int(np.prod(shape[1:-1])))
+    rng = np.random.default_rng(4)
+    targets = jnp.asarray(jax.nn.one_hot(rng.integers(0, shape[-1], shape[:-1]), shape[-1]))
+    sampling = (1.0, 0.5, 2.0)[: len(shape) - 2]
+    weight = functools.partial(boundary._penalty_weight, sampling=sampling)
+    planes = jax.jit(lambda t: numerics.map_planes(weight, (t,)))(targets)
+    want = jax.jit(weight)(targets)
+    np.testing.assert_array_equal(planes, want)
+    assert float(jnp.max(want)) == 2.0 and float(jnp.min(want)) == 1.0

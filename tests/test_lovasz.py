@@ -469,8 +469,9 @@ def test_property_hard_predictions_are_jaccard(seed):
 # --------------------------------------------------------------------------- sort without gather
 
 
-def gather_extension(errors, fg, valid, sort_key):
-    """The extension as written before issue 29: argsort, then gather errors and foreground."""
+def gather_extension(errors, fg, valid, sort_key, binary_fg=False):
+    """The extension as written before issue 29: argsort, then gather errors and foreground
+    (``binary_fg``, the hint of integer labels, is not needed here)."""
     nan_carrier = 0.0 * jnp.sum(valid, axis=-1)
     valid = valid > 0
     key = jax.lax.stop_gradient(jnp.where(valid, sort_key, -jnp.inf))
@@ -487,7 +488,8 @@ def gather_extension(errors, fg, valid, sort_key):
 @pytest.mark.parametrize("shape", [(2, 9, 8, 4), (2, 5, 4, 6, 3)])
 def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_image, monkeypatch):
     """Value and gradient of the gather-free extension equal the argsort + gather form (ties
-    included: the logits take 3 values, so many errors tie and their order decides g)."""
+    included: the logits take 3 values, so many errors tie and their order decides g), with
+    integer labels (the pixel index and foreground sorted as one code) and dense ones."""
     import jaxseg_losses.lovasz as lovasz  # noqa: PLC0415
 
     rng = np.random.default_rng(7)
@@ -497,6 +499,9 @@ def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_im
     calls = {
         "softmax": lambda z: lovasz.lovasz_softmax_loss(z, y, mask=mask, per_image=per_image),
         "hinge": lambda z: lovasz.lovasz_hinge_loss(z, y, mask=mask, per_image=per_image),
+        # Dense labels: the foreground is sorted as floats (no 2 pixel + fg code).
+        "softmax_dense": lambda z: lovasz.lovasz_softmax_loss(
+            z, np.eye(shape[-1], dtype=np.float32)[y], mask=mask, per_image=per_image),
     }
     for name, call in calls.items():
         ours = jax.jit(jax.value_and_grad(lambda z, f=call: jnp.mean(f(z))))(z)

@@ -357,3 +357,31 @@ def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monk
 
     helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
                                       monkeypatch=monkeypatch)
+
+
+@pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
+@pytest.mark.parametrize("chunk", [None, 2])
+@pytest.mark.parametrize("options", [
+    {},
+    {"per_image": False, "include_background": False, "class_weights": [0.5, 1.0, 2.0]},
+    {"reduction": "class", "smooth": (0.5, 1e-3), "ignore_index": 1},
+])
+def test_dice_cldice_one_loop_equals_dice_plus_cldice(shape, chunk, options, monkeypatch):
+    """dice_cldice_loss (the Dice sums inside clDice's plane loop, issue 29): value and gradient
+    of the former formulation, (1 - alpha) dice_loss + alpha cldice_loss, with masks and the
+    class options, plane by plane too."""
+    from jaxseg_losses import dice_cldice_loss, dice_loss  # noqa: PLC0415
+
+    z, y, _, _ = inputs(7, shape)
+    v = (np.random.default_rng(1).random(shape) > 0.2).astype(np.float32)
+    options = {"smooth": 1.0, "mask": v, **options}
+
+    def ours(z):
+        return jnp.sum(dice_cldice_loss(z, y, alpha=0.3, iterations=2, **options))
+
+    def ref(z):
+        return jnp.sum(0.7 * dice_loss(z, y, **options)
+                       + 0.3 * cldice_loss(z, y, iterations=2, **options))
+
+    helpers.assert_plane_loop_matches(ours, ref, z, chunk=chunk, pixels=int(np.prod(shape[1:])),
+                                      monkeypatch=monkeypatch)

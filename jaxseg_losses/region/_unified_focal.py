@@ -32,25 +32,25 @@ DEFAULT_SMOOTH = 1e-7
 
 
 class AsymmetricRoles:
-    """Per-"class" arrays with background/foreground roles, all ``(B, *spatial, K)``."""
+    """The ``K`` "classes" with background/foreground roles, as ``parts``: tuples ``(q, 1 - q,
+    log q, t, background)`` of ``(B, *spatial, K_i)`` arrays and a ``(K_i,)`` flag. Softmax: one
+    part, the classes. Sigmoid modes: two parts, the background ``1 - p`` and the foreground
+    ``p`` of every channel (``K = 2C``), kept apart, not concatenated: no ``(B, *spatial, 2C)``
+    copies (issue 29)."""
 
     def __init__(self, prep: Prepared):
         if prep.mode == "multiclass":
-            self.q = prepared_probabilities(prep)
-            self.one_minus_q = jnp.clip(1.0 - self.q, 0.0, 1.0)
-            self.log_q = log_p(prep)
-            self.t = prep.targets
-            self.background = jnp.arange(prep.num_classes) == 0
+            q = prepared_probabilities(prep)
+            background = jnp.arange(prep.num_classes) == 0
+            self.parts = [(q, jnp.clip(1.0 - q, 0.0, 1.0), log_p(prep), prep.targets, background)]
         else:  # sigmoid: (background = 1 - p, foreground = p) per channel
             p = prepared_probabilities(prep)
             not_p = jax.nn.sigmoid(-prep.predictions) if prep.from_logits else 1.0 - p
-            self.q = jnp.concatenate([not_p, p], axis=-1)
-            self.one_minus_q = jnp.concatenate([p, not_p], axis=-1)
-            self.log_q = jnp.concatenate([log_not_p(prep), log_p(prep)], axis=-1)
-            y = prep.targets
-            self.t = jnp.concatenate([1.0 - y, y], axis=-1)
-            c = prep.num_classes
-            self.background = jnp.arange(2 * c) < c
+            y, c = prep.targets, prep.num_classes
+            self.parts = [(not_p, p, log_not_p(prep), 1.0 - y, jnp.ones(c, bool)),
+                          (p, not_p, log_p(prep), y, jnp.zeros(c, bool))]
+        self.count = sum(part[0].shape[-1] for part in self.parts)
+        self.background = jnp.concatenate([part[4] for part in self.parts])
 
 
 def check_delta_gamma(delta, gamma, *, tversky: bool) -> None:
@@ -76,9 +76,12 @@ def prepare_inputs(predictions, labels, mode, from_logits, mask, ignore_index) -
 def focal_term(
     prep: Prepared, roles: AsymmetricRoles, delta, gamma, per_image, axis_name
 ) -> jax.Array:
-    ce = -roles.t * roles.log_q
-    background = (1.0 - delta) * safe_power(roles.one_minus_q, gamma) * ce
-    pixel = jnp.mean(jnp.where(roles.background, background, delta * ce), axis=-1)
+    pixel = 0.0
+    for _, one_minus_q, log_q, t, is_background in roles.parts:
+        ce = -t * log_q
+        background = (1.0 - delta) * safe_power(one_minus_q, gamma) * ce
+        pixel = pixel + jnp.sum(jnp.where(is_background, background, delta * ce), axis=-1)
+    pixel = pixel / roles.count
     v = prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     return safe_divide(agg((v * pixel)[..., None])[..., 0], agg(v[..., None])[..., 0])
@@ -87,10 +90,11 @@ def focal_term(
 def tversky_term(prep: Prepared, roles: AsymmetricRoles, delta, gamma, smooth, per_image,
                   axis_name) -> jax.Array:
     nr, dr = smooth_pair(smooth)
-    stats = soft_statistics(
-        roles.q, roles.t, prep.valid[..., None], per_image=per_image, axis_name=axis_name
-    )
-    index = tversky_index(stats, 1.0 - delta, delta, nr, dr)
+    index = jnp.concatenate([
+        tversky_index(soft_statistics(q, t, prep.valid[..., None], per_image=per_image,
+                                      axis_name=axis_name), 1.0 - delta, delta, nr, dr)
+        for q, _, _, t, _ in roles.parts
+    ], axis=-1)
     one_minus = jnp.maximum(1.0 - index, 0.0)
     per_class = jnp.where(roles.background, one_minus, safe_power(one_minus, 1.0 - gamma))
     return jnp.mean(per_class, axis=-1)
