@@ -7,7 +7,9 @@ tools, whose ``h100.txtpb`` and ``thunks.py`` this script uses)::
         [--targets h100,v5e,cpu] [--repeat 3] [--labels int|onehot] [--no-3d] [--out FILE]
         [--max-temp X]
 
-``--losses all``: every configuration of the test table (tests/cases.py); ``--classes ""``: the
+``--losses all``: every configuration of the test table (tests/cases.py; options made for its
+C = 3, class weights and distance matrices, sized to each C; a binary configuration, one channel,
+compiled once); ``--classes ""``: the
 3-D shape alone; ``--max-temp X``: a guard, exit status 1 naming every loss whose temporary
 memory on an accelerator target is above X times the logits (run it where the CUDA plugin and
 libtpu are installed; the test venv has neither, so this guard is not a unit test).
@@ -275,7 +277,7 @@ def main() -> None:
             try:
                 variants = {r: resolve(loss_name, pkg, shape[-1]) for r, pkg in packages.items()}
                 rows = measure(variants, shape, labels, devs, args.repeat, thunks, tag)
-            except (ValueError, TypeError) as error:  # options made for C = 3 (the table's)
+            except (ValueError, TypeError) as error:  # options the loss refuses at this shape
                 print(f"| {loss_name} | {','.join(map(str, shape))} | {type(error).__name__}: "
                       f"{str(error)[:80]} |", flush=True)
                 continue
