@@ -7,7 +7,9 @@ tools, whose ``h100.txtpb`` and ``thunks.py`` this script uses)::
         [--targets h100,v5e,cpu] [--repeat 3] [--labels int|onehot] [--no-3d] [--out FILE]
         [--max-temp X]
 
-``--losses all``: every configuration of the test table (tests/cases.py); ``--classes ""``: the
+``--losses all``: every configuration of the test table (tests/cases.py; options made for its
+C = 3, class weights and distance matrices, sized to each C; a binary configuration, one channel,
+compiled once); ``--classes ""``: the
 3-D shape alone; ``--max-temp X``: a guard, exit status 1 naming every loss whose temporary
 memory on an accelerator target is above X times the logits (run it where the CUDA plugin and
 libtpu are installed; the test venv has neither, so this guard is not a unit test).
@@ -113,13 +115,39 @@ def oom_bytes(message: str) -> float:
     return float(found[1]) * 1024 ** " KMG".index(found[2])
 
 
-def resolve(loss_name: str, package=jsl):
-    """A loss of ``package`` by name, or ``case:NAME``: a configuration of the test table."""
+def sized(value, classes: int):
+    """An option made for the test table's C = 3, sized to ``classes``.
+
+    Class weights repeat cyclically to length C; a (3, 3) class-distance matrix becomes the
+    (C, C) matrix of the classes' residues mod 3, with distance 1 between distinct classes of
+    the same residue (so only the diagonal is 0). Other values are kept.
+    """
+    from tests.cases import C  # noqa: PLC0415
+
+    if not isinstance(value, np.ndarray) or C not in value.shape or classes == C:
+        return value
+    if value.shape == (C,):
+        return np.resize(value, classes).astype(value.dtype)
+    if value.shape == (C, C):
+        residue = np.arange(classes) % C
+        matrix = value[residue[:, None], residue[None, :]].copy()
+        matrix[(matrix == 0) & ~np.eye(classes, dtype=bool)] = 1
+        return matrix.astype(value.dtype)
+    return value
+
+
+def resolve(loss_name: str, package=jsl, classes: int | None = None):
+    """A loss of ``package`` by name, or ``case:NAME``: a configuration of the test table.
+
+    A configuration's options sized for the table's C = 3 are sized to ``classes`` (see
+    :func:`sized`).
+    """
     if loss_name.startswith("case:"):
         from tests.cases import CASES  # noqa: PLC0415
 
         case = CASES[loss_name[len("case:"):]]
-        return functools.partial(getattr(package, case.fn.__name__), **case.options)
+        options = {k: v if classes is None else sized(v, classes) for k, v in case.options.items()}
+        return functools.partial(getattr(package, case.fn.__name__), **options)
     return getattr(package, loss_name)
 
 
@@ -235,17 +263,21 @@ def main() -> None:
             from tests.cases import CASES  # noqa: PLC0415
 
             case = CASES[loss_name[len("case:"):]]
+        done = set()
         for i, shape in enumerate(shapes):
             tag = f"{loss_name.replace(':', '_')}_{i}"
             labels = args.labels
             if case is not None and case.binary:  # one channel, 0/1 labels
                 shape = shape[:-1] + (1,)
+            if shape in done:  # a binary configuration: the same program at every C
+                continue
+            done.add(shape)
             if case is not None and not case.labels:
                 labels = "prior"
             try:
-                rows = measure({rev: resolve(loss_name, pkg) for rev, pkg in packages.items()},
-                               shape, labels, devs, args.repeat, thunks, tag)
-            except (ValueError, TypeError) as error:  # options made for C = 3 (the table's)
+                variants = {r: resolve(loss_name, pkg, shape[-1]) for r, pkg in packages.items()}
+                rows = measure(variants, shape, labels, devs, args.repeat, thunks, tag)
+            except (ValueError, TypeError) as error:  # options the loss refuses at this shape
                 print(f"| {loss_name} | {','.join(map(str, shape))} | {type(error).__name__}: "
                       f"{str(error)[:80]} |", flush=True)
                 continue

@@ -364,7 +364,7 @@ def dice_cldice_loss(
     check_number("alpha", alpha, high=1.0)
     check_number("smooth_harmonic", smooth_harmonic)
     nr, dr = smooth_pair(smooth)
-    prep, weights = region_setup(
+    prep, weights = prepare_region(
         predictions, labels, mode=mode, from_logits=from_logits, mask=mask,
         ignore_index=ignore_index, class_weights=class_weights, reduction=reduction,
     )

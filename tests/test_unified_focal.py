@@ -17,6 +17,7 @@ from tests.helpers import (
     inputs,
     random_labels,
     random_logits,
+    softmax_np,
 )
 from tests.jit_cache import eager_calls, jl
 
@@ -82,6 +83,29 @@ def test_mask_matches_reference():
                                v=v), rtol=1e-5)
     np.testing.assert_allclose(jl.asymmetric_focal_tversky_loss(z, y, mask=v),
                                ref_tversky(p, g, "multiclass", v=v), rtol=1e-5)
+
+
+def test_many_classes_integer_labels_match_reference_and_one_hot():
+    # Integer labels and logits: the focal term works per pixel on log p_y (for C above the
+    # plane forms too); equal to the reference and to the per-class form of one-hot labels,
+    # value and gradient, with ignored pixels.
+    num = 8
+    z = random_logits(7, (2, 6, 5, num), scale=4.0)
+    y = random_labels(7, (2, 6, 5), num)
+    y[0, :2] = -1
+    keep = y >= 0
+    one_hot = np.eye(num, dtype=np.float32)[np.maximum(y, 0)]
+    p = softmax_np(z)
+    for loss, ref in ((jl.asymmetric_focal_loss, ref_focal(p, one_hot, "multiclass", v=keep)),
+                      (jl.asymmetric_unified_focal_loss, None)):
+        by_index = loss(z, y, ignore_index=-1)
+        by_one_hot = loss(z, one_hot, mask=keep)
+        np.testing.assert_allclose(by_index, by_one_hot, rtol=1e-5, atol=1e-7)
+        if ref is not None:
+            np.testing.assert_allclose(by_index, ref, rtol=1e-5)
+        grad_index = jax.grad(lambda x, f=loss: f(x, y, ignore_index=-1).sum())(z)
+        grad_one_hot = jax.grad(lambda x, f=loss: f(x, one_hot, mask=keep).sum())(z)
+        np.testing.assert_allclose(grad_index, grad_one_hot, rtol=1e-4, atol=1e-7)
 
 
 def test_gamma_zero_focal_is_weighted_cross_entropy():

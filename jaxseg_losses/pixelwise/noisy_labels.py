@@ -17,7 +17,13 @@ import math
 import jax
 import jax.numpy as jnp
 
-from jaxseg_losses._activations import PROB_EPS, prepared_probabilities, small_class_planes
+from jaxseg_losses._activations import (
+    PROB_EPS,
+    log_softmax,
+    prepared_probabilities,
+    small_class_planes,
+    softmax,
+)
 from jaxseg_losses._inputs import (
     Mode,
     Prepared,
@@ -165,7 +171,7 @@ def tempered_softmax(
     t = _check_temperature("t", t)
     a = jnp.asarray(activations, jnp.float32)
     if t == 1.0:
-        return jax.nn.softmax(a, axis=-1)
+        return softmax(a)
     normaliser = _tempered_normaliser(a, t, _iterations(iterations, t))
     return _power(_exp_t_base(a - normaliser, t), 1.0 / (1.0 - t))
 
@@ -174,7 +180,7 @@ def _bi_tempered_terms(a: jax.Array, y: jax.Array, t1: float, t2: float, iterati
                        ) -> jax.Array:
     """Per-class terms of the bi-tempered loss over the last axis of activations ``a``."""
     if t2 == 1.0:
-        log_p = jax.nn.log_softmax(a, axis=-1)
+        log_p = log_softmax(a)  # the library's: no Triton softmax fusion on XLA:GPU
         power_1, power_2 = jnp.exp((1.0 - t1) * log_p), jnp.exp((2.0 - t1) * log_p)
     else:  # powers of p = u^(1/(1-t2)) taken from u: finite gradients where p = 0 (t2 < 1)
         u = _exp_t_base(a - _tempered_normaliser(a, t2, iterations), t2)
