@@ -14,8 +14,8 @@ from jax.test_util import check_grads
 from scipy import ndimage
 
 from jaxseg_losses.blob import blob_loss
-from jaxseg_losses.region import dice_loss
 from tests.helpers import one_hot_np, random_logits, sigmoid_np, softmax_np
+from tests.jit_cache import jl
 
 FULL = {2: np.ones((3, 3)), 3: np.ones((3, 3, 3))}
 
@@ -71,7 +71,7 @@ def ref_blob(prob, truth, *, alpha=2.0, beta=1.0, wd=1.0, wb=0.0, s=1e-5, fg_fro
 def test_binary_matches_paper_reference(shape, wb):
     truth = sparse_objects(1, shape)
     logits = random_logits(2, shape + (1,))
-    got = blob_loss(logits, truth.astype(np.int32), bce_weight=wb)
+    got = jl.blob_loss(logits, truth.astype(np.int32), bce_weight=wb)
     want = ref_blob(sigmoid_np(logits), truth[..., None].astype(float), wb=wb)
     np.testing.assert_allclose(np.asarray(got), want, rtol=2e-5, atol=1e-5)
 
@@ -82,13 +82,13 @@ def test_multiclass_and_multilabel_match_reference():
     b = sparse_objects(4, shape, 0.1) & ~a
     labels = np.where(a, 1, np.where(b, 2, 0)).astype(np.int32)
     logits = random_logits(5, shape + (3,))
-    got = blob_loss(logits, labels, mode="multiclass", bce_weight=0.5, include_background=False)
+    got = jl.blob_loss(logits, labels, mode="multiclass", bce_weight=0.5, include_background=False)
     want = ref_blob(softmax_np(logits), one_hot_np(labels, 3), wb=0.5, fg_from=1,
                     include_background=False)
     np.testing.assert_allclose(np.asarray(got), want, rtol=2e-5, atol=1e-5)
     dense = np.stack([a, b], -1).astype(np.float32)  # overlapping channels: multilabel
     logits2 = random_logits(6, shape + (2,))
-    got = blob_loss(logits2, dense, mode="multilabel", main_weight=1.0, blob_weight=3.0)
+    got = jl.blob_loss(logits2, dense, mode="multilabel", main_weight=1.0, blob_weight=3.0)
     want = ref_blob(sigmoid_np(logits2), dense, alpha=1.0, beta=3.0)
     np.testing.assert_allclose(np.asarray(got), want, rtol=2e-5, atol=1e-5)
 
@@ -121,12 +121,13 @@ def test_authors_formulation_with_monai():
         if losses:
             element_losses.append(sum(losses) / len(losses))
     theirs = float(sum(element_losses) / len(element_losses))
-    ours = np.asarray(blob_loss(logits, truth.astype(np.int32), main_weight=0.0))
+    ours = np.asarray(jl.blob_loss(logits, truth.astype(np.int32), main_weight=0.0))
     with_blobs = truth.reshape(shape[0], -1).any(1)
     np.testing.assert_allclose(ours.sum() / with_blobs.sum(), theirs, rtol=1e-5)
     assert ours[1] == 0.0
     # The global term: MONAI's Dice on the whole mask, weighted by main_weight.
-    glob = np.asarray(blob_loss(logits, truth.astype(np.int32), main_weight=1.0, blob_weight=0.0))
+    glob = np.asarray(jl.blob_loss(logits, truth.astype(np.int32), main_weight=1.0,
+                                   blob_weight=0.0))
     theirs_main = [float(dice(probs[e:e + 1], torch.from_numpy(truth[e:e + 1, None]).int()))
                    for e in range(shape[0])]
     np.testing.assert_allclose(glob, theirs_main, rtol=1e-5, atol=1e-6)
@@ -138,8 +139,8 @@ def test_small_object_weighs_as_much_as_a_large_one():
     truth[0, 14, 14] = 1  # 1 pixel
     probs = truth.astype(np.float32)[..., None].copy()
     probs[0, 14, 14] = 0.0  # the small one missed
-    blob = float(blob_loss(probs, truth, from_logits=False, main_weight=0.0, smooth=0.0)[0])
-    glob = float(dice_loss(probs, truth, mode="binary", from_logits=False, smooth=0.0)[0])
+    blob = float(jl.blob_loss(probs, truth, from_logits=False, main_weight=0.0, smooth=0.0)[0])
+    glob = float(jl.dice_loss(probs, truth, mode="binary", from_logits=False, smooth=0.0)[0])
     assert blob == pytest.approx(0.5)  # (0 + 1) / 2
     assert glob == pytest.approx(1 - 200 / 201, rel=1e-5)
 
@@ -153,12 +154,12 @@ def test_edge_cases_empty_full_touching():
     truth[2, 2:5, 2:5] = 1
     truth[2, 5:8, 5:8] = 1  # touching diagonally: one component with 8-connectivity, two with 4
     probs[3] = 1.0  # empty truth, full prediction
-    out = np.asarray(blob_loss(probs, truth, from_logits=False))
+    out = np.asarray(jl.blob_loss(probs, truth, from_logits=False))
     assert out[0] == 0.0 and out[1] == pytest.approx(0.0, abs=1e-6)
     assert out[3] == pytest.approx(2.0, abs=1e-6)  # global Dice loss ~1, blob term 0
     ref8 = ref_blob(probs, truth[..., None].astype(float))
     np.testing.assert_allclose(out, ref8, rtol=1e-5, atol=1e-6)
-    four = np.asarray(blob_loss(probs, truth, from_logits=False, connectivity=4,
+    four = np.asarray(jl.blob_loss(probs, truth, from_logits=False, connectivity=4,
                                 main_weight=0.0))
     # two components, each: prediction empty -> Dice loss ~1
     assert four[2] == pytest.approx(1.0, abs=1e-5)
@@ -171,11 +172,12 @@ def test_mask_and_ignore_index():
     ignored = truth.copy()
     ignored[:, :, :3] = 255
     keep = ~(ignored == 255)
-    a = blob_loss(logits, ignored, ignore_index=255)
-    b = blob_loss(logits, np.where(keep, truth, 0), mask=keep)
+    a = jl.blob_loss(logits, ignored, ignore_index=255)
+    b = jl.blob_loss(logits, np.where(keep, truth, 0), mask=keep)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
     # the masked pixels change neither the value nor the gradient
-    grad = jax.grad(lambda z: jnp.sum(blob_loss(z, ignored, ignore_index=255, bce_weight=1.0)))(
+    grad = jax.jit(jax.grad(lambda z: jnp.sum(blob_loss(z, ignored, ignore_index=255,
+                                                        bce_weight=1.0))))(
         jnp.asarray(logits))
     assert np.all(np.asarray(grad)[:, :, :3] == 0.0)
 
@@ -188,13 +190,14 @@ def test_jit_grad_and_bound():
     fn = jax.jit(lambda z: blob_loss(z, truth, bce_weight=0.5))
     np.testing.assert_allclose(np.asarray(fn(logits)),
                                np.asarray(blob_loss(logits, truth, bce_weight=0.5)), rtol=1e-6)
-    check_grads(lambda z: blob_loss(z, truth, bce_weight=0.5), (logits,), order=1,
+    check_grads(jax.jit(lambda z: blob_loss(z, truth, bce_weight=0.5)), (logits,), order=1,
                 modes=["rev"], atol=2e-2, rtol=2e-2)
-    stacked = jax.vmap(lambda z, t: blob_loss(z, t, bce_weight=0.5))(
+    stacked = jax.jit(jax.vmap(lambda z, t: blob_loss(z, t, bce_weight=0.5)))(
         jnp.stack([logits, logits[::-1]]), jnp.stack([truth, truth[::-1]]))
     np.testing.assert_allclose(np.asarray(stacked[1]), np.asarray(
-        blob_loss(logits[::-1], truth[::-1], bce_weight=0.5)), rtol=1e-6)
-    value, grad = jax.value_and_grad(lambda z: jnp.sum(blob_loss(z * 1e4, truth)))(logits)
+        jl.blob_loss(logits[::-1], truth[::-1], bce_weight=0.5)), rtol=1e-6)
+    value, grad = jax.jit(jax.value_and_grad(lambda z: jnp.sum(blob_loss(z * 1e4, truth))))(
+        logits)
     assert np.isfinite(value) and np.all(np.isfinite(np.asarray(grad)))
     # Bound: a checkerboard of isolated pixels (4-connectivity) has 72 components per image.
     board = (np.indices((12, 12)).sum(0) % 2 == 0)[None].repeat(2, 0).astype(np.int32)
@@ -206,7 +209,7 @@ def test_jit_grad_and_bound():
     err, out = checked(logits)
     assert err.get() is not None and "max_objects" in err.get()
     assert np.all(np.isnan(np.asarray(out)))
-    fine = blob_loss(logits, board, connectivity=4, max_objects=72)
+    fine = jl.blob_loss(logits, board, connectivity=4, max_objects=72)
     assert np.all(np.isfinite(np.asarray(fine)))
 
 

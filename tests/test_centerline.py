@@ -20,10 +20,11 @@ from jaxseg_losses.centerline import cbdice_loss, skeleton_recall_loss
 
 skimage_morphology = pytest.importorskip("skimage.morphology")
 
+# ``smooth`` traced: one compilation serves every smoothing of a test.
 _recall = jax.jit(skeleton_recall_loss, static_argnames=(
-    "mode", "from_logits", "smooth", "tube_radius", "per_image", "reduction", "ignore_index"))
+    "mode", "from_logits", "tube_radius", "per_image", "reduction", "ignore_index"))
 _cbdice = jax.jit(cbdice_loss, static_argnames=(
-    "mode", "from_logits", "iterations", "hard_skeleton", "smooth", "per_image", "ignore_index"))
+    "mode", "from_logits", "iterations", "hard_skeleton", "per_image", "ignore_index"))
 
 
 # ----------------------------------------------------------------------------- inputs

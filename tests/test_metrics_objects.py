@@ -21,6 +21,7 @@ from jaxseg_losses.metrics.objects import (
     lesion_detection,
     panoptic_quality,
 )
+from tests.jit_cache import jl
 
 DATA = pathlib.Path(__file__).parent / "data"
 STRUCTURE = {(2, 4): np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]]), (2, 8): np.ones((3, 3)),
@@ -96,8 +97,8 @@ def test_multiclass_matches_numpy_reference(spatial, connectivity, threshold, st
     pred = np.where(pa, 1, np.where(pb, 2, 0)).astype(np.int32)
     opts = dict(num_classes=3, connectivity=connectivity, match_threshold=threshold,
                 strict_threshold=strict)
-    det = lesion_detection(pred, truth, **opts)
-    pq = panoptic_quality(pred, truth, **opts)
+    det = jl.lesion_detection(pred, truth, **opts)
+    pq = jl.panoptic_quality(pred, truth, **opts)
     for bi in range(2):
         for c in (1, 2):
             counts = ref_objects(pred[bi] == c, truth[bi] == c, connectivity=connectivity,
@@ -115,7 +116,7 @@ def test_coverage_matches_numpy_reference(threshold):
     shape = (2, 18, 16)
     truth = objects(5, shape)
     pred = perturbed(6, truth)
-    det = lesion_detection(pred[..., None], truth.astype(np.int32), mode="binary",
+    det = jl.lesion_detection(pred[..., None], truth.astype(np.int32), mode="binary",
                            match="coverage", match_threshold=threshold)
     for bi in range(2):
         want = ref_scores(ref_objects(pred[bi], truth[bi], connectivity=8, threshold=threshold,
@@ -137,8 +138,8 @@ def test_panoptica_reference_numbers():
         for t in sorted({r["threshold"] for r in meta["records"]}):
             opts = dict(mode="binary", connectivity=connectivity[name], match_threshold=t,
                         strict_threshold=False, empty_score=float("nan"))
-            results[name, t] = (panoptic_quality(m[0][..., None], m[1][..., None], **opts),
-                                lesion_detection(m[0][..., None], m[1][..., None], **opts))
+            results[name, t] = (jl.panoptic_quality(m[0][..., None], m[1][..., None], **opts),
+                                jl.lesion_detection(m[0][..., None], m[1][..., None], **opts))
     checked = 0
     for r in meta["records"]:
         pq, det = results[r["set"], r["threshold"]]
@@ -191,7 +192,7 @@ def test_monai_panoptic_quality_on_instance_maps(spatial, iou_threshold):
     y = torch.from_numpy(np.stack([true_inst, true_cls], 1))
     metric(y_pred, y)
     monai_pq, monai_sq, monai_rq = (np.asarray(v) for v in metric.aggregate())
-    ours = instance_panoptic_quality(pred_inst, true_inst, pred_classes=pred_cls,
+    ours = jl.instance_panoptic_quality(pred_inst, true_inst, pred_classes=pred_cls,
                                      true_classes=true_cls, num_classes=2,
                                      match_threshold=iou_threshold, smooth_numerator=1e-6)
     np.testing.assert_allclose(np.asarray(ours.pq), monai_pq, rtol=1e-5, atol=1e-7)
@@ -209,7 +210,7 @@ def test_greedy_versus_hungarian_below_half():
     truth[0, 0, 7] = 2  # B
     pred[0, 0, 3:8] = 1  # P: 3 px of A, the gap and B -> IoU(A,P) = 3/8, IoU(B,P) = 1/5
     pred[0, 0, 0:2] = 2  # Q: 2 px of A -> IoU(A,Q) = 2/6
-    greedy = instance_panoptic_quality(pred, truth, match_threshold=0.1)
+    greedy = jl.instance_panoptic_quality(pred, truth, match_threshold=0.1)
     assert float(greedy.tp[0, 0]) == 1 and float(greedy.iou_sum[0, 0]) == pytest.approx(3 / 8)
     torch = pytest.importorskip("torch")
     monai_metrics = pytest.importorskip("monai.metrics")
@@ -232,17 +233,17 @@ def test_empty_cases_and_touching_objects():
     truth[3, 1:3, 1:3] = 1
     truth[3, 3:5, 3:5] = 1  # touching diagonally
     pred[3] = truth[3]
-    det = lesion_detection(pred, truth, mode="binary")
-    pq = panoptic_quality(pred, truth, mode="binary")
+    det = jl.lesion_detection(pred, truth, mode="binary")
+    pq = jl.panoptic_quality(pred, truth, mode="binary")
     np.testing.assert_array_equal(np.asarray(det.f1)[:, 0], [1.0, 0.0, 0.0, 1.0])
     np.testing.assert_array_equal(np.asarray(pq.pq)[:, 0], [1.0, 0.0, 0.0, 1.0])
     np.testing.assert_array_equal(np.asarray(pq.sq)[:, 0], [1.0, 0.0, 0.0, 1.0])
     np.testing.assert_array_equal(np.asarray(det.tp)[:, 0], [0, 0, 0, 1])  # one object at 8
-    four = lesion_detection(pred, truth, mode="binary", connectivity=4)
+    four = jl.lesion_detection(pred, truth, mode="binary", connectivity=4)
     assert float(four.tp[3, 0]) == 2
-    monai_like = panoptic_quality(pred, truth, mode="binary", smooth_numerator=1e-6)
+    monai_like = jl.panoptic_quality(pred, truth, mode="binary", smooth_numerator=1e-6)
     assert float(monai_like.pq[0, 0]) == 0.0  # MONAI: both empty -> 0
-    nan_empty = panoptic_quality(pred, truth, mode="binary", empty_score=float("nan"))
+    nan_empty = jl.panoptic_quality(pred, truth, mode="binary", empty_score=float("nan"))
     assert np.isnan(float(nan_empty.pq[0, 0]))  # panoptica: NaN
 
 
@@ -253,10 +254,10 @@ def test_mask_ignore_index_and_jit():
     ignored = truth.copy()
     ignored[:, :4] = 255
     keep = ignored != 255
-    a = panoptic_quality(pred, ignored, mode="binary", ignore_index=255)
-    b = panoptic_quality(np.where(keep, pred, 0), np.where(keep, truth, 0), mode="binary")
+    a = jl.panoptic_quality(pred, ignored, mode="binary", ignore_index=255)
+    b = jl.panoptic_quality(np.where(keep, pred, 0), np.where(keep, truth, 0), mode="binary")
     np.testing.assert_allclose(np.asarray(a.pq), np.asarray(b.pq))
-    c = panoptic_quality(pred, truth, mode="binary", mask=keep)
+    c = jl.panoptic_quality(pred, truth, mode="binary", mask=keep)
     np.testing.assert_allclose(np.asarray(c.pq), np.asarray(b.pq))
     logits = jnp.where(jnp.asarray(pred)[..., None] > 0, 3.0, -3.0)
     fn = jax.jit(lambda z: lesion_detection(z, truth, mode="binary", match_threshold=0.2,
@@ -265,10 +266,10 @@ def test_mask_ignore_index_and_jit():
                              strict_threshold=False)
     for x, y in zip(fn(logits), eager, strict=True):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
-    stacked = jax.vmap(lambda p, t: panoptic_quality(p, t, mode="binary").pq)(
+    stacked = jax.jit(jax.vmap(lambda p, t: panoptic_quality(p, t, mode="binary").pq))(
         jnp.stack([pred, pred[::-1]]), jnp.stack([truth, truth[::-1]]))
     np.testing.assert_array_equal(np.asarray(stacked[1]), np.asarray(
-        panoptic_quality(pred[::-1], truth[::-1], mode="binary").pq))
+        jl.panoptic_quality(pred[::-1], truth[::-1], mode="binary").pq))
 
 
 @pytest.mark.slow
@@ -280,7 +281,7 @@ def test_object_bound():
         t, t, mode="binary", connectivity=4, max_objects=20).f1), errors=checkify.user_checks)
     err, out = checked(jnp.asarray(board))
     assert "max_objects" in err.get() and np.isnan(np.asarray(out)).all()
-    ok = panoptic_quality(board, board, mode="binary", connectivity=4, max_objects=50)
+    ok = jl.panoptic_quality(board, board, mode="binary", connectivity=4, max_objects=50)
     assert float(ok.pq[0, 0]) == 1.0 and float(ok.tp[0, 0]) == 50
     with pytest.raises(ValueError, match="max_objects"):
         instance_panoptic_quality(board * np.arange(100).reshape(1, 10, 10), board,

@@ -30,11 +30,12 @@ import pytest
 from scipy import ndimage as ndi
 
 from jaxseg_losses.skeleton import _OFFSETS, _simple_and_endpoint, skeletonize
+from tests.jit_cache import run_heavy_jit
 
 skimage_morphology = pytest.importorskip("skimage.morphology")
 skimage_measure = pytest.importorskip("skimage.measure")
 
-_skel = jax.jit(skeletonize)
+_skel = run_heavy_jit(skeletonize)
 
 
 def _blobs(rng, shape, sigma, quantile):
