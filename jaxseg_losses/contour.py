@@ -17,6 +17,8 @@ plane's, not every class's.
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -166,21 +168,36 @@ def _autodiff_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array
     return jnp.sqrt(sum(d * d for d in _length_differences(u, kept)) + epsilon)
 
 
-@jax.custom_vjp
-def _fused_length(u: jax.Array, kept: jax.Array, epsilon: float) -> jax.Array:
-    """:func:`_contour_length` with its backward pass written out (``sum_a Delta_a^T (g Delta_a
-    u / length)``, from ``u`` alone): XLA fuses it into one pass over the pixels."""
+@jax.custom_jvp
+def _fused_length(u: jax.Array, kept: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """:func:`_contour_length` with its derivative written out so that reverse mode is one fused
+    stencil pass from ``u`` alone (``sum_a Delta_a^T (g Delta_a u / length)``); a custom JVP,
+    so forward mode (``jax.jvp``, Hessian-vector products) works too."""
     return _autodiff_length(u, kept, epsilon)
 
 
-def _contour_length_fwd(u, kept, epsilon):
-    return _autodiff_length(u, kept, epsilon), (u, kept, epsilon)
+@_fused_length.defjvp
+def _fused_length_jvp(primals, tangents):
+    (u, kept, epsilon), (du, _, d_epsilon) = primals, tangents
+    return _autodiff_length(u, kept, epsilon), _length_tangent(u, kept, epsilon, du, d_epsilon)
 
 
-def _contour_length_bwd(residuals, g):
+@functools.partial(jax.checkpoint, prevent_cse=False)
+def _length_tangent(u, kept, epsilon, du, d_epsilon):
+    # Linear in (du, d_epsilon) and written as the transpose of the backward pass
+    # (:func:`_length_cotangents`), so that reverse mode transposes it back into that fused
+    # pass; jax.checkpoint keeps only the primal inputs (u is kept anyway) as its residuals.
+    # prevent_cse=False: the optimisation barrier would materialise the length's cotangent
+    # (H100 temporaries 1.21x -> 2.15x the logits at (2, 96, 96, 96, 14)).
+    like = jax.ShapeDtypeStruct(_autodiff_length(u, kept, epsilon).shape, u.dtype)
+    transpose = jax.linear_transpose(lambda g: _length_cotangents(u, kept, epsilon, g), like)
+    return transpose((du, d_epsilon))[0]
+
+
+def _length_cotangents(u, kept, epsilon, g):
+    """The cotangents of ``u`` and ``epsilon`` for a cotangent ``g`` of the length."""
     # grad u(y) = sum_a F_a(y - e_a) - F_a(y), F_a = g m_a Delta_a u / length (0 off the grid of
     # ``g``). Each F_a is recomputed from shifted windows of ``u``, not shared: one fused pass.
-    u, kept, epsilon = residuals
     spatial = spatial_axes(u.ndim)
     ones = [(0, 0, 0)] + [(1, 1, 0)] * len(spatial) + [(0, 0, 0)]
     u_ext, kept_ext = lax.pad(u, 0.0, ones), lax.pad(kept, False, ones)
@@ -206,10 +223,7 @@ def _contour_length_bwd(residuals, g):
         grad = grad + flows([int(i == a) for i in range(len(spatial))])[a]
     # d length / d epsilon = 1 / (2 length) (dropped by XLA when epsilon is a constant).
     grad_epsilon = jnp.sum(0.5 * g / _autodiff_length(u, kept, epsilon))
-    return grad, None, grad_epsilon
-
-
-_fused_length.defvjp(_contour_length_fwd, _contour_length_bwd)
+    return grad, grad_epsilon
 
 
 def _crop_all_but(kept_axis: int | None, ndim: int) -> tuple[slice, ...]:

@@ -274,6 +274,45 @@ def test_active_contour_fused_length_gradient_equals_autodiff(shape):
     assert np.abs(want_grad).max() > 0
 
 
+@pytest.mark.parametrize("shape", [(2, 9, 8, 1), (1, 5, 6, 7, 2)])
+def test_active_contour_fused_length_forward_mode_equals_autodiff(shape):
+    """The written-out derivative keeps forward mode: ``jax.jvp`` and forward-over-reverse
+    (Hessian-vector products) of the fused length equal those of JAX's own, the tangent of a
+    traced epsilon included, and ``check_grads`` (fwd and rev, order 2) passes."""
+    from jax.test_util import check_grads  # noqa: PLC0415
+
+    from jaxseg_losses import contour  # noqa: PLC0415
+
+    rng = np.random.default_rng(15)
+    u = jnp.asarray(rng.random(shape, np.float32))
+    u = u.at[0, 1:3].set(0.25)  # flat: zero differences, the length is sqrt(epsilon)
+    kept = jnp.asarray(rng.random(shape[:-1] + (1,)) > 0.3)
+    du = jnp.asarray(rng.standard_normal(shape, np.float32))
+    crop = tuple(n - 1 for n in shape[1:-1])
+    g = jnp.asarray(rng.standard_normal(shape[:1] + crop + shape[-1:], np.float32))
+    eps, d_eps = jnp.float32(1e-2), jnp.float32(0.5)
+
+    def scalar(f):
+        return lambda u, e: jnp.sum(g * f(u, kept, e))
+
+    fused, auto = contour._fused_length, contour._autodiff_length
+    (value, tangent), (want, want_tangent) = (
+        jax.jvp(lambda u, e, f=f: f(u, kept, e), (u, eps), (du, d_eps)) for f in (fused, auto))
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(tangent, want_tangent, rtol=1e-5, atol=1e-6)
+    assert np.abs(want_tangent).max() > 0
+    (hvp_u, hvp_e), (want_u, want_e) = (
+        jax.jvp(jax.grad(scalar(f), argnums=(0, 1)), (u, eps), (du, d_eps))[1]
+        for f in (fused, auto))
+    np.testing.assert_allclose(hvp_u, want_u, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(hvp_e, want_e, rtol=1e-4)
+    assert np.abs(want_u).max() > 0
+    # Finite differences in float32: a smooth epsilon, a coarse step and a loose tolerance.
+    small = (slice(0, 1),) + (slice(0, 3),) * (len(shape) - 2)
+    check_grads(lambda u, e: fused(u, kept[small], e), (u[small], jnp.float32(0.05)),
+                order=2, modes=("fwd", "rev"), eps=1e-2, atol=2e-2, rtol=2e-2)
+
+
 # --------------------------------------------------------------------------- the test standard
 
 def test_labels_carry_no_gradient_and_bad_sampling_raises():
