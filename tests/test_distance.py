@@ -136,12 +136,21 @@ def envelope_unit(f):
 # directly it runs on CPU too, where XLA materialises its broadcast: axes stay <= 64 here.
 
 
-def accelerator_edt(mask, sampling=None, two_sided=False):
+def _dense_edt(nsp, two_sided):
+    return jax.jit(lambda m, s: dist_mod._squared_edt_dense(m, s, nsp, two_sided))
+
+
+_cached_dense_edt = functools.cache(_dense_edt)
+
+
+def accelerator_edt(mask, sampling=None, two_sided=False, *, cached=False):
+    """The dense (GPU/TPU) squared-EDT formulation run here. By default a new function each
+    call: traced now, so it sees the monkeypatched module constants; ``cached``: one compiled
+    function per (rank, sidedness, shape) for the tests that patch nothing."""
     mask = jnp.asarray(mask) != 0
     nsp = mask.ndim - 1
     spacing = jnp.asarray(sampling if sampling is not None else (1.0,) * nsp, jnp.float32)
-    # A new function each call: traced now, so it sees the monkeypatched module constants.
-    fn = jax.jit(lambda m, s: dist_mod._squared_edt_dense(m, s, nsp, two_sided))
+    fn = (_cached_dense_edt if cached else _dense_edt)(nsp, two_sided)
     return np.sqrt(np.asarray(fn(mask, spacing)))
 
 
@@ -237,10 +246,10 @@ def test_accelerator_banded_pass_and_its_fallback(monkeypatch):
 @given(st.one_of(masks_2d := hnp.arrays(np.bool_, st.sampled_from([(2, 1, 23), (2, 31, 40)])),
                  hnp.arrays(np.bool_, st.just((1, 7, 5, 9)))))
 def test_property_accelerator_equals_cpu(mask):
-    np.testing.assert_array_equal(accelerator_edt(mask), distance_transform_edt(mask))
+    np.testing.assert_array_equal(accelerator_edt(mask, cached=True), distance_transform_edt(mask))
     field = np.where(mask.all(axis=tuple(range(1, mask.ndim)), keepdims=True)
                      | ~mask.any(axis=tuple(range(1, mask.ndim)), keepdims=True),
-                     0.0, accelerator_edt(mask, two_sided=True))
+                     0.0, accelerator_edt(mask, two_sided=True, cached=True))
     np.testing.assert_array_equal(field, distance_field(mask))
 
 
@@ -713,9 +722,12 @@ def test_accelerator_argmin_equals_cpu_argmin(n):
     f = rng.integers(0, 4, size=(n, 12)).astype(np.float32) ** 2
     f[:, 3] = np.inf
     f[rng.random(f.shape) < 0.3] = np.inf
+    # Compiled, the spacing traced: one program per pass for both spacings.
+    argmin_dense, argmin_cpu = (jax.jit(fn, static_argnums=1)
+                                for fn in (dist_mod._argmin_dense, dist_mod._argmin_cpu))
     for s in (1.0, 0.5):
-        dense = dist_mod._argmin_dense(jnp.asarray(f), 0, jnp.float32(s))
-        cpu = dist_mod._argmin_cpu(jnp.asarray(f), 0, jnp.float32(s))
+        dense = argmin_dense(jnp.asarray(f), 0, jnp.float32(s))
+        cpu = argmin_cpu(jnp.asarray(f), 0, jnp.float32(s))
         finite = np.isfinite(f).any(0)
         np.testing.assert_array_equal(np.asarray(dense)[:, finite], np.asarray(cpu)[:, finite])
         values = f + ((np.arange(n)[:, None, None] - np.arange(n)[None, :, None]) * s) ** 2

@@ -327,7 +327,7 @@ def test_combinator_routes_axis_name_in_shard_map(axis_type):
         return loss(p, y, step=step, per_image=False, axis_name="data")
 
     mesh = _mesh(axis_type)
-    names = unsharded(LOGITS, LABELS, 0)[1]
+    names = jax.eval_shape(unsharded, LOGITS, LABELS, 0)[1]  # the aux keys, nothing run
     aux_specs = {k: P() if k.endswith("/weight") else P("data") for k in names}
     sharded = jax.shard_map(
         local, mesh=mesh, in_specs=(P("data"), P("data"), P()), out_specs=(P("data"), aux_specs)
@@ -363,11 +363,17 @@ def _lovasz_global(p, y):
     return lovasz.lovasz_softmax_loss(p, y, per_image=False)
 
 
+@functools.cache
+def _lovasz_reference():
+    """Unsharded value and gradient of the batch-mode Lovász loss, computed once."""
+    return _value_and_grad(_lovasz_global)(LOGITS, LABELS)
+
+
 def test_lovasz_batch_mode_auto_mesh():
     mesh = _mesh("auto")
     with jax.set_mesh(mesh):
         value, grad = _value_and_grad(_lovasz_global)(*_put(mesh, LOGITS, LABELS))
-    ref_value, ref_grad = _value_and_grad(_lovasz_global)(LOGITS, LABELS)
+    ref_value, ref_grad = _lovasz_reference()
     _assert_close((value, grad), (np.asarray(ref_value), np.asarray(ref_grad)))
 
 
@@ -378,7 +384,7 @@ def test_lovasz_batch_mode_explicit_mesh():
     workaround, resharding to replicated first; both are checked here.
     """
     mesh = _mesh("explicit")
-    ref_value, ref_grad = _value_and_grad(_lovasz_global)(LOGITS, LABELS)
+    ref_value, ref_grad = _lovasz_reference()
     with jax.set_mesh(mesh):
         p, y = _put(mesh, LOGITS, LABELS)
         try:
@@ -400,17 +406,25 @@ def test_lovasz_batch_mode_explicit_mesh():
 # --------------------------------------------------------------------------- distance maps
 
 
-@pytest.mark.parametrize(
-    "axis_type", ["explicit", "auto"]
-)
-def test_distance_transforms_batch_sharded(axis_type):
+@functools.cache
+def _distance_references():
+    """Unsharded EDT, signed distance map and CDTs (one per metric) of LABELS, computed once."""
     masks = LABELS > 0
     expected_edt = jax.jit(distance.distance_transform_edt)(masks)
     expected_sdm = jax.jit(lambda y: distance.signed_distance_map(y, num_classes=C))(LABELS)
-    cdt = {metric: jax.jit(functools.partial(distance.distance_transform_cdt,
-                                            distance_metric=metric))
-           for metric in distance.CDT_METRICS}
-    expected_cdt = {metric: fn(masks) for metric, fn in cdt.items()}
+    expected_cdt = {metric: _cdt(metric)(masks) for metric in distance.CDT_METRICS}
+    return expected_edt, expected_sdm, expected_cdt
+
+
+def _cdt(metric):
+    return jax.jit(functools.partial(distance.distance_transform_cdt, distance_metric=metric))
+
+
+@pytest.mark.parametrize("axis_type", ["explicit", "auto"])
+def test_distance_transforms_batch_sharded(axis_type):
+    masks = LABELS > 0
+    expected_edt, expected_sdm, expected_cdt = _distance_references()
+    cdt = {metric: _cdt(metric) for metric in distance.CDT_METRICS}
     mesh = _mesh(axis_type)
     with jax.set_mesh(mesh):
         (m,) = _put(mesh, masks)

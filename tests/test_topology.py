@@ -94,8 +94,8 @@ def tubes(seed, shape, num_classes=C):
 @pytest.mark.parametrize("iterations", [0, 3])
 def test_soft_skeleton_matches_numpy_reference(shape, iterations):
     x = np.random.default_rng(1).uniform(size=shape + (2,)).astype(np.float32)
-    np.testing.assert_allclose(soft_skeleton(x, iterations=iterations), np_skeletons(x, iterations),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(jl.soft_skeleton(x, iterations=iterations),
+                               np_skeletons(x, iterations), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("shape", [(2, 9, 11), (1, 6, 7, 8)])
@@ -104,13 +104,13 @@ def test_soft_skeleton_matches_monai(shape):
     cldice = pytest.importorskip("monai.losses.cldice")
     x = np.random.default_rng(2).uniform(size=shape + (2,)).astype(np.float32)
     ref = cldice.soft_skel(torch.tensor(x).movedim(-1, 1), 5).movedim(1, -1).numpy()
-    np.testing.assert_allclose(soft_skeleton(x, iterations=5), ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(jl.soft_skeleton(x, iterations=5), ref, rtol=1e-6, atol=1e-6)
 
 
 def test_soft_skeleton_of_binary_shapes():
     bar = np.zeros((1, 9, 9, 1), np.float32)
     bar[0, 3:6, 1:8] = 1
-    skel = np.asarray(soft_skeleton(bar, iterations=3))[0, ..., 0]
+    skel = np.asarray(jl.soft_skeleton(bar, iterations=3))[0, ..., 0]
     assert set(np.unique(skel)) <= {0.0, 1.0}
     assert skel[4, 2:7].all() and skel.sum() == 5  # the centre line (ends shortened)
     assert np.all(np.asarray(soft_skeleton(np.zeros((1, 4, 4, 1)), iterations=3)) == 0)
