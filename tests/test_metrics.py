@@ -98,7 +98,7 @@ def test_surface_dice_matches_scipy_reference(sampling):
     pred[1] = 0  # example 1: classes 1 and 2 missing from the prediction (NSD 0)
     tolerance = np.array([0.0, 1.0, 2.5], np.float32)
     ours = np.asarray(jl.surface_dice(pred, true, num_classes=3, tolerance=tolerance,
-                                   sampling=sampling))
+                                      sampling=sampling))
     for b in range(2):
         for c in range(3):
             ref = nsd_reference(pred[b] == c, true[b] == c, tolerance[c], sampling)
@@ -106,7 +106,7 @@ def test_surface_dice_matches_scipy_reference(sampling):
     empty = np.zeros((1, 6, 6), np.int32)
     assert float(jl.surface_dice(empty, empty, num_classes=2, tolerance=1.0)[0, 1]) == 1.0
     dense = jl.surface_dice(one_hot_np(pred, 3), one_hot_np(true, 3), tolerance=tolerance[1:],
-                         include_background=False, sampling=sampling)
+                            include_background=False, sampling=sampling)
     np.testing.assert_allclose(dense, ours[:, 1:], rtol=1e-6)
     with pytest.raises(ValueError, match=r"tolerance: expected a scalar or shape \(3,\)"):
         surface_dice(pred, true, num_classes=3, tolerance=[1.0, 2.0])
@@ -121,7 +121,7 @@ def test_generalized_dice_score_matches_reference_and_monai(weight_type):
     pred, true = blobs(11, (3, 14, 13)), blobs(12, (3, 14, 13))
     true[2][true[2] == 2] = 1  # example 2: class 2 absent from the truth (the weight rule)
     ours = np.asarray(jl.generalized_dice_score(pred, true, num_classes=3,
-                                             class_weighting=weight_type))
+                                                class_weighting=weight_type))
     for b in range(3):  # NumPy, from the definition
         p, t = one_hot_np(pred[b], 3).reshape(-1, 3), one_hot_np(true[b], 3).reshape(-1, 3)
         volume = t.sum(0).astype(float)
@@ -355,7 +355,7 @@ def test_ignore_index_naming_a_class_leaves_it_unscored():
     np.testing.assert_allclose(
         jl.generalized_dice_score(pred, true, num_classes=3, ignore_index=2),
         jl.generalized_dice_score(one_hot_np(pred, 3)[..., :2] > 0,  # boolean masks: as given
-                               one_hot_np(true, 3)[..., :2], mask=kept), rtol=1e-6)
+                                  one_hot_np(true, 3)[..., :2], mask=kept), rtol=1e-6)
 
 
 def test_surface_metrics_with_mask_and_ignore_index_match_reference_and_monai():

@@ -51,10 +51,10 @@ def test_volume_differences_match_definition_monai_and_medpy(shape, sampling):
         ours = jl.absolute_volume_difference(pred, true, num_classes=C, ignore_empty=ignore_empty)
         np.testing.assert_allclose(ours, monai.numpy(), rtol=1e-6)
     assert np.isnan(jl.relative_volume_difference(pred, true, num_classes=C,
-                                               ignore_empty=True)[1, 2])
+                                                  ignore_empty=True)[1, 2])
     monai = monai_metrics.compute_absolute_volume_difference(p, t, include_background=False)
     ours = jl.absolute_volume_difference(pred, true, num_classes=C, include_background=False,
-                                      ignore_empty=True, sampling=sampling)
+                                         ignore_empty=True, sampling=sampling)
     np.testing.assert_allclose(ours, monai.numpy() * unit, rtol=1e-6)
 
 
