@@ -9,13 +9,15 @@ import pytest
 from scipy import ndimage
 
 from jaxseg_losses import (
+    average_surface_distance,
     dice_score,
+    generalized_dice_score,
     hausdorff_distance,
     iou_score,
     surface_dice,
+    surface_mask,
 )
 from tests.helpers import blobs, one_hot_np
-from tests.jit_cache import jl
 
 
 def surface_reference(mask: np.ndarray) -> np.ndarray:
@@ -47,14 +49,14 @@ def nsd_reference(pred, true, tolerance, sampling=None):
 
 def test_dice_and_iou_match_counts():
     pred, true = blobs(0, (2, 16, 16)), blobs(1, (2, 16, 16))
-    dice = np.asarray(jl.dice_score(pred, true, num_classes=3))
-    iou = np.asarray(jl.iou_score(pred, true, num_classes=3))
+    dice = np.asarray(dice_score(pred, true, num_classes=3))
+    iou = np.asarray(iou_score(pred, true, num_classes=3))
     for b in range(2):
         for c in range(3):
             p, t = pred[b] == c, true[b] == c
             np.testing.assert_allclose(dice[b, c], 2 * (p & t).sum() / (p.sum() + t.sum()), 1e-6)
             np.testing.assert_allclose(iou[b, c], (p & t).sum() / (p | t).sum(), 1e-6)
-    dense = jl.dice_score(one_hot_np(pred, 3), one_hot_np(true, 3), include_background=False)
+    dense = dice_score(one_hot_np(pred, 3), one_hot_np(true, 3), include_background=False)
     np.testing.assert_allclose(dense, dice[:, 1:], rtol=1e-6)
 
 
@@ -62,18 +64,18 @@ def test_empty_masks_have_documented_values():
     empty = np.zeros((1, 6, 6), np.int32)
     some = empty.copy()
     some[0, 2:4, 2:4] = 1
-    assert float(jl.dice_score(empty, empty, num_classes=2)[0, 1]) == 1.0
-    assert float(jl.iou_score(empty, some, num_classes=2)[0, 1]) == 0.0
-    assert float(jl.hausdorff_distance(empty, empty, num_classes=2)[0, 1]) == 0.0
-    assert np.isinf(float(jl.hausdorff_distance(empty, some, num_classes=2)[0, 1]))
-    assert np.isinf(float(jl.average_surface_distance(some, empty, num_classes=2)[0, 1]))
-    hd95 = jl.hausdorff_distance(empty, empty, num_classes=2, percentile=95)
+    assert float(dice_score(empty, empty, num_classes=2)[0, 1]) == 1.0
+    assert float(iou_score(empty, some, num_classes=2)[0, 1]) == 0.0
+    assert float(hausdorff_distance(empty, empty, num_classes=2)[0, 1]) == 0.0
+    assert np.isinf(float(hausdorff_distance(empty, some, num_classes=2)[0, 1]))
+    assert np.isinf(float(average_surface_distance(some, empty, num_classes=2)[0, 1]))
+    hd95 = hausdorff_distance(empty, empty, num_classes=2, percentile=95)
     assert not np.any(np.isnan(np.asarray(hd95)))
 
 
 def test_surface_mask_matches_scipy_erosion():
     masks = one_hot_np(blobs(2, (2, 9, 11, 7)), 3).astype(bool)
-    ours = np.asarray(jl.surface_mask(jnp.asarray(masks)))
+    ours = np.asarray(surface_mask(jnp.asarray(masks)))
     for b in range(2):
         for c in range(3):
             np.testing.assert_array_equal(ours[b, ..., c], surface_reference(masks[b, ..., c]))
@@ -84,7 +86,7 @@ def test_surface_mask_matches_scipy_erosion():
 def test_hausdorff_matches_scipy_reference(sampling, percentile):
     pred, true = blobs(3, (2, 20, 17)), blobs(4, (2, 20, 17))
     ours = np.asarray(
-        jl.hausdorff_distance(pred, true, num_classes=3, percentile=percentile, sampling=sampling)
+        hausdorff_distance(pred, true, num_classes=3, percentile=percentile, sampling=sampling)
     )
     for b in range(2):
         for c in range(3):
@@ -97,16 +99,16 @@ def test_surface_dice_matches_scipy_reference(sampling):
     pred, true = blobs(9, (2, 20, 17)), blobs(10, (2, 20, 17))
     pred[1] = 0  # example 1: classes 1 and 2 missing from the prediction (NSD 0)
     tolerance = np.array([0.0, 1.0, 2.5], np.float32)
-    ours = np.asarray(jl.surface_dice(pred, true, num_classes=3, tolerance=tolerance,
-                                      sampling=sampling))
+    ours = np.asarray(surface_dice(pred, true, num_classes=3, tolerance=tolerance,
+                                   sampling=sampling))
     for b in range(2):
         for c in range(3):
             ref = nsd_reference(pred[b] == c, true[b] == c, tolerance[c], sampling)
             np.testing.assert_allclose(ours[b, c], ref, rtol=1e-6, err_msg=f"{b}, {c}")
     empty = np.zeros((1, 6, 6), np.int32)
-    assert float(jl.surface_dice(empty, empty, num_classes=2, tolerance=1.0)[0, 1]) == 1.0
-    dense = jl.surface_dice(one_hot_np(pred, 3), one_hot_np(true, 3), tolerance=tolerance[1:],
-                            include_background=False, sampling=sampling)
+    assert float(surface_dice(empty, empty, num_classes=2, tolerance=1.0)[0, 1]) == 1.0
+    dense = surface_dice(one_hot_np(pred, 3), one_hot_np(true, 3), tolerance=tolerance[1:],
+                         include_background=False, sampling=sampling)
     np.testing.assert_allclose(dense, ours[:, 1:], rtol=1e-6)
     with pytest.raises(ValueError, match=r"tolerance: expected a scalar or shape \(3,\)"):
         surface_dice(pred, true, num_classes=3, tolerance=[1.0, 2.0])
@@ -120,8 +122,8 @@ def test_generalized_dice_score_matches_reference_and_monai(weight_type):
     monai_metrics = pytest.importorskip("monai.metrics")
     pred, true = blobs(11, (3, 14, 13)), blobs(12, (3, 14, 13))
     true[2][true[2] == 2] = 1  # example 2: class 2 absent from the truth (the weight rule)
-    ours = np.asarray(jl.generalized_dice_score(pred, true, num_classes=3,
-                                                class_weighting=weight_type))
+    ours = np.asarray(generalized_dice_score(pred, true, num_classes=3,
+                                             class_weighting=weight_type))
     for b in range(3):  # NumPy, from the definition
         p, t = one_hot_np(pred[b], 3).reshape(-1, 3), one_hot_np(true[b], 3).reshape(-1, 3)
         volume = t.sum(0).astype(float)
@@ -137,7 +139,7 @@ def test_generalized_dice_score_matches_reference_and_monai(weight_type):
         weight_type=weight_type, sum_over_classes=True).numpy()[:, 0]
     np.testing.assert_allclose(ours, monai, rtol=1e-5)
     empty = np.zeros((1, 5, 5), np.int32)
-    score = jl.generalized_dice_score(empty, empty, num_classes=2, include_background=False)
+    score = generalized_dice_score(empty, empty, num_classes=2, include_background=False)
     assert float(score[0]) == 1.0
 
 
@@ -152,7 +154,7 @@ def test_metrics_match_monai_2d_and_3d_anisotropic():
             ref = monai_metrics.compute_hausdorff_distance(
                 p, t, include_background=True, percentile=percentile, spacing=list(spacing)
             ).numpy()
-            ours = jl.hausdorff_distance(
+            ours = hausdorff_distance(
                 pred, true, num_classes=3, percentile=percentile, sampling=spacing
             )
             np.testing.assert_allclose(ours, ref, rtol=1e-5)
@@ -160,7 +162,7 @@ def test_metrics_match_monai_2d_and_3d_anisotropic():
             ref = monai_metrics.compute_average_surface_distance(
                 p, t, include_background=True, symmetric=symmetric, spacing=list(spacing)
             ).numpy()
-            ours = jl.average_surface_distance(
+            ours = average_surface_distance(
                 pred, true, num_classes=3, symmetric=symmetric, sampling=spacing
             )
             np.testing.assert_allclose(ours, ref, rtol=1e-5)
@@ -168,7 +170,7 @@ def test_metrics_match_monai_2d_and_3d_anisotropic():
         ref = monai_metrics.compute_surface_dice(
             p, t, class_thresholds=tolerance, include_background=True, spacing=list(spacing)
         ).numpy()
-        ours = jl.surface_dice(pred, true, num_classes=3, tolerance=tolerance, sampling=spacing)
+        ours = surface_dice(pred, true, num_classes=3, tolerance=tolerance, sampling=spacing)
         np.testing.assert_allclose(ours, ref, rtol=1e-5)
 
 
@@ -203,10 +205,10 @@ def brute_distance(metric, sampling):
 def test_surface_metrics_with_cdt_distances_match_reference(metric, sampling):
     pred, true = blobs(13, (2, 15, 13)), blobs(14, (2, 15, 13))
     options = dict(num_classes=3, sampling=sampling, distance_metric=metric)
-    hd = np.asarray(jl.hausdorff_distance(pred, true, **options))
-    hd95 = np.asarray(jl.hausdorff_distance(pred, true, percentile=95, **options))
-    asd = np.asarray(jl.average_surface_distance(pred, true, **options))
-    nsd = np.asarray(jl.surface_dice(pred, true, tolerance=1.5, **options))
+    hd = np.asarray(hausdorff_distance(pred, true, **options))
+    hd95 = np.asarray(hausdorff_distance(pred, true, percentile=95, **options))
+    asd = np.asarray(average_surface_distance(pred, true, **options))
+    nsd = np.asarray(surface_dice(pred, true, tolerance=1.5, **options))
     transform = brute_distance(metric, sampling)
     for b in range(2):
         for c in range(3):
@@ -235,17 +237,17 @@ def test_surface_metrics_with_cdt_distances_match_monai(metric):
         for percentile in (None, 95):
             ref = monai_metrics.compute_hausdorff_distance(
                 p, t, include_background=True, percentile=percentile, distance_metric=metric)
-            ours = jl.hausdorff_distance(pred, true, percentile=percentile, **options)
+            ours = hausdorff_distance(pred, true, percentile=percentile, **options)
             np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
         for symmetric in (False, True):
             ref = monai_metrics.compute_average_surface_distance(
                 p, t, include_background=True, symmetric=symmetric, distance_metric=metric)
-            ours = jl.average_surface_distance(pred, true, symmetric=symmetric, **options)
+            ours = average_surface_distance(pred, true, symmetric=symmetric, **options)
             np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
         tolerance = [0.0, 1.0, 2.0]
         ref = monai_metrics.compute_surface_dice(
             p, t, class_thresholds=tolerance, include_background=True, distance_metric=metric)
-        ours = jl.surface_dice(pred, true, tolerance=tolerance, **options)
+        ours = surface_dice(pred, true, tolerance=tolerance, **options)
         np.testing.assert_allclose(ours, ref.numpy(), rtol=1e-6)
 
 
@@ -257,8 +259,8 @@ def test_ignore_empty_matches_reference_and_monai(ignore_empty):
     true[0][true[0] == 2] = 1  # example 0: class 2 absent from the truth, present in pred
     true[1][true[1] == 2] = 1
     pred[1][pred[1] == 2] = 0  # example 1: class 2 absent from both
-    dice = np.asarray(jl.dice_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
-    iou = np.asarray(jl.iou_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
+    dice = np.asarray(dice_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
+    iou = np.asarray(iou_score(pred, true, num_classes=3, ignore_empty=ignore_empty))
     for b in range(3):  # NumPy, from the definition and MONAI's documented rule
         for c in range(3):
             p, t = pred[b] == c, true[b] == c
@@ -304,9 +306,9 @@ def test_region_metrics_with_mask_and_ignore_index_match_reference_and_monai():
     monai_metrics = pytest.importorskip("monai.metrics")
     pred, true, mask, kept = _excluded_inputs(19, (2, 12, 13))
     options = dict(num_classes=3, mask=mask, ignore_index=IGNORE)
-    dice = np.asarray(jl.dice_score(pred, true, **options))
-    iou = np.asarray(jl.iou_score(pred, true, **options))
-    gds = np.asarray(jl.generalized_dice_score(pred, true, **options))
+    dice = np.asarray(dice_score(pred, true, **options))
+    iou = np.asarray(iou_score(pred, true, **options))
+    gds = np.asarray(generalized_dice_score(pred, true, **options))
     for b in range(2):  # NumPy: count the kept pixels only
         p = one_hot_np(pred[b], 3)[kept[b]].astype(bool)
         t = one_hot_np(np.where(kept[b], true[b], 0), 3)[kept[b]].astype(bool)
@@ -317,10 +319,10 @@ def test_region_metrics_with_mask_and_ignore_index_match_reference_and_monai():
         np.testing.assert_allclose(gds[b], 2 * (w * tp).sum() / (w * (ps + ts)).sum(), 1e-5)
     # mask= alone gives the same numbers when it drops what ignore_index drops
     np.testing.assert_array_equal(
-        dice, jl.dice_score(pred, np.where(kept, true, 0), num_classes=3, mask=kept))
+        dice, dice_score(pred, np.where(kept, true, 0), num_classes=3, mask=kept))
     # dense masks take mask= (and reject ignore_index)
     dense_pred, dense_true = one_hot_np(pred, 3), one_hot_np(np.where(kept, true, 0), 3)
-    np.testing.assert_array_equal(iou, jl.iou_score(dense_pred, dense_true, mask=kept))
+    np.testing.assert_array_equal(iou, iou_score(dense_pred, dense_true, mask=kept))
     with pytest.raises(ValueError, match="ignore_index: only applies to integer"):
         iou_score(dense_pred, dense_true, ignore_index=IGNORE)
     # MONAI: one-hot truth with all-zero ignored pixels and a sentinel ignore_index
@@ -328,34 +330,34 @@ def test_region_metrics_with_mask_and_ignore_index_match_reference_and_monai():
     t = torch.tensor(one_hot_np(true % IGNORE, 3) * (true != IGNORE)[..., None]).movedim(-1, 1)
     ours = dict(num_classes=3, ignore_index=IGNORE)
     np.testing.assert_allclose(
-        jl.dice_score(pred, true, **ours),
+        dice_score(pred, true, **ours),
         monai_metrics.compute_dice(p, t, ignore_empty=False, ignore_index=IGNORE), rtol=1e-6)
     np.testing.assert_allclose(
-        jl.iou_score(pred, true, **ours),
+        iou_score(pred, true, **ours),
         monai_metrics.compute_iou(p, t, ignore_empty=False, ignore_index=IGNORE), rtol=1e-6)
     np.testing.assert_allclose(
-        jl.generalized_dice_score(pred, true, **ours),
+        generalized_dice_score(pred, true, **ours),
         monai_metrics.compute_generalized_dice(p, t, ignore_index=IGNORE,
                                                sum_over_classes=True)[:, 0], rtol=1e-5)
 
 
 def test_ignore_index_naming_a_class_leaves_it_unscored():
     pred, true = blobs(21, (2, 10, 9)), blobs(22, (2, 10, 9))
-    dice = np.asarray(jl.dice_score(pred, true, num_classes=3, ignore_index=2))
+    dice = np.asarray(dice_score(pred, true, num_classes=3, ignore_index=2))
     assert np.isnan(dice[:, 2]).all() and not np.isnan(dice[:, :2]).any()
     kept = true != 2
     np.testing.assert_array_equal(
-        dice[:, :2], jl.dice_score(pred, true, num_classes=3, mask=kept)[:, :2])
+        dice[:, :2], dice_score(pred, true, num_classes=3, mask=kept)[:, :2])
     np.testing.assert_array_equal(
-        jl.dice_score(pred, true, num_classes=3, ignore_index=2, include_background=False)[:, 1],
+        dice_score(pred, true, num_classes=3, ignore_index=2, include_background=False)[:, 1],
         dice[:, 2])
-    hd = np.asarray(jl.hausdorff_distance(pred, true, num_classes=3, ignore_index=2))
+    hd = np.asarray(hausdorff_distance(pred, true, num_classes=3, ignore_index=2))
     assert np.isnan(hd[:, 2]).all() and not np.isnan(hd[:, :2]).any()
     # the generalized Dice pools the other classes only
     np.testing.assert_allclose(
-        jl.generalized_dice_score(pred, true, num_classes=3, ignore_index=2),
-        jl.generalized_dice_score(one_hot_np(pred, 3)[..., :2] > 0,  # boolean masks: as given
-                                  one_hot_np(true, 3)[..., :2], mask=kept), rtol=1e-6)
+        generalized_dice_score(pred, true, num_classes=3, ignore_index=2),
+        generalized_dice_score(one_hot_np(pred, 3)[..., :2] > 0,  # boolean masks: as given
+                               one_hot_np(true, 3)[..., :2], mask=kept), rtol=1e-6)
 
 
 def test_surface_metrics_with_mask_and_ignore_index_match_reference_and_monai():
@@ -365,10 +367,10 @@ def test_surface_metrics_with_mask_and_ignore_index_match_reference_and_monai():
     monai_metrics = pytest.importorskip("monai.metrics")
     pred, true, mask, kept = _excluded_inputs(23, (2, 16, 14))
     options = dict(num_classes=3, mask=mask, ignore_index=IGNORE, sampling=(1.5, 0.7))
-    hd = np.asarray(jl.hausdorff_distance(pred, true, **options))
-    hd95 = np.asarray(jl.hausdorff_distance(pred, true, percentile=95, **options))
-    asd = np.asarray(jl.average_surface_distance(pred, true, **options))
-    nsd = np.asarray(jl.surface_dice(pred, true, tolerance=1.0, **options))
+    hd = np.asarray(hausdorff_distance(pred, true, **options))
+    hd95 = np.asarray(hausdorff_distance(pred, true, percentile=95, **options))
+    asd = np.asarray(average_surface_distance(pred, true, **options))
+    nsd = np.asarray(surface_dice(pred, true, tolerance=1.0, **options))
     for b in range(2):
         for c in range(3):
             p, t = (pred[b] == c) & kept[b], (true[b] == c) & kept[b]
@@ -384,13 +386,13 @@ def test_surface_metrics_with_mask_and_ignore_index_match_reference_and_monai():
     ours = dict(num_classes=3, ignore_index=IGNORE, sampling=(1.5, 0.7))
     monai_hd = monai_metrics.HausdorffDistanceMetric(
         include_background=True, percentile=95, ignore_index=IGNORE)
-    np.testing.assert_allclose(jl.hausdorff_distance(pred, true, percentile=95, **ours),
+    np.testing.assert_allclose(hausdorff_distance(pred, true, percentile=95, **ours),
                                monai_hd(p, t, spacing=[1.5, 0.7]), rtol=1e-5)
     monai_asd = monai_metrics.SurfaceDistanceMetric(
         include_background=True, symmetric=True, ignore_index=IGNORE)
-    np.testing.assert_allclose(jl.average_surface_distance(pred, true, **ours),
+    np.testing.assert_allclose(average_surface_distance(pred, true, **ours),
                                monai_asd(p, t, spacing=[1.5, 0.7]), rtol=1e-5)
     np.testing.assert_allclose(
-        jl.surface_dice(pred, true, tolerance=1.0, **ours),
+        surface_dice(pred, true, tolerance=1.0, **ours),
         monai_metrics.compute_surface_dice(p, t, [1.0] * 3, include_background=True,
                                            spacing=[1.5, 0.7], ignore_index=IGNORE), rtol=1e-6)
