@@ -30,10 +30,10 @@ from jaxseg_losses.metrics import (
     average_surface_distance,
     dice_score,
     hausdorff_distance,
-    iou_score,
     surface_dice,
 )
 from tests.helpers import random_logits
+from tests.jit_cache import jl
 
 C = 3
 NDEV = 8
@@ -86,11 +86,11 @@ def test_pooled_dice_and_iou_equal_one_call_on_all_data(dims):
     dice = _accumulate(GlobalDice, logits, labels, sizes)
     iou = _accumulate(GlobalIoU, logits, labels, sizes)
     whole = (_side_by_side(logits), _side_by_side(labels))
-    np.testing.assert_allclose(dice.compute(), dice_score(*whole)[0], rtol=1e-6)
-    np.testing.assert_allclose(iou.compute(), iou_score(*whole)[0], rtol=1e-6)
+    np.testing.assert_allclose(dice.compute(), jl.dice_score(*whole)[0], rtol=1e-6)
+    np.testing.assert_allclose(iou.compute(), jl.iou_score(*whole)[0], rtol=1e-6)
     np.testing.assert_allclose(
         dice.compute(include_background=False, average="macro"),
-        dice_score(*whole, include_background=False)[0].mean(), rtol=1e-6)
+        jl.dice_score(*whole, include_background=False)[0].mean(), rtol=1e-6)
     # GlobalDice and GlobalIoU hold the same counts; ConfusionCounts computes either
     assert all(map(np.array_equal, jax.tree.leaves(dice), jax.tree.leaves(iou)))
     np.testing.assert_allclose(ConfusionCounts.compute(iou, metric="iou"), iou.compute())
@@ -110,15 +110,15 @@ def test_pooled_mask_and_ignore_index_pass_through():
     keep = (np.random.default_rng(5).random(labels.shape) > 0.3).astype(np.float32)
     options = {"mask": keep, "ignore_index": 255}
     state = GlobalDice.empty()
+    update = jax.jit(functools.partial(GlobalDice.from_model_output, ignore_index=255))
     for s in _batches(8, (2, 2, 4)):
-        state = state.merge(GlobalDice.from_model_output(
-            logits[s], labels[s], mask=keep[s], ignore_index=255))
-    whole = dice_score(_side_by_side(logits), _side_by_side(labels),
-                       mask=_side_by_side(options["mask"]), ignore_index=255)
+        state = state.merge(update(logits[s], labels[s], mask=keep[s]))
+    whole = jl.dice_score(_side_by_side(logits), _side_by_side(labels),
+                          mask=_side_by_side(options["mask"]), ignore_index=255)
     np.testing.assert_allclose(state.compute(), whole[0], rtol=1e-6)
     # a class index as ignore_index: that class is NaN, as in dice_score; "mean" skips it
     state = _accumulate(GlobalDice, logits, DATA["2d"][1], (4, 4), ignore_index=2)
-    whole = dice_score(_side_by_side(logits), _side_by_side(DATA["2d"][1]), ignore_index=2)[0]
+    whole = jl.dice_score(_side_by_side(logits), _side_by_side(DATA["2d"][1]), ignore_index=2)[0]
     np.testing.assert_allclose(state.compute(), whole, rtol=1e-6)
     assert np.isnan(state.compute()[2])
     np.testing.assert_allclose(state.compute(average="macro"), np.nanmean(whole), rtol=1e-6)
@@ -137,8 +137,8 @@ def test_pooled_other_input_forms_and_modes():
         assert jax.tree.all(jax.tree.map(np.array_equal, state, by_index))
     binary = _accumulate(GlobalDice, logits[..., :1], (labels > 0).astype(np.int32), (2, 6),
                          mode="binary")
-    whole = dice_score(_side_by_side(logits[..., :1]), _side_by_side(labels > 0).astype(int),
-                       mode="binary")
+    whole = jl.dice_score(_side_by_side(logits[..., :1]), _side_by_side(labels > 0).astype(int),
+                          mode="binary")
     np.testing.assert_allclose(binary.compute(), whole[0], rtol=1e-6)
 
 
@@ -149,7 +149,7 @@ def test_example_mask_drops_padded_examples():
     real = np.arange(10) < 8
     for cls in (GlobalDice, PerImageDice):
         state = jax.jit(cls.from_model_output)(padded_logits, padded_labels, example_mask=real)
-        expected = cls.from_model_output(logits, labels)
+        expected = jax.jit(cls.from_model_output)(logits, labels)
         np.testing.assert_allclose(state.compute(), expected.compute(), rtol=1e-6)
 
 
@@ -173,7 +173,7 @@ def test_bad_values_under_jit_give_nan():
 def test_per_image_mean_is_the_mean_of_per_example_scores(dims):
     logits, labels = DATA[dims]
     sizes = (2, 2) if dims == "3d" else (1, 7)
-    scores = np.asarray(dice_score(logits, labels))
+    scores = np.asarray(jl.dice_score(logits, labels))
     state = _accumulate(PerImageDice, logits, labels, sizes)
     np.testing.assert_allclose(state.compute(), scores.mean(0), rtol=1e-6)
     np.testing.assert_allclose(state.compute(average="macro"), scores.mean(), rtol=1e-6)
@@ -181,7 +181,7 @@ def test_per_image_mean_is_the_mean_of_per_example_scores(dims):
     # options pass through: MONAI's ignore_empty NaN entries are skipped and counted
     state = _accumulate(PerImageIoU, logits, labels, sizes, ignore_empty=True,
                         include_background=False)
-    scores = np.asarray(iou_score(logits, labels, ignore_empty=True, include_background=False))
+    scores = np.asarray(jl.iou_score(logits, labels, ignore_empty=True, include_background=False))
     np.testing.assert_allclose(state.compute(), np.nanmean(scores, 0), rtol=1e-6)
     np.testing.assert_array_equal(state.nan_count, np.isnan(scores).sum(0))
 
@@ -190,7 +190,7 @@ def test_mean_of_surface_metrics_counts_misses():
     logits, labels = DATA["2d"]
     hd95 = MeanOf(hausdorff_distance, percentile=95)
     state = _accumulate(hd95, logits, labels, (4, 4))
-    values = np.asarray(hausdorff_distance(logits, labels, percentile=95))
+    values = np.asarray(jl.hausdorff_distance(logits, labels, percentile=95))
     finite = np.isfinite(values)
     assert np.isinf(values).any(), "the data should hold a missed class"
     expected = np.where(finite, values, 0).sum(0) / finite.sum(0)
@@ -202,14 +202,14 @@ def test_mean_of_surface_metrics_counts_misses():
     keep[:, :, -1] = 0
     assd = MeanOf(average_surface_distance, include_background=False)
     state = assd.from_model_output(logits, labels, mask=keep, sampling=(1.0, 2.0))
-    values = np.asarray(average_surface_distance(logits, labels, include_background=False,
-                                                 mask=keep, sampling=(1.0, 2.0)))
+    values = np.asarray(jl.average_surface_distance(logits, labels, include_background=False,
+                                                    mask=keep, sampling=(1.0, 2.0)))
     finite = np.isfinite(values)
     np.testing.assert_allclose(
         state.compute(), np.where(finite, values, 0).sum(0) / finite.sum(0), rtol=1e-6)
     nsd = MeanOf(surface_dice, tolerance=1.0)
     np.testing.assert_allclose(nsd.from_model_output(logits, labels).compute(),
-                               np.asarray(surface_dice(logits, labels, tolerance=1.0)).mean(0),
+                               np.asarray(jl.surface_dice(logits, labels, tolerance=1.0)).mean(0),
                                rtol=1e-6)
     gds = MeanOf(jsl.generalized_dice_score)  # a (B,) metric: a scalar state
     assert gds.from_model_output(logits, labels).compute().shape == ()
@@ -310,7 +310,7 @@ def test_scan_eval_loop_and_jitted_update_compile_once():
     dice, per_image = evaluate(batches)
     np.testing.assert_allclose(dice, GlobalDice.from_model_output(logits, labels).compute(),
                                rtol=1e-6)
-    np.testing.assert_allclose(per_image, dice_score(logits, labels).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(per_image, jl.dice_score(logits, labels).mean(0), rtol=1e-6)
 
     traces = []
 
@@ -330,14 +330,17 @@ def test_vmap_over_groups_then_reduce():
     logits, labels = DATA["3d"]
     groups = (logits.reshape(2, 2, *logits.shape[1:]), labels.reshape(2, 2, *labels.shape[1:]))
     for cls in (GlobalDice, PerImageDice):
-        stacked = jax.vmap(cls.from_model_output)(*groups)
+        stacked = jax.jit(jax.vmap(cls.from_model_output))(*groups)
         assert jax.tree.leaves(stacked)[0].shape[0] == 2
         np.testing.assert_allclose(stacked.reduce().compute(),
-                                   cls.from_model_output(logits, labels).compute(), rtol=1e-6)
+                                   jax.jit(cls.from_model_output)(logits, labels).compute(),
+                                   rtol=1e-6)
     # per group: a leading axis all the way to compute
-    per_group = jax.vmap(lambda s: s.compute())(jax.vmap(GlobalDice.from_model_output)(*groups))
+    per_group = jax.jit(lambda *g: jax.vmap(lambda s: s.compute())(
+        jax.vmap(GlobalDice.from_model_output)(*g)))(*groups)
     np.testing.assert_allclose(per_group[1],
-                               GlobalDice.from_model_output(logits[2:], labels[2:]).compute())
+                               jax.jit(GlobalDice.from_model_output)(logits[2:], labels[2:]
+                                                                     ).compute())
 
 
 def test_empty_data_set():
@@ -440,13 +443,13 @@ def test_clu_collection_protocol():
             **out))
     result = collection.compute()
     kept_logits, kept_labels = logits[:7], labels[:7]
-    whole = dice_score(_side_by_side(kept_logits), _side_by_side(kept_labels))[0]
+    whole = jl.dice_score(_side_by_side(kept_logits), _side_by_side(kept_labels))[0]
     np.testing.assert_allclose(result["dice"], whole[1:].mean(), rtol=1e-6)
     np.testing.assert_allclose(result["dice_per_class"], whole, rtol=1e-6)
     np.testing.assert_allclose(result["iou_per_image"],
-                               iou_score(kept_logits, kept_labels).mean(), rtol=1e-6)
-    values = np.asarray(hausdorff_distance(kept_logits, kept_labels, percentile=95,
-                                           include_background=False))
+                               jl.iou_score(kept_logits, kept_labels).mean(), rtol=1e-6)
+    values = np.asarray(jl.hausdorff_distance(kept_logits, kept_labels, percentile=95,
+                                              include_background=False))
     finite = np.isfinite(values)
     np.testing.assert_allclose(result["hd95"], np.where(finite, values, 0).sum(0) / finite.sum(0),
                                rtol=1e-6)
@@ -558,28 +561,28 @@ def test_docs_eval_loop_runs_as_written(capsys):
     logits = scope["model"].apply(scope["params"], scope["images"])
     labels = scope["labels"]
     np.testing.assert_allclose(
-        scope["results"]["dice"], dice_score(_side_by_side(logits), _side_by_side(labels))[0],
+        scope["results"]["dice"], jl.dice_score(_side_by_side(logits), _side_by_side(labels))[0],
         rtol=1e-5)
     np.testing.assert_allclose(scope["results"]["dice_per_image"],
-                               dice_score(logits, labels).mean(0), rtol=1e-5)
+                               jl.dice_score(logits, labels).mean(0), rtol=1e-5)
     assert capsys.readouterr().out.count("\n") == 3
 
 
 def test_confusion_metric_names_of_pooled_counts_equal_the_pooled_one_shot_call():
     """``compute(metric=<confusion name>)`` on accumulated counts == ``confusion_metric`` with
     ``per_image=False`` on the concatenated data."""
-    from jaxseg_losses.metrics import ConfusionCounts, confusion_metric
+    from jaxseg_losses.metrics import ConfusionCounts
     from tests.helpers import blobs
 
     pred, true = blobs(41, (4, 9, 8)), blobs(42, (4, 9, 8))
     state = ConfusionCounts.empty()
+    counts = jax.jit(functools.partial(ConfusionCounts.from_model_output, num_classes=3))
     for lo in (0, 1, 3):
         hi = {0: 1, 1: 3, 3: 4}[lo]
-        state = state.merge(ConfusionCounts.from_model_output(pred[lo:hi], true[lo:hi],
-                                                              num_classes=3))
+        state = state.merge(counts(pred[lo:hi], true[lo:hi]))
     for name in ("sensitivity", "mcc", "balanced accuracy", "fowlkes_mallows_index"):
         ours = state.compute(metric=name, empty_score=float("nan"))
-        ref = confusion_metric(pred, true, num_classes=3, metric=name, per_image=False)[0]
+        ref = jl.confusion_metric(pred, true, num_classes=3, metric=name, per_image=False)[0]
         np.testing.assert_allclose(ours, ref, rtol=1e-5, err_msg=name)
     with pytest.raises(ValueError, match="metric"):
         state.compute(metric="sensitivty")

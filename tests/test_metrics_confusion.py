@@ -16,6 +16,7 @@ import pytest
 from jaxseg_losses import confusion_from_counts, confusion_metric, fbeta_score
 from jaxseg_losses.metrics.confusion import METRIC_NAMES
 from tests.helpers import blobs, one_hot_np, smp_module
+from tests.jit_cache import jl
 
 C = 3
 NAMES = [n for n in METRIC_NAMES if n != "fbeta_score"]
@@ -191,8 +192,8 @@ def test_matches_torchmetrics_multiclass(per_image):
     for beta in (0.5, 2.0):
         theirs = tm.multiclass_fbeta_score(p, t, beta=beta, num_classes=C, average="macro",
                                            multidim_average=multidim, ignore_index=255)
-        ours = fbeta_score(pred, true, beta=beta, num_classes=C, average="macro",
-                           per_image=per_image, ignore_index=255)
+        ours = jl.fbeta_score(pred, true, beta=beta, num_classes=C, average="macro",
+                              per_image=per_image, ignore_index=255)
         np.testing.assert_allclose(ours if per_image else ours[0], theirs.numpy(), rtol=2e-6)
 
 
@@ -318,10 +319,10 @@ def test_reductions_and_zero_division_from_the_definitions():
     np.testing.assert_allclose(macro, np.nanmean(np.asarray(got), 1), rtol=2e-6)
     # nothing defined at all: the mean is zero_division
     empty = np.zeros((1, 4, 4), np.int32)
-    assert np.isnan(confusion_metric(empty, empty, num_classes=2, average="macro",
-                                     include_background=False)[0])
-    assert float(confusion_metric(empty, empty, num_classes=2, average="macro",
-                                  include_background=False, zero_division=1.0)[0]) == 1.0
+    assert np.isnan(jl.confusion_metric(empty, empty, num_classes=2, average="macro",
+                                        include_background=False)[0])
+    assert float(jl.confusion_metric(empty, empty, num_classes=2, average="macro",
+                                     include_background=False, zero_division=1.0)[0]) == 1.0
 
 
 def test_jit_vmap_axis_name_and_dense_forms():
@@ -329,12 +330,12 @@ def test_jit_vmap_axis_name_and_dense_forms():
     eager = confusion_metric(pred, true, num_classes=C, metric="f1", average="micro",
                              per_image=False)
     # vmap over examples with the batch axis named: per_image=False pools over it (psum)
-    mapped = jax.vmap(lambda p, y: confusion_metric(
+    mapped = jax.jit(jax.vmap(lambda p, y: confusion_metric(
         p[None], y[None], num_classes=C, metric="f1", average="micro", per_image=False,
-        axis_name="batch")[0], axis_name="batch")(pred, true)
+        axis_name="batch")[0], axis_name="batch"))(pred, true)
     np.testing.assert_allclose(mapped, eager, rtol=2e-6)
-    dense = confusion_metric(one_hot_np(pred, C) > 0, one_hot_np(true, C), metric="f1",
-                             average="micro", per_image=False)
+    dense = jl.confusion_metric(one_hot_np(pred, C) > 0, one_hot_np(true, C), metric="f1",
+                                average="micro", per_image=False)
     np.testing.assert_allclose(dense, eager, rtol=2e-6)
 
 

@@ -10,8 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from jaxseg_losses import absolute_volume_difference, calibration_error, relative_volume_difference
+from jaxseg_losses import absolute_volume_difference, calibration_error
 from tests.helpers import blobs, one_hot_np, random_logits, softmax_np
+from tests.jit_cache import jl
 from tests.test_metrics_confusion import torchmetrics_module
 
 C = 3
@@ -26,8 +27,8 @@ def test_volume_differences_match_definition_monai_and_medpy(shape, sampling):
     torch = pytest.importorskip("torch")
     pred, true = blobs(1, shape), blobs(2, shape)
     true[1][true[1] == 2] = 1  # example 1: class 2 absent from the truth
-    avd = np.asarray(absolute_volume_difference(pred, true, num_classes=C, sampling=sampling))
-    rvd = np.asarray(relative_volume_difference(pred, true, num_classes=C))
+    avd = np.asarray(jl.absolute_volume_difference(pred, true, num_classes=C, sampling=sampling))
+    rvd = np.asarray(jl.relative_volume_difference(pred, true, num_classes=C))
     unit = np.prod(sampling)
     axes = tuple(range(1, len(shape)))
     vp, vt = (one_hot_np(x, C).sum(axes) for x in (pred, true))
@@ -47,13 +48,13 @@ def test_volume_differences_match_definition_monai_and_medpy(shape, sampling):
     t = torch.tensor(one_hot_np(true, C)).movedim(-1, 1)
     for ignore_empty in (False, True):
         monai = monai_metrics.compute_absolute_volume_difference(p, t, ignore_empty=ignore_empty)
-        ours = absolute_volume_difference(pred, true, num_classes=C, ignore_empty=ignore_empty)
+        ours = jl.absolute_volume_difference(pred, true, num_classes=C, ignore_empty=ignore_empty)
         np.testing.assert_allclose(ours, monai.numpy(), rtol=1e-6)
-    assert np.isnan(relative_volume_difference(pred, true, num_classes=C,
-                                               ignore_empty=True)[1, 2])
+    assert np.isnan(jl.relative_volume_difference(pred, true, num_classes=C,
+                                                  ignore_empty=True)[1, 2])
     monai = monai_metrics.compute_absolute_volume_difference(p, t, include_background=False)
-    ours = absolute_volume_difference(pred, true, num_classes=C, include_background=False,
-                                      ignore_empty=True, sampling=sampling)
+    ours = jl.absolute_volume_difference(pred, true, num_classes=C, include_background=False,
+                                         ignore_empty=True, sampling=sampling)
     np.testing.assert_allclose(ours, monai.numpy() * unit, rtol=1e-6)
 
 
@@ -61,12 +62,12 @@ def test_volume_empty_masks_mask_and_bad_sampling():
     empty = np.zeros((1, 5, 5), np.int32)
     some = empty.copy()
     some[0, 1:3, 1:3] = 1
-    assert float(relative_volume_difference(empty, empty, num_classes=2)[0, 1]) == 0.0
-    assert float(relative_volume_difference(empty, some, num_classes=2)[0, 1]) == -1.0
-    assert float(absolute_volume_difference(some, empty, num_classes=2)[0, 1]) == 4.0
+    assert float(jl.relative_volume_difference(empty, empty, num_classes=2)[0, 1]) == 0.0
+    assert float(jl.relative_volume_difference(empty, some, num_classes=2)[0, 1]) == -1.0
+    assert float(jl.absolute_volume_difference(some, empty, num_classes=2)[0, 1]) == 4.0
     keep = np.ones((1, 5, 5), bool)
     keep[0, 1, :] = False  # two of the four pixels excluded from both volumes
-    assert float(absolute_volume_difference(some, empty, num_classes=2, mask=keep)[0, 1]) == 2.0
+    assert float(jl.absolute_volume_difference(some, empty, num_classes=2, mask=keep)[0, 1]) == 2.0
     with pytest.raises(ValueError, match=r"sampling: expected a scalar or one spacing"):
         absolute_volume_difference(some, empty, num_classes=2, sampling=(1.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="sampling: spacings must be finite and positive"):
@@ -176,9 +177,9 @@ def test_calibration_vmap_axis_name_and_bad_input():
     z = random_logits(9, (4, 6, 5, C))
     y = blobs(10, (4, 6, 5))
     pooled = jitted(per_image=False, num_bins=5)(z, y)
-    mapped = jax.vmap(lambda a, b: calibration_error(
+    mapped = jax.jit(jax.vmap(lambda a, b: calibration_error(
         a[None], b[None], per_image=False, axis_name="batch", num_bins=5)[0],
-        axis_name="batch")(z, y)
+        axis_name="batch"))(z, y)
     np.testing.assert_allclose(mapped, pooled, rtol=2e-6)
     nothing = jitted()(z, y, np.zeros((4, 6, 5)))
     assert np.isnan(nothing).all()  # no scored pixel: NaN, as MONAI
