@@ -123,7 +123,9 @@ def _is_function(obj) -> bool:
     return inspect.isfunction(obj) or (callable(obj) and not inspect.isclass(obj))
 
 
+@functools.cache
 def _api_page_objects() -> dict[str, object]:
+    """The objects that docs/api.md lists (generating the page costs ~0.1 s: once per run)."""
     assert API_HOOK.MARKER in API_PAGE.read_text(), "docs/api.md lost its generated part"
     entries = re.findall(r"^:::\s*([\w.]+)\s*$", API_HOOK.markdown(), flags=re.MULTILINE)
     assert len(entries) == len(set(entries)), "a name is listed twice on the API page"
