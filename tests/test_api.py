@@ -497,6 +497,7 @@ def _rename_calls():
     }
 
 
+@pytest.mark.slow
 def test_renamed_options_warn_and_forward():
     """The old spelling gives the new one's result, with a DeprecationWarning naming both that
     points at the caller; both spellings at once is a TypeError."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -26,13 +27,17 @@ def test_binary_loss_without_class_axis(name, spatial):
     rng = np.random.default_rng(0)
     z = rng.normal(size=(2, *spatial, 1)).astype(np.float32)
     y = rng.integers(0, 2, (2, *spatial))
-    with_axis = case.fn(z, y, **case.options)
-    without = case.fn(z[..., 0], y, **case.options)
+
+    @jax.jit  # the three calls in one program (eagerly, each primitive compiles on its own)
+    def calls(z, y):
+        # Float 0/1 masks as labels (optax's form) too.
+        return [case.fn(p, t, **case.options)
+                for p, t in ((z, y), (z[..., 0], y), (z[..., 0], y.astype(jnp.float32)))]
+
+    with_axis, without, float_masks = calls(z, y)
     np.testing.assert_allclose(np.asarray(without), np.asarray(with_axis), rtol=1e-6, atol=1e-7)
-    # Float 0/1 masks as labels (optax's form) too.
-    np.testing.assert_allclose(
-        np.asarray(case.fn(z[..., 0], y.astype(np.float32), **case.options)),
-        np.asarray(with_axis), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(float_masks), np.asarray(with_axis), rtol=1e-6,
+                               atol=1e-7)
 
 
 def test_binary_metrics_without_class_axis():

@@ -252,6 +252,7 @@ def test_active_contour_stencil_and_multiclass():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 9, 8, 1), (2, 5, 6, 7, 3)])
 def test_active_contour_fused_length_gradient_equals_autodiff(shape):
     """The contour length with the hand-written backward pass (what GPUs and TPUs run; XLA:CPU
@@ -274,6 +275,7 @@ def test_active_contour_fused_length_gradient_equals_autodiff(shape):
     assert np.abs(want_grad).max() > 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 9, 8, 1), (1, 5, 6, 7, 2)])
 def test_active_contour_fused_length_forward_mode_equals_autodiff(shape):
     """The written-out derivative keeps forward mode: ``jax.jvp`` and forward-over-reverse

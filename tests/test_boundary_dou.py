@@ -94,6 +94,7 @@ def test_boundary_counts_equal_scipy_erosion(ndim):
     assert boundary_pixel_counts(full)[0][0, 0] == 16
 
 
+@pytest.mark.slow
 def test_properties_perfect_absent_and_empty():
     y = blobs(3, (2, 16, 16), 3)
     y[1][y[1] == 2] = 0  # class 2 absent from example 1
@@ -115,6 +116,7 @@ def test_properties_perfect_absent_and_empty():
     assert np.all(dou(z, y) > dou(z + 5 * perfect, y))
 
 
+@pytest.mark.slow
 def test_check_grads_and_conventions():
     y = blobs(4, (2, 6, 7, 5), 3)
     z = random_logits(4, (2, 6, 7, 5, 3))

@@ -96,6 +96,7 @@ def test_ignore_index_removes_the_pixel_and_its_class_from_tau():
     assert pixel.shape == y.shape and np.all(np.asarray(pixel)[ignored] == 0.0)
 
 
+@pytest.mark.slow
 def test_alpha_zero_is_cross_entropy_and_tau_has_no_gradient():
     z = random_logits(3, (2, 5, 6, C))
     y = random_labels(3, (2, 5, 6), C)
@@ -108,6 +109,7 @@ def test_alpha_zero_is_cross_entropy_and_tau_has_no_gradient():
     np.testing.assert_allclose(grad - ce_grad, want, rtol=1e-4, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spatial", [(7, 6), (5, 4, 6)], ids=["2d", "3d"])
 def test_matches_monai(spatial):
     torch = pytest.importorskip("torch")

@@ -246,6 +246,7 @@ def _away_from_threshold(logits):
         logits - np.eye(logits.shape[-1])[0] * push[..., None])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_LOSSES))
 @pytest.mark.parametrize("shape", [(2, 12, 12), (1, 8, 8, 8)], ids=["2d", "3d"])
 def test_gradients(name, shape):
@@ -258,6 +259,7 @@ def test_gradients(name, shape):
     assert np.all(np.isfinite(np.asarray(grad))) and np.any(np.asarray(grad) != 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(_LOSSES))
 def test_jit_equals_eager_and_vmap(name):
     logits, labels = _batch((2, 16, 16), seed=8)

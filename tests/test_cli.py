@@ -18,6 +18,7 @@ TINY = ["--size", "16", "--n-train", "4", "--n-test", "2", "--steps", "3", "--ba
         "--replicas", "loop"]
 
 
+@pytest.mark.slow
 def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
     for module in ("tqdm", "tqdm.auto"):  # --no-progress works without tqdm installed
         monkeypatch.setitem(sys.modules, module, None)
@@ -63,6 +64,7 @@ def test_compare_end_to_end(tmp_path, capsys, monkeypatch):
     assert "| `ce` |" in (out / "results.md").read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget,stopped,seeds", [(None, ("max seeds", "all decided"), 4),
                                                   ("0.01", ("time budget",), 3)])
 def test_compare_seeds_auto(tmp_path, capsys, budget, stopped, seeds):
@@ -93,6 +95,7 @@ def test_compare_seeds_auto(tmp_path, capsys, budget, stopped, seeds):
     assert [r["seed"] for r in rows if r["loss"] == "ce"] == [str(s) for s in range(seeds)]
 
 
+@pytest.mark.slow
 def test_compare_on_user_npz(tmp_path, capsys):
     rng = np.random.default_rng(0)
     labels = np.zeros((6, 16, 16), np.int64)
@@ -109,6 +112,7 @@ def test_compare_on_user_npz(tmp_path, capsys):
     assert not (tmp_path / "o" / "figure.png").exists()
 
 
+@pytest.mark.slow
 def test_compare_on_a_png_folder(tmp_path, capsys):
     """PNG images and masks of different sizes, 0/255 masks, a 50 % test split, the figure."""
     from tests.helpers import write_png_folder
@@ -130,6 +134,7 @@ def test_compare_on_a_png_folder(tmp_path, capsys):
     assert payload["results"][0]["figure_seed"] in (0, 1)
 
 
+@pytest.mark.slow
 def test_compare_on_a_nifti_folder(tmp_path, capsys):
     """NIfTI volumes: the header's spacing reaches the distance loss and the metrics."""
     from tests.helpers import write_nifti_folder

@@ -107,6 +107,7 @@ def test_one_compilation_for_all_steps():
     chex.clear_trace_counter()
 
 
+@pytest.mark.slow
 def test_jit_matches_eager_and_grads():
     loss = _objective()
     assert_jit_matches_eager(lambda p, y: loss(p, y, step=3)[0], LOGITS, LABELS)

@@ -115,6 +115,7 @@ def test_long_axis_envelope_path():
     assert_edt_equal(RNG.random((2, 300, 130)) < 0.97)
 
 
+@pytest.mark.slow
 def test_envelope_equals_brute_force(monkeypatch):
     f = np.asarray(dist_mod._pass0(jnp.asarray(RNG.random((150, 40)) > 0.9), 1.0))
     f = np.where(RNG.random(f.shape) < 0.2, np.inf, f + RNG.integers(0, 50, f.shape))
@@ -481,6 +482,7 @@ def test_sdm_3d():
         np.testing.assert_allclose(np.moveaxis(got[b], -1, 0), ref, rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_distance_field_matches_monai_semantics():
     probs = RNG.random((4, 21, 17)).astype(np.float32)
     probs[2] = 0.2  # empty

@@ -199,6 +199,7 @@ def test_median_seed():
     assert median_seed_index([np.nan, np.nan]) == 0
 
 
+@pytest.mark.slow
 def test_absent_class_is_left_out_of_the_metrics():
     """Class 2 has no test pixel: the Dice is class 1's alone (class 2 would add 1 per image
     where nothing is predicted, 0 elsewhere, whatever the loss)."""

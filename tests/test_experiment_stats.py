@@ -183,6 +183,7 @@ def test_zero_spread():
     assert same["a"].verdict == "best"
 
 
+@pytest.mark.slow
 def test_equivalent_and_worse_always_match_the_shown_interval():
     """An 'equivalent' loss has its interval inside the margin; a 'worse' one below 0."""
     rng = np.random.default_rng(1)

@@ -45,6 +45,7 @@ def _assert_same_replica(a, i, b, j):
         np.testing.assert_allclose(values[i], b.per_seed[key][j], rtol=1e-5, err_msg=key)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(jax.device_count() < 8, reason="needs 8 devices (tests/conftest.py)")
 def test_seeds_are_replicas_and_devices_do_not_change_the_numbers(dataset):
     one, eight = jax.devices()[:1], jax.devices()[:8]

@@ -397,6 +397,7 @@ def test_probability_bad_values_and_gradients(name):
         assert np.isfinite(value[0]) and np.all(np.isfinite(gradient[0])), value
 
 
+@pytest.mark.slow
 def test_probability_sum_tolerance():
     """Softmax outputs in float32, float16 and bfloat16 (also cast to float32) pass, up to 150
     classes; sums off by more than 2**-6 do not; the check is on the multiclass probability

@@ -58,6 +58,7 @@ def _masks_example():
     return labels, keep, logits
 
 
+@pytest.mark.slow
 def test_masks_example_of_the_coming_from_page():
     """The numbers of the page's Masks table: ours always, MONAI's with the release it names."""
     labels, keep, logits = _masks_example()
@@ -101,6 +102,7 @@ def test_masks_example_of_the_coming_from_page():
         rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_optax_generalized_dice_and_class_weights_of_the_coming_from_page():
     """optax's ``multiclass_generalized_dice_loss`` is a class-weighted mean of per-class Dice
     losses (weights 1 / (batch volume^2 + 1e-7), normalised to sum to C), not Sudre's pooled

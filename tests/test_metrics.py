@@ -60,6 +60,7 @@ def test_dice_and_iou_match_counts():
     np.testing.assert_allclose(dense, dice[:, 1:], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_empty_masks_have_documented_values():
     empty = np.zeros((1, 6, 6), np.int32)
     some = empty.copy()
@@ -116,6 +117,7 @@ def test_surface_dice_matches_scipy_reference(sampling):
         surface_dice(pred, true, num_classes=3, tolerance=-1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weight_type", ["square", "simple", "uniform"])
 def test_generalized_dice_score_matches_reference_and_monai(weight_type):
     torch = pytest.importorskip("torch")
@@ -143,6 +145,7 @@ def test_generalized_dice_score_matches_reference_and_monai(weight_type):
     assert float(score[0]) == 1.0
 
 
+@pytest.mark.slow
 def test_metrics_match_monai_2d_and_3d_anisotropic():
     torch = pytest.importorskip("torch")
     monai_metrics = pytest.importorskip("monai.metrics")
@@ -224,6 +227,7 @@ def test_surface_metrics_with_cdt_distances_match_reference(metric, sampling):
         hausdorff_distance(pred, true, num_classes=3, distance_metric="manhattan")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("metric", ["chessboard", "taxicab"])
 def test_surface_metrics_with_cdt_distances_match_monai(metric):
     """MONAI takes these distances from SciPy's distance_transform_cdt, in voxel steps."""
@@ -341,6 +345,7 @@ def test_region_metrics_with_mask_and_ignore_index_match_reference_and_monai():
                                                sum_over_classes=True)[:, 0], rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_ignore_index_naming_a_class_leaves_it_unscored():
     pred, true = blobs(21, (2, 10, 9)), blobs(22, (2, 10, 9))
     dice = np.asarray(dice_score(pred, true, num_classes=3, ignore_index=2))

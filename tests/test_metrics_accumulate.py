@@ -186,6 +186,7 @@ def test_per_image_mean_is_the_mean_of_per_example_scores(dims):
     np.testing.assert_array_equal(state.nan_count, np.isnan(scores).sum(0))
 
 
+@pytest.mark.slow
 def test_mean_of_surface_metrics_counts_misses():
     logits, labels = DATA["2d"]
     hd95 = MeanOf(hausdorff_distance, percentile=95)
@@ -423,6 +424,7 @@ class _MiniCollection:
         return {name: metric.compute() for name, metric in self.metrics.items()}
 
 
+@pytest.mark.slow
 def test_clu_collection_protocol():
     logits, labels = DATA["2d"]
     fields = {
@@ -501,6 +503,7 @@ def test_batch_sharded_jit_equals_unsharded(axis_type):
         np.testing.assert_allclose(a, e, rtol=1e-6)
 
 
+@pytest.mark.slow
 @needs_devices
 @pytest.mark.parametrize("axis_type", ["explicit", "auto"])
 def test_shard_map_reduce_over_axis_name(axis_type):

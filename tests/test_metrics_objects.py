@@ -111,6 +111,7 @@ def test_multiclass_matches_numpy_reference(spatial, connectivity, threshold, st
                 assert v == pytest.approx(want[k], rel=1e-5, abs=1e-6), (bi, c, k)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threshold", [0.0, 0.5])
 def test_coverage_matches_numpy_reference(threshold):
     shape = (2, 18, 16)
@@ -247,6 +248,7 @@ def test_empty_cases_and_touching_objects():
     assert np.isnan(float(nan_empty.pq[0, 0]))  # panoptica: NaN
 
 
+@pytest.mark.slow
 def test_mask_ignore_index_and_jit():
     shape = (2, 16, 16)
     truth = objects(21, shape).astype(np.int32)

@@ -339,6 +339,7 @@ def test_monai_empty_conventions_are_documented():
 # ----------------------------------------------------------------- jit, vmap, accelerators
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape, spacing", CASES)
 def test_elements_vmap_equals_batch(shape, spacing):
     pred, true = inputs(60, (4,) + shape[1:])

@@ -76,6 +76,7 @@ def test_weights_follow_monai():
         assert ds.get_weights(5) == deep_supervision_weights(5, level_weighting=mode)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weight_mode", ["exp", "two"])
 def test_equals_weighted_sum_of_resized_losses(weight_mode):
     shapes = [(8, 6), (4, 3), (2, 2)]
@@ -150,6 +151,7 @@ def test_composes_with_named_sum():
                                + deep_supervision(focal_loss)(preds, y, alpha=0.25), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_grads_jit_vmap_bf16():
     preds = outputs(5, [(6, 4), (3, 2)])
     y = random_labels(5, (2, 6, 4), C)
@@ -312,6 +314,7 @@ def test_multi_scale_ignore_index_and_out_of_range_labels_are_excluded():
         loss(z, np.where(ignored, C, y))
 
 
+@pytest.mark.slow
 def test_multi_scale_excluded_pixels_change_nothing_and_mode_reaches_every_scale():
     z = random_logits(14, (1, 8, 8, C), scale=2.0)
     y = random_labels(14, (1, 8, 8), C)
@@ -340,6 +343,7 @@ def test_multi_scale_excluded_pixels_change_nothing_and_mode_reaches_every_scale
         wrapped(logits, labels, mode="multiclass")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spatial", [(9, 8), (6, 7, 5)], ids=["2d", "3d"])
 def test_multi_scale_matches_monai(spatial):
     pytest.importorskip("torch")
@@ -384,6 +388,7 @@ def test_multi_scale_composes_with_named_sum():
     np.testing.assert_allclose(aux["ms"], wrapped(z, y, mask=mask), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_multi_scale_grads_jit_vmap_bf16():
     z = jnp.asarray(random_logits(14, (2, 6, 5, C)))
     y = random_labels(14, (2, 6, 5), C)

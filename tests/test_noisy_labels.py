@@ -129,6 +129,7 @@ def test_bi_tempered_label_smoothing_ignore_index_and_mask():
     np.testing.assert_allclose(ours, ref, rtol=2e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t1,t2", TEMPERATURES)
 def test_bi_tempered_equals_the_authors_package_values_and_gradients(t1, t2):
     bitempered = pytest.importorskip("jax_bitempered_loss.loss")
@@ -157,6 +158,7 @@ def test_bi_tempered_equals_the_authors_package_values_and_gradients(t1, t2):
     assert np.isfinite(np.asarray(g_ours)).all()
 
 
+@pytest.mark.slow
 def test_bi_tempered_binary_equals_the_authors_binary_loss():
     bitempered = pytest.importorskip("jax_bitempered_loss.loss")
     z = random_logits(5, (2, 4, 4, 1))
@@ -194,6 +196,7 @@ def test_bi_tempered_at_t1_zero_is_half_the_squared_error():
                                rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_bi_tempered_perfect_prediction_and_boundedness():
     y = random_labels(7, (1, 4, 4), 3)
     sure = 1e4 * (2 * one_hot_np(y, 3) - 1).astype(np.float32)
@@ -209,6 +212,7 @@ def test_bi_tempered_perfect_prediction_and_boundedness():
                                            t2=1.0), 0.0, atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t", [0.5, 1.0, 1.5, 3.0])
 def test_tempered_softmax(t):
     a = random_logits(8, (7, 5))
@@ -222,6 +226,7 @@ def test_tempered_softmax(t):
     np.testing.assert_allclose(few, exact, atol=5e-3 if t < 1 else 1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("t2", [1.3, 0.8])
 def test_bi_tempered_check_grads(t2):
     z = jnp.asarray(random_logits(9, (1, 3, 3, 3), scale=0.5))
@@ -328,6 +333,7 @@ def test_t_loss_limits():
     assert weights[0] > weights[1] > weights[2]
 
 
+@pytest.mark.slow
 def test_t_loss_learns_nu():
     z = jnp.asarray(random_logits(14, (1, 3, 3, 2), scale=1.0))
     y = random_labels(14, (1, 3, 3), 2)

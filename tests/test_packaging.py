@@ -6,6 +6,8 @@ import pathlib
 import re
 import tomllib
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 
@@ -25,6 +27,7 @@ def test_run_time_requirements_are_lean_and_unpinned():
     assert "-c .ci/constraints.txt" in (ROOT / ".ci" / "run").read_text()
 
 
+@pytest.mark.slow
 def test_the_docs_figure_script_imports_existing_names():
     """docs/make_figures.py runs by hand; a renamed module must not break it unnoticed."""
     import ast

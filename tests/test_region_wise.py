@@ -64,6 +64,7 @@ def rw_np(p, z, v=None, w=None):
     return (v * pixel).sum(axes) / v.sum(axes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spatial", [(24, 20), (10, 12, 9)])
 @pytest.mark.parametrize("kind", ["rrw", "boundary"])
 def test_matches_reference(spatial, kind):
@@ -107,6 +108,7 @@ def test_class_weights_include_background_and_own_maps():
     np.testing.assert_allclose(rw_loss(z, y, maps=own), rw_np(p, own), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_perfect_prediction_is_the_minimum_and_bounds():
     y = blobs(3, (3, 20, 20), 4)
     g = one_hot_np(y, 4)
@@ -123,6 +125,7 @@ def test_perfect_prediction_is_the_minimum_and_bounds():
     assert np.mean(true_class < 0) > 0.95
 
 
+@pytest.mark.slow
 def test_check_grads_and_conventions():
     y = blobs(5, (2, 6, 7, 5), 3)
     z = random_logits(5, (2, 6, 7, 5, 3))

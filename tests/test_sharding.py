@@ -207,6 +207,7 @@ def _group_reference(group):
 AUTO_GROUPS = ("region", "combinators", "distance_edt")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "group, axis_type",
     [pytest.param(g, "explicit", marks=[])
@@ -284,6 +285,7 @@ def _global_reference():
     return _GLOBAL_REFERENCE
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "axis_type, names",
     [("explicit", tuple(GLOBAL_CASES)), ("auto", ("dice_masked_squared", "dice_ce"))],

@@ -215,6 +215,7 @@ def test_cldice_several_channels_equals_monai_per_channel():
 
 # --------------------------------------------------------------------------- the test standard
 
+@pytest.mark.slow
 def test_perfect_empty_and_masked():
     """For clDice; dice_cldice is its weighted sum with Dice (tested above and in properties)."""
     _, y, _, g = inputs(13, (2, 8, 7))
@@ -271,6 +272,7 @@ def test_bad_calls_raise_clear_errors():
     assert "class indices must lie" in err.get()
 
 
+@pytest.mark.slow
 def test_checkpointed_scan_bounds_memory():
     """Backward memory grows by ~3 arrays per iteration (the scan carry), not ~10."""
     shape = (1, 16, 16, 16, 1)
@@ -341,6 +343,7 @@ def all_classes_cldice(z, labels, v, iterations, per_image):
     return jnp.mean(jnp.broadcast_to(per_class, (z.shape[0], z.shape[-1])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
 @pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 @pytest.mark.parametrize("per_image", [True, False])
@@ -359,6 +362,7 @@ def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, per_image, monk
                                       monkeypatch=monkeypatch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 10, 9), (2, 6, 7, 5)])
 @pytest.mark.parametrize("chunk", [None, 2])
 @pytest.mark.parametrize("options", [

@@ -154,6 +154,7 @@ def loss(request):
     return LOSSES[request.param]
 
 
+@pytest.mark.slow
 def test_empty_truth_and_masks(loss):
     shape = (2, 4, 3)
     empty = np.zeros(shape, np.int32)
