@@ -330,6 +330,6 @@ def target_weight(prep: Prepared, weights: jax.Array) -> jax.Array:
     ``(B, *spatial, C)``)."""
     hits = class_hits(prep)
     if hits is None:
-        return jnp.sum(weights * prep.targets, axis=-1)
+        return jnp.sum(jnp.broadcast_to(weights, prep.targets.shape) * prep.targets, axis=-1)
     weights = jnp.broadcast_to(weights, weights.shape[:-1] + (prep.num_classes,))
     return select_planes(hits, class_planes(weights))

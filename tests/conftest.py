@@ -28,6 +28,6 @@ if "xla_llvm_disable_expensive_passes" not in flags:
     flags += " --xla_llvm_disable_expensive_passes=true"
 os.environ["XLA_FLAGS"] = flags.strip()
 # Strict rank and dtype promotion are checked on the library's code by
-# tests/conventions.py::test_no_implicit_rank_or_dtype_promotion (every loss of the table), not
+# tests/conventions.py (strict_promotion: every call of the conventions probe), not
 # suite-wide: the tests and doctests themselves broadcast (``batch == batch[0]``) and mix integer
 # labels with float scalars (``labels[..., None] * 1.0``).

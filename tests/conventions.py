@@ -13,6 +13,7 @@ with the compiled one. Family files keep the papers' references and peer cross-c
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 
@@ -124,14 +125,26 @@ def _probe(case: LossCase, d: dict) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def strict_promotion():
+    """No silent broadcasting between ranks and no implicit dtype mixing (bool or int with
+    float): every call of the probe and the eager call run under it, so each check below also
+    checks that the loss's code (value and gradient, every option the probe uses) promotes
+    nothing implicitly."""
+    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
+        yield
+
+
 @functools.cache
 def _results(name: str) -> tuple[dict, dict, np.ndarray]:
     """(compiled probe outputs, inputs, eager value) of one case, computed once per process."""
     case = CASES[name]
     data = _data(case)
     probe = jax.jit(functools.partial(_probe, case))
-    out = jax.tree.map(np.asarray, probe({k: jnp.asarray(v) for k, v in data.items()}))
-    return out, data, np.asarray(case(data["z"], data["y"]))
+    with strict_promotion():
+        out = jax.tree.map(np.asarray, probe({k: jnp.asarray(v) for k, v in data.items()}))
+        eager = np.asarray(case(data["z"], data["y"]))
+    return out, data, eager
 
 
 # The families run by tests/test_conventions_region.py and tests/test_conventions_pixel_spatial.py.
@@ -285,13 +298,7 @@ def test_three_spatial_axes(name):
 
 
 def test_no_implicit_rank_or_dtype_promotion(name):
-    """The loss's value and gradient (integer labels, compiled) under
-    ``jax_numpy_rank_promotion="raise"`` and ``jax_numpy_dtype_promotion="strict"``: no silent
-    broadcasting between ranks and no implicit dtype mixing (bool or int with float) in the
-    library's code."""
-    case, data = CASES[name], _data(CASES[name])
-    with jax.numpy_rank_promotion("raise"), jax.numpy_dtype_promotion("strict"):
-        value, grad = jax.jit(jax.value_and_grad(
-            lambda z: jnp.sum(jax.tree.leaves(case(z, jnp.asarray(data["y"])))[0])
-        ))(jnp.asarray(data["z"]))
-    assert np.isfinite(float(value)) and np.all(np.isfinite(np.asarray(grad)))
+    """The probe and the eager call ran under :func:`strict_promotion` (``_results``): an
+    implicit rank or dtype promotion in the loss would have raised there."""
+    out, _, eager = _results(name)
+    assert np.all(np.isfinite(eager)) and np.all(np.isfinite(out["grad"]))

@@ -205,12 +205,13 @@ def _softmax_focal(
     else:
         y = prep.targets
         p = prepared_probabilities(prep)
+        per_class = (1,) * (y.ndim - 1) + (-1,)  # a (C,) vector against (B, *spatial, C)
         # (1 - p)^gamma from the probabilities: log(1 - p) would cost a (C, C) log-sum-exp.
-        weighted_y = y if weights is None else y * weights
+        weighted_y = y if weights is None else y * weights.reshape(per_class)
         focal = weighted_y * factor(jnp.clip(1.0 - p, 0.0, 1.0))
         terms = -focal * log_p(prep)
         if alpha_c is not None:
-            terms = terms * alpha_c
+            terms = terms * alpha_c.reshape(per_class)
         pixel, focal = jnp.sum(terms, axis=-1), jnp.sum(focal, axis=-1)
         norm = None if weights is None else target_weight(prep, weights)
     if normalized:
