@@ -487,6 +487,7 @@ def test_value_errors_eager_and_checkify_under_jit():
     assert int(out.sum()) < int(adjacency_matrix(np.where(bad > 2, 0, bad), num_classes=3).sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 7, 6, 3), (1, 4, 5, 3, 4)])
 @pytest.mark.parametrize("max_nonzero", [1, None])
 @pytest.mark.parametrize("include_self", [False, True])

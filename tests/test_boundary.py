@@ -351,6 +351,7 @@ def all_classes_hausdorff_dt(z, labels, mask, alpha, sampling):
     return jnp.mean(jnp.sum(terms * valid, axes) / jnp.sum(valid, axes))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
 @pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatch):
@@ -372,6 +373,7 @@ def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatc
                                       monkeypatch=monkeypatch)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
 @pytest.mark.parametrize("chunk", [1, 4])  # at most this many of the 6 planes per step
 def test_distance_penalized_dice_weights_plane_by_plane_equal_all_classes(shape, chunk,

@@ -177,6 +177,7 @@ def all_classes_her(z, labels, v, alpha, iterations):
     return jnp.mean(jnp.sum(total * valid, axes) / jnp.sum(valid, axes))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 12, 10), (2, 6, 7, 5)])
 @pytest.mark.parametrize("chunk", [None, 1, 4])  # at most this many of the 6 planes per step
 def test_plane_by_plane_equals_all_classes_at_once(shape, chunk, monkeypatch):

@@ -484,6 +484,7 @@ def gather_extension(errors, fg, valid, sort_key, binary_fg=False):
     return jnp.sum(errors_sorted * grad, axis=-1) + nan_carrier
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_image", [True, False])
 @pytest.mark.parametrize("shape", [(2, 9, 8, 4), (2, 5, 4, 6, 3)])
 def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_image, monkeypatch):
