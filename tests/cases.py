@@ -51,6 +51,10 @@ class LossCase:
         pool only their region term).
       probabilities: takes probabilities (``from_logits=False``) in this configuration (the
         bi-tempered loss with ``t2 != 1`` needs logits: its tempered softmax is the link).
+      slow: its conventions row is marked slow (CI runs it, plain ``pytest`` leaves it out):
+        the losses that trace many iterations (skeleton thinning, component labelling), whose
+        row takes 4-5 s on 2 cores against 1-2 s for the others. Their family files keep
+        their reference checks in the loop.
     """
 
     fn: Callable
@@ -64,6 +68,7 @@ class LossCase:
     mask_is_ignore: bool = True
     one_value: bool = True
     probabilities: bool = True
+    slow: bool = False
 
     def __call__(self, predictions, labels, **call_options):
         if not self.labels:
@@ -150,9 +155,9 @@ CASES: dict[str, LossCase] = {
     "boundary_dou_binary": LossCase(jsl.boundary_dou_loss, {"mode": "binary"}, binary=True,
                                     **_REGION),
     # Blob loss: per-component Dice terms on the truth's connected components.
-    "blob": LossCase(jsl.blob_loss, binary=True, local=False, mask_is_ignore=False),
+    "blob": LossCase(jsl.blob_loss, binary=True, local=False, mask_is_ignore=False, slow=True),
     "blob_multiclass": LossCase(jsl.blob_loss, {"mode": "multiclass"}, local=False,
-                                mask_is_ignore=False),
+                                mask_is_ignore=False, slow=True),
     # Lovász.
     "lovasz_softmax": LossCase(jsl.lovasz_softmax_loss, global_form="per_image"),
     "lovasz_softmax_weighted": LossCase(
@@ -173,19 +178,21 @@ CASES: dict[str, LossCase] = {
         jsl.active_contour_loss, {"mode": "multiclass"}, **_DISTANCE),
     # Topology.
     "cldice": LossCase(jsl.cldice_loss, global_form="axis_name", local=False,
-                       mask_is_ignore=False),
+                       mask_is_ignore=False, slow=True),
     "dice_cldice": LossCase(jsl.dice_cldice_loss, global_form="axis_name", local=False,
-                            mask_is_ignore=False),
+                            mask_is_ignore=False, slow=True),
     # Class adjacency.
     # Region-wise: a perfect prediction scores -1 on its class's map (0 elsewhere), over C = 3.
     "region_wise": LossCase(jsl.region_wise_loss, **{**_DISTANCE_MAP, "perfect": -1 / C}),
     "region_wise_boundary": LossCase(jsl.region_wise_loss, {"kind": "boundary"},
                                      **{**_DISTANCE_MAP, "perfect": -1 / C}),
     "skeleton_recall": LossCase(jsl.skeleton_recall_loss, global_form="axis_name", local=False,
-                                mask_is_ignore=False),
+                                mask_is_ignore=False, slow=True),
     "skeleton_recall_binary": LossCase(jsl.skeleton_recall_loss, {"mode": "binary"}, binary=True,
-                                       global_form="axis_name", local=False, mask_is_ignore=False),
-    "cbdice": LossCase(jsl.cbdice_loss, global_form="axis_name", local=False, mask_is_ignore=False),
+                                       global_form="axis_name", local=False, mask_is_ignore=False,
+                                       slow=True),
+    "cbdice": LossCase(jsl.cbdice_loss, global_form="axis_name", local=False, mask_is_ignore=False,
+                       slow=True),
     "nonadjacency": LossCase(jsl.nonadjacency_loss, labels=False, local=False, perfect=None),
     # Compound recipes.
     "bce_dice": LossCase(jsl.bce_dice_loss, binary=True, **_COMPOUND),

@@ -20,6 +20,7 @@ import inspect
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxseg_losses
 from jaxseg_losses._namespace import family_of
@@ -173,7 +174,9 @@ def pytest_generate_tests(metafunc):
     if "name" in metafunc.fixturenames:
         predicate = getattr(metafunc.function, "applies_to", lambda case: True)
         names = [n for n in metafunc.module.CASE_NAMES if predicate(CASES[n])]
-        metafunc.parametrize("name", names, ids=names)
+        metafunc.parametrize("name", [
+            pytest.param(n, id=n, marks=[pytest.mark.slow] if CASES[n].slow else [])
+            for n in names])
 
 
 def _is_loss(name: str) -> bool:
