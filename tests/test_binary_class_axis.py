@@ -20,7 +20,8 @@ BINARY = {name: case for name, case in CASES.items()
           if case.binary and case.labels and "mode" in inspect.signature(case.fn).parameters}
 
 
-@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("name", [  # the iterative losses' rows are slow (tests/cases.py)
+    pytest.param(n, marks=[pytest.mark.slow] if BINARY[n].slow else []) for n in sorted(BINARY)])
 @pytest.mark.parametrize("spatial", [(6, 5), (3, 4, 3)], ids=["2d", "3d"])
 def test_binary_loss_without_class_axis(name, spatial):
     case = BINARY[name]
