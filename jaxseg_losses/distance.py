@@ -112,6 +112,10 @@ _ENVELOPE_BLOCK_LINES = 512
 # band pairs and an exact dense fallback). See BENCHMARKS.md for the estimates behind both.
 _ACCEL_DENSE_MAX_LEN = 1024
 _ACCEL_BAND = 256
+# XLA:TPU (`_squared_edt_tpu`): elements (planes x pixels) per chunk of planes of the EDT.
+# XLA:TPU's compile time grows with a fusion's element count; this is the (4, 128, 128, 4)
+# program's (16 planes of 128 x 128), so that C = 150 compiles like a few C = 4 chunks.
+_TPU_EDT_CHUNK_ELEMS = 1 << 18
 
 
 def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
@@ -193,18 +197,26 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
+def _in_blocks(one_block, x: jax.Array, block: int) -> jax.Array:
+    """``one_block`` (an array of ``k`` leading entries -> the same shape) over blocks of
+    ``block`` entries of the leading axis of ``x``, in a ``lax.map`` (a loop of known trip
+    count); the last block is padded with zeros (False), whose results are dropped. One block:
+    ``one_block(x)``, no loop."""
+    count = x.shape[0]
+    nblocks = -(-count // block)
+    if nblocks == 1:
+        return one_block(x)
+    padded = jnp.pad(x, ((0, nblocks * block - count),) + ((0, 0),) * (x.ndim - 1))
+    out = lax.map(one_block, padded.reshape(nblocks, block, *x.shape[1:]))
+    return out.reshape(nblocks * block, *out.shape[2:])[:count]
+
+
 def _by_line_blocks(one_block, f: jax.Array) -> jax.Array:
     """``one_block`` (rows of (lines, n) -> same shape) over blocks of lines of the (L, n)
     array ``f``: ``lax.map`` bounds the (block, n, n) temporary to about
     ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache."""
     nlines, n = f.shape
-    block = max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n)))
-    nblocks = -(-nlines // block)
-    if nblocks == 1:
-        return one_block(f)
-    padded = jnp.pad(f, ((0, nblocks * block - nlines), (0, 0)))
-    out = lax.map(one_block, padded.reshape(nblocks, block, n))
-    return out.reshape(nblocks * block, n)[:nlines]
+    return _in_blocks(one_block, f, max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n))))
 
 
 def _minplus_brute(f: jax.Array, s: float, argmin: bool = False) -> jax.Array:
@@ -402,6 +414,7 @@ def _edt_local(
         x,
         sampling,
         cpu=functools.partial(_squared_edt_cpu, nsp=nsp, two_sided=two_sided),
+        tpu=functools.partial(_squared_edt_tpu, nsp=nsp, two_sided=two_sided),
         default=functools.partial(_squared_edt_dense, nsp=nsp, two_sided=two_sided),
     )
     dist = jnp.sqrt(sq)
@@ -561,6 +574,24 @@ def _squared_edt_dense(
         minplus = _minplus_dense if spatial[a] <= _ACCEL_DENSE_MAX_LEN else _minplus_banded
         sq = minplus(sq, a + 1, sampling[a], fg)
     return sq
+
+
+def _squared_edt_tpu(
+    x: jax.Array, sampling: jax.Array, nsp: int, two_sided: bool = False
+) -> jax.Array:
+    """`_squared_edt_dense` for XLA:TPU, over at most ``_TPU_EDT_CHUNK_ELEMS`` elements at a time.
+
+    XLA:TPU's code generation takes time in proportion to the elements of a fusion, so one
+    program over all B * C class planes compiled for minutes at C = 150. Above the bound the
+    planes run in equal chunks in a ``lax.map`` (a device-side loop of known trip count): the
+    program compiles one chunk. The chunk size is balanced (``ceil(planes / steps)``) and the
+    last chunk padded, so fewer than ``steps`` padding planes are computed whatever the plane
+    count (a divisor of the count would fall to 1-plane steps for a prime count).
+    """
+    count, per_plane = x.shape[0], math.prod(x.shape[1:])
+    steps = -(-count // max(1, _TPU_EDT_CHUNK_ELEMS // per_plane))
+    edt = functools.partial(_squared_edt_dense, sampling=sampling, nsp=nsp, two_sided=two_sided)
+    return _in_blocks(edt, x, -(-count // steps))
 
 
 def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.Array]:
