@@ -35,8 +35,8 @@ the program is lowered, so a CPU program never contains the accelerator code and
 
    Total work O(N * sum of short axis lengths + N * number of long axes); extra memory O(N).
 
-**GPU and TPU** (no loops: on XLA:GPU each loop step is a kernel launch, and a loop without a
-known trip count a host round trip per iteration):
+**GPU and TPU** (no loops, but XLA:TPU's chunks of planes (3.): on XLA:GPU each loop step is a
+kernel launch, and a loop without a known trip count a host round trip per iteration):
 
 1. Pass 0, on the longest axis: the last background index at or before each element
    (``lax.cummax``) and the next one after it (reverse ``lax.cummin``); XLA lowers these to
@@ -51,6 +51,10 @@ known trip count a host round trip per iteration):
    Work N * sum of the other axes' lengths (banded: at most N * 768 per long axis); at
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
+3. XLA:TPU only: more than ``_TPU_EDT_CHUNK_ELEMS`` elements run in equal chunks of planes in
+   a ``lax.map`` (a device-side loop of known trip count), since XLA:TPU's compile time grows
+   with the elements of a fusion: a loss over B * C = 600 class planes compiled for 30-75 s,
+   chunked in 6-7 s, at an estimated 5-7% more run time (BENCHMARKS.md section 5).
 
 **Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
 site each squared distance comes from (`_edt_with_sites`): pass 0 keeps the index of the
