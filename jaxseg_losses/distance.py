@@ -51,10 +51,11 @@ kernel launch, and a loop without a known trip count a host round trip per itera
    Work N * sum of the other axes' lengths (banded: at most N * 768 per long axis); at
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
-3. XLA:TPU only: more than ``_TPU_EDT_CHUNK_ELEMS`` elements run in equal chunks of planes in
-   a ``lax.map`` (a device-side loop of known trip count), since XLA:TPU's compile time grows
-   with the elements of a fusion: a loss over B * C = 600 class planes compiled for 30-75 s,
-   chunked in 6-7 s, at an estimated 5-7% more run time (BENCHMARKS.md section 5).
+3. XLA:TPU only: more than ``_TPU_EDT_CHUNK_ELEMS`` elements of planes no larger than that
+   run in equal chunks of planes in a ``lax.map`` (a device-side loop of known trip count),
+   since XLA:TPU's compile time grew with the planes of a fusion: a loss over B * C = 600
+   class planes of 128^2 compiled for 28-73 s, chunked in 6-11 s, at an estimated 5-7% more
+   run time (BENCHMARKS.md section 5).
 
 **Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
 site each squared distance comes from (`_edt_with_sites`): pass 0 keeps the index of the
@@ -117,8 +118,9 @@ _ENVELOPE_BLOCK_LINES = 512
 _ACCEL_DENSE_MAX_LEN = 1024
 _ACCEL_BAND = 256
 # XLA:TPU (`_squared_edt_tpu`): elements (planes x pixels) per chunk of planes of the EDT.
-# XLA:TPU's compile time grows with a fusion's element count; this is the (4, 128, 128, 4)
-# program's (16 planes of 128 x 128), so that C = 150 compiles like a few C = 4 chunks.
+# The (4, 128, 128, 4) program's (16 planes of 128 x 128): value+grad of the boundary loss at
+# C = 150 compiled in 3.5 / 6.4 / 13.9 / 47 s with 2^17 / 2^18 / 2^19 / 2^20 (29 s unchunked),
+# at +8 / +5.5 / +3.6 / +1.6% estimated run time (benchmarks/results/tpu_edt_chunks.md).
 _TPU_EDT_CHUNK_ELEMS = 1 << 18
 
 
@@ -590,11 +592,16 @@ def _squared_edt_tpu(
     planes run in equal chunks in a ``lax.map`` (a device-side loop of known trip count): the
     program compiles one chunk. The chunk size is balanced (``ceil(planes / steps)``) and the
     last chunk padded, so fewer than ``steps`` padding planes are computed whatever the plane
-    count (a divisor of the count would fall to 1-plane steps for a prime count).
+    count (a divisor of the count would fall to 1-plane steps for a prime count). Planes larger
+    than the bound (a 3-D volume of 96^3) stay one program: the chunks cannot bound the fusion
+    there, and the one-plane steps gained no compile time at (2, 96, 96, 96, 14) and cost 29%
+    more estimated run time at (2, 96, 96, 96, 56) (benchmarks/results/tpu_edt_chunks.md).
     """
-    count, per_plane = x.shape[0], math.prod(x.shape[1:])
-    steps = -(-count // max(1, _TPU_EDT_CHUNK_ELEMS // per_plane))
     edt = functools.partial(_squared_edt_dense, sampling=sampling, nsp=nsp, two_sided=two_sided)
+    count, most = x.shape[0], _TPU_EDT_CHUNK_ELEMS // math.prod(x.shape[1:])
+    if most < 1:
+        return edt(x)
+    steps = -(-count // most)
     return _in_blocks(edt, x, -(-count // steps))
 
 

@@ -285,10 +285,11 @@ def test_tpu_chunked_formulation_equals_dense_and_scipy(
         dense = functools.partial(dist_mod._squared_edt_dense, nsp=nsp, two_sided=two_sided)
         np.testing.assert_array_equal(got, jax.jit(dense)(mask, spacing))
         _assert_equal_to(np.sqrt(got), reference(mask, sampling), sampling)
-    # Within the bound: the one-program formulation itself, no loop.
-    monkeypatch.setattr(dist_mod, "_TPU_EDT_CHUNK_ELEMS", shape[0] * per_plane)
-    chunked = functools.partial(dist_mod._squared_edt_tpu, nsp=nsp)  # a new trace
-    assert not _plane_loops(jax.make_jaxpr(chunked)(mask, spacing).jaxpr)
+    # Within the bound, or planes larger than the bound: one program, no loop.
+    for bound in (shape[0] * per_plane, per_plane - 1):
+        monkeypatch.setattr(dist_mod, "_TPU_EDT_CHUNK_ELEMS", bound)
+        chunked = functools.partial(dist_mod._squared_edt_tpu, nsp=nsp)  # a new trace
+        assert not _plane_loops(jax.make_jaxpr(chunked)(mask, spacing).jaxpr)
 
 
 S = jax.ShapeDtypeStruct
@@ -333,9 +334,9 @@ def test_accelerator_exports_have_no_loops(program, monkeypatch):
     # value+grad: the plane loop and its transpose; the EDT itself none.
     assert cuda.count("stablehlo.while") <= (2 if "value+grad" in program else 0)
     tpu = export.export(jax.jit(fn), platforms=["tpu"])(*args).mlir_module()
-    # Several planes, over 2**18 elements: the TPU EDT runs in chunks of planes (one plane
-    # cannot be split; the feature transform has no TPU branch).
-    if "indices" not in program and not program.startswith("edt (1, "):
+    # Several planes of at most 2**18 elements, more in all: the TPU EDT runs in chunks of
+    # planes (not one plane, nor larger planes; the feature transform has no TPU branch).
+    if program == "edt (16, 512, 512)" or "value+grad" in program:
         assert "stablehlo.while" in tpu
     with monkeypatch.context() as patched:
         patched.setattr(_numerics, "PLANE_CHUNK_PIXELS", 2**40)
