@@ -7,12 +7,12 @@ Run (in the accelerator venv, see the team's accelerator tools; from the reposit
         --shapes 4x128x128x4,4x128x128x150 --bounds none,17,18,19,20
 
 For every loss, shape and bound (``none``: no chunks, one program over every plane, as before
-the bound; ``k``: chunks of at most ``2**k`` elements) it compiles
-``jax.value_and_grad(lambda x, y: loss(x, y).mean())`` (integer labels) for a described TPU v5e
-(no device), once after a warm-up, and prints the compile seconds, XLA's temporary bytes (in
-units of the logits' bytes) and the run time XLA:TPU estimates (the sum of its per-op
-``estimated_cycles`` over the executed program, loop bodies times their trip counts: the
-tools' ``tpu_cost.py``, at 1.5 GHz).
+the bound; ``k``: chunks of at most ``2**k`` elements, planes larger than that one program) it
+compiles ``jax.value_and_grad(lambda x, y: loss(x, y).mean())`` (integer labels) for a described
+TPU v5e (no device), once after a warm-up, and prints the compile seconds, XLA's temporary bytes
+(in units of the logits' bytes) and the run time XLA:TPU estimates (the sum of its per-op
+``estimated_cycles`` over the executed program, loop bodies times their trip counts: the tools'
+``tpu_cost.py``, at 1.5 GHz).
 """
 
 from __future__ import annotations
