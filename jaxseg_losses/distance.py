@@ -54,7 +54,7 @@ kernel launch, and a loop without a known trip count a host round trip per itera
 3. XLA:TPU only: more than ``_TPU_EDT_CHUNK_ELEMS`` elements of planes no larger than that
    run in equal chunks of planes in a ``lax.map`` (a device-side loop of known trip count),
    since XLA:TPU's compile time grew with the planes of a fusion: a loss over B * C = 600
-   class planes of 128^2 compiled for 28-73 s, chunked in 6-11 s, at an estimated 5-7% more
+   class planes of 128^2 compiled in 11-73 s, chunked in 6-11 s, at an estimated 5-7% more
    run time (BENCHMARKS.md section 5).
 
 **Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
@@ -587,12 +587,13 @@ def _squared_edt_tpu(
 ) -> jax.Array:
     """`_squared_edt_dense` for XLA:TPU, over at most ``_TPU_EDT_CHUNK_ELEMS`` elements at a time.
 
-    XLA:TPU's code generation takes time in proportion to the elements of a fusion, so one
-    program over all B * C class planes compiled for minutes at C = 150. Above the bound the
-    planes run in equal chunks in a ``lax.map`` (a device-side loop of known trip count): the
-    program compiles one chunk. The chunk size is balanced (``ceil(planes / steps)``) and the
-    last chunk padded, so fewer than ``steps`` padding planes are computed whatever the plane
-    count (a divisor of the count would fall to 1-plane steps for a prime count). Planes larger
+    XLA:TPU's code generation time grew with the 2-D planes in one fusion: value+grad of the
+    distance-map losses over B * C = 600 class planes of 128^2 compiled in 11-73 s, 3-6x their
+    C = 4 programs (16-32 planes), on this machine. Above the bound the planes run in equal
+    chunks in a ``lax.map`` (a device-side loop of known trip count): the program compiles one
+    chunk. The chunk size is balanced (``ceil(planes / steps)``) and the last chunk padded, so
+    fewer than ``steps`` padding planes are computed whatever the plane count (a divisor of the
+    count would fall to 1-plane steps for a prime count). Planes larger
     than the bound (a 3-D volume of 96^3) stay one program: the chunks cannot bound the fusion
     there, and the one-plane steps gained no compile time at (2, 96, 96, 96, 14) and cost 29%
     more estimated run time at (2, 96, 96, 96, 56) (benchmarks/results/tpu_edt_chunks.md).
