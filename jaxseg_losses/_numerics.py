@@ -197,30 +197,3 @@ def map_planes(fn, arrays, shared=()):
     out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (example, *planes))
     return jax.tree.map(
         lambda o: jnp.moveaxis(o.reshape(num_classes, batch, *o.shape[2:-1]), 0, -1), out)
-
-
-def in_blocks(one_block, x: jax.Array, block: int) -> jax.Array:
-    """``one_block`` (an array of ``k`` leading entries -> the same leading axis) over blocks of
-    ``block`` entries of the leading axis of ``x``, in a ``lax.map`` (a loop of known trip
-    count); the last block is padded with zeros (False), whose results are dropped. One block:
-    ``one_block(x)``, no loop."""
-    count = x.shape[0]
-    nblocks = -(-count // block)
-    if nblocks == 1:
-        return one_block(x)
-    padded = jnp.pad(x, ((0, nblocks * block - count),) + ((0, 0),) * (x.ndim - 1))
-    out = jax.lax.map(one_block, padded.reshape(nblocks, block, *x.shape[1:]))
-    return out.reshape(nblocks * block, *out.shape[2:])[:count]
-
-
-def in_bounded_blocks(one_block, x: jax.Array, elements: int) -> jax.Array:
-    """:func:`in_blocks` with blocks of at most ``elements`` elements of ``x``, all of one size
-    (``ceil(count / steps)`` entries: fewer than ``steps`` padding entries whatever the count,
-    where a divisor of the count would fall to one entry per step for a prime count). An entry
-    larger than the bound: ``one_block(x)``, no loop. For XLA:TPU, whose code generation time
-    grows with the elements of a fusion: the program then compiles one block."""
-    count, most = x.shape[0], elements // max(1, math.prod(x.shape[1:]))
-    if most < 1:
-        return one_block(x)
-    steps = -(-count // most)
-    return in_blocks(one_block, x, -(-count // steps))

@@ -90,7 +90,6 @@ from jax import lax
 from jax.typing import ArrayLike
 
 from jaxseg_losses._inputs import boolean_options, check_choice, renamed_options
-from jaxseg_losses._numerics import in_blocks, in_bounded_blocks
 from jaxseg_losses._scans import running
 from jaxseg_losses._sharding import explicit_sharding_spec
 
@@ -204,12 +203,26 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
+def _in_blocks(one_block, x: jax.Array, block: int) -> jax.Array:
+    """``one_block`` (an array of ``k`` leading entries -> the same shape) over blocks of
+    ``block`` entries of the leading axis of ``x``, in a ``lax.map`` (a loop of known trip
+    count); the last block is padded with zeros (False), whose results are dropped. One block:
+    ``one_block(x)``, no loop."""
+    count = x.shape[0]
+    nblocks = -(-count // block)
+    if nblocks == 1:
+        return one_block(x)
+    padded = jnp.pad(x, ((0, nblocks * block - count),) + ((0, 0),) * (x.ndim - 1))
+    out = lax.map(one_block, padded.reshape(nblocks, block, *x.shape[1:]))
+    return out.reshape(nblocks * block, *out.shape[2:])[:count]
+
+
 def _by_line_blocks(one_block, f: jax.Array) -> jax.Array:
     """``one_block`` (rows of (lines, n) -> same shape) over blocks of lines of the (L, n)
     array ``f``: ``lax.map`` bounds the (block, n, n) temporary to about
     ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache."""
     nlines, n = f.shape
-    return in_blocks(one_block, f, max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n))))
+    return _in_blocks(one_block, f, max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n))))
 
 
 def _minplus_brute(f: jax.Array, s: float, argmin: bool = False) -> jax.Array:
@@ -586,7 +599,11 @@ def _squared_edt_tpu(
     more estimated run time at (2, 96, 96, 96, 56) (benchmarks/results/tpu_edt_chunks.md).
     """
     edt = functools.partial(_squared_edt_dense, sampling=sampling, nsp=nsp, two_sided=two_sided)
-    return in_bounded_blocks(edt, x, _TPU_EDT_CHUNK_ELEMS)
+    count, most = x.shape[0], _TPU_EDT_CHUNK_ELEMS // math.prod(x.shape[1:])
+    if most < 1:
+        return edt(x)
+    steps = -(-count // most)
+    return _in_blocks(edt, x, -(-count // steps))
 
 
 def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.Array]:

@@ -42,8 +42,6 @@ segmentation-models-pytorch as ``LovaszLoss``):
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 
@@ -57,13 +55,7 @@ from jaxseg_losses._inputs import (
     check_region_reduction,
     prepare,
 )
-from jaxseg_losses._numerics import (
-    in_bounded_blocks,
-    keep_classes,
-    masked_mean,
-    per_platform,
-    safe_divide,
-)
+from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
 from jaxseg_losses._sharding import explicit_sharding_spec
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
@@ -102,51 +94,21 @@ def _lovasz_extension(
     # Decreasing key = increasing negated key (stable: ties in pixel order, as a stable
     # descending argsort); the foreground is sorted along, so nothing is gathered.
     key = jax.lax.stop_gradient(jnp.where(valid, -sort_key, jnp.inf))
-    fg = jnp.broadcast_to(jnp.where(valid, fg, 0.0), key.shape)
-    sorted_weights = functools.partial(_pixel_weights, binary_fg=binary_fg)
-    grad = jax.lax.stop_gradient(per_platform(
-        key, fg, cpu=sorted_weights, accelerator=sorted_weights,
-        tpu=functools.partial(_tpu_pixel_weights, sorted_weights)))
-    # sum_i m_perm(i) g_i = sum_j m_j g_perm^-1(j): the same value (summed in pixel order), and
-    # the gradient g_perm^-1(j) of pixel j is the only thing kept for the backward pass.
-    return jnp.sum(jnp.where(valid, errors, 0.0) * grad, axis=-1) + nan_carrier
-
-
-def _pixel_weights(key: jax.Array, fg: jax.Array, binary_fg: bool) -> jax.Array:
-    r"""The Lovász weight :math:`g_{\pi^{-1}(j)}` of each pixel ``j`` along the last axis: the
-    rows sorted by increasing ``key`` (stable), :func:`_lovasz_grad` of the sorted foreground,
-    put back in pixel order."""
     # The pixel index takes the key's sharding (an explicitly sharded batch sorts only with
     # operands sharded alike).
     pixel = jnp.zeros_like(key, jnp.int32) + jax.lax.broadcasted_iota(
         jnp.int32, key.shape, key.ndim - 1)
+    fg = jnp.broadcast_to(jnp.where(valid, fg, 0.0), key.shape)
     if binary_fg and 2 * key.shape[-1] < 2**31:
         code = 2 * pixel + (fg > 0.5).astype(jnp.int32)
         _, code = jax.lax.sort((key, code), num_keys=1, is_stable=True)
         perm, fg_sorted = code >> 1, (code & 1).astype(fg.dtype)
     else:
         _, perm, fg_sorted = jax.lax.sort((key, pixel, fg), num_keys=1, is_stable=True)
-    return _unsort(_lovasz_grad(fg_sorted), perm)
-
-
-# XLA:TPU: rows sorted per program step, in elements (see `_tpu_pixel_weights`).
-_TPU_SORT_CHUNK_ELEMS = 1 << 18
-
-
-def _tpu_pixel_weights(sorted_weights, key: jax.Array, fg: jax.Array) -> jax.Array:
-    """``sorted_weights(key, fg)`` for XLA:TPU, at most ``_TPU_SORT_CHUNK_ELEMS`` elements of
-    rows at a time (``in_bounded_blocks``: a device-side loop of known trip count). XLA:TPU's
-    code generation time grows with the elements of the sort: value+grad of the Lovász-Softmax
-    loss at (4, 128, 128, 150) compiled in 17.5 s against 6.2 s at C = 4 (one program of 600
-    rows of 16384 pixels). Rows longer than the bound, and rows sharded over an Explicit mesh
-    (whose merge into one leading axis would need a collective), stay one program."""
-    if explicit_sharding_spec(key) is not None:
-        return sorted_weights(key, fg)
-    n = key.shape[-1]
-    both = jnp.stack([key.reshape(-1, n), fg.reshape(-1, n)], axis=1)  # (rows, 2, n)
-    weights = in_bounded_blocks(
-        lambda b: sorted_weights(b[:, 0], b[:, 1])[:, None], both, 2 * _TPU_SORT_CHUNK_ELEMS)
-    return weights[:, 0].reshape(key.shape)
+    grad = _unsort(jax.lax.stop_gradient(_lovasz_grad(fg_sorted)), perm)
+    # sum_i m_perm(i) g_i = sum_j m_j g_perm^-1(j): the same value (summed in pixel order), and
+    # the gradient g_perm^-1(j) of pixel j is the only thing kept for the backward pass.
+    return jnp.sum(jnp.where(valid, errors, 0.0) * grad, axis=-1) + nan_carrier
 
 
 def _unsort(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:

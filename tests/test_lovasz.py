@@ -512,38 +512,3 @@ def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_im
         np.testing.assert_allclose(ours[0], want[0], rtol=1e-6, err_msg=name)
         np.testing.assert_array_equal(ours[1], want[1], err_msg=name)
         assert np.abs(want[1]).max() > 0, name
-
-
-@pytest.mark.parametrize("binary_fg", [True, False])
-def test_tpu_row_chunks_equal_one_sort_and_reference(binary_fg, monkeypatch):
-    """The XLA:TPU formulation of the pixel weights (`_tpu_pixel_weights`: rows sorted in
-    chunks of at most ``_TPU_SORT_CHUNK_ELEMS`` elements in a ``lax.map``), run here with a
-    bound of 3 rows: 10 rows take 4 balanced steps of 3 (2 padding rows), and give the one-sort
-    weights bit for bit and a NumPy reference (stable argsort, Alg. 1 of the paper, unsorted)."""
-    from jaxseg_losses import lovasz as lovasz_module
-
-    rng = np.random.default_rng(3)
-    shape = (2, 5, 7)  # (groups, classes, pixels): 10 rows
-    key = rng.integers(0, 4, shape).astype(np.float32)  # ties: the stable order matters
-    key[0, 0, 3] = np.inf  # an excluded pixel, sorted last
-    fg = (rng.random(shape) < 0.4).astype(np.float32)
-    monkeypatch.setattr(lovasz_module, "_TPU_SORT_CHUNK_ELEMS", 3 * shape[-1])
-    one_sort = functools.partial(lovasz_module._pixel_weights, binary_fg=binary_fg)
-    chunked = functools.partial(lovasz_module._tpu_pixel_weights, one_sort)
-    jaxpr = jax.make_jaxpr(chunked)(key, fg).jaxpr
-    assert [e.params["length"] for e in jaxpr.eqns if e.primitive.name == "scan"] == [4]
-    got = np.asarray(jax.jit(chunked)(key, fg))
-    np.testing.assert_array_equal(got, np.asarray(jax.jit(one_sort)(key, fg)))
-    want = np.zeros(shape, np.float32)
-    for row in np.ndindex(shape[:-1]):
-        order = np.argsort(key[row], kind="stable")
-        fg_sorted = fg[row][order].astype(np.float64)
-        total = fg_sorted.sum()
-        jaccard = 1 - (total - np.cumsum(fg_sorted)) / (total + np.cumsum(1 - fg_sorted))
-        want[row][order] = np.diff(jaccard, prepend=0.0)
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
-    # Rows within the bound: one sort, no loop.
-    monkeypatch.setattr(lovasz_module, "_TPU_SORT_CHUNK_ELEMS", key.size)
-    jaxpr = jax.make_jaxpr(functools.partial(lovasz_module._tpu_pixel_weights, one_sort))(
-        key, fg).jaxpr
-    assert not [e for e in jaxpr.eqns if e.primitive.name == "scan"]
