@@ -35,8 +35,8 @@ the program is lowered, so a CPU program never contains the accelerator code and
 
    Total work O(N * sum of short axis lengths + N * number of long axes); extra memory O(N).
 
-**GPU and TPU** (no loops, but XLA:TPU's chunks of planes (3.): on XLA:GPU each loop step is a
-kernel launch, and a loop without a known trip count a host round trip per iteration):
+**GPU and TPU** (no loops: on XLA:GPU each loop step is a kernel launch, and a loop without a
+known trip count a host round trip per iteration):
 
 1. Pass 0, on the longest axis: the last background index at or before each element
    (``lax.cummax``) and the next one after it (reverse ``lax.cummin``); XLA lowers these to
@@ -51,11 +51,6 @@ kernel launch, and a loop without a known trip count a host round trip per itera
    Work N * sum of the other axes' lengths (banded: at most N * 768 per long axis); at
    (16, 512, 512) one CUDA graph with no host synchronisation and a temporary the size of the
    output. Cost estimates per backend and shape: BENCHMARKS.md (accelerator proxy).
-3. XLA:TPU only: more than ``_TPU_EDT_CHUNK_ELEMS`` elements of planes no larger than that
-   run in equal chunks of planes in a ``lax.map`` (a device-side loop of known trip count),
-   since XLA:TPU's compile time grew with the planes of a fusion: a loss over B * C = 600
-   class planes of 128^2 compiled in 11-73 s, chunked in 6-11 s, at an estimated 5-7% more
-   run time (BENCHMARKS.md section 5).
 
 **Feature transform** (``return_indices=True``): the same passes carry the coordinates of the
 site each squared distance comes from (`_edt_with_sites`): pass 0 keeps the index of the
@@ -117,11 +112,6 @@ _ENVELOPE_BLOCK_LINES = 512
 # band pairs and an exact dense fallback). See BENCHMARKS.md for the estimates behind both.
 _ACCEL_DENSE_MAX_LEN = 1024
 _ACCEL_BAND = 256
-# XLA:TPU (`_squared_edt_tpu`): elements (planes x pixels) per chunk of planes of the EDT.
-# The (4, 128, 128, 4) program's (16 planes of 128 x 128): value+grad of the boundary loss at
-# C = 150 compiled in 3.5 / 6.4 / 13.9 / 47 s with 2^17 / 2^18 / 2^19 / 2^20 (29 s unchunked),
-# at +8 / +5.5 / +3.6 / +1.6% estimated run time (benchmarks/results/tpu_edt_chunks.md).
-_TPU_EDT_CHUNK_ELEMS = 1 << 18
 
 
 def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
@@ -203,26 +193,18 @@ def _pass0(bg: jax.Array, s: float) -> jax.Array:
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
 
-def _in_blocks(one_block, x: jax.Array, block: int) -> jax.Array:
-    """``one_block`` (an array of ``k`` leading entries -> the same shape) over blocks of
-    ``block`` entries of the leading axis of ``x``, in a ``lax.map`` (a loop of known trip
-    count); the last block is padded with zeros (False), whose results are dropped. One block:
-    ``one_block(x)``, no loop."""
-    count = x.shape[0]
-    nblocks = -(-count // block)
-    if nblocks == 1:
-        return one_block(x)
-    padded = jnp.pad(x, ((0, nblocks * block - count),) + ((0, 0),) * (x.ndim - 1))
-    out = lax.map(one_block, padded.reshape(nblocks, block, *x.shape[1:]))
-    return out.reshape(nblocks * block, *out.shape[2:])[:count]
-
-
 def _by_line_blocks(one_block, f: jax.Array) -> jax.Array:
     """``one_block`` (rows of (lines, n) -> same shape) over blocks of lines of the (L, n)
     array ``f``: ``lax.map`` bounds the (block, n, n) temporary to about
     ``_BRUTE_BLOCK_ELEMS`` elements and keeps the working set in cache."""
     nlines, n = f.shape
-    return _in_blocks(one_block, f, max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n))))
+    block = max(1, min(nlines, _BRUTE_BLOCK_ELEMS // (n * n)))
+    nblocks = -(-nlines // block)
+    if nblocks == 1:
+        return one_block(f)
+    padded = jnp.pad(f, ((0, nblocks * block - nlines), (0, 0)))
+    out = lax.map(one_block, padded.reshape(nblocks, block, n))
+    return out.reshape(nblocks * block, n)[:nlines]
 
 
 def _minplus_brute(f: jax.Array, s: float, argmin: bool = False) -> jax.Array:
@@ -420,7 +402,6 @@ def _edt_local(
         x,
         sampling,
         cpu=functools.partial(_squared_edt_cpu, nsp=nsp, two_sided=two_sided),
-        tpu=functools.partial(_squared_edt_tpu, nsp=nsp, two_sided=two_sided),
         default=functools.partial(_squared_edt_dense, nsp=nsp, two_sided=two_sided),
     )
     dist = jnp.sqrt(sq)
@@ -580,30 +561,6 @@ def _squared_edt_dense(
         minplus = _minplus_dense if spatial[a] <= _ACCEL_DENSE_MAX_LEN else _minplus_banded
         sq = minplus(sq, a + 1, sampling[a], fg)
     return sq
-
-
-def _squared_edt_tpu(
-    x: jax.Array, sampling: jax.Array, nsp: int, two_sided: bool = False
-) -> jax.Array:
-    """`_squared_edt_dense` for XLA:TPU, over at most ``_TPU_EDT_CHUNK_ELEMS`` elements at a time.
-
-    XLA:TPU's code generation time grew with the 2-D planes in one fusion: value+grad of the
-    distance-map losses over B * C = 600 class planes of 128^2 compiled in 11-73 s, 3-6x their
-    C = 4 programs (16-32 planes), on this machine. Above the bound the planes run in equal
-    chunks in a ``lax.map`` (a device-side loop of known trip count): the program compiles one
-    chunk. The chunk size is balanced (``ceil(planes / steps)``) and the last chunk padded, so
-    fewer than ``steps`` padding planes are computed whatever the plane count (a divisor of the
-    count would fall to 1-plane steps for a prime count). Planes larger
-    than the bound (a 3-D volume of 96^3) stay one program: the chunks cannot bound the fusion
-    there, and the one-plane steps gained no compile time at (2, 96, 96, 96, 14) and cost 29%
-    more estimated run time at (2, 96, 96, 96, 56) (benchmarks/results/tpu_edt_chunks.md).
-    """
-    edt = functools.partial(_squared_edt_dense, sampling=sampling, nsp=nsp, two_sided=two_sided)
-    count, most = x.shape[0], _TPU_EDT_CHUNK_ELEMS // math.prod(x.shape[1:])
-    if most < 1:
-        return edt(x)
-    steps = -(-count // most)
-    return _in_blocks(edt, x, -(-count // steps))
 
 
 def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.Array]:

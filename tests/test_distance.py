@@ -254,45 +254,6 @@ def test_property_accelerator_equals_cpu(mask):
     np.testing.assert_array_equal(field, distance_field(mask))
 
 
-def _plane_loops(jaxpr) -> list[tuple[int, int]]:
-    """(trip count, planes per step) of each top-level ``lax.map`` of a jaxpr."""
-    return [(e.params["length"], e.invars[-1].aval.shape[1])
-            for e in jaxpr.eqns if e.primitive.name == "scan"]
-
-
-@pytest.mark.parametrize("shape, most, steps, chunk, sampling", [
-    ((13, 17, 23), 4, 4, 4, None),  # 13 planes, 4 per step: 3 padding planes
-    ((11, 20, 9), 5, 3, 4, (0.7, 1.9)),  # balanced: 3 steps of 4 (1 padding), not 5 + 5 + 5
-    ((7, 9, 6, 5), 2, 4, 2, None),  # 3-D, a prime plane count
-    ((5, 6, 8, 7), 1, 5, 1, (1.0, 2.5, 0.4)),  # 3-D, one plane per step
-])
-def test_tpu_chunked_formulation_equals_dense_and_scipy(
-        shape, most, steps, chunk, sampling, monkeypatch):
-    """The XLA:TPU program (`_squared_edt_tpu`): the dense formulation over chunks of planes in
-    a ``lax.map``. Run here with a bound of ``most`` planes it takes ``steps`` chunks of
-    ``chunk`` planes, and equals the one-program formulation (bit for bit) and SciPy, one- and
-    two-sided."""
-    per_plane = int(np.prod(shape[1:]))
-    monkeypatch.setattr(dist_mod, "_TPU_EDT_CHUNK_ELEMS", most * per_plane + per_plane // 2)
-    rng = np.random.default_rng(shape[0])
-    mask = np.concatenate([special_masks(shape[1:]), segmentation_like(shape, rng)[:4],
-                           rng.random(shape) < 0.8])[: shape[0]]
-    nsp = len(shape) - 1
-    spacing = jnp.asarray(sampling or (1.0,) * nsp, jnp.float32)
-    for two_sided, reference in ((False, scipy_edt), (True, scipy_two_sided)):
-        chunked = functools.partial(dist_mod._squared_edt_tpu, nsp=nsp, two_sided=two_sided)
-        assert _plane_loops(jax.make_jaxpr(chunked)(mask, spacing).jaxpr) == [(steps, chunk)]
-        got = np.asarray(jax.jit(chunked)(mask, spacing))
-        dense = functools.partial(dist_mod._squared_edt_dense, nsp=nsp, two_sided=two_sided)
-        np.testing.assert_array_equal(got, jax.jit(dense)(mask, spacing))
-        _assert_equal_to(np.sqrt(got), reference(mask, sampling), sampling)
-    # Within the bound, or planes larger than the bound: one program, no loop.
-    for bound in (shape[0] * per_plane, per_plane - 1):
-        monkeypatch.setattr(dist_mod, "_TPU_EDT_CHUNK_ELEMS", bound)
-        chunked = functools.partial(dist_mod._squared_edt_tpu, nsp=nsp)  # a new trace
-        assert not _plane_loops(jax.make_jaxpr(chunked)(mask, spacing).jaxpr)
-
-
 S = jax.ShapeDtypeStruct
 
 
@@ -323,29 +284,18 @@ _DISTANCE_PROGRAMS = {
 
 @pytest.mark.parametrize("program", list(_DISTANCE_PROGRAMS))
 def test_accelerator_exports_have_no_loops(program, monkeypatch):
-    """Exported for GPU and TPU (no device needed), the distance programs hold no while loop
-    but their chunk loops: on XLA:GPU every loop step is a kernel launch, and a loop without a
-    known trip count a host round trip. The CPU export keeps its scans and the envelope's pop
-    loop. The losses may run their (example, class) planes in chunks
-    (``_numerics.map_planes``: a ``lax.map`` of known trip count, forward and backward), and
-    XLA:TPU the EDT of many planes (`_squared_edt_tpu`, a ``lax.map``); with one chunk they
-    hold no loop at all."""
+    """Exported for GPU and TPU (no device needed), the distance programs hold no while loop:
+    on XLA:GPU every loop step is a kernel launch, and a loop without a known trip count a host
+    round trip. The CPU export keeps its scans and the envelope's pop loop. The losses may run
+    their (example, class) planes in chunks (``_numerics.map_planes``: a ``lax.map`` of known
+    trip count, forward and backward); with one chunk they hold no loop at all."""
     fn, args = _DISTANCE_PROGRAMS[program]
-    cuda = export.export(jax.jit(fn), platforms=["cuda"])(*args).mlir_module()
-    # value+grad: the plane loop and its transpose; the EDT itself none.
-    assert cuda.count("stablehlo.while") <= (2 if "value+grad" in program else 0)
-    tpu = export.export(jax.jit(fn), platforms=["tpu"])(*args).mlir_module()
-    # Several planes of at most 2**18 elements, more in all: the TPU EDT runs in chunks of
-    # planes (not one plane, nor larger planes; the feature transform has no TPU branch).
-    if program == "edt (16, 512, 512)" or "value+grad" in program:
-        assert "stablehlo.while" in tpu
-    with monkeypatch.context() as patched:
-        patched.setattr(_numerics, "PLANE_CHUNK_PIXELS", 2**40)
-        patched.setattr(dist_mod, "_TPU_EDT_CHUNK_ELEMS", 2**40)
-        dist_mod._edt.clear_cache()  # new traces, here and after the test
-        fn = functools.partial(fn)
-        text = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
-    dist_mod._edt.clear_cache()
+    if "value+grad" in program:
+        chunked = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
+        assert chunked.count("stablehlo.while") <= 2  # the plane loop and its transpose
+        monkeypatch.setattr(_numerics, "PLANE_CHUNK_PIXELS", 2**40)
+        fn = functools.partial(fn)  # a new function: not the trace cached above
+    text = export.export(jax.jit(fn), platforms=["cuda", "tpu"])(*args).mlir_module()
     assert "stablehlo.while" not in text
     assert "stablehlo.reduce" in text  # the min-plus passes are there
     if program.startswith("edt (1, 1024"):

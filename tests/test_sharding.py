@@ -459,26 +459,3 @@ def test_accelerator_edt_sharded_and_in_shard_map(axis_type, dense_max, monkeypa
         per_device = local(m, spacing)
     np.testing.assert_array_equal(np.asarray(sharded), expected)
     np.testing.assert_array_equal(np.asarray(per_device), expected)
-
-
-@pytest.mark.parametrize("axis_type", ["explicit", "auto"])
-def test_tpu_edt_chunks_batch_sharded(axis_type, monkeypatch):
-    """The XLA:TPU formulation (`_squared_edt_tpu`, chunks of planes in a ``lax.map``; called
-    directly) as the EDT runs it on a sharded batch (`_per_device`: per device in ``shard_map``
-    on an Explicit mesh), C = 3 planes per device in chunks of 2 (one padded), two-sided,
-    equals the one-program dense formulation."""
-    monkeypatch.setattr(distance, "_TPU_EDT_CHUNK_ELEMS", 2 * H * W)
-    masks = jnp.asarray(np.moveaxis(np.eye(C, dtype=bool)[LABELS], -1, 1))  # (B, C, H, W)
-    spacing = jnp.asarray((1.0, 0.5), jnp.float32)
-
-    def edt(formulation):
-        def local(m, s):
-            return formulation(m.reshape(-1, H, W), s, 2, True).reshape(m.shape)
-        return jax.jit(lambda m, s: distance._per_device(local, m, s, 2))
-
-    expected = np.asarray(edt(distance._squared_edt_dense)(masks, spacing))
-    mesh = _mesh(axis_type)
-    with jax.set_mesh(mesh):
-        (m,) = _put(mesh, masks)
-        chunked = edt(distance._squared_edt_tpu)(m, spacing)
-    np.testing.assert_array_equal(np.asarray(chunked), expected)
