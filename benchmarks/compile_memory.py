@@ -21,9 +21,11 @@ autotuner, every HLO pass runs as on a device) and for XLA:CPU, ``--repeat`` tim
 (interleaved over the targets; the median is printed, the machine is noisy). One more H100
 compile, with ``--xla_dump_to``, gives the thunk sequence from which ``thunks.py`` counts the
 kernels of one call (launched alone or inside CUDA graphs; the graph launches in brackets); the
-v5e column counts the top-level ops of the optimised entry computation (fusions, copies, custom
-calls). Memory is XLA's ``temp_size_in_bytes`` in units of the logits' bytes. Labels are integer
-class indices (``--labels onehot``: dense one-hot targets of the logits' shape).
+v5e columns count the top-level ops of the optimised entry computation (fusions, copies, custom
+calls) and give XLA:TPU's own run-time estimate of one call (its ``estimated_cycles`` summed by
+the tools' ``tpu_cost.py``, loops expanded, at 1.5 GHz). Memory is XLA's
+``temp_size_in_bytes`` in units of the logits' bytes. Labels are integer class indices
+(``--labels onehot``: dense one-hot targets of the logits' shape).
 """
 
 from __future__ import annotations
@@ -107,6 +109,19 @@ def entry_ops(hlo: str) -> int:
     return sum(1 for op in _TOP_OP.findall(entry) if op not in _FREE)
 
 
+def tpu_estimate_ms(hlo: str) -> float:
+    """XLA:TPU's own estimate of one call's run time: the ``estimated_cycles`` of the executed
+    ops summed with loops expanded (the accelerator tools' ``tpu_cost.py``), at 1.5 GHz."""
+    import tpu_cost  # noqa: PLC0415  (the team's accelerator tools, not a package)
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", dir=_DUMP, delete=False) as f:
+        f.write(hlo)
+    acc = tpu_cost.cost(tpu_cost.parse(f.name), "__entry__", 0.0,
+                        {"cycles": 0.0, "ops": 0.0, "loops": []})
+    os.unlink(f.name)
+    return acc["cycles"] / 1.5e6
+
+
 def oom_bytes(message: str) -> float:
     """The temporary bytes named by XLA's out-of-memory refusal (``... temporaries (20.51G)``)."""
     found = re.search(r"temporaries \(([\d.]+)([KMG])\)", message)
@@ -182,6 +197,8 @@ def measure(losses: dict, shape, labels: str, devs: dict, repeat: int, thunks, t
                 "fusions": len(re.findall(r" fusion\(", hlo)),
                 "ops": entry_ops(hlo),
             }
+            if target == "v5e":
+                row[target]["est_ms"] = tpu_estimate_ms(hlo)
         if "h100" in devs and thunks is not None:
             name = re.sub(r"\W", "_", f"count_{tag}{v and '_' + v}")
             lower(program(loss, name), devs["h100"], shape, labels).compile()
@@ -243,7 +260,7 @@ def main() -> None:
         if t == "h100":
             header += ["h100 launches"]
         if t == "v5e":
-            header += ["v5e ops"]
+            header += ["v5e ops", "v5e est ms"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     print(f"labels={args.labels}, repeat={args.repeat} (median), jax {jax.__version__}, "
           f"H100 dumps in {_DUMP}")
@@ -290,7 +307,7 @@ def main() -> None:
                     if t == "h100":
                         cells += [str(row[t].get("launches", ""))]
                     if t == "v5e":
-                        cells += [str(row[t]["ops"])]
+                        cells += [str(row[t]["ops"]), f"{row[t].get('est_ms', float('nan')):.2f}"]
                 over = [t for t in targets if t != "cpu" and args.max_temp is not None and (
                     isinstance(row[t]["temp"], str) or row[t]["temp"] > args.max_temp)]
                 if over:

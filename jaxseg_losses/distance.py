@@ -38,9 +38,12 @@ the program is lowered, so a CPU program never contains the accelerator code and
 **GPU and TPU** (no loops: on XLA:GPU each loop step is a kernel launch, and a loop without a
 known trip count a host round trip per iteration):
 
-1. Pass 0, on the longest axis: the last background index at or before each element
-   (``lax.cummax``) and the next one after it (reverse ``lax.cummin``); XLA lowers these to
-   windowed reductions, a few fused kernels.
+1. Pass 0, on the longest axis: the last background index at or before each element (a
+   running max) and the next one after it (a reverse running min); XLA:GPU runs its own
+   cumulative ops (a blocked scan, a few fused kernels), XLA:TPU two levels of them, within
+   blocks of 8 and across the blocks (one windowed reduction over the whole axis took XLA:TPU
+   up to 15 s to compile, erratically in the batch size). Two-sided: the same two scans over
+   the boundaries of runs of equal values.
 2. Every other axis: the min-plus as one broadcast-add and reduce-min over ``j`` along the axis
    in place, which XLA fuses into one reduction kernel without forming the (.., n, n, ..)
    tensor: N * n pairs of work, O(N) memory. Axes longer than ``_ACCEL_DENSE_MAX_LEN`` search
@@ -433,20 +436,27 @@ def _pass0_scan(x: jax.Array, axis: int, s: jax.Array, two_sided: bool) -> jax.A
     """Squared 1-D distance along ``axis`` to the nearest background element (two-sided: to the
     nearest element of the other value), loop-free.
 
-    The last site at or before each element is a cumulative max of indices, the next one at or
-    after it a reverse cumulative min: XLA:TPU runs these as windowed reductions and XLA:GPU as
-    a two-level blocked scan, far less work than the N * n of a min-plus pass.
+    The last site at or before each element is a running max of indices, the next one at or
+    after it a reverse running min (`running`: a blocked scan on XLA:GPU, two levels of
+    windowed reductions on XLA:TPU), far less work than the N * n of a min-plus pass.
+    Two-sided, the nearest elements of the other value are the neighbours of the element's run
+    of equal values, so the same two scans run over the run boundaries instead of the sites.
     """
     n = x.shape[axis]
     idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
     far = 2 * n + 2  # any distance > n means "no site on this line"
-
-    def nearest(site):
-        last = lax.cummax(jnp.where(site, idx, -far), axis=axis)
-        following = lax.cummin(jnp.where(site, idx, 2 * far), axis=axis, reverse=True)
-        return jnp.minimum(idx - last, following - idx)
-
-    dist = jnp.where(x, nearest(~x), nearest(x)) if two_sided else nearest(~x)
+    scan = functools.partial(running, axis=axis, two_level_on_tpu=True)
+    if two_sided:
+        starts = (idx == 0) | (x != jnp.roll(x, 1, axis))
+        ends = (idx == n - 1) | (x != jnp.roll(x, -1, axis))
+        start = scan(jnp.maximum, jnp.where(starts, idx, -far))
+        end = scan(jnp.minimum, jnp.where(ends, idx, 2 * far), reverse=True)
+        last = jnp.where(start > 0, start - 1, -far)
+        following = jnp.where(end < n - 1, end + 1, 2 * far)
+    else:
+        last = scan(jnp.maximum, jnp.where(x, -far, idx))
+        following = scan(jnp.minimum, jnp.where(x, 2 * far, idx), reverse=True)
+    dist = jnp.minimum(idx - last, following - idx)
     scaled = dist.astype(jnp.float32) * s
     return jnp.where(dist > n, jnp.inf, scaled * scaled)
 
@@ -570,8 +580,9 @@ def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.
     n = x.shape[axis]
     idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
     far = 2 * n + 2
-    last = running(jnp.maximum, jnp.where(x, -far, idx), axis)
-    following = running(jnp.minimum, jnp.where(x, 2 * far, idx), axis, reverse=True)
+    last = running(jnp.maximum, jnp.where(x, -far, idx), axis, two_level_on_tpu=True)
+    following = running(jnp.minimum, jnp.where(x, 2 * far, idx), axis, reverse=True,
+                        two_level_on_tpu=True)
     take_last = idx - last <= following - idx
     site = jnp.where(take_last, last, following)
     dist = jnp.abs(site - idx)

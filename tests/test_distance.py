@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from jax import export
 
 import jaxseg_losses as jsl
-from jaxseg_losses import _numerics
+from jaxseg_losses import _numerics, _scans
 from jaxseg_losses import distance as dist_mod
 from jaxseg_losses.distance import distance_field, distance_transform_edt, signed_distance_map
 
@@ -198,8 +198,20 @@ def special_masks(shape):
     return m
 
 
+# `running` per backend, forced here: the CPU branch runs by default; "gpu" is XLA's own
+# cumulative ops, "tpu" their two-level form.
+_RUNNING = {
+    "gpu": lambda op, x, axis, reverse=False, **_: _scans._NATIVE[op](x, axis=axis,
+                                                                      reverse=reverse),
+    "tpu": lambda op, x, axis, reverse=False, **_: _scans._two_level(op, x, axis, reverse),
+}
+
+
+@pytest.mark.parametrize("running", [None, "gpu", "tpu"])
 @pytest.mark.parametrize("spatial", [(64,), (37, 53), (64, 9), (13, 17, 9), (16, 16, 16)])
-def test_accelerator_formulation_equals_scipy(spatial):
+def test_accelerator_formulation_equals_scipy(spatial, running, monkeypatch):
+    if running is not None:
+        monkeypatch.setattr(dist_mod, "running", _RUNNING[running])
     rng = np.random.default_rng(len(spatial) * 100 + spatial[0])
     assert_accelerator_equal(np.concatenate([
         rng.random((2, *spatial)) < 0.5,
@@ -675,6 +687,18 @@ def check_feature_transform(mask, sampling=None, spatial_dims=None):
 def test_feature_transform_equals_scipy(shape, sampling, density):
     mask = np.random.default_rng(sum(shape)).random(shape) < density
     check_feature_transform(mask, sampling)
+
+
+@pytest.mark.parametrize("running", ["gpu", "tpu"])
+def test_feature_transform_first_pass_per_backend(running, monkeypatch):
+    """Pass 0 of the feature transform gives the same distances and sites with each backend's
+    running max / min as with the CPU's (which the SciPy comparisons above run)."""
+    mask = jnp.asarray(np.random.default_rng(5).random((3, 37, 11)) < 0.85)
+    want = jax.jit(lambda m: dist_mod._pass0_sites(m, 1, 0.7))(mask)
+    monkeypatch.setattr(dist_mod, "running", _RUNNING[running])
+    got = jax.jit(lambda m: dist_mod._pass0_sites(m, 1, 0.7))(mask)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
 
 
 def test_feature_transform_extra_batch_axes_layout():
