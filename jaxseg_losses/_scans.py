@@ -4,8 +4,8 @@ XLA:CPU's native ``cummax`` is a windowed reduction, quadratic in the axis lengt
 (8, 256, 256) where an associative scan takes 6); GPU keeps XLA's own cumulative ops (a blocked
 scan, a few fused kernels), and so does TPU unless the caller asks for two levels
 (`_two_level`): XLA:TPU's code generation for the windowed reductions of the distance
-transform's first pass takes a time that jumps with the size of the other axes ((56, 128, 128):
-14 s; (200, 128, 128): 3.8 s; (8, 96, 96, 96): 9 s), while windows of 8 and of n / 8 compile in
+transform's first pass along a tiled axis takes a time that jumps with the size of the other
+axes ((56, 128, 128): 14 s; (200, 128, 128): 3.8 s), while windows of 8 and of n / 8 compile in
 0.2-3 s at every size tried, at about the same estimated run time. The connected-component
 labelling keeps XLA's ops on TPU: two levels compiled no faster there and its estimated run
 time rose 1.3-1.4x (BENCHMARKS.md, section 5).

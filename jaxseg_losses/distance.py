@@ -40,10 +40,11 @@ known trip count a host round trip per iteration):
 
 1. Pass 0, on the longest axis: the last background index at or before each element (a
    running max) and the next one after it (a reverse running min); XLA:GPU runs its own
-   cumulative ops (a blocked scan, a few fused kernels), XLA:TPU two levels of them, within
-   blocks of 8 and across the blocks (one windowed reduction over the whole axis took XLA:TPU
-   up to 15 s to compile, erratically in the batch size). Two-sided: the same two scans over
-   the boundaries of runs of equal values.
+   cumulative ops (a blocked scan, a few fused kernels), XLA:TPU too along a major axis and two
+   levels of them, within blocks of 8 and across the blocks, along a tiled (minor) one (one
+   windowed reduction over a whole tiled axis took XLA:TPU up to 15 s to compile, erratically
+   in the batch size: `_pass0_running`). Two-sided: the same two scans over the boundaries of
+   runs of equal values.
 2. Every other axis: the min-plus as one broadcast-add and reduce-min over ``j`` along the axis
    in place, which XLA fuses into one reduction kernel without forming the (.., n, n, ..)
    tensor: N * n pairs of work, O(N) memory. Axes longer than ``_ACCEL_DENSE_MAX_LEN`` search
@@ -115,6 +116,9 @@ _ENVELOPE_BLOCK_LINES = 512
 # band pairs and an exact dense fallback). See BENCHMARKS.md for the estimates behind both.
 _ACCEL_DENSE_MAX_LEN = 1024
 _ACCEL_BAND = 256
+# TPU pass 0 along a major axis: two levels up to this many elements (`_pass0_running`); their
+# int32 copies are then at most 2 x 16 MiB.
+_TPU_TWO_LEVEL_MAJOR_ELEMS = 1 << 22
 
 
 def _resolve_spatial_dims(ndim: int, spatial_dims: int | None) -> int:
@@ -432,6 +436,21 @@ def _squared_edt_cpu(
     return sq
 
 
+def _pass0_running(op, x: jax.Array, axis: int, reverse: bool = False) -> jax.Array:
+    """`running` for pass 0: in two levels on TPU along the two minor axes, which XLA:TPU tiles,
+    and along a major axis of up to ``_TPU_TWO_LEVEL_MAJOR_ELEMS`` elements.
+
+    Along a tiled axis one windowed reduction took XLA:TPU 1-15 s to compile, jumping with the
+    number of planes (2-D batches). Along a major axis (the first axis of 3-D volumes) it
+    compiles in 3-6 s, and two levels materialise blocked int32 copies of the input, which a
+    large input cannot afford (distance-penalised CE at (2, 96, 96, 96, 14), all 28 volumes in
+    one pass: 2.8 -> 4.1x the logits) and a small one can (the one-volume passes of the
+    Hausdorff-DT loss's plane loop: 16 -> 3 s of compile, the same temporaries).
+    """
+    two_level = axis >= x.ndim - 2 or x.size <= _TPU_TWO_LEVEL_MAJOR_ELEMS
+    return running(op, x, axis, reverse, two_level_on_tpu=two_level)
+
+
 def _pass0_scan(x: jax.Array, axis: int, s: jax.Array, two_sided: bool) -> jax.Array:
     """Squared 1-D distance along ``axis`` to the nearest background element (two-sided: to the
     nearest element of the other value), loop-free.
@@ -445,7 +464,7 @@ def _pass0_scan(x: jax.Array, axis: int, s: jax.Array, two_sided: bool) -> jax.A
     n = x.shape[axis]
     idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
     far = 2 * n + 2  # any distance > n means "no site on this line"
-    scan = functools.partial(running, axis=axis, two_level_on_tpu=True)
+    scan = functools.partial(_pass0_running, axis=axis)
     if two_sided:
         starts = (idx == 0) | (x != jnp.roll(x, 1, axis))
         ends = (idx == n - 1) | (x != jnp.roll(x, -1, axis))
@@ -580,9 +599,8 @@ def _pass0_sites(x: jax.Array, axis: int, s: jax.Array) -> tuple[jax.Array, jax.
     n = x.shape[axis]
     idx = lax.broadcasted_iota(jnp.int32, x.shape, axis)
     far = 2 * n + 2
-    last = running(jnp.maximum, jnp.where(x, -far, idx), axis, two_level_on_tpu=True)
-    following = running(jnp.minimum, jnp.where(x, 2 * far, idx), axis, reverse=True,
-                        two_level_on_tpu=True)
+    last = _pass0_running(jnp.maximum, jnp.where(x, -far, idx), axis)
+    following = _pass0_running(jnp.minimum, jnp.where(x, 2 * far, idx), axis, reverse=True)
     take_last = idx - last <= following - idx
     site = jnp.where(take_last, last, following)
     dist = jnp.abs(site - idx)
