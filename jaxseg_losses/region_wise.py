@@ -170,7 +170,10 @@ def region_wise_loss(
     weights = jnp.ones((prep.num_classes,)) if weights is None else weights
     weights = keep_classes(weights, include_background)
     terms = keep_classes(prepared_probabilities(prep) * maps, include_background)
-    pixel = safe_divide(jnp.tensordot(terms, weights, axes=1), jnp.sum(weights))
+    pixel = safe_divide(
+        jnp.tensordot(terms, weights, axes=1, precision=jax.lax.Precision.HIGHEST),
+        jnp.sum(weights),
+    )
     return reduce_pixels(pixel, prep.valid, reduction)
 
 

@@ -121,7 +121,9 @@ def generalized_wasserstein_dice_loss(
     m = _check_distance_matrix(distance_matrix, prep.num_classes)
     p, y, v = prepared_probabilities(prep), prep.targets, prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
-    wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p)  # (B, *spatial)
+    # (B, *spatial). HIGHEST: at the default precision XLA:TPU rounds the float32 operands of
+    # this dot to bfloat16 and XLA:GPU may use TF32 (8 and 10 bits of mantissa).
+    wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p, precision=jax.lax.Precision.HIGHEST)
     if class_weighting == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
         alpha = alpha.reshape((1,) * (y.ndim - 1) + alpha.shape)
