@@ -83,7 +83,7 @@ def _pixel_parts():
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tools", default="/work/shared/tools/accel")
+    parser.add_argument("--tools", required=True, help="the team's accelerator tools")
     parser.add_argument("--parts", required=True)
     parser.add_argument("--classes", default="4,14,150")
     args = parser.parse_args()
