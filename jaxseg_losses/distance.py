@@ -456,8 +456,9 @@ def _pass0_scan(x: jax.Array, axis: int, s: jax.Array, two_sided: bool) -> jax.A
     nearest element of the other value), loop-free.
 
     The last site at or before each element is a running max of indices, the next one at or
-    after it a reverse running min (`running`: a blocked scan on XLA:GPU, two levels of
-    windowed reductions on XLA:TPU), far less work than the N * n of a min-plus pass.
+    after it a reverse running min (`_pass0_running`: a blocked scan on XLA:GPU; on XLA:TPU
+    one windowed reduction, or two levels of them where that compiles slowly), far less work
+    than the N * n of a min-plus pass.
     Two-sided, the nearest elements of the other value are the neighbours of the element's run
     of equal values, so the same two scans run over the run boundaries instead of the sites.
     """

@@ -122,7 +122,7 @@ def generalized_wasserstein_dice_loss(
     p, y, v = prepared_probabilities(prep), prep.targets, prep.valid
     agg = functools.partial(aggregate, per_image=per_image, axis_name=axis_name)
     # (B, *spatial). HIGHEST: at the default precision XLA:TPU rounds the float32 operands of
-    # this dot to bfloat16 and XLA:GPU may use TF32 (8 and 10 bits of mantissa).
+    # this dot to bfloat16 and XLA:GPU may use TF32 (7 and 10 mantissa bits).
     wasserstein = jnp.einsum("...l,lc,...c->...", y, m, p, precision=jax.lax.Precision.HIGHEST)
     if class_weighting == "default":
         alpha = jnp.ones((prep.num_classes,), jnp.float32).at[0].set(0.0)
