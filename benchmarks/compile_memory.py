@@ -214,7 +214,7 @@ def measure(losses: dict, shape, labels: str, devs: dict, repeat: int, thunks, t
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tools", default="/work/shared/tools/accel")
+    parser.add_argument("--tools", required=True, help="the team's accelerator tools")
     parser.add_argument("--losses", default=DEFAULT_LOSSES,
                         help="names of the package, or case:NAME of tests/cases.py; 'cases' "
                         "for every multiclass configuration of that table, 'all' for every "

@@ -39,7 +39,7 @@ def normalised(hlo: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tools", default="/work/shared/tools/accel")
+    parser.add_argument("--tools", required=True, help="the team's accelerator tools")
     parser.add_argument("--revs", default="HEAD,WORK", help="two git revisions (WORK: the tree)")
     parser.add_argument("--losses", default="case:boundary")
     parser.add_argument("--shapes", default="4x128x128x150")

@@ -512,3 +512,23 @@ def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_im
         np.testing.assert_allclose(ours[0], want[0], rtol=1e-6, err_msg=name)
         np.testing.assert_array_equal(ours[1], want[1], err_msg=name)
         assert np.abs(want[1]).max() > 0, name
+
+
+@pytest.mark.parametrize("shape,limit", [
+    ((2, 5, 7), 1000),  # one piece: the flat scatter itself
+    ((2, 5, 7), 30),  # pieces of 4 rows, the last one of 2
+    ((3, 2, 9), 4),  # a row exceeds the limit: one row per piece
+])
+def test_tpu_unsort_in_pieces_inverts_the_sort(shape, limit, monkeypatch):
+    """The TPU's unsort (flat scatters in pieces of whole rows, run here on the CPU) puts every
+    row's values back at its permutation, as the one flat scatter of the other backends."""
+    import jaxseg_losses.lovasz as lovasz  # noqa: PLC0415
+
+    monkeypatch.setattr(lovasz, "_TPU_SCATTER_UPDATES", limit)
+    rng = np.random.default_rng(limit)
+    perm = np.argsort(rng.random(shape), axis=-1).astype(np.int32)
+    values = rng.random(shape).astype(np.float32)
+    want = np.empty_like(values)
+    np.put_along_axis(want, perm, values, axis=-1)
+    for form in (lovasz._unsort_in_pieces, lovasz._flat_unsort):
+        np.testing.assert_array_equal(jax.jit(form)(values, perm), want, err_msg=form.__name__)

@@ -3,8 +3,8 @@
 panoptica pins older numpy and connected-components-3d than this project, so it is not a test
 dependency: this script runs once in a separate virtual environment,
 
-    python3 -m venv /tmp/panvenv && /tmp/panvenv/bin/pip install panoptica==2.1.7 scipy
-    /tmp/panvenv/bin/python tests/data/make_panoptica_reference.py
+    python3 -m venv VENV && VENV/bin/pip install panoptica==2.1.7 scipy
+    VENV/bin/python tests/data/make_panoptica_reference.py
 
 and writes seeded binary masks (panoptica_masks_2d.npy, panoptica_masks_3d.npy: bool
 (2, N, *spatial), [0] = prediction, [1] = reference) and panoptica's results on each
