@@ -155,10 +155,11 @@ def _pair_sums(q: jax.Array, max_nonzero: int, include_self: bool) -> jax.Array:
     """``A = sum_x q(x) s(x)^T``, ``s = N q`` (:func:`_neighbour_sum`): ``(B, C, C)``.
 
     Its derivative is written out: ``N`` is symmetric (the offsets come in pairs ``d, -d``,
-    zero padding), so ``dA = dq^T s + s^T dq`` with the ``s`` of the forward pass, and the
-    backward pass is ``s (G + G^T)``, one product; JAX's own transposes ``N`` as well and keeps
-    more arrays of ``q``'s size (issue 29: 3.14x -> 2.14x the logits of the non-adjacency loss
-    on an H100 at (2, 96, 96, 96, 14)). Same values and gradients; forward mode works."""
+    zero padding), so ``dA = X + X^T``, ``X = dq^T s``, with the ``s`` of the forward pass: one
+    product, and the backward pass is ``s (G + G^T)``, one product; JAX's own transposes ``N``
+    as well and keeps more arrays of ``q``'s size (issue 29: 3.14x -> 2.14x the logits of the
+    non-adjacency loss on an H100 at (2, 96, 96, 96, 14)). Same values and gradients; forward
+    mode works."""
     return _pairs_and_sums(q, max_nonzero, include_self)[0]
 
 
@@ -178,7 +179,10 @@ def _products(a: jax.Array, b: jax.Array) -> jax.Array:
 def _pair_sums_jvp(max_nonzero, include_self, primals, tangents):
     (q,), (dq,) = primals, tangents
     pairs, s = _pairs_and_sums(q, max_nonzero, include_self)
-    return pairs, _products(dq, s) + _products(s, dq)
+    # Without the barrier XLA:GPU fails to compile the backward pass's product at C = 4
+    # ("Couldn't find output tile sizes").
+    half = jax.lax.optimization_barrier(_products(dq, s))
+    return pairs, half + jnp.swapaxes(half, -1, -2)
 
 
 def _num_slots(num_spatial: int, max_nonzero: int, include_self: bool) -> int:

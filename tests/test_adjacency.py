@@ -492,8 +492,9 @@ def test_value_errors_eager_and_checkify_under_jit():
 @pytest.mark.parametrize("max_nonzero", [1, None])
 @pytest.mark.parametrize("include_self", [False, True])
 def test_pair_sums_written_out_backward_equals_autodiff(shape, max_nonzero, include_self):
-    """The written-out backward pass of the pair sums (``s (G + G^T)``, N symmetric) gives JAX's
-    gradient of the former formulation (the einsum of q and its neighbour sum)."""
+    """The written-out derivative of the pair sums (one product and its transpose, N symmetric)
+    gives JAX's forward and backward derivatives of the former formulation (the einsum of q and
+    its neighbour sum)."""
     from jaxseg_losses import adjacency  # noqa: PLC0415
 
     nonzero = len(shape) - 2 if max_nonzero is None else max_nonzero
@@ -510,3 +511,8 @@ def test_pair_sums_written_out_backward_equals_autodiff(shape, max_nonzero, incl
                                 autodiff))
     np.testing.assert_allclose(value, want, rtol=1e-6)
     np.testing.assert_allclose(vjp(g)[0], want_vjp(g)[0], rtol=1e-5, atol=1e-5)
+    dq = jnp.asarray(rng.standard_normal(shape, np.float32))
+    tangent, want_tangent = (
+        jax.jvp(f, (q,), (dq,))[1]
+        for f in (lambda q: adjacency._pair_sums(q, nonzero, include_self), autodiff))
+    np.testing.assert_allclose(tangent, want_tangent, rtol=1e-5, atol=1e-5)
