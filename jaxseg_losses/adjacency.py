@@ -665,7 +665,10 @@ def nonadjacency_loss(
 )
 def _nonadjacency(preds, valid, counts, weight, *, mode, from_logits, max_nonzero, include_self):
     p = probabilities(preds, mode=mode, from_logits=from_logits)
-    pairs = _soft_pair_sums(p, valid, max_nonzero, include_self)
+    # The barrier keeps XLA:TPU from fusing the pair sums' batched product (a dilated
+    # convolution there) with the sum against the prior: codegen of that fusion took 12-14 s at
+    # C = 10-15, 2-3 s apart (issue 29).
+    pairs = jax.lax.optimization_barrier(_soft_pair_sums(p, valid, max_nonzero, include_self))
     valid_pixels = jnp.sum(valid.reshape(valid.shape[0], -1), axis=1)
     slots = _num_slots(preds.ndim - 2, max_nonzero, include_self)
     adjacency = _normalise(pairs, valid_pixels, slots)
