@@ -196,10 +196,22 @@ def blob_loss(
     columns = [weighted_p, weighted_p * y_fg, v * y_fg]
     if use_bce:
         columns += [v * keep_classes(log_neg, not fg), v * keep_classes(bce_pixels, not fg)]
-    values = jnp.moveaxis(jnp.stack(columns, axis=-1), -2, 1)  # (B, C', *s, Q)
-    classes = values.shape[1]
-    sums = segment_sums(bounded(component, bound).reshape((batch * classes,) + component.shape[2:]),
-                        values.reshape((batch * classes,) + values.shape[2:]), bound + 1)
+    # Their sums per component: one scatter-add of the stacked columns, but on TPU one per column:
+    # XLA:TPU pads a trailing axis of Q columns to its 128 lanes (issue 29: the (2, 13, 96, 96,
+    # 96, 3) stack of a 3-D batch took 11 GiB, 42x its values).
+    classes = component.shape[1]
+    rows = (batch * classes,) + component.shape[2:]  # (B C', *s)
+    ids = bounded(component, bound).reshape(rows)
+
+    def stacked(*columns):  # one scatter-add of the (B C', *s, Q) stack
+        values = jnp.moveaxis(jnp.stack(columns, axis=-1), -2, 1)  # (B, C', *s, Q)
+        return segment_sums(ids, values.reshape(rows + values.shape[-1:]), bound + 1)
+
+    def by_column(*columns):
+        return jnp.stack([segment_sums(ids, jnp.moveaxis(c, -1, 1).reshape(rows), bound + 1)
+                          for c in columns], axis=-1)
+
+    sums = jax.lax.platform_dependent(*columns, tpu=by_column, default=stacked)  # (B C', K+1, Q)
     sums = sums.reshape(batch, classes, bound + 1, -1)
     background, objects = sums[:, :, :1], sums[:, :, 1:]
     per_object = dice_weight * _dice_from_sums(objects[..., 1], background[..., 0] +

@@ -213,6 +213,29 @@ def test_jit_grad_and_bound():
     assert np.all(np.isfinite(np.asarray(fine)))
 
 
+@pytest.mark.parametrize("mode,shape", [("binary", (2, 12, 12)), ("multiclass", (2, 6, 7, 5))])
+def test_tpu_column_sums_equal_the_stacked_sums(mode, shape, monkeypatch):
+    """The TPU's per-column scatter-adds (every ``platform_dependent`` taking its ``tpu``
+    branch, run here on the CPU) give the value and gradient of the stacked scatter-add."""
+    from jaxseg_losses import blob  # noqa: PLC0415
+
+    classes = 1 if mode == "binary" else 3
+    truth = sparse_objects(5, shape).astype(np.int32) * (1 if mode == "binary" else 2)
+    logits = jnp.asarray(random_logits(6, shape + (classes,), scale=1.0))
+
+    def value_and_grad():
+        return jax.jit(jax.value_and_grad(
+            lambda z: jnp.sum(blob.blob_loss(z, truth, mode=mode, bce_weight=0.5))))(logits)
+
+    want = value_and_grad()
+    monkeypatch.setattr(blob.jax.lax, "platform_dependent",
+                        lambda *args, tpu=None, default=None, **_: (tpu or default)(*args))
+    got = value_and_grad()
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-7)
+    assert np.abs(np.asarray(want[1])).max() > 0
+
+
 def test_bad_options():
     z, t = np.zeros((1, 4, 4, 1), np.float32), np.zeros((1, 4, 4), np.int32)
     for kwargs, name in [({"max_objects": 0}, "max_objects"),
