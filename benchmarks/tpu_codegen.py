@@ -40,7 +40,7 @@ def codegen_seconds(directory: str) -> tuple[collections.Counter, dict]:
     files = sorted((os.stat(p).st_mtime, os.path.basename(p))
                    for p in glob.glob(f"{directory}/**/*", recursive=True) if os.path.isfile(p))
     seconds, variants = collections.Counter(), collections.defaultdict(set)
-    for (before, _), (after, name) in zip(files, files[1:]):
+    for (before, _), (after, name) in zip(files, files[1:], strict=False):
         found = _FILE.match(name)
         key = found[2] if found else name
         seconds[key] += after - before
@@ -80,7 +80,8 @@ def main() -> None:
     hlo = compiled.as_text()
     print("| fusion | codegen s | variants | fused ops |\n|---|---|---|---|")
     for fusion, secs in seconds.most_common(args.top):
-        print(f"| {fusion} | {secs:.2f} | {len(variants[fusion]) or ''} | {fused_ops(hlo, fusion)} |")
+        count = len(variants[fusion]) or ""
+        print(f"| {fusion} | {secs:.2f} | {count} | {fused_ops(hlo, fusion)} |")
 
 
 if __name__ == "__main__":
