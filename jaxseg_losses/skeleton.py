@@ -158,18 +158,43 @@ def _simple_and_endpoint(nb: dict) -> tuple[jax.Array, jax.Array]:
 
 def _to_subfields(x: jax.Array) -> jax.Array:
     """``(B, D, H, W)`` -> ``(B, 2, 2, 2, D', H', W')`` (parity-major; odd sides padded)."""
-    b = x.shape[0]
     pad = [(0, 0)] + [(0, n % 2) for n in x.shape[1:]]
     x = jnp.pad(x, pad)
-    halves = [n // 2 for n in x.shape[1:]]
+    # XLA:TPU lays the reshapes' (.., W', 2) out with the 2 on its 128 lanes: skeleton recall's
+    # temporaries at (2, 96, 96, 96, 1) were 17x the logits. There, strided slices and interior
+    # padding instead (1.7x; both are needed, and they cost 5 s more compile; issue 29).
+    return lax.platform_dependent(x, tpu=_to_subfields_strided, default=_to_subfields_reshaped)
+
+
+def _to_subfields_reshaped(x: jax.Array) -> jax.Array:
+    b, halves = x.shape[0], [n // 2 for n in x.shape[1:]]
     x = x.reshape(b, halves[0], 2, halves[1], 2, halves[2], 2)
     return x.transpose(0, 2, 4, 6, 1, 3, 5)
 
 
+def _to_subfields_strided(x: jax.Array) -> jax.Array:
+    fields = [lax.slice(x, (0,) + parity, x.shape, (1, 2, 2, 2)) for parity in _PARITIES]
+    return jnp.stack(fields, axis=1).reshape((x.shape[0], 2, 2, 2) + fields[0].shape[1:])
+
+
 def _from_subfields(s: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    b, _, _, _, d, h, w = s.shape
-    x = s.transpose(0, 4, 1, 5, 2, 6, 3).reshape(b, 2 * d, 2 * h, 2 * w)
+    x = lax.platform_dependent(s, tpu=_from_subfields_dilated, default=_from_subfields_reshaped)
     return x[:, : shape[1], : shape[2], : shape[3]]
+
+
+def _from_subfields_reshaped(s: jax.Array) -> jax.Array:
+    b, _, _, _, d, h, w = s.shape
+    return s.transpose(0, 4, 1, 5, 2, 6, 3).reshape(b, 2 * d, 2 * h, 2 * w)
+
+
+def _from_subfields_dilated(s: jax.Array) -> jax.Array:
+    """Each subfield spread by interior padding to its parity's places, the eight or-ed."""
+    fields = [
+        lax.pad(s[:, i, j, k], jnp.zeros((), s.dtype),
+                [(0, 0, 0), (i, 1 - i, 1), (j, 1 - j, 1), (k, 1 - k, 1)])
+        for i, j, k in _PARITIES
+    ]
+    return _any(fields)
 
 
 def _neighbours(padded: jax.Array, parity: jax.Array) -> dict:

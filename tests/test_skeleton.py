@@ -226,3 +226,18 @@ def test_bad_input():
         skeletonize(jnp.zeros((1, 4, 4)), max_iterations=2.0)
     with pytest.raises(ValueError, match="max_iterations"):
         skeletonize(jnp.zeros((1, 4, 4)), max_iterations=-1)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8, 10), (1, 7, 5, 9)])
+def test_tpu_subfield_forms_equal_the_reshapes(shape):
+    """The TPU's strided-slice and interior-padding forms of the subfield split and merge (run
+    here on the CPU) equal the reshape-and-transpose forms, odd sides included."""
+    from jaxseg_losses import skeleton  # noqa: PLC0415
+
+    x = np.random.default_rng(sum(shape)).random(shape) > 0.5
+    padded = jnp.pad(x, [(0, 0)] + [(0, n % 2) for n in shape[1:]])
+    fields = skeleton._to_subfields_reshaped(padded)
+    np.testing.assert_array_equal(skeleton._to_subfields_strided(padded), fields)
+    merged = skeleton._from_subfields_reshaped(fields)
+    np.testing.assert_array_equal(skeleton._from_subfields_dilated(fields), merged)
+    np.testing.assert_array_equal(merged[:, : shape[1], : shape[2], : shape[3]], x)
