@@ -10,7 +10,7 @@ dumps on (``--xla_jf_dump_to``), and attributes the time between consecutive dum
 fusion whose file ends the gap. Prints the compile seconds (the dumps slow it 2-3x: compare
 fusions within one run, not with ``compile_memory.py``), the fusions with the most codegen time,
 how many variants of each were generated, and the fused computation's ops from the optimised
-HLO. On the v5e almost all of a slow compile is code generation after buffer assignment, not
+HLO. The dumps (gigabytes for a 3-D loss) are deleted at the end. On the v5e almost all of a slow compile is code generation after buffer assignment, not
 HLO passes (issue 29: 13.5 of 13.8 s for the non-adjacency loss at C = 14).
 """
 
@@ -21,6 +21,7 @@ import collections
 import glob
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -77,6 +78,7 @@ def main() -> None:
     compiled = lowered.compile()
     print(f"{args.loss} {args.shape}: v5e compile {time.perf_counter() - start:.2f} s with dumps")
     seconds, variants = codegen_seconds(_JF_DUMP)
+    shutil.rmtree(_JF_DUMP, ignore_errors=True)  # gigabytes for a 3-D loss
     hlo = compiled.as_text()
     print("| fusion | codegen s | variants | fused ops |\n|---|---|---|---|")
     for fusion, secs in seconds.most_common(args.top):

@@ -230,3 +230,28 @@ def test_property_equals_flood_fill(seed, shape, density):
 def test_bad_input(mask, kwargs, match):
     with pytest.raises(ValueError, match=match):
         connected_components(mask, **kwargs)
+
+
+@pytest.mark.parametrize("limit", [1, 437, 1000, 10**6])
+def test_tpu_hooking_in_pieces_equals_the_default(limit, monkeypatch):
+    """The TPU's segment minimum in pieces of whole images (one image, two, a piece larger than
+    the batch) equals one segment minimum over the batch, for pointers within their image; the
+    labelling with every ``platform_dependent`` taking its ``tpu`` branch (run here on the CPU)
+    gives the default form's labels and counts."""
+    import jaxseg_losses.components as components  # noqa: PLC0415
+
+    rng = np.random.default_rng(limit)
+    image, batch = 19 * 23, 5
+    base = np.repeat(np.arange(batch) * image, image)
+    f = jnp.asarray(base + rng.integers(0, image, batch * image), jnp.int32)
+    m = jnp.asarray(rng.integers(0, batch * image, batch * image), jnp.int32)
+    monkeypatch.setattr(components, "_TPU_SEGMENT_ELEMENTS", limit)
+    np.testing.assert_array_equal(components._segment_min_in_pieces(m, f, image),
+                                  jax.ops.segment_min(m, f, num_segments=f.shape[0]))
+    mask = rng.random((batch, 19, 23)) < 0.55
+    want = components._label(jnp.asarray(mask), 2)
+    monkeypatch.setattr(components.lax, "platform_dependent",
+                        lambda *args, tpu=None, default=None, **_: (tpu or default)(*args))
+    got = components._label.__wrapped__(jnp.asarray(mask), 2)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
