@@ -5,13 +5,14 @@ Run (in the accelerator venv, see the team's accelerator tools; from the reposit
     python benchmarks/tpu_codegen.py --tools DIR --loss case:nonadjacency --shape 4x128x128x14
 
 Compiles ``jax.value_and_grad`` of the loss (as ``compile_memory.py`` does: integer labels, or
-the (C, C) prior of the non-adjacency loss) for a described TPU v5e with libtpu's code generation
-dumps on (``--xla_jf_dump_to``), and attributes the time between consecutive dump files to the
-fusion whose file ends the gap. Prints the compile seconds (the dumps slow it 2-3x: compare
-fusions within one run, not with ``compile_memory.py``), the fusions with the most codegen time,
-how many variants of each were generated, and the fused computation's ops from the optimised
-HLO. The dumps (gigabytes for a 3-D loss) are deleted at the end. On the v5e almost all of a slow compile is code generation after buffer assignment, not
-HLO passes (issue 29: 13.5 of 13.8 s for the non-adjacency loss at C = 14).
+the (C, C) prior of the non-adjacency loss) for a described TPU v5e with libtpu's code
+generation dumps on (``--xla_jf_dump_to``), and attributes the time between consecutive dump
+files to the fusion whose file ends the gap. Prints the compile seconds (the dumps slow it
+2-3x: compare fusions within one run, not with ``compile_memory.py``), the fusions with the
+most codegen time, how many variants of each were generated, and the fused computation's ops
+from the optimised HLO. The dumps (gigabytes for a 3-D loss) are deleted at the end. On the v5e
+almost all of a slow compile is code generation after buffer assignment, not HLO passes (issue
+29: 13.5 of 13.8 s for the non-adjacency loss at C = 14).
 """
 
 from __future__ import annotations
