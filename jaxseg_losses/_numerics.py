@@ -152,6 +152,19 @@ def per_platform(*args, cpu, accelerator, tpu=None):
         default=cpu)
 
 
+# XLA:TPU compiles a scatter or a sort over the flattened elements of many rows in 5-7 s up to
+# 2^21 elements but in 13-18 s at 5-10M (issue 29): its forms cut such ops in pieces.
+TPU_PIECE_ELEMENTS = 2**21
+
+
+def in_row_pieces(fn, size: int, row: int) -> jax.Array:
+    """``fn(start, stop)`` for consecutive pieces of whole rows of ``row`` elements covering
+    ``range(size)``, at most ``TPU_PIECE_ELEMENTS`` each (one row if a row is larger),
+    concatenated."""
+    step = max(1, TPU_PIECE_ELEMENTS // row) * row
+    return jnp.concatenate([fn(start, min(start + step, size)) for start in range(0, size, step)])
+
+
 # Pixels per chunk of map_planes: one (example, class) plane of a 3-D volume of 96^3 or more
 # per step, many planes of a 2-D image at once (few loop steps, few kernel launches).
 PLANE_CHUNK_PIXELS = 2**20

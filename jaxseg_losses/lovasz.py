@@ -43,6 +43,8 @@ segmentation-models-pytorch as ``LovaszLoss``):
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -56,7 +58,7 @@ from jaxseg_losses._inputs import (
     check_region_reduction,
     prepare,
 )
-from jaxseg_losses._numerics import keep_classes, masked_mean, safe_divide
+from jaxseg_losses._numerics import in_row_pieces, keep_classes, masked_mean, safe_divide
 from jaxseg_losses._sharding import explicit_sharding_spec
 
 __all__ = ("lovasz_hinge_loss", "lovasz_softmax_loss")
@@ -121,36 +123,26 @@ def _unsort(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:
         # values back by their pixel index keeps every row on its device.
         return jax.lax.sort((perm, sorted_values), num_keys=1)[1]
     return jax.lax.platform_dependent(
-        sorted_values, perm, tpu=_unsort_in_pieces, default=_flat_unsort)
+        sorted_values, perm, tpu=functools.partial(_flat_unsort, in_pieces=True),
+        default=_flat_unsort)
 
 
-def _flat_unsort(sorted_values: jax.Array, perm: jax.Array, piece: int | None = None) -> jax.Array:
-    """The scatter on flat indices; ``piece``: in scatters of ``piece`` elements (whole rows),
-    concatenated."""
+def _flat_unsort(sorted_values: jax.Array, perm: jax.Array, in_pieces: bool = False) -> jax.Array:
+    """The scatter on flat indices; ``in_pieces``: one per piece of whole rows (`in_row_pieces`):
+    XLA:TPU compiled the value+grad of Lovasz-Softmax at C = 150 (9.8M elements) in 16-17 s
+    with one scatter, in 9.5-10.8 s in pieces, at a lower estimated run time (issue 29)."""
     n = perm.shape[-1]
     rows = jnp.arange(perm.size // n, dtype=jnp.int32).reshape(perm.shape[:-1] + (1,))
     index, values = (rows * n + perm).ravel(), sorted_values.ravel()
-    piece = perm.size if piece is None else piece
-    flat = jnp.concatenate([
-        jnp.zeros(min(piece, perm.size - start), values.dtype)
-        .at[index[start:start + piece] - start].set(
-            values[start:start + piece], unique_indices=True, mode="promise_in_bounds")
-        for start in range(0, perm.size, piece)])
-    return flat.reshape(perm.shape)
 
+    def piece(start, stop):
+        return jnp.zeros(stop - start, values.dtype).at[index[start:stop] - start].set(
+            values[start:stop], unique_indices=True, mode="promise_in_bounds")
 
-# XLA:TPU compiles the sort and flat scatter of (4, C, 128 * 128) rows in 5-7 s up to 2^21
-# updates but in 13-15 s at 4.9M and 9.8M (C = 75, 150); in pieces of at most 2^21 (2^18-2^21
-# alike) value+grad of Lovasz-Softmax at C = 150 compiles in 9.5-9.9 s instead of 16-17, at a
-# lower estimated run time (the flat index array's (N, 1) layout is gone; issue 29).
-_TPU_SCATTER_UPDATES = 2**21
-
-
-def _unsort_in_pieces(sorted_values: jax.Array, perm: jax.Array) -> jax.Array:
-    """`_flat_unsort` in pieces of whole rows, at most `_TPU_SCATTER_UPDATES` elements each
-    (one row if a row is larger)."""
-    n = perm.shape[-1]
-    return _flat_unsort(sorted_values, perm, max(1, _TPU_SCATTER_UPDATES // n) * n)
+    if in_pieces:
+        return in_row_pieces(piece, perm.size, n).reshape(perm.shape)
+    return jnp.zeros(perm.size, values.dtype).at[index].set(
+        values, unique_indices=True, mode="promise_in_bounds").reshape(perm.shape)
 
 
 def _rows(x: jax.Array, per_image: bool) -> jax.Array:

@@ -239,13 +239,14 @@ def test_tpu_hooking_in_pieces_equals_the_default(limit, monkeypatch):
     labelling with every ``platform_dependent`` taking its ``tpu`` branch (run here on the CPU)
     gives the default form's labels and counts."""
     import jaxseg_losses.components as components  # noqa: PLC0415
+    from jaxseg_losses import _numerics  # noqa: PLC0415
 
     rng = np.random.default_rng(limit)
     image, batch = 19 * 23, 5
     base = np.repeat(np.arange(batch) * image, image)
     f = jnp.asarray(base + rng.integers(0, image, batch * image), jnp.int32)
     m = jnp.asarray(rng.integers(0, batch * image, batch * image), jnp.int32)
-    monkeypatch.setattr(components, "_TPU_SEGMENT_ELEMENTS", limit)
+    monkeypatch.setattr(_numerics, "TPU_PIECE_ELEMENTS", limit)
     np.testing.assert_array_equal(components._segment_min_in_pieces(m, f, image),
                                   jax.ops.segment_min(m, f, num_segments=f.shape[0]))
     mask = rng.random((batch, 19, 23)) < 0.55

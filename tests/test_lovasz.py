@@ -523,12 +523,15 @@ def test_tpu_unsort_in_pieces_inverts_the_sort(shape, limit, monkeypatch):
     """The TPU's unsort (flat scatters in pieces of whole rows, run here on the CPU) puts every
     row's values back at its permutation, as the one flat scatter of the other backends."""
     import jaxseg_losses.lovasz as lovasz  # noqa: PLC0415
+    from jaxseg_losses import _numerics  # noqa: PLC0415
 
-    monkeypatch.setattr(lovasz, "_TPU_SCATTER_UPDATES", limit)
+    monkeypatch.setattr(_numerics, "TPU_PIECE_ELEMENTS", limit)
     rng = np.random.default_rng(limit)
     perm = np.argsort(rng.random(shape), axis=-1).astype(np.int32)
     values = rng.random(shape).astype(np.float32)
     want = np.empty_like(values)
     np.put_along_axis(want, perm, values, axis=-1)
-    for form in (lovasz._unsort_in_pieces, lovasz._flat_unsort):
-        np.testing.assert_array_equal(jax.jit(form)(values, perm), want, err_msg=form.__name__)
+    for in_pieces in (True, False):
+        got = jax.jit(lambda v, p, f=in_pieces: lovasz._flat_unsort(v, p, in_pieces=f))(
+            values, perm)
+        np.testing.assert_array_equal(got, want, err_msg=f"in_pieces={in_pieces}")
