@@ -139,10 +139,8 @@ def _flat_unsort(sorted_values: jax.Array, perm: jax.Array, in_pieces: bool = Fa
         return jnp.zeros(stop - start, values.dtype).at[index[start:stop] - start].set(
             values[start:stop], unique_indices=True, mode="promise_in_bounds")
 
-    if in_pieces:
-        return in_row_pieces(piece, perm.size, n).reshape(perm.shape)
-    return jnp.zeros(perm.size, values.dtype).at[index].set(
-        values, unique_indices=True, mode="promise_in_bounds").reshape(perm.shape)
+    flat = in_row_pieces(piece, perm.size, n) if in_pieces else piece(0, perm.size)
+    return flat.reshape(perm.shape)
 
 
 def _rows(x: jax.Array, per_image: bool) -> jax.Array:
