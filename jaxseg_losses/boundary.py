@@ -172,9 +172,23 @@ def _hausdorff_terms(
         truth = targets > 0.5
         # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
         predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
-        fields = per_channel(distance_field, jnp.concatenate([predicted, truth], axis=0),
-                             sampling=sampling)
-        pred_field, true_field = jnp.split(fields, 2, axis=0)
+        def together(predicted, truth):  # one transform of both: half the kernels
+            fields = per_channel(distance_field, jnp.concatenate([predicted, truth], axis=0),
+                                 sampling=sampling)
+            return tuple(jnp.split(fields, 2, axis=0))
+
+        def one_after_the_other(predicted, truth):  # half the transform's temporaries
+            pred_field = per_channel(distance_field, predicted, sampling=sampling)
+            pred_field, truth = jax.lax.optimization_barrier((pred_field, truth))
+            return pred_field, per_channel(distance_field, truth, sampling=sampling)
+
+        if probs.shape[0] == 1:  # a chunk of one large plane (3-D): on GPU/TPU one field at a
+            # time (H100 temporaries at (2, 96, 96, 96, 14) 3.23 -> 2.85x the logits); XLA:CPU
+            # transforms both together 1.1x faster.
+            pred_field, true_field = per_platform(predicted, truth, cpu=together,
+                                                  accelerator=one_after_the_other)
+        else:
+            pred_field, true_field = together(predicted, truth)
         # The distance maps are kept for the backward pass, not recomputed.
         distance = checkpoint_name(pred_field**alpha + true_field**alpha, KEPT)
         return masked_mean((probs - targets) ** 2 * distance, valid,

@@ -373,6 +373,26 @@ def test_hausdorff_dt_plane_by_plane_equals_all_classes(shape, chunk, monkeypatc
                                       monkeypatch=monkeypatch)
 
 
+def test_hausdorff_dt_one_field_at_a_time_equals_all_classes(monkeypatch):
+    """GPU/TPU form (``per_platform`` taking its accelerator branch, run here on the CPU): with
+    one plane per loop step the prediction's and the truth's fields are transformed one after
+    the other; value and gradient as the all-classes form."""
+    from jaxseg_losses import boundary  # noqa: PLC0415
+
+    monkeypatch.setattr(boundary, "per_platform",
+                        lambda *args, cpu, accelerator, tpu=None: accelerator(*args))
+    shape = (2, 6, 7, 5, 3)
+    rng = np.random.default_rng(5)
+    z = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1], shape[:-1])
+    mask = (rng.random(shape[:-1]) > 0.2).astype(np.float32)
+    sampling = (1.0, 0.5, 2.0)
+    helpers.assert_plane_loop_matches(
+        lambda z: jnp.mean(raw_hd_dt(z, y, mask=mask, alpha=2.0, sampling=sampling)),
+        lambda z: all_classes_hausdorff_dt(z, y, mask, 2.0, sampling),
+        z, chunk=1, pixels=int(np.prod(shape[1:-1])), monkeypatch=monkeypatch)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
 @pytest.mark.parametrize("chunk", [1, 4])  # at most this many of the 6 planes per step
