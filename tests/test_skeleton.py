@@ -241,3 +241,30 @@ def test_tpu_subfield_forms_equal_the_reshapes(shape):
     merged = skeleton._from_subfields_reshaped(fields)
     np.testing.assert_array_equal(skeleton._from_subfields_dilated(fields), merged)
     np.testing.assert_array_equal(merged[:, : shape[1], : shape[2], : shape[3]], x)
+
+
+def test_accelerator_neighbour_starts_equal_the_per_offset_ones():
+    """GPU/TPU compute the neighbour slices' starts per axis (9 scalars), the CPU per offset:
+    the same starts for every parity, and the same 3-D skeleton with the accelerator form (run
+    here on the CPU)."""
+    from jaxseg_losses import skeleton  # noqa: PLC0415
+
+    for parity in skeleton._PARITIES:
+        p = jnp.asarray(parity, jnp.int32)
+        per_offset = [[int(v) for v in s] for s in skeleton._starts_per_offset(p)]
+        per_axis = [[int(v) for v in s] for s in skeleton._starts_per_axis(p)]
+        assert per_axis == per_offset, parity
+    masks = np.random.default_rng(7).random((2, 9, 10, 11)) > 0.4
+    want = jax.jit(skeletonize)(masks)
+    calls = []
+
+    def accelerator_form(*args, cpu, accelerator, tpu=None):
+        calls.append(accelerator)
+        return accelerator(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(skeleton, "per_platform", accelerator_form)
+        got = jax.jit(lambda m: skeletonize(m))(masks)
+    assert calls and all(form is skeleton._starts_per_axis for form in calls)
+    np.testing.assert_array_equal(got, want)
+    assert 0 < int(want.sum()) < int(masks.sum())
