@@ -172,6 +172,7 @@ def _hausdorff_terms(
         truth = targets > 0.5
         # Excluded pixels take the truth's value in the thresholded prediction: no boundary.
         predicted = jnp.where(valid > 0, jax.lax.stop_gradient(probs) > 0.5, truth)
+
         def together(predicted, truth):  # one transform of both: half the kernels
             fields = per_channel(distance_field, jnp.concatenate([predicted, truth], axis=0),
                                  sampling=sampling)

@@ -224,7 +224,9 @@ def _starts_per_offset(parity: jax.Array) -> tuple:
 
 def _starts_per_axis(parity: jax.Array) -> tuple:
     """The same starts from the three scalars of ``parity``: per axis, (subfield, shift) is
-    (p, 0), (1 - p, p) or (1 - p, p - 1) for the steps 0, +1, -1."""
+    (p, 0), (1 - p, p) or (1 - p, p - 1) for the steps 0, +1, -1. GPU/TPU form: XLA:GPU ran the
+    per-offset arithmetic as ~55 scalar kernels per loop step (95 % of the 3-D skeleton's
+    kernels); XLA:CPU runs the per-offset form 4 % faster (issue 29)."""
     p = [parity[axis] for axis in range(3)]
     choices = [{0: (p[a], 0), 1: (1 - p[a], p[a]), -1: (1 - p[a], p[a] - 1)} for a in range(3)]
     starts = []
