@@ -175,8 +175,7 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
         # Stochastic hooking as a segment minimum into a fresh array: the in-place
         # ``f.at[f].min(m)`` (operand = indices) took 13 ms instead of 1.2 on XLA:CPU.
         hooked = lax.platform_dependent(
-            m, f, tpu=functools.partial(_segment_min_in_pieces, image=fg[0].size),
-            default=lambda m, f: jax.ops.segment_min(m, f, num_segments=f.shape[0]))
+            m, f, tpu=functools.partial(_segment_min, image=fg[0].size), default=_segment_min)
         # Aggressive hooking and shortcutting.
         return jnp.minimum(jnp.minimum(f, hooked), jnp.minimum(m, g)), settled
 
@@ -205,15 +204,18 @@ def _label(fg: jax.Array, nonzero: int) -> tuple[jax.Array, jax.Array, jax.Array
     return labels, rank[:, -1, -1], rounds
 
 
-def _segment_min_in_pieces(m: jax.Array, f: jax.Array, image: int) -> jax.Array:
-    """``segment_min(m, f)`` in pieces of whole images of ``image`` elements (`in_row_pieces`; no
-    pointer leaves its image). XLA:TPU implements the segment minimum as a sort of all the
-    elements, whose code generation took most of the multiclass blob loss's 18 s compile at
-    (4, 128, 128, 150) (596 planes, 9.8M elements); in pieces: 8.3 s (issue 29)."""
-    return in_row_pieces(
-        lambda start, stop: jax.ops.segment_min(m[start:stop], f[start:stop] - start,
-                                                num_segments=stop - start),
-        f.shape[0], image)
+def _segment_min(m: jax.Array, f: jax.Array, image: int | None = None) -> jax.Array:
+    """``segment_min(m, f)`` over all the elements, or with ``image`` in pieces of whole images
+    of that many elements (`in_row_pieces`; no pointer leaves its image). XLA:TPU implements the
+    segment minimum as a sort of all the elements, whose code generation took most of the
+    multiclass blob loss's 18 s compile at (4, 128, 128, 150) (596 planes, 9.8M elements); in
+    pieces: 8.3 s (issue 29)."""
+    def piece(start, stop):
+        return jax.ops.segment_min(m[start:stop], f[start:stop] - start,
+                                   num_segments=stop - start)
+
+    size = f.shape[0]
+    return piece(0, size) if image is None else in_row_pieces(piece, size, image)
 
 
 def _inclusive_count(x: jax.Array) -> jax.Array:
