@@ -144,6 +144,38 @@ def test_wasserstein_reduces_to_foreground_dice():
     np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
+@pytest.mark.parametrize("form", ["gather", "tpu_dot"])
+def test_wasserstein_label_rows_equal_dense_targets(form, monkeypatch):
+    """Integer labels take ``M``'s rows by a gather (CPU, GPU) or by a one-hot dot over M's three
+    bfloat16 parts (TPU; forced here on the CPU): value and gradient as the dense one-hot
+    targets' float32 einsum, with ignored pixels; the TPU rows are M's entries bit for bit."""
+    from jaxseg_losses.region import wasserstein  # noqa: PLC0415
+
+    if form == "tpu_dot":
+        monkeypatch.setattr(wasserstein, "per_platform",
+                            lambda *args, cpu, accelerator, tpu: tpu(*args))
+    rng = np.random.default_rng(11)
+    classes = 6
+    m = rng.random((classes, classes)) * rng.choice([1.0, 1e-3, 7.3], size=(classes, classes))
+    z = random_logits(11, (2, 5, 7, classes))
+    y = rng.integers(-1, classes, (2, 5, 7))
+    dense = np.where(y[..., None] >= 0, one_hot_np(np.maximum(y, 0), classes), 0.0)
+
+    def loss(z, labels, mode, **ignored):
+        return jnp.sum(wasserstein.generalized_wasserstein_dice_loss(
+            z, labels, distance_matrix=m, class_weighting=mode, **ignored))
+
+    for mode in ("default", "GDL"):
+        got, got_grad = jax.value_and_grad(loss)(z, jnp.asarray(y), mode, ignore_index=-1)
+        want, want_grad = jax.value_and_grad(loss)(z, jnp.asarray(dense, jnp.float32), mode,
+                                                   mask=y >= 0)
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        np.testing.assert_allclose(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+    m32 = jnp.asarray(m / m.max(), jnp.float32)
+    rows = wasserstein._label_rows_by_dot(m32, jnp.asarray(y))
+    np.testing.assert_array_equal(rows, np.where(y[..., None] >= 0, np.asarray(m32)[y], 0.0))
+
+
 @pytest.mark.parametrize("per_image", [True, False])
 def test_fbeta_and_penalty_match_reference(per_image):
     z, y, p, g = inputs(5, (2, 6, 5))
