@@ -257,3 +257,22 @@ def test_tpu_hooking_in_pieces_equals_the_default(limit, monkeypatch):
     got = components._label.__wrapped__(jnp.asarray(mask), 2)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize(("shape", "nonzero"), [((4, 19, 23), 1), ((4, 19, 23), 2),
+                                                 ((2, 9, 8, 7), 1), ((2, 9, 8, 7), 3)])
+def test_gpu_hooking_in_place_equals_the_default(shape, nonzero, monkeypatch):
+    """XLA:GPU's round (a scatter-minimum onto ``min(f, m)``, run here on the CPU with every
+    ``platform_dependent`` taking its ``cuda`` branch) gives the default form's labels, counts
+    and number of rounds, for the cross and the full neighbourhood."""
+    import jaxseg_losses.components as components  # noqa: PLC0415
+
+    mask = jnp.asarray(np.random.default_rng(len(shape) + nonzero).random(shape) < 0.55)
+    want = components._label(mask, nonzero)
+    monkeypatch.setattr(components.lax, "platform_dependent",
+                        lambda *args, cuda=None, default=None, **_: (cuda or default)(*args))
+    got = components._label.__wrapped__(mask, nonzero)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    # 4 rounds per stop test on GPU, 1 on the CPU: the same rounds, rounded up to 4.
+    assert got[2] == -(-want[2] // 4) * 4
