@@ -156,9 +156,11 @@ def _greedy(candidate: jax.Array, iou: jax.Array) -> jax.Array:
     matched (the sequential greedy picks it: no earlier pair can claim its row or column), its
     row and column leave; until no candidate remains."""
     rows, k, _ = iou.shape
-    # Column-major flat order (j, i): a stable sort by decreasing IoU breaks ties by j, then i.
+    # Column-major flat order (j, i): decreasing IoU, ties by j, then i (the flat index as the
+    # second key of an unstable sort: a stable one costs XLA:GPU an iota operand).
     flat = jnp.swapaxes(jnp.where(candidate, iou, -1.0), 1, 2).reshape(rows, k * k)
-    order = jnp.argsort(-flat, axis=1, stable=True)
+    index = jax.lax.broadcasted_iota(jnp.int32, flat.shape, 1)
+    order = jax.lax.sort((-flat, index), dimension=1, num_keys=2, is_stable=False)[1]
     rank = jnp.zeros((rows, k * k), jnp.int32).at[jnp.arange(rows)[:, None], order].set(
         jnp.arange(k * k, dtype=jnp.int32))
     rank = jnp.swapaxes(rank.reshape(rows, k, k), 1, 2)
@@ -387,8 +389,10 @@ def panoptic_quality(
 def _dense_ids(ids: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Instance ids ``(R, N)`` (any ints, 0 = background) -> ``1..n`` in increasing id order
     (MONAI's ``remap_instance_id`` up to the order) and the counts ``n`` ``(R,)``."""
-    order = jnp.argsort(ids, axis=1)
-    sorted_ids = jnp.take_along_axis(ids, order, axis=1)
+    # Equal ids may come in any order (each gets its id's rank): one unstable sort of
+    # (id, pixel), no stable argsort (XLA:GPU adds an iota for stability) and no gather.
+    pixel = jax.lax.broadcasted_iota(jnp.int32, ids.shape, 1)
+    sorted_ids, order = jax.lax.sort((ids, pixel), dimension=1, num_keys=1, is_stable=False)
     new = jnp.concatenate([sorted_ids[:, :1] != 0,
                            (sorted_ids[:, 1:] != sorted_ids[:, :-1]) & (sorted_ids[:, 1:] != 0)],
                           axis=1)
