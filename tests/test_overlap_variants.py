@@ -148,7 +148,8 @@ def test_wasserstein_reduces_to_foreground_dice():
 def test_wasserstein_label_rows_equal_dense_targets(form, monkeypatch):
     """Integer labels take ``M``'s rows by a gather (CPU, GPU) or by a one-hot dot over M's three
     bfloat16 parts (TPU; forced here on the CPU): value and gradient as the dense one-hot
-    targets' float32 einsum, with ignored pixels; the TPU rows are M's entries bit for bit."""
+    targets' float32 einsum, with ignored pixels; the TPU rows are M's entries bit for bit, and
+    the parts add up to them in every order."""
     from jaxseg_losses.region import wasserstein  # noqa: PLC0415
 
     if form == "tpu_dot":
@@ -174,6 +175,12 @@ def test_wasserstein_label_rows_equal_dense_targets(form, monkeypatch):
     m32 = jnp.asarray(m / m.max(), jnp.float32)
     rows = wasserstein._label_rows_by_dot(m32, jnp.asarray(y))
     np.testing.assert_array_equal(rows, np.where(y[..., None] >= 0, np.asarray(m32)[y], 0.0))
+    # Exact in any order of accumulation (the TPU's dot does not promise one).
+    hard = np.array([0.0019494492, 1.0, 0.0, 2.0**-100, 0.5 + 2.0**-23], np.float32)
+    values = np.concatenate([np.asarray(m32).ravel(), hard])
+    parts = np.asarray(wasserstein._bfloat16_parts(jnp.asarray(values)), np.float32)
+    for a, b, c in ((0, 1, 2), (0, 2, 1), (1, 2, 0)):
+        np.testing.assert_array_equal((parts[a] + parts[b]) + parts[c], values)
 
 
 @pytest.mark.parametrize("per_image", [True, False])

@@ -143,10 +143,9 @@ def _weighted_quantile(values: jax.Array, weights: jax.Array, q: float) -> jax.A
     cumulative weight over the total, the first value where it reaches ``q`` (the last value if
     none does). Static shapes: non-members (weight 0) are sorted last as +inf."""
     key = jnp.where(weights > 0, values, jnp.inf)
-    # Unstable (a stable sort costs XLA:GPU an iota operand): within a run of equal values the
-    # cumulative weight reaches q at one of them or after the run, in any order.
-    key, weights = jax.lax.sort((key, weights), dimension=key.ndim - 1, num_keys=1,
-                                is_stable=False)
+    # Stable: the order of tied values' weights decides the float32 running sum's last bit,
+    # which can move the quantile across a run boundary.
+    key, weights = jax.lax.sort((key, weights), dimension=key.ndim - 1, num_keys=1)
     cumulative = jnp.cumsum(weights, axis=-1)
     share = cumulative / cumulative[..., -1:]
     index = jnp.sum(share < jnp.float32(q), axis=-1)
