@@ -68,8 +68,9 @@ def _label_rows_by_dot(m: jax.Array, class_index: jax.Array) -> jax.Array:
     """
     onehot = jax.nn.one_hot(class_index, m.shape[0], dtype=jnp.bfloat16)  # zeros for -1
     onehot = jnp.broadcast_to(onehot[..., None, :], onehot.shape[:-1] + (3, m.shape[0]))
+    # HIGHEST asks nothing more of bfloat16 operands (one pass); it says that the dot is exact.
     return jnp.einsum("...kl,klc->...c", onehot, _bfloat16_parts(m),
-                      preferred_element_type=jnp.float32)
+                      preferred_element_type=jnp.float32, precision=jax.lax.Precision.HIGHEST)
 
 
 def _bfloat16_parts(m: jax.Array) -> jax.Array:
