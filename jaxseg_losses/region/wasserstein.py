@@ -62,9 +62,9 @@ def _label_rows_by_dot(m: jax.Array, class_index: jax.Array) -> jax.Array:
     A gather's ``(pixels, C)`` result takes C as its minor dimension, padded to the TPU's 128
     lanes (2.3x the memory at C = 14), and a float32 dot at HIGHEST precision compiled 7x slower
     at C = 150 than at C = 4. Here the one-hot rows are exact in bfloat16 and M is the sum of
-    three bfloat16 parts (:func:`_bfloat16_parts`): one default-precision dot over (part, class)
-    with float32 accumulation adds the label's three parts, M's entries exactly in any order of
-    accumulation.
+    three bfloat16 parts (:func:`_bfloat16_parts`): one single-pass bfloat16 dot over
+    (part, class) with float32 accumulation adds the label's three parts, M's entries exactly
+    in any order of accumulation.
     """
     onehot = jax.nn.one_hot(class_index, m.shape[0], dtype=jnp.bfloat16)  # zeros for -1
     onehot = jnp.broadcast_to(onehot[..., None, :], onehot.shape[:-1] + (3, m.shape[0]))
