@@ -496,3 +496,29 @@ def test_fan_starts_are_derived_from_deepminds_areas():
         return " ".join(tokens)
 
     assert search() == _FAN_STARTS
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11, 3), (1, 6, 7, 5, 3)])
+def test_tpu_plane_layout_equals_the_default(shape, monkeypatch):
+    """XLA:TPU's form (every class plane an image of one channel, ``per_platform`` taking its
+    ``tpu`` branch, run here on the CPU) gives the default form's distances, for surface pixels
+    and elements, anisotropic sampling and a dropped background."""
+    from jaxseg_losses.metrics import surface  # noqa: PLC0415
+
+    rng = np.random.default_rng(len(shape))
+    pred = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    labels = jnp.asarray(rng.integers(0, shape[-1], shape[:-1]))
+    sampling = (1.0, 0.5, 2.0)[: len(shape) - 2]
+    calls = [
+        lambda: surface.hausdorff_distance(pred, labels, percentile=95, surface="elements",
+                                           sampling=sampling),
+        lambda: surface.hausdorff_distance(pred, labels, include_background=False),
+        lambda: surface.average_surface_distance(pred, labels, surface="elements"),
+        lambda: surface.surface_dice(pred, labels, tolerance=1.0, surface="elements",
+                                     sampling=sampling),
+    ]
+    want = [np.asarray(call()) for call in calls]
+    monkeypatch.setattr(surface, "per_platform",
+                        lambda *args, cpu, accelerator, tpu: tpu(*args))
+    for call, expected in zip(calls, want, strict=True):
+        np.testing.assert_array_equal(np.asarray(call()), expected)
