@@ -43,6 +43,7 @@ from jaxseg_losses._inputs import (
     check_number,
 )
 from jaxseg_losses._numerics import keep_classes, per_platform, safe_divide
+from jaxseg_losses._sharding import explicit_sharding_spec
 from jaxseg_losses.distance import (
     distance_transform_cdt,
     distance_transform_edt,
@@ -132,7 +133,9 @@ def _surface_distances(pred, true, sampling, include_background, distance_metric
 
         return tuple(unplanes(x) for x in distances(planes(pred), planes(true)))
 
-    return per_platform(pred, true, cpu=distances, accelerator=distances, tpu=by_plane)
+    # Under an Explicit mesh the sharded batch axis cannot merge with the classes.
+    tpu = distances if explicit_sharding_spec(pred) is not None else by_plane
+    return per_platform(pred, true, cpu=distances, accelerator=distances, tpu=tpu)
 
 
 def _flatten_spatial(x: jax.Array) -> jax.Array:
