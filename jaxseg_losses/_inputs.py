@@ -77,6 +77,11 @@ def shape_str(shape) -> str:
     return "(" + ", ".join(str(int(s)) for s in shape) + ")"
 
 
+def integer_dtype(dtype) -> bool:
+    """Whether labels of this dtype are integers (bool included): class indices, or 0/1."""
+    return bool(jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_)
+
+
 def is_concrete(*arrays) -> bool:
     """True when no argument is a tracer, i.e. values can be inspected now."""
     return not any(isinstance(a, jax.core.Tracer) for a in arrays if a is not None)
@@ -347,7 +352,7 @@ def dense_targets(
     if mode == "binary" and y.shape == index_shape and jnp.issubdtype(y.dtype, jnp.floating):
         y = y[..., None]  # a float mask (B, *spatial) in binary mode: dense targets
     if y.shape == index_shape:
-        if not (jnp.issubdtype(y.dtype, jnp.integer) or y.dtype == jnp.bool_):
+        if not integer_dtype(y.dtype):
             raise TypeError(
                 f"labels: class indices of shape {shape_str(index_shape)} must have an integer "
                 f"dtype; got {y.dtype}. Dense (one-hot or soft) targets must have shape "
