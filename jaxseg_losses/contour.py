@@ -173,13 +173,39 @@ def _fused_length(u: jax.Array, kept: jax.Array, epsilon: jax.Array) -> jax.Arra
     """:func:`_contour_length` with its derivative written out so that reverse mode is one fused
     stencil pass from ``u`` alone (``sum_a Delta_a^T (g Delta_a u / length)``); a custom JVP,
     so forward mode (``jax.jvp``, Hessian-vector products) works too."""
-    return _autodiff_length(u, kept, epsilon)
+    return _window_length(u, kept, epsilon)
 
 
 @_fused_length.defjvp
 def _fused_length_jvp(primals, tangents):
     (u, kept, epsilon), (du, _, d_epsilon) = primals, tangents
-    return _autodiff_length(u, kept, epsilon), _length_tangent(u, kept, epsilon, du, d_epsilon)
+    return _window_length(u, kept, epsilon), _length_tangent(u, kept, epsilon, du, d_epsilon)
+
+
+def _extended(u: jax.Array, kept: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``u`` and ``kept`` padded by one pixel (0, False) on both sides of every spatial axis."""
+    ones = [(0, 0, 0)] + [(1, 1, 0)] * (u.ndim - 2) + [(0, 0, 0)]
+    return lax.pad(u, 0.0, ones), lax.pad(kept, False, ones)
+
+
+def _window(ext: jax.Array, shift, shape) -> jax.Array:
+    """``ext`` (padded by at least one pixel before every spatial axis) at ``y + shift`` for
+    every pixel ``y`` of the spatial ``shape``."""
+    return ext[(slice(None),) + tuple(
+        slice(1 + s, 1 + s + n) for s, n in zip(shift, shape, strict=True)
+    ) + (slice(None),)]
+
+
+def _window_length(u: jax.Array, kept: jax.Array, epsilon: jax.Array) -> jax.Array:
+    """:func:`_autodiff_length`'s values from full-size windows of the padded ``u``, cropped at
+    the end (the same numbers at the same pixels): XLA:TPU materialised both sliced operands
+    of every ``jnp.diff`` (six arrays of the classes' size at 3-D; issue 29)."""
+    u_ext, kept_ext = _extended(u, kept)
+    shape = u.shape[1:-1]
+    steps = [[int(i == a) for i in range(len(shape))] for a in range(len(shape))]
+    diffs = [jnp.where(_window(kept_ext, st, shape), _window(u_ext, st, shape) - u, 0.0)
+             for st in steps]
+    return jnp.sqrt(sum(d * d for d in diffs) + epsilon)[_crop_all_but(None, u.ndim)]
 
 
 @functools.partial(jax.checkpoint, prevent_cse=False)
@@ -201,14 +227,11 @@ def _length_cotangents(u, kept, epsilon, g):
     # grad u(y) = sum_a F_a(y - e_a) - F_a(y), F_a = g m_a Delta_a u / length (0 off the grid of
     # ``g``). Each F_a is recomputed from shifted windows of ``u``, not shared: one fused pass.
     spatial = spatial_axes(u.ndim)
-    ones = [(0, 0, 0)] + [(1, 1, 0)] * len(spatial) + [(0, 0, 0)]
-    u_ext, kept_ext = lax.pad(u, 0.0, ones), lax.pad(kept, False, ones)
+    u_ext, kept_ext = _extended(u, kept)
     g_ext = lax.pad(g, 0.0, [(0, 0, 0)] + [(1, 2, 0)] * len(spatial) + [(0, 0, 0)])
 
     def window(ext, shift):  # ext at y + shift for every pixel y (shift per spatial axis)
-        return ext[(slice(None),) + tuple(
-            slice(1 + s, 1 + s + n) for s, n in zip(shift, u.shape[1:-1], strict=True)
-        ) + (slice(None),)]
+        return _window(ext, shift, u.shape[1:-1])
 
     def flows(back):  # F_a(y - back) for every axis a
         base = [-b for b in back]
@@ -224,7 +247,7 @@ def _length_cotangents(u, kept, epsilon, g):
     for a in range(len(spatial)):
         grad = grad + flows([int(i == a) for i in range(len(spatial))])[a]
     # d length / d epsilon = 1 / (2 length) (dropped by XLA when epsilon is a constant).
-    grad_epsilon = jnp.sum(0.5 * g / _autodiff_length(u, kept, epsilon))
+    grad_epsilon = jnp.sum(0.5 * g / _window_length(u, kept, epsilon))
     return grad, grad_epsilon
 
 

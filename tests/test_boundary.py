@@ -252,6 +252,23 @@ def test_active_contour_stencil_and_multiclass():
     )
 
 
+@pytest.mark.parametrize("shape", [(2, 7, 3), (2, 9, 8, 1), (2, 5, 6, 7, 3)])
+def test_active_contour_window_length_equals_differences_exactly(shape):
+    """The GPU/TPU forward of the contour length (full-size windows of the padded map, cropped
+    at the end) gives the numbers of the ``jnp.diff`` form bit for bit, masked pixels and flat
+    regions included, in 1-D, 2-D and 3-D."""
+    from jaxseg_losses import contour  # noqa: PLC0415
+
+    rng = np.random.default_rng(13)
+    u = jnp.asarray(rng.random(shape, np.float32))
+    u = u.at[0, 1:4].set(0.25)  # flat: zero differences, the length is sqrt(epsilon)
+    kept = jnp.asarray(rng.random(shape[:-1] + (1,)) > 0.3)
+    eps = jnp.float32(1e-8)
+    want = contour._autodiff_length(u, kept, eps)
+    for f in (contour._window_length, contour._fused_length, jax.jit(contour._fused_length)):
+        np.testing.assert_array_equal(f(u, kept, eps), want)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 9, 8, 1), (2, 5, 6, 7, 3)])
 def test_active_contour_fused_length_gradient_equals_autodiff(shape):
