@@ -24,9 +24,10 @@ rather than with ``lax.reduce_window``: same values, but the gradient is a few s
 XLA's windowed select-and-scatter. :func:`cldice_loss` skeletonises one (example, class) plane
 after the other (a rematerialised ``lax.map`` over chunks of about 2^20 pixels,
 ``_numerics.map_planes``; a 2-D batch is one chunk), so the backward pass holds the pooling
-masks of one plane, not of every class: temporary memory of value+grad at
-``(2, 96, 96, 96, 14)`` for a described H100 went from 31.4x to 3.0x the logits (TPU v5e: out
-of memory at 222x, now 5.7x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
+masks of one plane, not of every class; with integer labels each chunk's one-hot planes are
+built inside the loop from the class indices. Temporary memory of value+grad at
+``(2, 96, 96, 96, 14)`` for a described H100 went from 31.4x to 2.1x the logits (TPU v5e: out
+of memory at 222x, now 3.6x; ``benchmarks/compile_memory.py``, BENCHMARKS.md section 5).
 
 clDice is computed per class, like every region loss of the library (statistics per example and
 class, then the shared class reduction of :mod:`jaxseg_losses.region`). MONAI's
@@ -203,7 +204,8 @@ def _cldice_per_class(prep, *, iterations, nr, dr, harmonic, per_image, axis_nam
 
     # Plane by plane (see the module docstring, Memory): the same sums, far less memory.
     tp_p, s_p, tp_y, s_y, *dice_sums = (over_batch(s, per_image, axis_name)
-                                        for s in map_planes(sums, (p, y), shared=(v,)))
+                                        for s in map_planes(sums, (p, y), shared=(v,),
+                                                            classes=prep.class_index))
     t_prec = ratio(tp_p + nr, s_p + dr)
     t_sens = ratio(tp_y + nr, s_y + dr)
     cldice = 1.0 - safe_divide(2.0 * t_prec * t_sens, t_prec + t_sens + harmonic)

@@ -411,6 +411,41 @@ def test_hausdorff_dt_one_field_at_a_time_equals_all_classes(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", ["hausdorff_dt_loss", "distance_penalized_dice_loss",
+                                  "cldice_loss", "dice_cldice_loss"])
+def test_plane_loop_builds_one_hot_planes_from_class_indices(name, monkeypatch):
+    """With integer labels the plane loop (``map_planes(..., classes=)``) builds each chunk's
+    one-hot planes from the class indices (issue 29, TPU memory): value and gradient equal the
+    loss without a loop (the dense one-hot targets), with ignored pixels, a mask and class 0
+    dropped (its planes are then the classes 1..C-1). GPU/TPU branches taken on the CPU."""
+    import jaxseg_losses as jsl  # noqa: PLC0415
+    from jaxseg_losses import _numerics as numerics  # noqa: PLC0415
+    from jaxseg_losses import boundary  # noqa: PLC0415
+
+    monkeypatch.setattr(boundary, "per_platform", lambda *args, cpu, accelerator, tpu=None:
+                        (tpu or accelerator)(*args))
+    shape = (2, 6, 7, 5, 3)
+    rng = np.random.default_rng(21)
+    z = (2.0 * rng.standard_normal(shape)).astype(np.float32)
+    y = rng.integers(0, shape[-1] + 1, shape[:-1])  # label C: ignored
+    mask = (rng.random(shape[:-1]) > 0.2).astype(np.float32)
+    options = {"mask": mask, "ignore_index": shape[-1], "include_background": False}
+    if name == "hausdorff_dt_loss":
+        options["sampling"] = (1.0, 0.5, 2.0)
+
+    def value_and_grad(chunk_pixels):  # a new function each time: jit's cache keys on it
+        monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk_pixels)
+        return jax.jit(jax.value_and_grad(
+            lambda z: jnp.mean(getattr(jsl, name)(z, y, **options))))(z)
+
+    want, want_grad = value_and_grad(10**9)  # one chunk: no loop
+    value, grad = value_and_grad(2 * int(np.prod(shape[1:-1])))  # two planes per step
+    np.testing.assert_allclose(value, want, rtol=1e-6)
+    np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
+    assert np.abs(want_grad).max() > 0
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 12, 10, 3), (2, 6, 7, 5, 3)])
 @pytest.mark.parametrize("chunk", [1, 4])  # at most this many of the 6 planes per step
 def test_distance_penalized_dice_weights_plane_by_plane_equal_all_classes(shape, chunk,
