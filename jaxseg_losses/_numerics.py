@@ -202,31 +202,36 @@ def map_planes(fn, arrays, shared=(), classes=None):
     ``(B, C)`` (or ``(B, *spatial, C)``).
 
     ``classes``: optional int ``(B, *spatial)`` class indices of which ``arrays[-1]`` is the
-    one-hot encoding (plane ``c`` is ``classes == c``; -1 matches no plane). The loop then
-    builds each chunk's planes of ``arrays[-1]`` from them instead of slicing a planes-major
-    copy of it, which XLA:TPU materialised before the loop (1x the logits at
+    one-hot encoding (plane ``c`` is ``classes == c``; negative values match no plane). The
+    loop then builds each chunk's planes of ``arrays[-1]`` from them instead of slicing a
+    planes-major copy of it, which XLA:TPU materialised before the loop (1x the logits at
     ``(2, 96, 96, 96, 14)``; issue 29). Without a loop, ``arrays`` are used as given.
+    Under an Explicit mesh there is no loop (see below).
     """
     batch, num_classes = arrays[0].shape[0], arrays[0].shape[-1]
     spatial = arrays[0].shape[1:-1]
     count = num_classes * batch
     most = max(1, PLANE_CHUNK_PIXELS // math.prod(spatial))
-    if count <= most:  # one chunk: the arrays as they are, no loop, no recomputation
+    # One chunk: the arrays as they are, no loop, no recomputation. Under an Explicit mesh too:
+    # the planes' reshape would merge the sharded batch axis with the classes, which an
+    # explicitly sharded array refuses (ShardingTypeError); each device then holds its examples'
+    # planes at once.
+    if count <= most or explicit_sharding_spec(arrays[0]) is not None:
         return fn(*arrays, *shared)
     chunk = max(k for k in range(1, most + 1) if count % k == 0)
+    # Plane q is class q // batch of example q % batch.
+    sliced = arrays if classes is None else arrays[:-1]
     planes = tuple(jnp.moveaxis(a, -1, 0).reshape(count // chunk, chunk, *spatial, 1)
-                   for a in arrays)
+                   for a in sliced)
     plane = jnp.arange(count, dtype=jnp.int32).reshape(count // chunk, chunk)
     example = plane % batch
-    if classes is not None:  # plane q is class q // batch of example q % batch
-        one_hot_dtype, planes = arrays[-1].dtype, planes[:-1]
 
     def one_chunk(xs):
         plane, index, *chunk_planes = xs
         if classes is not None:
             chunk_classes = (plane // batch).reshape((chunk,) + (1,) * len(spatial))
             hits = jnp.take(classes, index, axis=0) == chunk_classes
-            chunk_planes.append(hits[..., None].astype(one_hot_dtype))
+            chunk_planes.append(hits[..., None].astype(arrays[-1].dtype))
         return fn(*chunk_planes, *(jnp.take(s, index, axis=0) for s in shared))
 
     policy = jax.checkpoint_policies.save_only_these_names(KEPT)

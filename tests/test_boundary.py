@@ -410,6 +410,29 @@ def test_hausdorff_dt_one_field_at_a_time_equals_all_classes(monkeypatch):
         z, chunk=1, pixels=int(np.prod(shape[1:-1])), monkeypatch=monkeypatch)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 6])
+def test_map_planes_builds_one_hot_planes_from_classes(chunk, monkeypatch):
+    """``map_planes(..., classes=)``: each chunk's planes of the last array are built from the
+    class indices (the array itself is not read in the loop: zeros here), whatever the chunk
+    size against the batch size (B = 3, C = 4: chunks across classes and examples); negative
+    indices match no plane."""
+    from jaxseg_losses import _numerics as numerics  # noqa: PLC0415
+
+    rng = np.random.default_rng(22)
+    shape = (3, 4, 5, 4)
+    x = jnp.asarray(rng.random(shape, np.float32))
+    s = jnp.asarray(rng.random(shape[:-1] + (1,), np.float32))
+    classes = jnp.asarray(rng.integers(-2, shape[-1], shape[:-1]))
+    one_hot = jax.nn.one_hot(classes, shape[-1])  # zeros at the negative indices
+
+    def sums(x, y, s):
+        return jnp.sum(x * y * s, axis=(1, 2))
+
+    monkeypatch.setattr(numerics, "PLANE_CHUNK_PIXELS", chunk * shape[1] * shape[2])
+    got = numerics.map_planes(sums, (x, jnp.zeros_like(one_hot)), shared=(s,), classes=classes)
+    np.testing.assert_allclose(got, sums(x, one_hot, s), rtol=1e-6)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["hausdorff_dt_loss", "distance_penalized_dice_loss",
                                   "cldice_loss", "dice_cldice_loss"])
@@ -439,7 +462,7 @@ def test_plane_loop_builds_one_hot_planes_from_class_indices(name, monkeypatch):
             lambda z: jnp.mean(getattr(jsl, name)(z, y, **options))))(z)
 
     want, want_grad = value_and_grad(10**9)  # one chunk: no loop
-    value, grad = value_and_grad(2 * int(np.prod(shape[1:-1])))  # two planes per step
+    value, grad = value_and_grad(3 * int(np.prod(shape[1:-1])))  # up to three planes per step
     np.testing.assert_allclose(value, want, rtol=1e-6)
     np.testing.assert_allclose(grad, want_grad, rtol=1e-5, atol=1e-8)
     assert np.abs(want_grad).max() > 0

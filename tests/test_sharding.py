@@ -371,6 +371,26 @@ def _lovasz_reference():
     return _value_and_grad(_lovasz_global)(LOGITS, LABELS)
 
 
+@pytest.mark.parametrize("name", ["cldice_loss", "hausdorff_dt_loss"])
+def test_plane_loop_losses_on_volumes_explicit_mesh(name, monkeypatch):
+    """The plane-by-plane losses on volumes large enough for their plane loop
+    (``_numerics.map_planes``), batch sharded over an Explicit mesh: the loop's planes-major
+    reshape would merge the sharded batch axis with the classes (a ShardingTypeError), so
+    there the planes run at once; value and gradient as unsharded."""
+    from jaxseg_losses import _numerics  # noqa: PLC0415
+
+    shape = (B, 5, 6, 4, C)
+    monkeypatch.setattr(_numerics, "PLANE_CHUNK_PIXELS", 5 * 6 * 4)  # one plane per step
+    logits = random_logits(12, shape, scale=2.0)
+    labels = np.random.default_rng(12).integers(0, C, shape[:-1]).astype(np.int32)
+    loss = getattr(topology if name == "cldice_loss" else boundary, name)
+    want = _value_and_grad(loss)(logits, labels)
+    mesh = _mesh("explicit")
+    with jax.set_mesh(mesh):
+        got = _value_and_grad(functools.partial(loss))(*_put(mesh, logits, labels))
+    _assert_close(got, (np.asarray(want[0]), np.asarray(want[1])), name)
+
+
 def test_lovasz_batch_mode_auto_mesh():
     mesh = _mesh("auto")
     with jax.set_mesh(mesh):
