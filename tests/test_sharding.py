@@ -371,7 +371,7 @@ def _lovasz_reference():
     return _value_and_grad(_lovasz_global)(LOGITS, LABELS)
 
 
-@pytest.mark.parametrize("name", ["cldice_loss", "hausdorff_dt_loss"])
+@pytest.mark.parametrize("name", ["cldice_loss", "hausdorff_dt_loss", "hausdorff_erosion_loss"])
 def test_plane_loop_losses_on_volumes_explicit_mesh(name, monkeypatch):
     """The plane-by-plane losses on volumes large enough for their plane loop
     (``_numerics.map_planes``), batch sharded over an Explicit mesh: the loop's planes-major
@@ -383,7 +383,8 @@ def test_plane_loop_losses_on_volumes_explicit_mesh(name, monkeypatch):
     monkeypatch.setattr(_numerics, "PLANE_CHUNK_PIXELS", 5 * 6 * 4)  # one plane per step
     logits = random_logits(12, shape, scale=2.0)
     labels = np.random.default_rng(12).integers(0, C, shape[:-1]).astype(np.int32)
-    loss = getattr(topology if name == "cldice_loss" else boundary, name)
+    module = {"cldice_loss": topology, "hausdorff_dt_loss": boundary}.get(name, contour)
+    loss = getattr(module, name)
     want = _value_and_grad(loss)(logits, labels)
     mesh = _mesh("explicit")
     with jax.set_mesh(mesh):
