@@ -167,11 +167,16 @@ def per_platform(*args, cpu, accelerator, tpu=None):
 TPU_PIECE_ELEMENTS = 2**21
 
 
+def rows_per_piece(row: int) -> int:
+    """Whole rows of ``row`` elements in a piece of at most ``TPU_PIECE_ELEMENTS`` (at least 1)."""
+    return max(1, TPU_PIECE_ELEMENTS // row)
+
+
 def in_row_pieces(fn, size: int, row: int) -> jax.Array:
     """``fn(start, stop)`` for consecutive pieces of whole rows of ``row`` elements covering
-    ``range(size)``, at most ``TPU_PIECE_ELEMENTS`` each (one row if a row is larger),
+    ``range(size)``, ``rows_per_piece(row)`` rows each (the last may have fewer),
     concatenated."""
-    step = max(1, TPU_PIECE_ELEMENTS // row) * row
+    step = rows_per_piece(row) * row
     return jnp.concatenate([fn(start, min(start + step, size)) for start in range(0, size, step)])
 
 

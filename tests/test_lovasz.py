@@ -515,13 +515,15 @@ def test_sorted_foreground_and_unsorted_gradient_equal_gather_form(shape, per_im
 
 
 @pytest.mark.parametrize("shape,limit", [
-    ((2, 5, 7), 1000),  # one piece: the flat scatter itself
-    ((2, 5, 7), 30),  # pieces of 4 rows, the last one of 2
+    ((2, 5, 7), 1000),  # one piece of 10 rows, scattered from (rows, n) indices
+    ((4, 6, 5), 60),  # pieces of 12 rows, from (rows, n) indices
+    ((2, 5, 7), 30),  # pieces of 4 rows (fewer than 8: flat indices), the last one of 2
     ((3, 2, 9), 4),  # a row exceeds the limit: one row per piece
 ])
 def test_tpu_unsort_in_pieces_inverts_the_sort(shape, limit, monkeypatch):
-    """The TPU's unsort (flat scatters in pieces of whole rows, run here on the CPU) puts every
-    row's values back at its permutation, as the one flat scatter of the other backends."""
+    """The TPU's unsort (scatters in pieces of whole rows, from (rows, n) or flat indices, run
+    here on the CPU) puts every row's values back at its permutation, as the one flat scatter
+    of the other backends."""
     import jaxseg_losses.lovasz as lovasz  # noqa: PLC0415
     from jaxseg_losses import _numerics  # noqa: PLC0415
 
