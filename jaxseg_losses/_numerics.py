@@ -229,17 +229,18 @@ def map_planes(fn, arrays, shared=(), classes=None):
     planes = tuple(jnp.moveaxis(a, -1, 0).reshape(count // chunk, chunk, *spatial, 1)
                    for a in sliced)
     plane = jnp.arange(count, dtype=jnp.int32).reshape(count // chunk, chunk)
-    example = plane % batch
+    example, plane_class = plane % batch, plane // batch
 
     def one_chunk(xs):
-        plane, index, *chunk_planes = xs
+        index, chunk_class, *chunk_planes = xs
         if classes is not None:
-            chunk_classes = (plane // batch).reshape((chunk,) + (1,) * len(spatial))
-            hits = jnp.take(classes, index, axis=0) == chunk_classes
+            chunk_class = chunk_class.reshape((chunk,) + (1,) * len(spatial))
+            hits = jnp.take(classes, index, axis=0) == chunk_class
             chunk_planes.append(hits[..., None].astype(arrays[-1].dtype))
         return fn(*chunk_planes, *(jnp.take(s, index, axis=0) for s in shared))
 
     policy = jax.checkpoint_policies.save_only_these_names(KEPT)
-    out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy), (plane, example, *planes))
+    out = jax.lax.map(jax.checkpoint(one_chunk, policy=policy),
+                      (example, plane_class, *planes))
     return jax.tree.map(
         lambda o: jnp.moveaxis(o.reshape(num_classes, batch, *o.shape[2:-1]), 0, -1), out)
